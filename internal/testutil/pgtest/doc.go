@@ -1,0 +1,18 @@
+// Package pgtest gives each test its own throwaway PostgreSQL server, so
+// tests that need a real database can run in parallel (also across test
+// binaries) without sharing state and without any external setup beyond
+// having the PostgreSQL server binaries installed.
+//
+// Start initialises a fresh cluster in a temporary directory, starts it on a
+// free loopback port and stops and deletes it when the test ends. The server
+// is tuned for speed, not durability (fsync off), because its data is
+// discarded anyway.
+//
+// PostgreSQL refuses to run as root, while CI runs tests as root, so under
+// root the server runs as the "postgres" system user, which is created if it
+// does not exist.
+//
+// When the binaries are missing the test is skipped, unless
+// BERTH_REQUIRE_POSTGRES=1 is set (as CI does), in which case it fails:
+// a database test that silently skips in CI tests nothing.
+package pgtest
