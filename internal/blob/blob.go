@@ -1,0 +1,57 @@
+package blob
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/berthhq/berth/internal/oci"
+)
+
+var (
+	ErrNotFound       = errors.New("blob not found")
+	ErrUploadNotFound = errors.New("upload not found")
+	// ErrRangeInvalid is an append that does not start where the upload
+	// currently ends.
+	ErrRangeInvalid = errors.New("upload range invalid")
+	// ErrDigestMismatch is a commit whose content does not hash to the
+	// digest the client named; the upload stays so the client may retry.
+	ErrDigestMismatch = errors.New("digest mismatch")
+	// ErrTooLarge is content beyond the limit the caller set.
+	ErrTooLarge = errors.New("content too large")
+)
+
+// Reader is committed content, seekable so that range requests can be
+// served from it.
+type Reader interface {
+	io.ReadSeekCloser
+	Size() int64
+}
+
+// Store keeps content by digest and upload sessions by id. Upload ids are
+// chosen by the caller and must be validated by it (they become names).
+type Store interface {
+	Stat(ctx context.Context, d oci.Digest) (int64, error)
+	Open(ctx context.Context, d oci.Digest) (Reader, error)
+	Delete(ctx context.Context, d oci.Digest) error
+	// Walk calls fn for every committed blob, in no particular order.
+	Walk(ctx context.Context, fn func(d oci.Digest, size int64) error) error
+
+	StartUpload(ctx context.Context, id string) error
+	// UploadSize is how many bytes the upload holds.
+	UploadSize(ctx context.Context, id string) (int64, error)
+	// Append writes r at offset, which must equal the current size, and
+	// returns the new size. The bytes are durable when it returns.
+	Append(ctx context.Context, id string, offset int64, r io.Reader) (int64, error)
+	// Verify hashes the upload and checks it against d, returning its
+	// size. Nothing is published.
+	Verify(ctx context.Context, id string, d oci.Digest) (int64, error)
+	// Commit publishes a verified upload under d, atomically and durably,
+	// and removes the session. Committing content that exists already is
+	// not an error.
+	Commit(ctx context.Context, id string, d oci.Digest) error
+	AbortUpload(ctx context.Context, id string) error
+	// WalkUploads calls fn for every upload session with its last change.
+	WalkUploads(ctx context.Context, fn func(id string, modified time.Time) error) error
+}

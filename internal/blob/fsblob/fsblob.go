@@ -1,0 +1,337 @@
+// Package fsblob is the blob store on a local directory.
+//
+// Layout under the root:
+//
+//	blobs/<algorithm>/<first two hex>/<hex>   committed content, read-only
+//	uploads/<id>/data                          bytes received so far
+//	uploads/<id>/sha256                        hash state after those bytes
+//
+// Appends are fsynced before they return and committed content is renamed
+// into place and its directory fsynced, so a crash leaves either a whole,
+// verified blob or none. The saved hash state lets a chunked upload be
+// verified without reading it again; it is only a shortcut, and when it does
+// not match the data (a crash between the two writes) Verify hashes the file.
+// Appends take an flock on the data file, so that concurrent requests for
+// one upload, even from several processes, cannot interleave.
+package fsblob
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/berthhq/berth/internal/blob"
+	"github.com/berthhq/berth/internal/oci"
+)
+
+// Store is a blob store rooted at a directory.
+type Store struct {
+	root string
+}
+
+var _ blob.Store = (*Store)(nil)
+
+// New opens (creating if needed) a blob store at root.
+func New(root string) (*Store, error) {
+	for _, dir := range []string{"blobs", "uploads"} {
+		if err := os.MkdirAll(filepath.Join(root, dir), 0o700); err != nil {
+			return nil, err
+		}
+	}
+	return &Store{root: root}, nil
+}
+
+func (s *Store) blobPath(d oci.Digest) string {
+	enc := d.Encoded()
+	return filepath.Join(s.root, "blobs", string(d.Algorithm()), enc[:2], enc)
+}
+
+func (s *Store) uploadDir(id string) string { return filepath.Join(s.root, "uploads", id) }
+
+func (s *Store) Stat(_ context.Context, d oci.Digest) (int64, error) {
+	fi, err := os.Stat(s.blobPath(d))
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, blob.ErrNotFound
+	}
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}
+
+type reader struct {
+	*os.File
+	size int64
+}
+
+func (r reader) Size() int64 { return r.size }
+
+func (s *Store) Open(_ context.Context, d oci.Digest) (blob.Reader, error) {
+	f, err := os.Open(s.blobPath(d))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, blob.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return reader{File: f, size: fi.Size()}, nil
+}
+
+func (s *Store) Delete(_ context.Context, d oci.Digest) error {
+	err := os.Remove(s.blobPath(d))
+	if errors.Is(err, fs.ErrNotExist) {
+		return blob.ErrNotFound
+	}
+	return err
+}
+
+func (s *Store) Walk(ctx context.Context, fn func(oci.Digest, int64) error) error {
+	base := filepath.Join(s.root, "blobs")
+	return filepath.WalkDir(base, func(p string, de fs.DirEntry, err error) error {
+		if err != nil || de.IsDir() {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(base, p)
+		if err != nil {
+			return err
+		}
+		parts := strings.Split(rel, string(filepath.Separator))
+		if len(parts) != 3 {
+			return nil
+		}
+		d, err := oci.ParseDigest(parts[0] + ":" + parts[2])
+		if err != nil {
+			return nil // not ours: ignore stray files rather than fail
+		}
+		fi, err := de.Info()
+		if err != nil {
+			return err
+		}
+		return fn(d, fi.Size())
+	})
+}
+
+func (s *Store) StartUpload(_ context.Context, id string) error {
+	dir := s.uploadDir(id)
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "data"), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+func (s *Store) openData(id string, flag int) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(s.uploadDir(id), "data"), flag, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, blob.ErrUploadNotFound
+	}
+	return f, err
+}
+
+func (s *Store) UploadSize(_ context.Context, id string) (int64, error) {
+	fi, err := os.Stat(filepath.Join(s.uploadDir(id), "data"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, blob.ErrUploadNotFound
+	}
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}
+
+// copyBuf is large enough that a 1 GiB push is a few thousand syscalls and
+// small enough to keep memory flat under many concurrent uploads.
+const copyBuf = 1 << 20
+
+func (s *Store) Append(ctx context.Context, id string, offset int64, r io.Reader) (int64, error) {
+	f, err := s.openData(id, os.O_RDWR)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		return 0, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	if fi.Size() != offset {
+		return fi.Size(), blob.ErrRangeInvalid
+	}
+	h := s.loadState(id, offset)
+	var w io.Writer = f
+	if h != nil {
+		w = io.MultiWriter(f, h)
+	}
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return 0, err
+	}
+	n, err := io.CopyBuffer(w, readerOnly{r}, make([]byte, copyBuf))
+	if err == nil {
+		err = f.Sync()
+	}
+	if err != nil {
+		// All or nothing: a failed append leaves the upload where it was,
+		// so the client can resume from the offset it last saw.
+		return offset, errors.Join(err, f.Truncate(offset))
+	}
+	size := offset + n
+	if h != nil {
+		s.saveState(id, size, h)
+	}
+	return size, nil
+}
+
+// readerOnly hides WriterTo/ReaderFrom so CopyBuffer uses our buffer size.
+type readerOnly struct{ io.Reader }
+
+// loadState returns a hash holding the state after offset bytes, or nil if
+// no saved state matches (then Verify re-reads the data).
+func (s *Store) loadState(id string, offset int64) hashState {
+	h := sha256.New().(hashState)
+	if offset == 0 {
+		return h
+	}
+	b, err := os.ReadFile(filepath.Join(s.uploadDir(id), "sha256"))
+	if err != nil || len(b) < 8 || int64(binary.BigEndian.Uint64(b)) != offset {
+		return nil
+	}
+	if h.UnmarshalBinary(b[8:]) != nil {
+		return nil
+	}
+	return h
+}
+
+type hashState interface {
+	io.Writer
+	Sum([]byte) []byte
+	encoding.BinaryMarshaler
+	encoding.BinaryUnmarshaler
+}
+
+func (s *Store) saveState(id string, size int64, h hashState) {
+	state, err := h.MarshalBinary()
+	if err != nil {
+		return
+	}
+	b := binary.BigEndian.AppendUint64(nil, uint64(size))
+	tmp := filepath.Join(s.uploadDir(id), "sha256.tmp")
+	// Failure only costs a re-read at Verify, so it is not reported.
+	if os.WriteFile(tmp, append(b, state...), 0o600) == nil {
+		os.Rename(tmp, filepath.Join(s.uploadDir(id), "sha256"))
+	}
+}
+
+func (s *Store) Verify(ctx context.Context, id string, d oci.Digest) (int64, error) {
+	f, err := s.openData(id, os.O_RDONLY)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH); err != nil {
+		return 0, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	var sum []byte
+	if d.Algorithm() == oci.SHA256 {
+		if h := s.loadState(id, fi.Size()); h != nil {
+			sum = h.Sum(nil)
+		}
+	}
+	if sum == nil {
+		h := d.Algorithm().New()
+		if _, err := io.CopyBuffer(h, readerOnly{f}, make([]byte, copyBuf)); err != nil {
+			return 0, err
+		}
+		sum = h.Sum(nil)
+	}
+	if hex.EncodeToString(sum) != d.Encoded() {
+		return 0, blob.ErrDigestMismatch
+	}
+	return fi.Size(), nil
+}
+
+func (s *Store) Commit(_ context.Context, id string, d oci.Digest) error {
+	dir := s.uploadDir(id)
+	data := filepath.Join(dir, "data")
+	if _, err := os.Stat(data); errors.Is(err, fs.ErrNotExist) {
+		return blob.ErrUploadNotFound
+	}
+	final := s.blobPath(d)
+	parent := filepath.Dir(final)
+	if err := os.MkdirAll(parent, 0o700); err != nil {
+		return err
+	}
+	if err := os.Rename(data, final); err != nil {
+		return err
+	}
+	if err := syncDir(parent); err != nil {
+		return err
+	}
+	return os.RemoveAll(dir)
+}
+
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+func (s *Store) AbortUpload(_ context.Context, id string) error {
+	dir := s.uploadDir(id)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return blob.ErrUploadNotFound
+	}
+	return os.RemoveAll(dir)
+}
+
+func (s *Store) WalkUploads(ctx context.Context, fn func(string, time.Time) error) error {
+	entries, err := os.ReadDir(filepath.Join(s.root, "uploads"))
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		fi, err := os.Stat(filepath.Join(s.uploadDir(e.Name()), "data"))
+		if err != nil {
+			fi, err = e.Info()
+			if err != nil {
+				continue
+			}
+		}
+		if err := fn(e.Name(), fi.ModTime()); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,309 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/berthhq/berth/internal/oci"
+	"github.com/berthhq/berth/internal/store"
+)
+
+const (
+	blobLive     = 0
+	blobDeleting = 1
+)
+
+func ensureRepository(ctx context.Context, tx *sql.Tx, repo store.Repo, now int64) error {
+	_, err := tx.ExecContext(ctx, "INSERT INTO repositories (registry, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (registry, name) DO NOTHING",
+		repo.Registry, repo.Name, now)
+	if isForeignKeyViolation(err) {
+		return fmt.Errorf("registry %q: %w", repo.Registry, store.ErrNotFound)
+	}
+	return err
+}
+
+// touchBlob refreshes a live blob record; false if the blob is unknown or
+// being deleted. This is the write that orders a referencing operation
+// against garbage collection (see the package store documentation).
+func touchBlob(ctx context.Context, tx *sql.Tx, d oci.Digest, now int64) (bool, error) {
+	res, err := tx.ExecContext(ctx, "UPDATE blobs SET touched_at = $1 WHERE digest = $2 AND state = $3", now, string(d), blobLive)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+func (db *DB) LinkBlob(ctx context.Context, repo store.Repo, d oci.Digest, size int64) error {
+	now := time.Now().UnixNano()
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO blobs (digest, size, state, touched_at) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (digest) DO UPDATE SET touched_at = excluded.touched_at WHERE blobs.state = $3`,
+			string(d), size, blobLive, now)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return store.ErrBlobBusy
+		}
+		if err := ensureRepository(ctx, tx, repo, now); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "INSERT INTO repository_blobs (registry, repository, digest, linked_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+			repo.Registry, repo.Name, string(d), now)
+		return err
+	})
+}
+
+func (db *DB) StatBlob(ctx context.Context, repo store.Repo, d oci.Digest) (int64, error) {
+	var size int64
+	err := db.r.QueryRowContext(ctx, `SELECT b.size FROM repository_blobs l JOIN blobs b ON b.digest = l.digest
+		WHERE l.registry = $1 AND l.repository = $2 AND l.digest = $3 AND b.state = $4`,
+		repo.Registry, repo.Name, string(d), blobLive).Scan(&size)
+	return size, notFound(err, store.ErrBlobUnknown)
+}
+
+func (db *DB) MountBlob(ctx context.Context, from, repo store.Repo, d oci.Digest) (int64, error) {
+	var size int64
+	now := time.Now().UnixNano()
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `SELECT b.size FROM repository_blobs l JOIN blobs b ON b.digest = l.digest
+			WHERE l.registry = $1 AND l.repository = $2 AND l.digest = $3 AND b.state = $4`,
+			from.Registry, from.Name, string(d), blobLive).Scan(&size)
+		if err != nil {
+			return notFound(err, store.ErrBlobUnknown)
+		}
+		if ok, err := touchBlob(ctx, tx, d, now); err != nil {
+			return err
+		} else if !ok {
+			return store.ErrBlobUnknown
+		}
+		if err := ensureRepository(ctx, tx, repo, now); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "INSERT INTO repository_blobs (registry, repository, digest, linked_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+			repo.Registry, repo.Name, string(d), now)
+		return err
+	})
+	return size, err
+}
+
+func (db *DB) UnlinkBlob(ctx context.Context, repo store.Repo, d oci.Digest) error {
+	return db.affectOne(ctx, store.ErrBlobUnknown, "DELETE FROM repository_blobs WHERE registry = $1 AND repository = $2 AND digest = $3",
+		repo.Registry, repo.Name, string(d))
+}
+
+func (db *DB) PutManifest(ctx context.Context, repo store.Repo, m store.Manifest, tag string) error {
+	now := time.Now().UnixNano()
+	// Touch in a fixed order so concurrent pushes sharing layers cannot
+	// deadlock each other on PostgreSQL.
+	blobs := slices.Clone(m.Blobs)
+	slices.Sort(blobs)
+	blobs = slices.Compact(blobs)
+	children := slices.Compact(slices.Sorted(slices.Values(m.Children)))
+	var subject any
+	if m.Subject != "" {
+		subject = string(m.Subject)
+	}
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		if err := ensureRepository(ctx, tx, repo, now); err != nil {
+			return err
+		}
+		for _, b := range blobs {
+			var linked int
+			err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM repository_blobs WHERE registry = $1 AND repository = $2 AND digest = $3",
+				repo.Registry, repo.Name, string(b)).Scan(&linked)
+			if err != nil {
+				return err
+			}
+			ok, err := touchBlob(ctx, tx, b, now)
+			if err != nil {
+				return err
+			}
+			if linked == 0 || !ok {
+				return fmt.Errorf("%w: %s", store.ErrBlobUnknown, b)
+			}
+		}
+		for _, c := range children {
+			var n int
+			if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM manifests WHERE registry = $1 AND repository = $2 AND digest = $3",
+				repo.Registry, repo.Name, string(c)).Scan(&n); err != nil {
+				return err
+			}
+			if n == 0 {
+				return fmt.Errorf("%w: %s", store.ErrManifestUnknown, c)
+			}
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO manifests (registry, repository, digest, media_type, artifact_type, subject, annotations, content, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING`,
+			repo.Registry, repo.Name, string(m.Digest), m.MediaType, m.ArtifactType, subject, m.Annotations, m.Content, now)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 1 {
+			for _, b := range blobs {
+				if _, err := tx.ExecContext(ctx, "INSERT INTO manifest_blobs (registry, repository, manifest, digest) VALUES ($1, $2, $3, $4)",
+					repo.Registry, repo.Name, string(m.Digest), string(b)); err != nil {
+					return err
+				}
+			}
+			for _, c := range children {
+				if _, err := tx.ExecContext(ctx, "INSERT INTO manifest_children (registry, repository, manifest, child) VALUES ($1, $2, $3, $4)",
+					repo.Registry, repo.Name, string(m.Digest), string(c)); err != nil {
+					return err
+				}
+			}
+		}
+		if tag == "" {
+			return nil
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO tags (registry, repository, name, digest, updated_at) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (registry, repository, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at`,
+			repo.Registry, repo.Name, tag, string(m.Digest), now)
+		return err
+	})
+}
+
+func (db *DB) GetManifest(ctx context.Context, repo store.Repo, ref oci.Reference) (store.Manifest, error) {
+	var m store.Manifest
+	var subject sql.NullString
+	var digest string
+	var row *sql.Row
+	if ref.Digest != "" {
+		row = db.r.QueryRowContext(ctx, `SELECT digest, media_type, artifact_type, subject, annotations, content FROM manifests
+			WHERE registry = $1 AND repository = $2 AND digest = $3`, repo.Registry, repo.Name, string(ref.Digest))
+	} else {
+		row = db.r.QueryRowContext(ctx, `SELECT m.digest, m.media_type, m.artifact_type, m.subject, m.annotations, m.content
+			FROM tags t JOIN manifests m ON m.registry = t.registry AND m.repository = t.repository AND m.digest = t.digest
+			WHERE t.registry = $1 AND t.repository = $2 AND t.name = $3`, repo.Registry, repo.Name, ref.Tag)
+	}
+	if err := row.Scan(&digest, &m.MediaType, &m.ArtifactType, &subject, &m.Annotations, &m.Content); err != nil {
+		return m, notFound(err, store.ErrManifestUnknown)
+	}
+	m.Digest = oci.Digest(digest)
+	m.Subject = oci.Digest(subject.String)
+	return m, nil
+}
+
+// DeleteManifest relies on ON DELETE CASCADE for the manifest's tags, blob
+// references and children.
+func (db *DB) DeleteManifest(ctx context.Context, repo store.Repo, d oci.Digest) error {
+	return db.affectOne(ctx, store.ErrManifestUnknown, "DELETE FROM manifests WHERE registry = $1 AND repository = $2 AND digest = $3",
+		repo.Registry, repo.Name, string(d))
+}
+
+func (db *DB) DeleteTag(ctx context.Context, repo store.Repo, tag string) error {
+	return db.affectOne(ctx, store.ErrManifestUnknown, "DELETE FROM tags WHERE registry = $1 AND repository = $2 AND name = $3", repo.Registry, repo.Name, tag)
+}
+
+func (db *DB) listStrings(ctx context.Context, query string, n int, args ...any) ([]string, error) {
+	if n > 0 {
+		query += fmt.Sprintf(" LIMIT %d", n)
+	}
+	rows, err := db.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []string{}
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+func (db *DB) ListTags(ctx context.Context, repo store.Repo, last string, n int) ([]string, error) {
+	var exists int
+	if err := db.r.QueryRowContext(ctx, "SELECT COUNT(*) FROM repositories WHERE registry = $1 AND name = $2", repo.Registry, repo.Name).Scan(&exists); err != nil {
+		return nil, err
+	}
+	if exists == 0 {
+		return nil, store.ErrNotFound
+	}
+	return db.listStrings(ctx, "SELECT name FROM tags WHERE registry = $1 AND repository = $2 AND name > $3 ORDER BY name", n, repo.Registry, repo.Name, last)
+}
+
+func (db *DB) ListRepositories(ctx context.Context, registry, last string, n int) ([]string, error) {
+	return db.listStrings(ctx, "SELECT name FROM repositories WHERE registry = $1 AND name > $2 ORDER BY name", n, registry, last)
+}
+
+func (db *DB) Referrers(ctx context.Context, repo store.Repo, d oci.Digest, artifactType string) ([]store.Referrer, error) {
+	query := `SELECT digest, media_type, artifact_type, LENGTH(content), annotations FROM manifests
+		WHERE registry = $1 AND repository = $2 AND subject = $3`
+	args := []any{repo.Registry, repo.Name, string(d)}
+	if artifactType != "" {
+		query += " AND artifact_type = $4"
+		args = append(args, artifactType)
+	}
+	rows, err := db.r.QueryContext(ctx, query+" ORDER BY digest", args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []store.Referrer{}
+	for rows.Next() {
+		var r store.Referrer
+		var digest string
+		if err := rows.Scan(&digest, &r.MediaType, &r.ArtifactType, &r.Size, &r.Annotations); err != nil {
+			return nil, err
+		}
+		r.Digest = oci.Digest(digest)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func (db *DB) CreateUpload(ctx context.Context, u store.Upload) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		if err := ensureRepository(ctx, tx, u.Repo, nanos(u.StartedAt)); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, "INSERT INTO uploads (id, registry, repository, started_at, updated_at) VALUES ($1, $2, $3, $4, $5)",
+			u.ID, u.Repo.Registry, u.Repo.Name, nanos(u.StartedAt), nanos(u.UpdatedAt))
+		return insertErr(err)
+	})
+}
+
+func (db *DB) GetUpload(ctx context.Context, id string) (store.Upload, error) {
+	var u store.Upload
+	var started, updated int64
+	err := db.r.QueryRowContext(ctx, "SELECT id, registry, repository, started_at, updated_at FROM uploads WHERE id = $1", id).
+		Scan(&u.ID, &u.Repo.Registry, &u.Repo.Name, &started, &updated)
+	u.StartedAt, u.UpdatedAt = fromNanos(started), fromNanos(updated)
+	return u, notFound(err, store.ErrUploadUnknown)
+}
+
+func (db *DB) TouchUpload(ctx context.Context, id string, at time.Time) error {
+	return db.affectOne(ctx, store.ErrUploadUnknown, "UPDATE uploads SET updated_at = $1 WHERE id = $2", nanos(at), id)
+}
+
+func (db *DB) DeleteUpload(ctx context.Context, id string) error {
+	return db.affectOne(ctx, store.ErrUploadUnknown, "DELETE FROM uploads WHERE id = $1", id)
+}
+
+// affectOne runs a write that must change a row, else returns missing.
+func (db *DB) affectOne(ctx context.Context, missing error, query string, args ...any) error {
+	res, err := db.w.ExecContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return missing
+	}
+	return nil
+}

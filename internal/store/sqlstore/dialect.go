@@ -1,0 +1,34 @@
+package sqlstore
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+type dialect struct {
+	name string
+	// types replaces the placeholder type names of the migrations.
+	types *strings.Replacer
+	// retryable reports errors after which the whole transaction can be
+	// run again (PostgreSQL deadlock and serialization failures).
+	retryable func(error) bool
+}
+
+var sqliteDialect = dialect{
+	name:      "sqlite",
+	types:     strings.NewReplacer("BYTES", "BLOB", "NAME", "TEXT"),
+	retryable: func(error) bool { return false },
+}
+
+// Names compare byte-wise in both backends, so tag and repository listings
+// are in the same lexical order whatever the server's locale.
+var postgresDialect = dialect{
+	name:  "postgres",
+	types: strings.NewReplacer("BYTES", "BYTEA", "NAME", `TEXT COLLATE "C"`),
+	retryable: func(err error) bool {
+		var pgErr *pgconn.PgError
+		return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
+	},
+}

@@ -1,0 +1,235 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"path"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	_ "modernc.org/sqlite"             // registers the "sqlite" driver
+
+	"github.com/berthhq/berth/internal/store"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// DB is a metadata store on SQLite or PostgreSQL.
+type DB struct {
+	d dialect
+	// w takes every write transaction; r serves reads. They are the same
+	// pool on PostgreSQL.
+	w, r *sql.DB
+}
+
+var _ store.Store = (*DB)(nil)
+
+// Open opens the store named by dsn: "postgres://..." or "postgresql://..."
+// for PostgreSQL, otherwise a path to an SQLite database file (created if
+// missing). Migrations are applied before it returns.
+func Open(ctx context.Context, dsn string) (*DB, error) {
+	var db *DB
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		p, err := sql.Open("pgx", dsn)
+		if err != nil {
+			return nil, err
+		}
+		p.SetMaxOpenConns(32)
+		p.SetMaxIdleConns(32)
+		db = &DB{d: postgresDialect, w: p, r: p}
+	} else {
+		var err error
+		if db, err = openSQLite(dsn); err != nil {
+			return nil, err
+		}
+	}
+	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrating %s store: %w", db.d.name, err)
+	}
+	return db, nil
+}
+
+func openSQLite(file string) (*DB, error) {
+	q := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(1)", "synchronous(FULL)"} {
+		q.Add("_pragma", p)
+	}
+	wq := url.Values{"_txlock": {"immediate"}}
+	for k, v := range q {
+		wq[k] = v
+	}
+	w, err := sql.Open("sqlite", "file:"+file+"?"+wq.Encode())
+	if err != nil {
+		return nil, err
+	}
+	w.SetMaxOpenConns(1)
+	r, err := sql.Open("sqlite", "file:"+file+"?"+q.Encode())
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	n := max(4, 2*runtime.GOMAXPROCS(0))
+	r.SetMaxOpenConns(n)
+	r.SetMaxIdleConns(n)
+	return &DB{d: sqliteDialect, w: w, r: r}, nil
+}
+
+// Close closes both pools.
+func (db *DB) Close() error {
+	err := db.w.Close()
+	if db.r != db.w {
+		err = errors.Join(err, db.r.Close())
+	}
+	return err
+}
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	var one int
+	return db.r.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+}
+
+// Dialect names the backend ("sqlite" or "postgres").
+func (db *DB) Dialect() string { return db.d.name }
+
+func (db *DB) migrate(ctx context.Context) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		if db.d.name == "postgres" {
+			// Replicas starting together must not migrate twice.
+			if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(724651)"); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)"); err != nil {
+			return err
+		}
+		names, err := fs.Glob(migrations, "migrations/*.sql")
+		if err != nil {
+			return err
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			version := strings.TrimSuffix(path.Base(name), ".sql")
+			var n int
+			if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM schema_migrations WHERE version = $1", version).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				continue
+			}
+			body, err := migrations.ReadFile(name)
+			if err != nil {
+				return err
+			}
+			for _, stmt := range splitStatements(db.d.types.Replace(string(body))) {
+				if _, err := tx.ExecContext(ctx, stmt); err != nil {
+					return fmt.Errorf("%s: %w", version, err)
+				}
+			}
+			if _, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)", version, time.Now().UnixNano()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// splitStatements splits a migration on semicolons at line ends, dropping
+// comment lines; migrations contain no semicolons inside statements.
+func splitStatements(s string) []string {
+	var out []string
+	var cur strings.Builder
+	for _, line := range strings.Split(s, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "--") {
+			continue
+		}
+		cur.WriteString(line)
+		cur.WriteByte('\n')
+		if strings.HasSuffix(strings.TrimSpace(line), ";") {
+			if stmt := strings.TrimSpace(cur.String()); stmt != ";" {
+				out = append(out, stmt)
+			}
+			cur.Reset()
+		}
+	}
+	if stmt := strings.TrimSpace(cur.String()); stmt != "" {
+		out = append(out, stmt)
+	}
+	return out
+}
+
+// tx runs fn in a write transaction, retrying it when PostgreSQL aborted it
+// for a deadlock or a serialization failure.
+func (db *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	for attempt := 0; ; attempt++ {
+		err := db.tx1(ctx, fn)
+		if err == nil || attempt == 4 || !db.d.retryable(err) {
+			return err
+		}
+		time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
+	}
+}
+
+func (db *DB) tx1(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+func nanos(t time.Time) int64 { return t.UnixNano() }
+
+func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+// notFound turns sql.ErrNoRows into the given sentinel.
+func notFound(err, sentinel error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return sentinel
+	}
+	return err
+}
+
+// isUniqueViolation reports whether err is a primary key or unique
+// constraint failure in either backend.
+func isUniqueViolation(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "UNIQUE constraint failed") || strings.Contains(msg, "SQLSTATE 23505")
+}
+
+func isForeignKeyViolation(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "FOREIGN KEY constraint failed") || strings.Contains(msg, "SQLSTATE 23503")
+}
+
+func (db *DB) exec(ctx context.Context, query string, args ...any) error {
+	_, err := db.w.ExecContext(ctx, query, args...)
+	return err
+}
+
+func insertErr(err error) error {
+	if isUniqueViolation(err) {
+		return store.ErrExists
+	}
+	return err
+}

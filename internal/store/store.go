@@ -1,0 +1,239 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/berthhq/berth/internal/oci"
+)
+
+// Store is the metadata store. It is the union of small interfaces so that a
+// component can ask for just the part it uses.
+type Store interface {
+	Directory
+	Registries
+	Content
+	Uploads
+	Collector
+	Settings
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// Settings is a small key-value table for server-wide facts such as the
+// bootstrap record.
+type Settings interface {
+	GetSetting(ctx context.Context, key string) (string, error)
+	// PutSetting stores value under key, replacing what was there.
+	PutSetting(ctx context.Context, key, value string) error
+}
+
+// Tenant is a directory.
+type Tenant struct {
+	ID          string
+	Domain      string
+	DisplayName string
+	CreatedAt   time.Time
+}
+
+// Subscription is a billing and authorization boundary inside a tenant.
+type Subscription struct {
+	ID          string
+	TenantID    string
+	DisplayName string
+	CreatedAt   time.Time
+}
+
+// Application is an application registration in its home tenant.
+type Application struct {
+	ObjectID       string
+	AppID          string
+	TenantID       string
+	DisplayName    string
+	SignInAudience string
+	CreatedAt      time.Time
+}
+
+// PasswordCredential is an application secret. Only a salted hash is kept;
+// Hint is the first characters of the secret, shown to tell secrets apart.
+type PasswordCredential struct {
+	KeyID         string
+	AppObjectID   string
+	DisplayName   string
+	Hint          string
+	Salt          []byte
+	Hash          []byte
+	StartDateTime time.Time
+	EndDateTime   time.Time
+}
+
+// Service principal types.
+const (
+	PrincipalApplication     = "Application"
+	PrincipalManagedIdentity = "ManagedIdentity"
+)
+
+// ServicePrincipal is an application's (or managed identity's) presence in a
+// tenant.
+type ServicePrincipal struct {
+	ObjectID         string
+	TenantID         string
+	AppID            string
+	AppOwnerTenantID string
+	Type             string
+	DisplayName      string
+	CreatedAt        time.Time
+}
+
+// Directory holds tenants and the identities in them.
+type Directory interface {
+	CreateTenant(ctx context.Context, t Tenant) error
+	GetTenant(ctx context.Context, id string) (Tenant, error)
+	CreateSubscription(ctx context.Context, s Subscription) error
+	GetSubscription(ctx context.Context, id string) (Subscription, error)
+	CreateApplication(ctx context.Context, a Application) error
+	GetApplicationByAppID(ctx context.Context, appID string) (Application, error)
+	AddPasswordCredential(ctx context.Context, c PasswordCredential) error
+	ListPasswordCredentials(ctx context.Context, appObjectID string) ([]PasswordCredential, error)
+	CreateServicePrincipal(ctx context.Context, sp ServicePrincipal) error
+	GetServicePrincipalByAppID(ctx context.Context, tenantID, appID string) (ServicePrincipal, error)
+}
+
+// Registry is a registry resource: a namespace of repositories served at its
+// own login server.
+type Registry struct {
+	Name       string
+	TenantID   string
+	ResourceID string
+	CreatedAt  time.Time
+}
+
+// Registries holds registry records.
+type Registries interface {
+	CreateRegistry(ctx context.Context, r Registry) error
+	GetRegistry(ctx context.Context, name string) (Registry, error)
+}
+
+// Repo names a repository inside a registry.
+type Repo struct {
+	Registry string
+	Name     string
+}
+
+// Manifest is a stored manifest with what it references.
+type Manifest struct {
+	Digest       oci.Digest
+	MediaType    string
+	ArtifactType string
+	Content      []byte
+	Subject      oci.Digest
+	// Annotations are kept as the JSON object the manifest carried, for the
+	// referrers API.
+	Annotations string
+	// Blobs and Children are what the manifest references; they are
+	// written with it and read back only by fsck.
+	Blobs    []oci.Digest
+	Children []oci.Digest
+}
+
+// Referrer is a manifest whose subject is another manifest.
+type Referrer struct {
+	Digest       oci.Digest
+	MediaType    string
+	ArtifactType string
+	Size         int64
+	Annotations  string
+}
+
+// Content holds repositories, blob records, manifests and tags.
+type Content interface {
+	// LinkBlob records that committed content d of the given size exists
+	// and belongs to repo, creating the repository if needed. It touches
+	// the blob record; ErrBlobBusy if GC is deleting it.
+	LinkBlob(ctx context.Context, repo Repo, d oci.Digest, size int64) error
+	// StatBlob returns the size of d if it is linked to repo and live.
+	StatBlob(ctx context.Context, repo Repo, d oci.Digest) (int64, error)
+	// MountBlob links d from repository from into repo (same registry).
+	MountBlob(ctx context.Context, from, repo Repo, d oci.Digest) (int64, error)
+	// UnlinkBlob removes d from repo; the content stays until GC.
+	UnlinkBlob(ctx context.Context, repo Repo, d oci.Digest) error
+
+	// PutManifest stores m in repo and, if tag is not empty, points tag at
+	// it. Every blob m names must be linked to repo and live (they are
+	// touched), every child must be a manifest in repo; otherwise
+	// ErrBlobUnknown or ErrManifestUnknown and nothing changes.
+	PutManifest(ctx context.Context, repo Repo, m Manifest, tag string) error
+	// GetManifest returns a manifest by tag or digest.
+	GetManifest(ctx context.Context, repo Repo, ref oci.Reference) (Manifest, error)
+	// DeleteManifest removes a manifest and every tag pointing at it.
+	DeleteManifest(ctx context.Context, repo Repo, d oci.Digest) error
+	// DeleteTag removes a tag, leaving the manifest.
+	DeleteTag(ctx context.Context, repo Repo, tag string) error
+	// ListTags lists tags in lexical order after last, at most n (n <= 0:
+	// all). ErrNotFound if the repository does not exist.
+	ListTags(ctx context.Context, repo Repo, last string, n int) ([]string, error)
+	// ListRepositories lists a registry's repositories in lexical order.
+	ListRepositories(ctx context.Context, registry, last string, n int) ([]string, error)
+	// Referrers lists manifests in repo whose subject is d, optionally only
+	// those of one artifact type.
+	Referrers(ctx context.Context, repo Repo, d oci.Digest, artifactType string) ([]Referrer, error)
+}
+
+// Upload is an upload session. Its data lives in the blob store under the
+// same id.
+type Upload struct {
+	ID        string
+	Repo      Repo
+	StartedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Uploads holds upload sessions, so that any replica can continue one.
+type Uploads interface {
+	CreateUpload(ctx context.Context, u Upload) error
+	GetUpload(ctx context.Context, id string) (Upload, error)
+	TouchUpload(ctx context.Context, id string, at time.Time) error
+	DeleteUpload(ctx context.Context, id string) error
+}
+
+// BlobRecord is a blob's metadata row.
+type BlobRecord struct {
+	Digest    oci.Digest
+	Size      int64
+	Deleting  bool
+	TouchedAt time.Time
+}
+
+// Collector is what garbage collection and fsck need.
+type Collector interface {
+	// UnreferencedBlobs lists live blobs that no manifest references and
+	// that were last touched before cutoff, at most limit.
+	UnreferencedBlobs(ctx context.Context, cutoff time.Time, limit int) ([]oci.Digest, error)
+	// MarkBlobDeleting marks d for deletion if it is still live,
+	// unreferenced and untouched since cutoff; false if it no longer is.
+	MarkBlobDeleting(ctx context.Context, d oci.Digest, cutoff time.Time) (bool, error)
+	// DeletingBlobs lists blobs marked for deletion (left by a collector
+	// that stopped half-way).
+	DeletingBlobs(ctx context.Context) ([]oci.Digest, error)
+	// ForgetBlob removes the record of a blob marked for deletion.
+	ForgetBlob(ctx context.Context, d oci.Digest) error
+	// StaleUploads lists upload sessions not updated since cutoff.
+	StaleUploads(ctx context.Context, cutoff time.Time) ([]string, error)
+	// ListBlobs lists blob records in digest order after `after`.
+	ListBlobs(ctx context.Context, after oci.Digest, limit int) ([]BlobRecord, error)
+	// ListManifests lists every manifest in digest order after the
+	// (repo, digest) cursor, with its references.
+	ListManifests(ctx context.Context, after ManifestCursor, limit int) ([]RepoManifest, error)
+}
+
+// ManifestCursor is a position in ListManifests.
+type ManifestCursor struct {
+	Repo   Repo
+	Digest oci.Digest
+}
+
+// RepoManifest is a manifest with the repository it is in.
+type RepoManifest struct {
+	Repo Repo
+	Manifest
+}

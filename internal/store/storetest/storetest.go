@@ -1,0 +1,387 @@
+// Package storetest is the conformance suite of the metadata store. Every
+// backend runs it (see sqlstore's tests); a backend is correct when it
+// passes, whatever its internals.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/berthhq/berth/internal/oci"
+	"github.com/berthhq/berth/internal/store"
+)
+
+// Run runs every conformance test against stores made by open, which must
+// return a new, empty store for each call.
+func Run(t *testing.T, open func(t *testing.T) store.Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s store.Store)
+	}{
+		{"Settings", testSettings},
+		{"Directory", testDirectory},
+		{"BlobsAndMounts", testBlobs},
+		{"Manifests", testManifests},
+		{"TagsAndCatalog", testTagsAndCatalog},
+		{"Referrers", testReferrers},
+		{"Uploads", testUploads},
+		{"CollectorRespectsReferencesAndGrace", testCollector},
+		{"CollectorRacesWithPushes", testCollectorRace},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
+	}
+}
+
+const registry = "conformance"
+
+// Seed creates the tenant and registry every content test needs.
+func seed(t *testing.T, s store.Store) {
+	t.Helper()
+	ctx := context.Background()
+	now := time.Now()
+	must(t, s.CreateTenant(ctx, store.Tenant{ID: "t-" + registry, Domain: registry + ".example", DisplayName: "T", CreatedAt: now}))
+	must(t, s.CreateRegistry(ctx, store.Registry{Name: registry, TenantID: "t-" + registry, ResourceID: "/r", CreatedAt: now}))
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func wantErr(t *testing.T, err, target error) {
+	t.Helper()
+	if !errors.Is(err, target) {
+		t.Fatalf("err = %v, want %v", err, target)
+	}
+}
+
+func dg(s string) oci.Digest { return oci.FromBytes(oci.SHA256, []byte(s)) }
+
+func testSettings(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	_, err := s.GetSetting(ctx, "k")
+	wantErr(t, err, store.ErrNotFound)
+	must(t, s.PutSetting(ctx, "k", "v1"))
+	must(t, s.PutSetting(ctx, "k", "v2"))
+	if v, err := s.GetSetting(ctx, "k"); err != nil || v != "v2" {
+		t.Fatalf("GetSetting = %q, %v", v, err)
+	}
+}
+
+func testDirectory(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	must(t, s.CreateTenant(ctx, store.Tenant{ID: "t1", Domain: "a.example", DisplayName: "A", CreatedAt: now}))
+	wantErr(t, s.CreateTenant(ctx, store.Tenant{ID: "t1", Domain: "b.example", CreatedAt: now}), store.ErrExists)
+	if tn, err := s.GetTenant(ctx, "t1"); err != nil || tn.Domain != "a.example" || !tn.CreatedAt.Equal(now) {
+		t.Fatalf("GetTenant = %+v, %v", tn, err)
+	}
+	_, err := s.GetTenant(ctx, "nope")
+	wantErr(t, err, store.ErrNotFound)
+	must(t, s.CreateSubscription(ctx, store.Subscription{ID: "s1", TenantID: "t1", DisplayName: "S", CreatedAt: now}))
+	if sub, err := s.GetSubscription(ctx, "s1"); err != nil || sub.TenantID != "t1" {
+		t.Fatalf("GetSubscription = %+v, %v", sub, err)
+	}
+	app := store.Application{ObjectID: "o1", AppID: "a1", TenantID: "t1", DisplayName: "app", SignInAudience: "AzureADMyOrg", CreatedAt: now}
+	must(t, s.CreateApplication(ctx, app))
+	wantErr(t, s.CreateApplication(ctx, store.Application{ObjectID: "o2", AppID: "a1", TenantID: "t1", CreatedAt: now}), store.ErrExists)
+	if got, err := s.GetApplicationByAppID(ctx, "a1"); err != nil || got != app {
+		t.Fatalf("GetApplicationByAppID = %+v, %v", got, err)
+	}
+	cred := store.PasswordCredential{KeyID: "k1", AppObjectID: "o1", DisplayName: "d", Hint: "abc", Salt: []byte{1, 2}, Hash: []byte{3, 4}, StartDateTime: now, EndDateTime: now.Add(time.Hour)}
+	must(t, s.AddPasswordCredential(ctx, cred))
+	wantErr(t, s.AddPasswordCredential(ctx, store.PasswordCredential{KeyID: "k2", AppObjectID: "missing", Salt: []byte{}, Hash: []byte{}}), store.ErrNotFound)
+	creds, err := s.ListPasswordCredentials(ctx, "o1")
+	if err != nil || len(creds) != 1 || string(creds[0].Hash) != string(cred.Hash) || !creds[0].EndDateTime.Equal(cred.EndDateTime) {
+		t.Fatalf("ListPasswordCredentials = %+v, %v", creds, err)
+	}
+	sp := store.ServicePrincipal{ObjectID: "sp1", TenantID: "t1", AppID: "a1", AppOwnerTenantID: "t1", Type: store.PrincipalApplication, DisplayName: "app", CreatedAt: now}
+	must(t, s.CreateServicePrincipal(ctx, sp))
+	wantErr(t, s.CreateServicePrincipal(ctx, store.ServicePrincipal{ObjectID: "sp2", TenantID: "t1", AppID: "a1", CreatedAt: now}), store.ErrExists)
+	if got, err := s.GetServicePrincipalByAppID(ctx, "t1", "a1"); err != nil || got != sp {
+		t.Fatalf("GetServicePrincipalByAppID = %+v, %v", got, err)
+	}
+	must(t, s.CreateRegistry(ctx, store.Registry{Name: "reg", TenantID: "t1", ResourceID: "/x", CreatedAt: now}))
+	wantErr(t, s.CreateRegistry(ctx, store.Registry{Name: "reg", TenantID: "t1", CreatedAt: now}), store.ErrExists)
+	if r, err := s.GetRegistry(ctx, "reg"); err != nil || r.ResourceID != "/x" {
+		t.Fatalf("GetRegistry = %+v, %v", r, err)
+	}
+}
+
+func testBlobs(t *testing.T, s store.Store) {
+	seed(t, s)
+	ctx := context.Background()
+	a, b := store.Repo{Registry: registry, Name: "a"}, store.Repo{Registry: registry, Name: "b/c"}
+	d := dg("blob")
+	_, err := s.StatBlob(ctx, a, d)
+	wantErr(t, err, store.ErrBlobUnknown)
+	must(t, s.LinkBlob(ctx, a, d, 4))
+	must(t, s.LinkBlob(ctx, a, d, 4))
+	if n, err := s.StatBlob(ctx, a, d); err != nil || n != 4 {
+		t.Fatalf("StatBlob = %d, %v", n, err)
+	}
+	_, err = s.StatBlob(ctx, b, d)
+	wantErr(t, err, store.ErrBlobUnknown)
+	_, err = s.MountBlob(ctx, b, a, dg("other"))
+	wantErr(t, err, store.ErrBlobUnknown)
+	if n, err := s.MountBlob(ctx, a, b, d); err != nil || n != 4 {
+		t.Fatalf("MountBlob = %d, %v", n, err)
+	}
+	if n, err := s.StatBlob(ctx, b, d); err != nil || n != 4 {
+		t.Fatalf("StatBlob after mount = %d, %v", n, err)
+	}
+	must(t, s.UnlinkBlob(ctx, a, d))
+	wantErr(t, s.UnlinkBlob(ctx, a, d), store.ErrBlobUnknown)
+	_, err = s.StatBlob(ctx, a, d)
+	wantErr(t, err, store.ErrBlobUnknown)
+	wantErr(t, s.LinkBlob(ctx, store.Repo{Registry: "no-such-registry", Name: "x"}, d, 4), store.ErrNotFound)
+}
+
+func image(repoTag string, blobs ...oci.Digest) store.Manifest {
+	content := []byte("manifest " + repoTag + fmt.Sprint(blobs))
+	return store.Manifest{Digest: oci.FromBytes(oci.SHA256, content), MediaType: oci.MediaTypeImageManifest, Content: content, Annotations: "{}", Blobs: blobs}
+}
+
+func testManifests(t *testing.T, s store.Store) {
+	seed(t, s)
+	ctx := context.Background()
+	repo := store.Repo{Registry: registry, Name: "app"}
+	cfg, layer := dg("cfg"), dg("layer")
+	m := image("m", cfg, layer)
+	wantErr(t, s.PutManifest(ctx, repo, m, "v1"), store.ErrBlobUnknown)
+	must(t, s.LinkBlob(ctx, repo, cfg, 3))
+	wantErr(t, s.PutManifest(ctx, repo, m, "v1"), store.ErrBlobUnknown)
+	if _, err := s.ListTags(ctx, repo, "", 0); err != nil {
+		t.Fatalf("a failed put must leave the repository usable: %v", err)
+	}
+	if tags, _ := s.ListTags(ctx, repo, "", 0); len(tags) != 0 {
+		t.Fatalf("failed put left tags %v", tags)
+	}
+	must(t, s.LinkBlob(ctx, repo, layer, 5))
+	must(t, s.PutManifest(ctx, repo, m, "v1"))
+	must(t, s.PutManifest(ctx, repo, m, "v1"))
+	for _, ref := range []oci.Reference{{Tag: "v1"}, {Digest: m.Digest}} {
+		got, err := s.GetManifest(ctx, repo, ref)
+		if err != nil || got.Digest != m.Digest || string(got.Content) != string(m.Content) || got.MediaType != m.MediaType {
+			t.Fatalf("GetManifest(%v) = %+v, %v", ref, got, err)
+		}
+	}
+	_, err := s.GetManifest(ctx, repo, oci.Reference{Tag: "v2"})
+	wantErr(t, err, store.ErrManifestUnknown)
+	// An index needs its children in the same repository.
+	idx := store.Manifest{Digest: dg("index"), MediaType: oci.MediaTypeImageIndex, Content: []byte("index"), Annotations: "{}", Children: []oci.Digest{m.Digest}}
+	wantErr(t, s.PutManifest(ctx, store.Repo{Registry: registry, Name: "other"}, idx, ""), store.ErrManifestUnknown)
+	must(t, s.PutManifest(ctx, repo, idx, "multi"))
+	// Retagging moves the tag.
+	m2 := image("m2", cfg)
+	must(t, s.PutManifest(ctx, repo, m2, "v1"))
+	if got, _ := s.GetManifest(ctx, repo, oci.Reference{Tag: "v1"}); got.Digest != m2.Digest {
+		t.Fatalf("v1 = %s, want %s", got.Digest, m2.Digest)
+	}
+	must(t, s.PutManifest(ctx, repo, m, "v0"))
+	must(t, s.DeleteTag(ctx, repo, "v0"))
+	wantErr(t, s.DeleteTag(ctx, repo, "v0"), store.ErrManifestUnknown)
+	if _, err := s.GetManifest(ctx, repo, oci.Reference{Digest: m.Digest}); err != nil {
+		t.Fatalf("deleting a tag removed its manifest: %v", err)
+	}
+	must(t, s.PutManifest(ctx, repo, m2, "also"))
+	must(t, s.DeleteManifest(ctx, repo, m2.Digest))
+	wantErr(t, s.DeleteManifest(ctx, repo, m2.Digest), store.ErrManifestUnknown)
+	for _, tag := range []string{"v1", "also"} {
+		_, err := s.GetManifest(ctx, repo, oci.Reference{Tag: tag})
+		wantErr(t, err, store.ErrManifestUnknown)
+	}
+}
+
+func testTagsAndCatalog(t *testing.T, s store.Store) {
+	seed(t, s)
+	ctx := context.Background()
+	_, err := s.ListTags(ctx, store.Repo{Registry: registry, Name: "none"}, "", 0)
+	wantErr(t, err, store.ErrNotFound)
+	for _, name := range []string{"z", "a/b", "A-not-valid-but-stored", "m"} {
+		repo := store.Repo{Registry: registry, Name: strings.ToLower(name)}
+		c := dg(name)
+		must(t, s.LinkBlob(ctx, repo, c, 1))
+		for _, tag := range []string{"b", "B", "a", "10", "9", "_x"} {
+			must(t, s.PutManifest(ctx, repo, image(name+tag, c), tag))
+		}
+	}
+	repo := store.Repo{Registry: registry, Name: "m"}
+	all, err := s.ListTags(ctx, repo, "", 0)
+	if want := "10 9 B _x a b"; err != nil || strings.Join(all, " ") != want {
+		t.Fatalf("ListTags = %v, %v; want byte order %q", all, err, want)
+	}
+	page, err := s.ListTags(ctx, repo, "9", 2)
+	if err != nil || strings.Join(page, " ") != "B _x" {
+		t.Fatalf("ListTags(last=9, n=2) = %v, %v", page, err)
+	}
+	repos, err := s.ListRepositories(ctx, registry, "", 0)
+	if want := "a-not-valid-but-stored a/b m z"; err != nil || strings.Join(repos, " ") != want {
+		t.Fatalf("ListRepositories = %v, %v; want %q", repos, err, want)
+	}
+	repos, err = s.ListRepositories(ctx, registry, "a/b", 1)
+	if err != nil || strings.Join(repos, " ") != "m" {
+		t.Fatalf("ListRepositories(last=a/b, n=1) = %v, %v", repos, err)
+	}
+	if repos, err := s.ListRepositories(ctx, "elsewhere", "", 0); err != nil || len(repos) != 0 {
+		t.Fatalf("another registry's catalog = %v, %v", repos, err)
+	}
+}
+
+func testReferrers(t *testing.T, s store.Store) {
+	seed(t, s)
+	ctx := context.Background()
+	repo := store.Repo{Registry: registry, Name: "r"}
+	c := dg("c")
+	must(t, s.LinkBlob(ctx, repo, c, 1))
+	subject := image("subject", c)
+	must(t, s.PutManifest(ctx, repo, subject, ""))
+	sig := image("sig", c)
+	sig.Subject, sig.ArtifactType, sig.Annotations = subject.Digest, "application/vnd.example.sig", `{"k":"v"}`
+	sbom := image("sbom", c)
+	sbom.Subject, sbom.ArtifactType = subject.Digest, "application/vnd.example.sbom"
+	must(t, s.PutManifest(ctx, repo, sig, ""))
+	must(t, s.PutManifest(ctx, repo, sbom, ""))
+	refs, err := s.Referrers(ctx, repo, subject.Digest, "")
+	if err != nil || len(refs) != 2 {
+		t.Fatalf("Referrers = %+v, %v", refs, err)
+	}
+	refs, err = s.Referrers(ctx, repo, subject.Digest, "application/vnd.example.sig")
+	if err != nil || len(refs) != 1 || refs[0].Digest != sig.Digest || refs[0].Annotations != `{"k":"v"}` || refs[0].Size != int64(len(sig.Content)) {
+		t.Fatalf("filtered Referrers = %+v, %v", refs, err)
+	}
+	if refs, err := s.Referrers(ctx, repo, dg("nothing"), ""); err != nil || len(refs) != 0 {
+		t.Fatalf("Referrers of unknown subject = %+v, %v", refs, err)
+	}
+}
+
+func testUploads(t *testing.T, s store.Store) {
+	seed(t, s)
+	ctx := context.Background()
+	old := time.Now().Add(-time.Hour)
+	u := store.Upload{ID: "u1", Repo: store.Repo{Registry: registry, Name: "up"}, StartedAt: old, UpdatedAt: old}
+	must(t, s.CreateUpload(ctx, u))
+	wantErr(t, s.CreateUpload(ctx, u), store.ErrExists)
+	if got, err := s.GetUpload(ctx, "u1"); err != nil || got.Repo != u.Repo {
+		t.Fatalf("GetUpload = %+v, %v", got, err)
+	}
+	stale, err := s.StaleUploads(ctx, time.Now().Add(-time.Minute))
+	if err != nil || len(stale) != 1 {
+		t.Fatalf("StaleUploads = %v, %v", stale, err)
+	}
+	must(t, s.TouchUpload(ctx, "u1", time.Now()))
+	if stale, _ := s.StaleUploads(ctx, time.Now().Add(-time.Minute)); len(stale) != 0 {
+		t.Fatalf("touched upload still stale: %v", stale)
+	}
+	must(t, s.DeleteUpload(ctx, "u1"))
+	_, err = s.GetUpload(ctx, "u1")
+	wantErr(t, err, store.ErrUploadUnknown)
+	wantErr(t, s.TouchUpload(ctx, "u1", time.Now()), store.ErrUploadUnknown)
+}
+
+func testCollector(t *testing.T, s store.Store) {
+	seed(t, s)
+	ctx := context.Background()
+	repo := store.Repo{Registry: registry, Name: "gc"}
+	kept, orphan := dg("kept"), dg("orphan")
+	must(t, s.LinkBlob(ctx, repo, kept, 1))
+	must(t, s.LinkBlob(ctx, repo, orphan, 1))
+	must(t, s.PutManifest(ctx, repo, image("gc", kept), "t"))
+	// Inside the grace window nothing is a candidate.
+	if c, err := s.UnreferencedBlobs(ctx, time.Now().Add(-time.Hour), 10); err != nil || len(c) != 0 {
+		t.Fatalf("candidates inside grace = %v, %v", c, err)
+	}
+	cutoff := time.Now().Add(time.Second)
+	c, err := s.UnreferencedBlobs(ctx, cutoff, 10)
+	if err != nil || len(c) != 1 || c[0] != orphan {
+		t.Fatalf("candidates = %v, %v; want [%s]", c, err, orphan)
+	}
+	if ok, err := s.MarkBlobDeleting(ctx, kept, cutoff); err != nil || ok {
+		t.Fatalf("marked a referenced blob: %v, %v", ok, err)
+	}
+	if ok, err := s.MarkBlobDeleting(ctx, orphan, cutoff); err != nil || !ok {
+		t.Fatalf("MarkBlobDeleting = %v, %v", ok, err)
+	}
+	// A blob being deleted is gone for readers, and busy for writers.
+	_, err = s.StatBlob(ctx, repo, orphan)
+	wantErr(t, err, store.ErrBlobUnknown)
+	wantErr(t, s.LinkBlob(ctx, repo, orphan, 1), store.ErrBlobBusy)
+	wantErr(t, s.PutManifest(ctx, repo, image("late", orphan), ""), store.ErrBlobUnknown)
+	if d, err := s.DeletingBlobs(ctx); err != nil || len(d) != 1 || d[0] != orphan {
+		t.Fatalf("DeletingBlobs = %v, %v", d, err)
+	}
+	must(t, s.ForgetBlob(ctx, orphan))
+	must(t, s.LinkBlob(ctx, repo, orphan, 1))
+	if n, err := s.StatBlob(ctx, repo, orphan); err != nil || n != 1 {
+		t.Fatalf("blob stored again after GC = %d, %v", n, err)
+	}
+	recs, err := s.ListBlobs(ctx, "", 10)
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("ListBlobs = %+v, %v", recs, err)
+	}
+	// Deleting the manifest makes its blob collectable.
+	m := image("gc", kept)
+	must(t, s.DeleteManifest(ctx, repo, m.Digest))
+	if c, _ := s.UnreferencedBlobs(ctx, time.Now().Add(time.Second), 10); len(c) != 2 {
+		t.Fatalf("candidates after manifest delete = %v", c)
+	}
+	ms, err := s.ListManifests(ctx, store.ManifestCursor{}, 10)
+	if err != nil || len(ms) != 0 {
+		t.Fatalf("ListManifests = %+v, %v", ms, err)
+	}
+}
+
+// testCollectorRace runs the collector's mark step against pushes that
+// reference the same blobs: every manifest that was stored must have all its
+// blobs live afterwards.
+func testCollectorRace(t *testing.T, s store.Store) {
+	seed(t, s)
+	ctx := context.Background()
+	repo := store.Repo{Registry: registry, Name: "race"}
+	const n = 40
+	blobs := make([]oci.Digest, n)
+	for i := range blobs {
+		blobs[i] = dg(fmt.Sprint("race", i))
+		must(t, s.LinkBlob(ctx, repo, blobs[i], 1))
+	}
+	// Every blob is old enough to collect from here on.
+	time.Sleep(10 * time.Millisecond)
+	cutoff := time.Now()
+	var wg sync.WaitGroup
+	stored := make([]bool, n)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for i := range blobs {
+			err := s.PutManifest(ctx, repo, image(fmt.Sprint("race", i), blobs[i]), "")
+			if err == nil {
+				stored[i] = true
+			} else if !errors.Is(err, store.ErrBlobUnknown) {
+				t.Error(err)
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for i := len(blobs) - 1; i >= 0; i-- {
+			if _, err := s.MarkBlobDeleting(ctx, blobs[i], cutoff); err != nil {
+				t.Error(err)
+			}
+		}
+	}()
+	wg.Wait()
+	for i, d := range blobs {
+		_, err := s.StatBlob(ctx, repo, d)
+		if stored[i] && err != nil {
+			t.Errorf("manifest %d stored but its blob is %v", i, err)
+		}
+	}
+}
