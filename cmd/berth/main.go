@@ -1,0 +1,177 @@
+// Command berth is the whole product: the server (berth serve), its
+// maintenance commands (gc, fsck) and, in later versions, the CLI and the
+// node agents. One binary, subcommands.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/berthhq/berth/internal/fsck"
+	"github.com/berthhq/berth/internal/gc"
+	"github.com/berthhq/berth/internal/server"
+)
+
+const usage = `berth: a private OCI registry with cloud-style identity.
+
+Usage:
+  berth serve [flags]   start the server
+  berth gc [flags]      remove unreferenced blobs and abandoned uploads
+  berth fsck [flags]    verify every blob and manifest
+  berth version
+
+Run "berth <command> -h" for a command's flags.
+`
+
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// errUsage marks errors already explained by flag's own output.
+var errUsage = errors.New("usage")
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = serve(args[1:], stdout, stderr)
+	case "gc":
+		err = collect(args[1:], stdout, stderr)
+	case "fsck":
+		err = check(args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "berth", version)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "berth: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errUsage), errors.Is(err, flag.ErrHelp):
+		return 2
+	}
+	fmt.Fprintln(stderr, "berth:", err)
+	return 1
+}
+
+// storeFlags are the flags every command that opens the stores shares.
+func storeFlags(fs *flag.FlagSet, cfg *server.Config) {
+	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "data directory (certificates, bootstrap credentials, SQLite database, blobs)")
+	fs.StringVar(&cfg.Database, "database", cfg.Database, "PostgreSQL URL (postgres://...) for the metadata store; default: SQLite in the data directory")
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "unexpected arguments: %v\n", fs.Args())
+		return errUsage
+	}
+	return nil
+}
+
+type listFlag []string
+
+func (l *listFlag) String() string     { return fmt.Sprint(*l) }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+func serve(args []string, stdout, stderr io.Writer) error {
+	cfg := server.Defaults()
+	fs := flag.NewFlagSet("berth serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	storeFlags(fs, &cfg)
+	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to listen on (HOST:PORT; port 0 picks a free one)")
+	fs.Var((*listFlag)(&cfg.Hosts), "host", "extra host name or IP for the server certificate (repeatable)")
+	fs.StringVar(&cfg.RegistrySuffix, "registry-suffix", cfg.RegistrySuffix, "DNS suffix of login servers: registry R answers at R.<suffix>")
+	fs.BoolVar(&cfg.InsecureHTTP, "insecure-http", false, "serve plain HTTP (loopback addresses only)")
+	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log format: text or json")
+	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn, error")
+	fs.DurationVar(&cfg.GCInterval, "gc-interval", 0, "run garbage collection this often (0: never; use berth gc)")
+	fs.DurationVar(&cfg.GCGrace, "gc-grace", cfg.GCGrace, "garbage collection spares content touched within this window")
+	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long in-flight requests may take after SIGTERM")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log, err := server.NewLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return server.Run(ctx, cfg, stdout, log)
+}
+
+func collect(args []string, stdout, stderr io.Writer) error {
+	cfg := server.Defaults()
+	fs := flag.NewFlagSet("berth gc", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	storeFlags(fs, &cfg)
+	grace := fs.Duration("grace", time.Hour, "spare content touched within this window (pushes in progress)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log, err := server.NewLogger(stderr, "text", "warn")
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	stores, err := server.OpenStores(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer stores.Close()
+	st, err := (&gc.Collector{Meta: stores.Meta, Blobs: stores.Blobs, Grace: *grace, Log: log}).Run(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "deleted %d blobs (%d bytes), removed %d abandoned uploads\n", st.BlobsDeleted, st.BytesFreed, st.UploadsRemoved)
+	return nil
+}
+
+func check(args []string, stdout, stderr io.Writer) error {
+	cfg := server.Defaults()
+	fs := flag.NewFlagSet("berth fsck", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	storeFlags(fs, &cfg)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	stores, err := server.OpenStores(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer stores.Close()
+	rep, err := fsck.Check(ctx, stores.Meta, stores.Blobs)
+	if err != nil {
+		return err
+	}
+	for _, p := range rep.Problems {
+		fmt.Fprintln(stdout, "problem:", p)
+	}
+	fmt.Fprintf(stdout, "checked %d blobs and %d manifests: %d problems, %d unpublished blob records (left by interrupted uploads; gc removes them)\n",
+		rep.BlobsChecked, rep.ManifestsChecked, len(rep.Problems), rep.Unpublished)
+	if !rep.Clean() {
+		return errors.New("fsck found problems")
+	}
+	return nil
+}

@@ -1,0 +1,24 @@
+package registry
+
+import "errors"
+
+var (
+	ErrNameInvalid         = errors.New("invalid repository name")
+	ErrNameUnknown         = errors.New("repository name not known to registry")
+	ErrRegistryUnknown     = errors.New("registry not known")
+	ErrDigestInvalid       = errors.New("provided digest did not match uploaded content")
+	ErrBlobUnknown         = errors.New("blob unknown to registry")
+	ErrUploadUnknown       = errors.New("blob upload unknown to registry")
+	ErrUploadInvalid       = errors.New("blob upload invalid")
+	ErrRangeInvalid        = errors.New("requested range not satisfiable")
+	ErrSizeInvalid         = errors.New("provided length did not match content length")
+	ErrManifestUnknown     = errors.New("manifest unknown")
+	ErrManifestInvalid     = errors.New("manifest invalid")
+	ErrManifestBlobUnknown = errors.New("manifest references a blob unknown to the repository")
+	ErrManifestTooLarge    = errors.New("manifest too large")
+	ErrTagInvalid          = errors.New("invalid tag")
+	ErrUnsupported         = errors.New("the operation is unsupported")
+	// ErrBusy is a transient conflict with garbage collection; the client
+	// should retry.
+	ErrBusy = errors.New("content is being garbage collected, retry")
+)

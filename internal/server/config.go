@@ -1,0 +1,102 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Config is everything `berth serve` can be told.
+type Config struct {
+	DataDir string
+	Listen  string
+	// Database is a PostgreSQL URL; empty means SQLite in the data dir.
+	Database string
+	// Hosts are extra names the server certificate must cover.
+	Hosts          []string
+	RegistrySuffix string
+	// InsecureHTTP serves plain HTTP; only allowed on loopback.
+	InsecureHTTP    bool
+	LogFormat       string
+	LogLevel        string
+	GCInterval      time.Duration
+	GCGrace         time.Duration
+	ShutdownTimeout time.Duration
+}
+
+// DefaultRegistryName is the registry bootstrap creates.
+const DefaultRegistryName = "default"
+
+// DefaultDataDir is $XDG_DATA_HOME/berth, or ~/.local/share/berth.
+func DefaultDataDir() string {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "berth")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "berth-data"
+	}
+	return filepath.Join(home, ".local", "share", "berth")
+}
+
+// Defaults returns the configuration of a plain `berth serve`.
+func Defaults() Config {
+	return Config{
+		DataDir:         DefaultDataDir(),
+		Listen:          "127.0.0.1:8443",
+		RegistrySuffix:  "cr.localhost",
+		LogFormat:       "text",
+		LogLevel:        "info",
+		GCGrace:         time.Hour,
+		ShutdownTimeout: 30 * time.Second,
+	}
+}
+
+// Validate checks the combination of settings.
+func (c *Config) Validate() error {
+	host, _, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return fmt.Errorf("--listen %q: %w", c.Listen, err)
+	}
+	if c.InsecureHTTP {
+		ip := net.ParseIP(host)
+		if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return errors.New("--insecure-http is only allowed on a loopback address")
+		}
+	}
+	c.RegistrySuffix = strings.Trim(strings.ToLower(c.RegistrySuffix), ".")
+	if c.RegistrySuffix == "" {
+		return errors.New("--registry-suffix must not be empty")
+	}
+	if c.GCGrace < time.Minute && c.GCInterval > 0 {
+		return errors.New("--gc-grace must be at least a minute")
+	}
+	return nil
+}
+
+// LoginServer is a registry's host name.
+func (c *Config) LoginServer(registry string) string {
+	return registry + "." + c.RegistrySuffix
+}
+
+// certHosts are the names the server certificate covers.
+func (c *Config) certHosts() []string {
+	hosts := []string{"localhost", "127.0.0.1", "::1", "*." + c.RegistrySuffix}
+	if host, _, err := net.SplitHostPort(c.Listen); err == nil && host != "" && host != "0.0.0.0" && host != "::" {
+		hosts = append(hosts, host)
+	}
+	hosts = append(hosts, c.Hosts...)
+	seen := map[string]bool{}
+	out := hosts[:0]
+	for _, h := range hosts {
+		if !seen[h] {
+			seen[h] = true
+			out = append(out, h)
+		}
+	}
+	return out
+}

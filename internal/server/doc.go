@@ -1,0 +1,9 @@
+// Package server is `berth serve`: it opens the stores, bootstraps a new
+// data directory, and serves every surface on one HTTPS listener, told
+// apart by host name and path.
+//
+// Routing: a request whose Host is <name>.<registry suffix> goes to that
+// registry; /v2/ on any other host goes to the default registry that
+// bootstrap created, so a laptop needs no DNS. /healthz, /readyz and
+// /metrics are served on every host.
+package server

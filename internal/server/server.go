@@ -1,0 +1,274 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/berthhq/berth/internal/gc"
+	"github.com/berthhq/berth/internal/ociapi"
+	"github.com/berthhq/berth/internal/pki"
+	"github.com/berthhq/berth/internal/registry"
+	"github.com/berthhq/berth/internal/registryauth"
+	"github.com/berthhq/berth/internal/store"
+)
+
+// NewLogger builds the server's structured logger.
+func NewLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format must be json or text, not %q", format)
+}
+
+// Run serves until ctx is cancelled, then shuts down gracefully: it stops
+// accepting, lets in-flight requests finish within ShutdownTimeout, and
+// closes the stores. The ready line and next steps go to out; logs to log.
+func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	stores, err := OpenStores(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer stores.Close()
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	scheme := "https"
+	if cfg.InsecureHTTP {
+		scheme = "http"
+	}
+	url := scheme + "://" + ln.Addr().String()
+	boot, err := ensureBootstrap(ctx, stores.Meta, cfg, url)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	if !cfg.InsecureHTTP {
+		cert, err := pki.Ensure(cfg.DataDir, cfg.certHosts())
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		ln = tls.NewListener(ln, &tls.Config{
+			Certificates: []tls.Certificate{cert},
+			MinVersion:   tls.VersionTLS12,
+			NextProtos:   []string{"h2", "http/1.1"},
+		})
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := newMetrics(reg)
+	h := &handler{
+		cfg:      cfg,
+		meta:     stores.Meta,
+		log:      log,
+		metrics:  m,
+		promHTTP: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		registry: &ociapi.Handler{
+			Service: registry.New(stores.Meta, stores.Blobs),
+			Auth: &registryauth.BasicGate{
+				Directory:      stores.Meta,
+				Administrators: map[string]bool{boot.ClientID: true},
+				Realm:          boot.LoginServer,
+			},
+			Log: log,
+		},
+		defaultRegistry: boot.Registry,
+	}
+	h.registry.RegistryFor = h.registryFor
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+
+	var wg sync.WaitGroup
+	if cfg.GCInterval > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			collectPeriodically(ctx, &gc.Collector{Meta: stores.Meta, Blobs: stores.Blobs, Grace: cfg.GCGrace, Log: log}, cfg.GCInterval, m, log)
+		}()
+	}
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	printReady(out, url, cfg, boot)
+	log.Info("serving", "url", url, "data_dir", cfg.DataDir, "metadata", stores.Meta.Dialect(), "default_registry", boot.LoginServer)
+
+	select {
+	case err := <-serveErr:
+		wg.Wait()
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		log.Warn("in-flight requests did not finish in time; closing them")
+		err = srv.Close()
+	}
+	wg.Wait()
+	return err
+}
+
+func printReady(out io.Writer, url string, cfg Config, b Bootstrap) {
+	fmt.Fprintf(out, "berth is ready at %s\n", url)
+	fmt.Fprintf(out, `
+Next steps:
+  Trust the local CA:           %s/ca.crt
+  Bootstrap credentials:        %s/%s (tenant, subscription, administrator)
+  Default registry:             %s (also served at %s/v2/)
+  Push with any OCI client, e.g.
+    crane auth login %s -u "$(jq -r .clientId %[2]s/%[3]s)" -p "$(jq -r .clientSecret %[2]s/%[3]s)"
+`, cfg.DataDir, cfg.DataDir, BootstrapFile, b.LoginServer, url, strings.TrimPrefix(strings.TrimPrefix(url, "https://"), "http://"))
+}
+
+func collectPeriodically(ctx context.Context, c *gc.Collector, every time.Duration, m *metrics, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			st, err := c.Run(ctx)
+			if err != nil && ctx.Err() == nil {
+				log.Error("garbage collection failed", "err", err)
+				continue
+			}
+			m.gcBlobs.Add(float64(st.BlobsDeleted))
+			m.gcBytes.Add(float64(st.BytesFreed))
+		}
+	}
+}
+
+// handler is the top-level router.
+type handler struct {
+	cfg             Config
+	meta            store.Store
+	log             *slog.Logger
+	metrics         *metrics
+	promHTTP        http.Handler
+	registry        *ociapi.Handler
+	defaultRegistry string
+	known           sync.Map // registry names seen to exist
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	surface := h.route(rec, r)
+	h.metrics.observe(surface, r.Method, rec.status, time.Since(start))
+	h.log.Debug("request", "surface", surface, "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(start))
+}
+
+func (h *handler) route(w http.ResponseWriter, r *http.Request) string {
+	w.Header().Set("X-Ms-Correlation-Request-Id", newGUID())
+	switch p := r.URL.Path; {
+	case p == "/healthz":
+		io.WriteString(w, "ok\n")
+		return "health"
+	case p == "/readyz":
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := h.meta.Ping(ctx); err != nil {
+			http.Error(w, "metadata store unavailable", http.StatusServiceUnavailable)
+		} else {
+			io.WriteString(w, "ok\n")
+		}
+		return "health"
+	case p == "/metrics":
+		h.promHTTP.ServeHTTP(w, r)
+		return "metrics"
+	case p == "/v2" || strings.HasPrefix(p, "/v2/"):
+		h.registry.ServeHTTP(w, r)
+		return "registry"
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusNotFound)
+	io.WriteString(w, `{"error":{"code":"NotFound","message":"no such endpoint"}}`+"\n")
+	return "other"
+}
+
+// registryFor picks the registry from the Host header.
+func (h *handler) registryFor(r *http.Request) (string, error) {
+	host := strings.ToLower(r.Host)
+	if hp, _, err := net.SplitHostPort(host); err == nil {
+		host = hp
+	}
+	name, ok := strings.CutSuffix(host, "."+h.cfg.RegistrySuffix)
+	if !ok {
+		return h.defaultRegistry, nil
+	}
+	if _, seen := h.known.Load(name); seen {
+		return name, nil
+	}
+	if _, err := h.meta.GetRegistry(r.Context(), name); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return "", registry.ErrRegistryUnknown
+		}
+		return "", err
+	}
+	h.known.Store(name, true)
+	return name, nil
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status      int
+	wroteHeader bool
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if !s.wroteHeader {
+		s.status, s.wroteHeader = code, true
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	s.wroteHeader = true
+	return s.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection (flushes,
+// deadlines) through the recorder.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// ReadFrom keeps io.Copy's sendfile path on plain HTTP.
+func (s *statusRecorder) ReadFrom(r io.Reader) (int64, error) {
+	s.wroteHeader = true
+	return io.Copy(s.ResponseWriter, r)
+}
+
