@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run calls exactly this).
+#
+# It installs what it needs (skopeo from Debian, the OCI conformance suite
+# from the Go module proxy), starts every server it uses (PostgreSQL and
+# berth itself, each on a free loopback port in a temporary directory) and
+# removes them on exit. Heavy builds are cached outside the checkout in
+# $BERTH_CACHE (default ~/.cache/berth-ci). Results worth keeping (the
+# conformance report) go to $BERTH_RESULTS (default ./test-results).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export BERTH_CACHE=${BERTH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/berth-ci}
+export BERTH_RESULTS=${BERTH_RESULTS:-$root/test-results}
+# Tests that need PostgreSQL or skopeo fail instead of skipping here.
+export BERTH_REQUIRE_POSTGRES=1 BERTH_REQUIRE_TOOLS=1
+mkdir -p "$BERTH_CACHE" "$BERTH_RESULTS"
+
+work=$(mktemp -d)
+server_pid=
+cleanup() {
+  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+    kill -TERM "$server_pid"; wait "$server_pid" || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "installing test tools"
+if ! command -v skopeo >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq skopeo >/dev/null
+  else
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq skopeo >/dev/null
+  fi
+fi
+command -v jq >/dev/null || { [ "$(id -u)" = 0 ] && apt-get install -y -qq jq >/dev/null || sudo apt-get install -y -qq jq >/dev/null; }
+
+step "gofmt, go vet"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then echo "not gofmt-clean:"; echo "$unformatted"; exit 1; fi
+go vet ./...
+
+step "building berth"
+go build -o "$work/berth" ./cmd/berth
+export BERTH_BIN="$work/berth"
+
+step "unit, store conformance and end-to-end tests (race detector on)"
+go test -race -count=1 -timeout 30m ./...
+
+step "fuzzing parsers briefly (corpus kept in testdata/fuzz)"
+for target in FuzzParseDigest FuzzValidateName FuzzParseReference FuzzParseManifest; do
+  go test -run '^$' -fuzz "^${target}\$" -fuzztime 5s ./internal/oci >/dev/null
+done
+
+step "OCI distribution conformance suite against berth serve"
+data="$work/conformance-data"
+"$BERTH_BIN" serve --data-dir "$data" --listen 127.0.0.1:0 >"$work/serve.out" 2>"$work/serve.log" &
+server_pid=$!
+for _ in $(seq 1 300); do
+  grep -q '^berth is ready at ' "$work/serve.out" 2>/dev/null && break
+  kill -0 "$server_pid" 2>/dev/null || { cat "$work/serve.log"; exit 1; }
+  sleep 0.1
+done
+url=$(sed -n 's/^berth is ready at //p' "$work/serve.out")
+[ -n "$url" ] || { echo "berth did not become ready"; cat "$work/serve.log"; exit 1; }
+REGISTRY_URL="$url" \
+REGISTRY_USER=$(jq -r .clientId "$data/bootstrap.json") \
+REGISTRY_PASSWORD=$(jq -r .clientSecret "$data/bootstrap.json") \
+REGISTRY_CA="$data/ca.crt" \
+RESULTS_DIR="$BERTH_RESULTS/conformance" \
+  scripts/conformance.sh
+kill -TERM "$server_pid"; wait "$server_pid"; server_pid=
+
+step "all tests passed"
