@@ -54,12 +54,15 @@ type route struct {
 	arg  string
 }
 
-// parse splits a /v2/ path into what it addresses. Repository names contain
-// slashes, so the suffix is matched from the end.
-func parse(path string) (route, bool) {
-	rest, ok := strings.CutPrefix(path, "/v2/")
+// parse splits an escaped /v2/ path into what it addresses. Repository
+// names contain slashes, so the suffix is matched from the end. Segments are
+// unescaped one by one, except that an escaped slash stays escaped: it is
+// not a separator, and the "%2F" left in the name, digest or id makes
+// validation refuse it.
+func parse(escaped string) (route, bool) {
+	rest, ok := strings.CutPrefix(escaped, "/v2/")
 	if !ok {
-		if path == "/v2" {
+		if escaped == "/v2" {
 			return route{kind: "base"}, true
 		}
 		return route{}, false
@@ -71,6 +74,13 @@ func parse(path string) (route, bool) {
 		return route{kind: "catalog"}, true
 	}
 	seg := strings.Split(rest, "/")
+	for i, s := range seg {
+		u, err := url.PathUnescape(s)
+		if err != nil {
+			return route{}, false
+		}
+		seg[i] = strings.ReplaceAll(u, "/", "%2F")
+	}
 	n := len(seg)
 	join := func(k int) string { return strings.Join(seg[:k], "/") }
 	switch {
@@ -109,7 +119,7 @@ type request struct {
 }
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
-	rt, ok := parse(r.URL.Path)
+	rt, ok := parse(r.URL.EscapedPath())
 	if !ok {
 		return errNotFound
 	}
@@ -293,6 +303,9 @@ func (h *Handler) startUpload(q *request) error {
 			return err
 		}
 		if _, err := h.Service.FinishUpload(ctx, q.repo, id, d, q.r.Body); err != nil {
+			// The client was never given this session, so nothing can
+			// resume it: drop it now rather than leave it to GC.
+			h.Service.CancelUpload(ctx, q.repo, id)
 			return err
 		}
 		return created(q, blobLocation(q, d), d)

@@ -264,15 +264,11 @@ func (db *DB) Referrers(ctx context.Context, repo store.Repo, d oci.Digest, arti
 	return out, rows.Err()
 }
 
+// CreateUpload does not create the repository: an upload that never
+// completes must leave no trace in the catalog.
 func (db *DB) CreateUpload(ctx context.Context, u store.Upload) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
-		if err := ensureRepository(ctx, tx, u.Repo, nanos(u.StartedAt)); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, "INSERT INTO uploads (id, registry, repository, started_at, updated_at) VALUES ($1, $2, $3, $4, $5)",
-			u.ID, u.Repo.Registry, u.Repo.Name, nanos(u.StartedAt), nanos(u.UpdatedAt))
-		return insertErr(err)
-	})
+	return insertErr(db.exec(ctx, "INSERT INTO uploads (id, registry, repository, started_at, updated_at) VALUES ($1, $2, $3, $4, $5)",
+		u.ID, u.Repo.Registry, u.Repo.Name, nanos(u.StartedAt), nanos(u.UpdatedAt)))
 }
 
 func (db *DB) GetUpload(ctx context.Context, id string) (store.Upload, error) {
