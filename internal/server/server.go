@@ -271,4 +271,3 @@ func (s *statusRecorder) ReadFrom(r io.Reader) (int64, error) {
 	s.wroteHeader = true
 	return io.Copy(s.ResponseWriter, r)
 }
-
