@@ -27,6 +27,9 @@ type Descriptor struct {
 	ArtifactType string            `json:"artifactType,omitempty"`
 	Annotations  map[string]string `json:"annotations,omitempty"`
 	Platform     json.RawMessage   `json:"platform,omitempty"`
+	// URLs mark a non-distributable (foreign) layer: its content lives
+	// elsewhere, so the registry does not require it.
+	URLs []string `json:"urls,omitempty"`
 }
 
 // Manifest is what the registry needs to know about a pushed manifest: what
@@ -35,7 +38,8 @@ type Manifest struct {
 	MediaType    string
 	ArtifactType string
 	Annotations  map[string]string
-	// Blobs are the config and layers that must exist in the repository.
+	// Blobs are the config and layers that must exist in the repository;
+	// foreign layers (with URLs) are not among them.
 	Blobs []Descriptor
 	// Manifests are the children of an index, which must exist too.
 	Manifests []Descriptor
@@ -97,12 +101,14 @@ func ParseManifest(contentType string, body []byte) (*Manifest, error) {
 		if doc.Manifests != nil {
 			return nil, fmt.Errorf("%w: an image manifest has no manifests list", ErrManifestInvalid)
 		}
-		m.Blobs = append(m.Blobs, *doc.Config)
-		m.Blobs = append(m.Blobs, doc.Layers...)
-		for i := range m.Blobs {
-			if err := checkDescriptor(&m.Blobs[i]); err != nil {
+		for i, d := range append([]Descriptor{*doc.Config}, doc.Layers...) {
+			if err := checkDescriptor(&d); err != nil {
 				return nil, err
 			}
+			if i > 0 && len(d.URLs) > 0 {
+				continue
+			}
+			m.Blobs = append(m.Blobs, d)
 		}
 		if m.ArtifactType == "" && doc.Config.MediaType != MediaTypeEmptyJSON {
 			// Per the image spec, the config's media type is the artifact

@@ -95,3 +95,16 @@ func TestParseManifest(t *testing.T) {
 		t.Errorf("oversized manifest: err = %v", err)
 	}
 }
+
+func TestForeignLayersAreNotRequired(t *testing.T) {
+	cfg := `{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:` + strings.Repeat("1", 64) + `","size":2}`
+	foreign := `{"mediaType":"application/vnd.oci.image.layer.nondistributable.v1.tar+gzip","digest":"sha256:` + strings.Repeat("2", 64) + `","size":3,"urls":["https://example.com/l"]}`
+	local := `{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:` + strings.Repeat("3", 64) + `","size":3}`
+	m, err := ParseManifest(MediaTypeImageManifest, []byte(`{"schemaVersion":2,"config":`+cfg+`,"layers":[`+foreign+`,`+local+`]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Blobs) != 2 || m.Blobs[1].Digest != Digest("sha256:"+strings.Repeat("3", 64)) {
+		t.Fatalf("required blobs = %+v", m.Blobs)
+	}
+}

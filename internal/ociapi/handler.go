@@ -461,11 +461,15 @@ func (h *Handler) putManifest(q *request) error {
 	if err != nil {
 		return err
 	}
-	res, err := h.Service.PutManifest(q.r.Context(), q.repo, ref, q.r.Header.Get("Content-Type"), body)
+	tags := q.r.URL.Query()["tag"]
+	res, err := h.Service.PutManifest(q.r.Context(), q.repo, ref, q.r.Header.Get("Content-Type"), body, tags...)
 	if err != nil {
 		return err
 	}
 	hdr := q.w.Header()
+	for _, t := range tags {
+		hdr.Add("OCI-Tag", t)
+	}
 	if res.Subject != "" {
 		hdr.Set("OCI-Subject", res.Subject.String())
 	}

@@ -222,10 +222,16 @@ type PutManifestResult struct {
 }
 
 // PutManifest validates and stores a manifest under ref (a tag or the
-// digest of body).
-func (s *Service) PutManifest(ctx context.Context, repo store.Repo, ref oci.Reference, contentType string, body []byte) (PutManifestResult, error) {
+// digest of body), and points the extra tags (the tag query parameters of a
+// push by digest) at it in the same transaction.
+func (s *Service) PutManifest(ctx context.Context, repo store.Repo, ref oci.Reference, contentType string, body []byte, tags ...string) (PutManifestResult, error) {
 	if len(body) > oci.MaxManifestSize {
 		return PutManifestResult{}, ErrManifestTooLarge
+	}
+	for _, t := range tags {
+		if err := oci.ValidateTag(t); err != nil {
+			return PutManifestResult{}, fmt.Errorf("%w: %v", ErrTagInvalid, err)
+		}
 	}
 	d := oci.FromBytes(oci.SHA256, body)
 	if ref.Digest != "" {
@@ -261,7 +267,10 @@ func (s *Service) PutManifest(ctx context.Context, repo store.Repo, ref oci.Refe
 	for _, c := range m.Manifests {
 		rec.Children = append(rec.Children, c.Digest)
 	}
-	err = s.meta.PutManifest(ctx, repo, rec, ref.Tag)
+	if ref.Tag != "" {
+		tags = append([]string{ref.Tag}, tags...)
+	}
+	err = s.meta.PutManifest(ctx, repo, rec, tags...)
 	switch {
 	case errors.Is(err, store.ErrBlobUnknown):
 		return PutManifestResult{}, fmt.Errorf("%w: %v", ErrManifestBlobUnknown, err)

@@ -158,11 +158,11 @@ type Content interface {
 	// UnlinkBlob removes d from repo; the content stays until GC.
 	UnlinkBlob(ctx context.Context, repo Repo, d oci.Digest) error
 
-	// PutManifest stores m in repo and, if tag is not empty, points tag at
-	// it. Every blob m names must be linked to repo and live (they are
-	// touched), every child must be a manifest in repo; otherwise
-	// ErrBlobUnknown or ErrManifestUnknown and nothing changes.
-	PutManifest(ctx context.Context, repo Repo, m Manifest, tag string) error
+	// PutManifest stores m in repo and points each of tags at it. Every
+	// blob m names must be linked to repo and live (they are touched),
+	// every child must be a manifest in repo; otherwise ErrBlobUnknown or
+	// ErrManifestUnknown and nothing changes.
+	PutManifest(ctx context.Context, repo Repo, m Manifest, tags ...string) error
 	// GetManifest returns a manifest by tag or digest.
 	GetManifest(ctx context.Context, repo Repo, ref oci.Reference) (Manifest, error)
 	// DeleteManifest removes a manifest and every tag pointing at it.

@@ -98,7 +98,7 @@ func (db *DB) UnlinkBlob(ctx context.Context, repo store.Repo, d oci.Digest) err
 		repo.Registry, repo.Name, string(d))
 }
 
-func (db *DB) PutManifest(ctx context.Context, repo store.Repo, m store.Manifest, tag string) error {
+func (db *DB) PutManifest(ctx context.Context, repo store.Repo, m store.Manifest, tags ...string) error {
 	now := time.Now().UnixNano()
 	// Touch in a fixed order so concurrent pushes sharing layers cannot
 	// deadlock each other on PostgreSQL.
@@ -161,13 +161,14 @@ func (db *DB) PutManifest(ctx context.Context, repo store.Repo, m store.Manifest
 				}
 			}
 		}
-		if tag == "" {
-			return nil
+		for _, tag := range tags {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO tags (registry, repository, name, digest, updated_at) VALUES ($1, $2, $3, $4, $5)
+				ON CONFLICT (registry, repository, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at`,
+				repo.Registry, repo.Name, tag, string(m.Digest), now); err != nil {
+				return err
+			}
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO tags (registry, repository, name, digest, updated_at) VALUES ($1, $2, $3, $4, $5)
-			ON CONFLICT (registry, repository, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at`,
-			repo.Registry, repo.Name, tag, string(m.Digest), now)
-		return err
+		return nil
 	})
 }
 

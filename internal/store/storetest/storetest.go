@@ -178,7 +178,7 @@ func testManifests(t *testing.T, s store.Store) {
 	wantErr(t, err, store.ErrManifestUnknown)
 	// An index needs its children in the same repository.
 	idx := store.Manifest{Digest: dg("index"), MediaType: oci.MediaTypeImageIndex, Content: []byte("index"), Annotations: "{}", Children: []oci.Digest{m.Digest}}
-	wantErr(t, s.PutManifest(ctx, store.Repo{Registry: registry, Name: "other"}, idx, ""), store.ErrManifestUnknown)
+	wantErr(t, s.PutManifest(ctx, store.Repo{Registry: registry, Name: "other"}, idx), store.ErrManifestUnknown)
 	must(t, s.PutManifest(ctx, repo, idx, "multi"))
 	// Retagging moves the tag.
 	m2 := image("m2", cfg)
@@ -186,7 +186,10 @@ func testManifests(t *testing.T, s store.Store) {
 	if got, _ := s.GetManifest(ctx, repo, oci.Reference{Tag: "v1"}); got.Digest != m2.Digest {
 		t.Fatalf("v1 = %s, want %s", got.Digest, m2.Digest)
 	}
-	must(t, s.PutManifest(ctx, repo, m, "v0"))
+	must(t, s.PutManifest(ctx, repo, m, "v0", "v0b"))
+	if got, _ := s.GetManifest(ctx, repo, oci.Reference{Tag: "v0b"}); got.Digest != m.Digest {
+		t.Fatalf("second tag of one put = %s, want %s", got.Digest, m.Digest)
+	}
 	must(t, s.DeleteTag(ctx, repo, "v0"))
 	wantErr(t, s.DeleteTag(ctx, repo, "v0"), store.ErrManifestUnknown)
 	if _, err := s.GetManifest(ctx, repo, oci.Reference{Digest: m.Digest}); err != nil {
@@ -243,13 +246,13 @@ func testReferrers(t *testing.T, s store.Store) {
 	c := dg("c")
 	must(t, s.LinkBlob(ctx, repo, c, 1))
 	subject := image("subject", c)
-	must(t, s.PutManifest(ctx, repo, subject, ""))
+	must(t, s.PutManifest(ctx, repo, subject))
 	sig := image("sig", c)
 	sig.Subject, sig.ArtifactType, sig.Annotations = subject.Digest, "application/vnd.example.sig", `{"k":"v"}`
 	sbom := image("sbom", c)
 	sbom.Subject, sbom.ArtifactType = subject.Digest, "application/vnd.example.sbom"
-	must(t, s.PutManifest(ctx, repo, sig, ""))
-	must(t, s.PutManifest(ctx, repo, sbom, ""))
+	must(t, s.PutManifest(ctx, repo, sig))
+	must(t, s.PutManifest(ctx, repo, sbom))
 	refs, err := s.Referrers(ctx, repo, subject.Digest, "")
 	if err != nil || len(refs) != 2 {
 		t.Fatalf("Referrers = %+v, %v", refs, err)
@@ -314,7 +317,7 @@ func testCollector(t *testing.T, s store.Store) {
 	_, err = s.StatBlob(ctx, repo, orphan)
 	wantErr(t, err, store.ErrBlobUnknown)
 	wantErr(t, s.LinkBlob(ctx, repo, orphan, 1), store.ErrBlobBusy)
-	wantErr(t, s.PutManifest(ctx, repo, image("late", orphan), ""), store.ErrBlobUnknown)
+	wantErr(t, s.PutManifest(ctx, repo, image("late", orphan)), store.ErrBlobUnknown)
 	if d, err := s.DeletingBlobs(ctx); err != nil || len(d) != 1 || d[0] != orphan {
 		t.Fatalf("DeletingBlobs = %v, %v", d, err)
 	}
@@ -361,7 +364,7 @@ func testCollectorRace(t *testing.T, s store.Store) {
 	go func() {
 		defer wg.Done()
 		for i := range blobs {
-			err := s.PutManifest(ctx, repo, image(fmt.Sprint("race", i), blobs[i]), "")
+			err := s.PutManifest(ctx, repo, image(fmt.Sprint("race", i), blobs[i]))
 			if err == nil {
 				stored[i] = true
 			} else if !errors.Is(err, store.ErrBlobUnknown) {
