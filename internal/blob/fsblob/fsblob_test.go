@@ -1,10 +1,16 @@
 package fsblob
 
 import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/berthhq/berth/internal/blob"
 	"github.com/berthhq/berth/internal/blob/blobtest"
+	"github.com/berthhq/berth/internal/oci"
 )
 
 func TestConformance(t *testing.T) {
@@ -15,4 +21,40 @@ func TestConformance(t *testing.T) {
 		}
 		return s
 	})
+}
+
+// A crash between an append's data and its saved hash state leaves them
+// out of step; Verify must notice and hash the data itself.
+func TestVerifyIgnoresStaleHashState(t *testing.T) {
+	ctx := context.Background()
+	s, err := New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.StartUpload(ctx, "u"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, "u", 0, strings.NewReader("first")); err != nil {
+		t.Fatal(err)
+	}
+	// Bytes that reached the data file without their hash state.
+	f, err := os.OpenFile(filepath.Join(s.uploadDir("u"), "data"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("second")
+	f.Close()
+	if _, err := s.Verify(ctx, "u", oci.FromBytes(oci.SHA256, []byte("first"))); !errors.Is(err, blob.ErrDigestMismatch) {
+		t.Fatalf("Verify trusted a stale hash state: %v", err)
+	}
+	if n, err := s.Verify(ctx, "u", oci.FromBytes(oci.SHA256, []byte("firstsecond"))); err != nil || n != 11 {
+		t.Fatalf("Verify = %d, %v", n, err)
+	}
+	// Appends continue correctly after the mismatch.
+	if _, err := s.Append(ctx, "u", 11, strings.NewReader("!")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Verify(ctx, "u", oci.FromBytes(oci.SHA256, []byte("firstsecond!"))); err != nil {
+		t.Fatal(err)
+	}
 }
