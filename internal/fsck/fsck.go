@@ -3,8 +3,9 @@
 //
 // It reports, it never repairs. A problem is something a client could
 // observe: content that does not hash to its digest, a manifest whose
-// blobs or children are gone, a manifest whose bytes do not match its
-// digest. A blob record whose content was never published (a crash between
+// blobs are gone, a manifest whose bytes do not match its digest. An index
+// whose child was deleted by a client is not a problem: the distribution
+// API allows that delete. A blob record whose content was never published (a crash between
 // recording and publishing an upload that was never acknowledged) is not a
 // problem: nothing references it and garbage collection removes it.
 package fsck
@@ -82,11 +83,6 @@ func Check(ctx context.Context, meta store.Store, blobs blob.Store) (Report, err
 				}
 				if _, err := meta.StatBlob(ctx, m.Repo, b); err != nil {
 					problem("manifest %s: blob %s is not live in its repository: %v", where, b, err)
-				}
-			}
-			for _, c := range m.Children {
-				if _, err := meta.GetManifest(ctx, m.Repo, oci.Reference{Digest: c}); err != nil {
-					problem("manifest %s: child manifest %s: %v", where, c, err)
 				}
 			}
 		}
