@@ -72,6 +72,7 @@ url=$(sed -n 's/^berth is ready at //p' "$work/serve.out")
 # image can be pulled (foreign layers with URLs excepted). The spec leaves
 # that choice to the registry.
 OCI_DATA_SPARSE=false \
+BERTH_CONFORMANCE_CACHE="$BERTH_CACHE" \
 REGISTRY_URL="$url" \
 REGISTRY_USER=$(jq -r .clientId "$data/bootstrap.json") \
 REGISTRY_PASSWORD=$(jq -r .clientSecret "$data/bootstrap.json") \
