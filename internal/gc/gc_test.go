@@ -1,0 +1,148 @@
+package gc
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/berthhq/berth/internal/blob"
+	"github.com/berthhq/berth/internal/blob/fsblob"
+	"github.com/berthhq/berth/internal/oci"
+	"github.com/berthhq/berth/internal/store"
+	"github.com/berthhq/berth/internal/store/sqlstore"
+)
+
+type env struct {
+	meta  *sqlstore.DB
+	blobs *fsblob.Store
+	repo  store.Repo
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	meta, err := sqlstore.Open(ctx, filepath.Join(dir, "berth.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { meta.Close() })
+	blobs, err := fsblob.New(filepath.Join(dir, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if err := meta.CreateTenant(ctx, store.Tenant{ID: "t", Domain: "t.example", CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := meta.CreateRegistry(ctx, store.Registry{Name: "reg", TenantID: "t", CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	return &env{meta: meta, blobs: blobs, repo: store.Repo{Registry: "reg", Name: "r"}}
+}
+
+// push stores content the way the registry does: verify, record, publish.
+func (e *env) push(t *testing.T, id string, content []byte) oci.Digest {
+	t.Helper()
+	ctx := context.Background()
+	d := oci.FromBytes(oci.SHA256, content)
+	if err := e.blobs.StartUpload(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.blobs.Append(ctx, id, 0, bytes.NewReader(content)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.blobs.Verify(ctx, id, d); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.meta.LinkBlob(ctx, e.repo, d, int64(len(content))); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.blobs.Commit(ctx, id, d); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func (e *env) collector(grace time.Duration) *Collector {
+	return &Collector{Meta: e.meta, Blobs: e.blobs, Grace: grace, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+}
+
+func TestCollectRemovesOnlyGarbage(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	kept := e.push(t, "u1", []byte("referenced"))
+	orphan := e.push(t, "u2", []byte("orphan"))
+	content := []byte("manifest")
+	if err := e.meta.PutManifest(ctx, e.repo, store.Manifest{Digest: oci.FromBytes(oci.SHA256, content), MediaType: oci.MediaTypeImageManifest, Content: content, Annotations: "{}", Blobs: []oci.Digest{kept}}, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	// An abandoned upload, and upload data whose session record is gone.
+	if err := e.meta.CreateUpload(ctx, store.Upload{ID: "abandoned", Repo: e.repo, StartedAt: time.Now().Add(-2 * time.Hour), UpdatedAt: time.Now().Add(-2 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.blobs.StartUpload(ctx, "abandoned"); err != nil {
+		t.Fatal(err)
+	}
+
+	st, err := e.collector(time.Hour).Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.BlobsDeleted != 0 {
+		t.Fatalf("collected %d blobs inside the grace window", st.BlobsDeleted)
+	}
+	if st.UploadsRemoved != 1 {
+		t.Fatalf("removed %d uploads, want the abandoned one", st.UploadsRemoved)
+	}
+	if _, err := e.blobs.UploadSize(ctx, "abandoned"); !errors.Is(err, blob.ErrUploadNotFound) {
+		t.Fatalf("abandoned upload data still there: %v", err)
+	}
+
+	st, err = e.collector(0).Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.BlobsDeleted != 1 || st.BytesFreed != int64(len("orphan")) {
+		t.Fatalf("stats %+v, want the orphan only", st)
+	}
+	if _, err := e.blobs.Stat(ctx, orphan); !errors.Is(err, blob.ErrNotFound) {
+		t.Fatalf("orphan content still there: %v", err)
+	}
+	if _, err := e.blobs.Stat(ctx, kept); err != nil {
+		t.Fatalf("referenced content collected: %v", err)
+	}
+	// The orphan can be pushed again afterwards.
+	e.push(t, "u3", []byte("orphan"))
+	if _, err := e.meta.StatBlob(ctx, e.repo, orphan); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCollectFinishesAnInterruptedRun(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	d := e.push(t, "u", []byte("half-deleted"))
+	// A collector that marked the blob and stopped before deleting it.
+	if ok, err := e.meta.MarkBlobDeleting(ctx, d, time.Now().Add(time.Second)); err != nil || !ok {
+		t.Fatalf("mark: %v %v", ok, err)
+	}
+	st, err := e.collector(time.Hour).Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.BlobsDeleted != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	if left, _ := e.meta.DeletingBlobs(ctx); len(left) != 0 {
+		t.Fatalf("records still marked: %v", left)
+	}
+	if _, err := e.blobs.Stat(ctx, d); !errors.Is(err, blob.ErrNotFound) {
+		t.Fatalf("content still there: %v", err)
+	}
+}
