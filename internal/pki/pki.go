@@ -20,12 +20,16 @@ import (
 	"time"
 )
 
-// File names inside the data directory.
+// File names inside the data directory. Only the CA certificate sits at
+// the top, so that the directory can be handed to clients as a
+// certificate directory (skopeo's --cert-dir, containerd's certs.d) without
+// them mistaking a key for a client certificate.
 const (
 	CACertFile     = "ca.crt"
-	caKeyFile      = "ca.key"
-	serverCertFile = "server.crt"
-	serverKeyFile  = "server.key"
+	keyDir         = "pki"
+	caKeyFile      = "pki/ca.key"
+	serverCertFile = "pki/server.crt"
+	serverKeyFile  = "pki/server.key"
 )
 
 const (
@@ -38,6 +42,9 @@ const (
 // (DNS names, wildcards such as "*.cr.localhost", and IP addresses), and
 // returns the server's TLS certificate.
 func Ensure(dir string, hosts []string) (tls.Certificate, error) {
+	if err := os.MkdirAll(filepath.Join(dir, keyDir), 0o700); err != nil {
+		return tls.Certificate{}, err
+	}
 	caCert, caKey, err := ensureCA(dir)
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("certificate authority: %w", err)
