@@ -45,10 +45,11 @@ func TestGCConcurrentWithPushes(t *testing.T) {
 	}
 
 	var (
-		gcRuns  int
-		gcTotal gcResult
-		gcErrs  []error
-		gcDone  = make(chan struct{})
+		gcRuns    int
+		gcSkipped int
+		gcTotal   gcResult
+		gcErrs    []error
+		gcDone    = make(chan struct{})
 	)
 	go func() {
 		defer close(gcDone)
@@ -60,6 +61,9 @@ func TestGCConcurrentWithPushes(t *testing.T) {
 				// race the rest of the test is about.
 				gcErrs = append(gcErrs, err)
 				continue
+			}
+			if r.Skipped {
+				gcSkipped++
 			}
 			gcTotal.Blobs += r.Blobs
 			gcTotal.Bytes += r.Bytes
@@ -101,8 +105,8 @@ func TestGCConcurrentWithPushes(t *testing.T) {
 		pushers, loadFor, st.acked.Load(), st.repushes.Load(), st.retries.Load(),
 		st.blobUnknown.Load(), st.repushRaces.Load(), st.uploadUnknown.Load(), st.busy.Load(),
 		st.deletes.Load(), st.abandoned.Load(), st.garbage.Load())
-	t.Logf("berth gc --grace 1ms ran %d times (%d failed): %d blobs (%d bytes) deleted, %d uploads removed; the server's collector deleted %s",
-		gcRuns, len(gcErrs), gcTotal.Blobs, gcTotal.Bytes, gcTotal.Uploads, serverGCDeleted(ctx, s))
+	t.Logf("berth gc --grace 1ms ran %d times (%d failed, %d found the server's collector running): %d blobs (%d bytes) deleted, %d uploads removed; the server's collector deleted %s",
+		gcRuns, len(gcErrs), gcSkipped, gcTotal.Blobs, gcTotal.Bytes, gcTotal.Uploads, serverGCDeleted(ctx, s))
 	if n := st.unexpected.Load(); n > 0 {
 		t.Errorf("%d requests failed in ways a collector race does not explain (first ones above)", n)
 	}

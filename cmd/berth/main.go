@@ -136,6 +136,10 @@ func collect(args []string, stdout, stderr io.Writer) error {
 	}
 	defer stores.Close()
 	st, err := (&gc.Collector{Meta: stores.Meta, Blobs: stores.Blobs, Grace: *grace, Log: log}).Run(ctx)
+	if errors.Is(err, gc.ErrRunning) {
+		fmt.Fprintln(stdout, "another garbage collection is running; nothing done")
+		return nil
+	}
 	if err != nil {
 		return err
 	}

@@ -45,11 +45,15 @@ type Store interface {
 	// returns the new size. The bytes are durable when it returns.
 	Append(ctx context.Context, id string, offset int64, r io.Reader) (int64, error)
 	// Verify hashes the upload and checks it against d, returning its
-	// size. Nothing is published.
+	// size. A verified upload is sealed: appends to it fail with
+	// ErrUploadNotFound from then on, so what gets published is exactly
+	// what was verified. Nothing is published yet.
 	Verify(ctx context.Context, id string, d oci.Digest) (int64, error)
-	// Commit publishes a verified upload under d, atomically and durably,
-	// and removes the session. Committing content that exists already is
-	// not an error.
+	// Commit publishes a verified (sealed) upload under d, atomically and
+	// durably.
+	// The upload stays until AbortUpload, so that a caller that lost a
+	// race with garbage collection can publish it again. Committing
+	// content that exists already is not an error.
 	Commit(ctx context.Context, id string, d oci.Digest) error
 	AbortUpload(ctx context.Context, id string) error
 	// WalkUploads calls fn for every upload session with its last change.

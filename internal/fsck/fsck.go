@@ -89,7 +89,11 @@ func Check(ctx context.Context, meta store.Store, blobs blob.Store) (Report, err
 			return rep, err
 		}
 		for _, r := range recs {
-			if r.Deleting {
+			switch r.State {
+			case store.BlobDeleting:
+				continue
+			case store.BlobPending:
+				rep.Unpublished++
 				continue
 			}
 			ok, err := present(r.Digest)
@@ -97,7 +101,8 @@ func Check(ctx context.Context, meta store.Store, blobs blob.Store) (Report, err
 				return rep, err
 			}
 			if !ok && !referenced[r.Digest] {
-				rep.Unpublished++
+				// Referenced ones were reported with their manifest.
+				problem("blob %s: published but its content is missing", r.Digest)
 			}
 		}
 		if len(recs) < 500 {

@@ -2,6 +2,8 @@ package gc
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"time"
@@ -28,10 +30,46 @@ type Stats struct {
 	UploadsRemoved int
 }
 
-const batch = 500
+// ErrRunning means another collector holds the lease; nothing was done.
+var ErrRunning = errors.New("another garbage collection is running")
 
-// Run collects once.
+const (
+	batch = 500
+	// leaseTTL bounds how long a collector that died keeps others out. A
+	// live one renews its lease before every batch, which takes far less.
+	leaseTTL  = 5 * time.Minute
+	leaseName = "gc"
+)
+
+// Run collects once. Only one collector runs at a time across every
+// process on the metadata store: a second one would finish deletions the
+// first has marked and is still carrying out, and could delete content that
+// was published again in between.
 func (c *Collector) Run(ctx context.Context) (Stats, error) {
+	holder := newHolder()
+	if ok, err := c.Meta.AcquireLease(ctx, leaseName, holder, leaseTTL); err != nil {
+		return Stats{}, err
+	} else if !ok {
+		return Stats{}, ErrRunning
+	}
+	defer c.Meta.ReleaseLease(context.WithoutCancel(ctx), leaseName, holder)
+	renew := func() error {
+		ok, err := c.Meta.AcquireLease(ctx, leaseName, holder, leaseTTL)
+		if err == nil && !ok {
+			err = errors.New("garbage collection lease lost")
+		}
+		return err
+	}
+	return c.run(ctx, renew)
+}
+
+func newHolder() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (c *Collector) run(ctx context.Context, renew func() error) (Stats, error) {
 	var st Stats
 	cutoff := time.Now().Add(-c.Grace)
 	leftover, err := c.Meta.DeletingBlobs(ctx)
@@ -44,6 +82,9 @@ func (c *Collector) Run(ctx context.Context) (Stats, error) {
 		}
 	}
 	for {
+		if err := renew(); err != nil {
+			return st, err
+		}
 		candidates, err := c.Meta.UnreferencedBlobs(ctx, cutoff, batch)
 		if err != nil {
 			return st, err
@@ -66,8 +107,10 @@ func (c *Collector) Run(ctx context.Context) (Stats, error) {
 			break
 		}
 	}
+	// Upload sessions are cleaned up best effort: one that a request is
+	// using at this moment is simply left for the next run.
 	if err := c.uploads(ctx, cutoff, &st); err != nil {
-		return st, err
+		c.Log.WarnContext(ctx, "removing abandoned uploads", "err", err)
 	}
 	c.Log.InfoContext(ctx, "garbage collection done", "blobs_deleted", st.BlobsDeleted, "bytes_freed", st.BytesFreed, "uploads_removed", st.UploadsRemoved)
 	return st, nil

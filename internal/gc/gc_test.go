@@ -66,6 +66,12 @@ func (e *env) push(t *testing.T, id string, content []byte) oci.Digest {
 	if err := e.blobs.Commit(ctx, id, d); err != nil {
 		t.Fatal(err)
 	}
+	if live, err := e.meta.PublishBlob(ctx, d); err != nil || !live {
+		t.Fatalf("PublishBlob = %v, %v", live, err)
+	}
+	if err := e.blobs.AbortUpload(ctx, id); err != nil {
+		t.Fatal(err)
+	}
 	return d
 }
 

@@ -48,18 +48,11 @@ func (s *Service) RegistryExists(ctx context.Context, name string) (bool, error)
 	return err == nil, err
 }
 
-// StatBlob returns the size of a blob in repo. Both stores must agree: a
-// record whose content was never published (a crash between the two) is
-// not a blob.
+// StatBlob returns the size of a blob in repo. A live record implies
+// published content, so the blob store is not asked.
 func (s *Service) StatBlob(ctx context.Context, repo store.Repo, d oci.Digest) (int64, error) {
 	size, err := s.meta.StatBlob(ctx, repo, d)
-	if err != nil {
-		return 0, mapStore(err)
-	}
-	if _, err := s.blobs.Stat(ctx, d); err != nil {
-		return 0, mapBlob(err)
-	}
-	return size, nil
+	return size, mapStore(err)
 }
 
 // OpenBlob opens a blob of repo for reading.
@@ -79,9 +72,6 @@ func (s *Service) DeleteBlob(ctx context.Context, repo store.Repo, d oci.Digest)
 
 // MountBlob links a blob from another repository of the same registry.
 func (s *Service) MountBlob(ctx context.Context, from, repo store.Repo, d oci.Digest) (int64, error) {
-	if _, err := s.blobs.Stat(ctx, d); err != nil {
-		return 0, mapBlob(err)
-	}
 	size, err := s.meta.MountBlob(ctx, from, repo, d)
 	return size, mapStore(err)
 }
@@ -172,11 +162,11 @@ func (s *Service) FinishUpload(ctx context.Context, repo store.Repo, id string, 
 	if err != nil {
 		return 0, mapBlob(err)
 	}
-	if err := s.linkBlob(ctx, repo, d, size); err != nil {
+	if err := s.publish(ctx, repo, id, d, size); err != nil {
 		return 0, err
 	}
-	if err := s.blobs.Commit(ctx, id, d); err != nil {
-		return 0, mapBlob(err)
+	if err := s.blobs.AbortUpload(ctx, id); err != nil && !errors.Is(err, blob.ErrUploadNotFound) {
+		return 0, err
 	}
 	if err := s.meta.DeleteUpload(ctx, id); err != nil && !errors.Is(err, store.ErrUploadUnknown) {
 		return 0, err
@@ -184,13 +174,24 @@ func (s *Service) FinishUpload(ctx context.Context, repo store.Repo, id string, 
 	return size, nil
 }
 
-// linkBlob records the blob, waiting out a collector that is deleting the
-// same content right now.
-func (s *Service) linkBlob(ctx context.Context, repo store.Repo, d oci.Digest, size int64) error {
+// publish records a verified upload, puts its content in place and marks
+// the record live, in that order (see package store). When a collector was
+// deleting the same content, it waits for it to finish; when a collector
+// took the record between the steps, it starts over, which is possible
+// because the upload keeps its sealed data until the end.
+func (s *Service) publish(ctx context.Context, repo store.Repo, id string, d oci.Digest, size int64) error {
 	deadline := time.Now().Add(s.busyWait)
 	for wait := 10 * time.Millisecond; ; wait = min(2*wait, time.Second) {
 		err := s.meta.LinkBlob(ctx, repo, d, size)
-		if !errors.Is(err, store.ErrBlobBusy) {
+		if err == nil {
+			if err := s.blobs.Commit(ctx, id, d); err != nil {
+				return mapBlob(err)
+			}
+			live, err := s.meta.PublishBlob(ctx, d)
+			if err != nil || live {
+				return err
+			}
+		} else if !errors.Is(err, store.ErrBlobBusy) {
 			return mapStore(err)
 		}
 		if time.Now().After(deadline) {
@@ -253,15 +254,6 @@ func (s *Service) PutManifest(ctx context.Context, repo store.Repo, ref oci.Refe
 		rec.Subject = m.Subject.Digest
 	}
 	for _, b := range m.Blobs {
-		// A blob recorded by an upload that crashed before publishing is
-		// not there: refuse it here rather than acknowledge a manifest
-		// that cannot be pulled.
-		if _, err := s.blobs.Stat(ctx, b.Digest); err != nil {
-			if errors.Is(err, blob.ErrNotFound) {
-				return PutManifestResult{}, fmt.Errorf("%w: %s", ErrManifestBlobUnknown, b.Digest)
-			}
-			return PutManifestResult{}, err
-		}
 		rec.Blobs = append(rec.Blobs, b.Digest)
 	}
 	for _, c := range m.Manifests {

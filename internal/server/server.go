@@ -163,6 +163,9 @@ func collectPeriodically(ctx context.Context, c *gc.Collector, every time.Durati
 			return
 		case <-t.C:
 			st, err := c.Run(ctx)
+			if errors.Is(err, gc.ErrRunning) {
+				continue
+			}
 			if err != nil && ctx.Err() == nil {
 				log.Error("garbage collection failed", "err", err)
 				continue

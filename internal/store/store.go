@@ -147,13 +147,19 @@ type Referrer struct {
 
 // Content holds repositories, blob records, manifests and tags.
 type Content interface {
-	// LinkBlob records that committed content d of the given size exists
-	// and belongs to repo, creating the repository if needed. It touches
-	// the blob record; ErrBlobBusy if GC is deleting it.
+	// LinkBlob records that verified content d of the given size is about
+	// to be published and belongs to repo, creating the repository if
+	// needed. A new record is pending until PublishBlob; an existing one is
+	// touched. ErrBlobBusy if GC is deleting it.
 	LinkBlob(ctx context.Context, repo Repo, d oci.Digest, size int64) error
+	// PublishBlob marks a pending record live once its content is in the
+	// blob store. It reports whether the record is live afterwards: false
+	// means GC took it in between, and the caller links it again.
+	PublishBlob(ctx context.Context, d oci.Digest) (bool, error)
 	// StatBlob returns the size of d if it is linked to repo and live.
 	StatBlob(ctx context.Context, repo Repo, d oci.Digest) (int64, error)
-	// MountBlob links d from repository from into repo (same registry).
+	// MountBlob links live d from repository from into repo (same
+	// registry).
 	MountBlob(ctx context.Context, from, repo Repo, d oci.Digest) (int64, error)
 	// UnlinkBlob removes d from repo; the content stays until GC.
 	UnlinkBlob(ctx context.Context, repo Repo, d oci.Digest) error
@@ -196,20 +202,38 @@ type Uploads interface {
 	DeleteUpload(ctx context.Context, id string) error
 }
 
+// BlobState is where a blob record stands.
+type BlobState int
+
+const (
+	// BlobLive content is published and may be referenced.
+	BlobLive BlobState = iota
+	// BlobDeleting is marked by GC; its content is going away.
+	BlobDeleting
+	// BlobPending is recorded by an upload that has not published its
+	// content yet (or crashed before it did).
+	BlobPending
+)
+
 // BlobRecord is a blob's metadata row.
 type BlobRecord struct {
 	Digest    oci.Digest
 	Size      int64
-	Deleting  bool
+	State     BlobState
 	TouchedAt time.Time
 }
 
 // Collector is what garbage collection and fsck need.
 type Collector interface {
-	// UnreferencedBlobs lists live blobs that no manifest references and
-	// that were last touched before cutoff, at most limit.
+	// AcquireLease takes or renews the named lease for holder until ttl
+	// from now; false if another holder has it and it has not expired.
+	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
+	// ReleaseLease gives the lease up if holder has it.
+	ReleaseLease(ctx context.Context, name, holder string) error
+	// UnreferencedBlobs lists live or pending blobs that no manifest
+	// references and that were last touched before cutoff, at most limit.
 	UnreferencedBlobs(ctx context.Context, cutoff time.Time, limit int) ([]oci.Digest, error)
-	// MarkBlobDeleting marks d for deletion if it is still live,
+	// MarkBlobDeleting marks d for deletion if it is still live or pending,
 	// unreferenced and untouched since cutoff; false if it no longer is.
 	MarkBlobDeleting(ctx context.Context, d oci.Digest, cutoff time.Time) (bool, error)
 	// DeletingBlobs lists blobs marked for deletion (left by a collector

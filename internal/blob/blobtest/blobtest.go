@@ -28,6 +28,7 @@ func Run(t *testing.T, open func(t *testing.T) blob.Store) {
 		{"DeleteWalkAbort", testDeleteWalkAbort},
 		{"ConcurrentAppendsDoNotInterleave", testConcurrentAppends},
 		{"FailedAppendChangesNothing", testFailedAppend},
+		{"VerifySealsAndCommitRepublishes", testSealAndRepublish},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -53,6 +54,7 @@ func put(t *testing.T, s blob.Store, id string, content []byte) oci.Digest {
 		t.Fatalf("Verify = %d, %v", n, err)
 	}
 	must(t, s.Commit(ctx, id, d))
+	must(t, s.AbortUpload(ctx, id))
 	return d
 }
 
@@ -98,9 +100,6 @@ func testMonolithic(t *testing.T, s blob.Store) {
 	if string(tail) != "berth" {
 		t.Fatalf("read after seek = %q", tail)
 	}
-	if _, err := s.UploadSize(ctx, "u1"); !errors.Is(err, blob.ErrUploadNotFound) {
-		t.Fatalf("upload survives commit: %v", err)
-	}
 	// The same content again is not an error.
 	put(t, s, "u2", content)
 	if _, err := s.Append(ctx, "missing", 0, strings.NewReader("x")); !errors.Is(err, blob.ErrUploadNotFound) {
@@ -131,6 +130,7 @@ func testChunked(t *testing.T, s blob.Store) {
 		t.Fatalf("Verify = %d, %v", n, err)
 	}
 	must(t, s.Commit(ctx, "c", d))
+	must(t, s.AbortUpload(ctx, "c"))
 	if !bytes.Equal(read(t, s, d), content) {
 		t.Fatal("chunked content differs")
 	}
@@ -259,5 +259,46 @@ func testFailedAppend(t *testing.T, s blob.Store) {
 	d := oci.FromBytes(oci.SHA256, []byte("goodmore"))
 	if _, err := s.Verify(ctx, "f", d); err != nil {
 		t.Fatalf("Verify after resumed append = %v", err)
+	}
+}
+
+// testSealAndRepublish: what Verify checked is what Commit publishes, and
+// an upload can publish again after its content was deleted (a collector
+// won a race in between).
+func testSealAndRepublish(t *testing.T, s blob.Store) {
+	ctx := context.Background()
+	content := []byte("sealed content")
+	d := oci.FromBytes(oci.SHA256, content)
+	must(t, s.StartUpload(ctx, "s"))
+	_, err := s.Append(ctx, "s", 0, bytes.NewReader(content))
+	must(t, err)
+	if _, err := s.Verify(ctx, "s", d); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, "s", int64(len(content)), strings.NewReader("more")); !errors.Is(err, blob.ErrUploadNotFound) {
+		t.Fatalf("Append after Verify = %v, want ErrUploadNotFound", err)
+	}
+	if n, err := s.Verify(ctx, "s", d); err != nil || n != int64(len(content)) {
+		t.Fatalf("second Verify = %d, %v", n, err)
+	}
+	if _, err := s.Verify(ctx, "s", oci.FromBytes(oci.SHA256, []byte("x"))); !errors.Is(err, blob.ErrDigestMismatch) {
+		t.Fatalf("Verify of a sealed upload against another digest = %v", err)
+	}
+	if n, err := s.UploadSize(ctx, "s"); err != nil || n != int64(len(content)) {
+		t.Fatalf("UploadSize of a sealed upload = %d, %v", n, err)
+	}
+	must(t, s.Commit(ctx, "s", d))
+	must(t, s.Commit(ctx, "s", d))
+	must(t, s.Delete(ctx, d))
+	must(t, s.Commit(ctx, "s", d))
+	if !bytes.Equal(read(t, s, d), content) {
+		t.Fatal("republished content differs")
+	}
+	must(t, s.AbortUpload(ctx, "s"))
+	if !bytes.Equal(read(t, s, d), content) {
+		t.Fatal("removing the upload changed published content")
+	}
+	if err := s.Commit(ctx, "s", d); !errors.Is(err, blob.ErrUploadNotFound) {
+		t.Fatalf("Commit after AbortUpload = %v", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -134,15 +135,48 @@ func (s *Store) openData(id string, flag int) (*os.File, error) {
 	return f, err
 }
 
-func (s *Store) UploadSize(_ context.Context, id string) (int64, error) {
-	fi, err := os.Stat(filepath.Join(s.uploadDir(id), "data"))
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0, blob.ErrUploadNotFound
+// uploadFile is the upload's data, or its sealed data once verified.
+func (s *Store) uploadFile(id string) (string, os.FileInfo, error) {
+	for _, name := range []string{"data", "sealed"} {
+		p := filepath.Join(s.uploadDir(id), name)
+		fi, err := os.Stat(p)
+		if err == nil {
+			return p, fi, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return "", nil, err
+		}
 	}
+	return "", nil, blob.ErrUploadNotFound
+}
+
+func (s *Store) UploadSize(_ context.Context, id string) (int64, error) {
+	_, fi, err := s.uploadFile(id)
 	if err != nil {
 		return 0, err
 	}
 	return fi.Size(), nil
+}
+
+// lockData opens the upload's data file and takes its lock, then checks
+// that the file still is the upload's data: Verify may have sealed it, or
+// AbortUpload removed it, while this request waited for the lock.
+func (s *Store) lockData(id string, flag int) (*os.File, error) {
+	f, err := s.openData(id, flag)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	held, err1 := f.Stat()
+	named, err2 := os.Stat(filepath.Join(s.uploadDir(id), "data"))
+	if err1 != nil || err2 != nil || !os.SameFile(held, named) {
+		f.Close()
+		return nil, blob.ErrUploadNotFound
+	}
+	return f, nil
 }
 
 // copyBuf is large enough that a 1 GiB push is a few thousand syscalls and
@@ -150,14 +184,11 @@ func (s *Store) UploadSize(_ context.Context, id string) (int64, error) {
 const copyBuf = 1 << 20
 
 func (s *Store) Append(ctx context.Context, id string, offset int64, r io.Reader) (int64, error) {
-	f, err := s.openData(id, os.O_RDWR)
+	f, err := s.lockData(id, os.O_RDWR)
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		return 0, err
-	}
 	fi, err := f.Stat()
 	if err != nil {
 		return 0, err
@@ -230,55 +261,73 @@ func (s *Store) saveState(id string, size int64, h hashState) {
 }
 
 func (s *Store) Verify(ctx context.Context, id string, d oci.Digest) (int64, error) {
-	f, err := s.openData(id, os.O_RDONLY)
+	sealed := filepath.Join(s.uploadDir(id), "sealed")
+	f, err := s.lockData(id, os.O_RDONLY)
+	if errors.Is(err, blob.ErrUploadNotFound) {
+		// Sealed by an earlier Verify: check it against this digest.
+		if f, err = os.Open(sealed); errors.Is(err, fs.ErrNotExist) {
+			return 0, blob.ErrUploadNotFound
+		} else if err != nil {
+			return 0, err
+		}
+		defer f.Close()
+		return hashMatches(f, d)
+	}
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH); err != nil {
-		return 0, err
-	}
 	fi, err := f.Stat()
 	if err != nil {
 		return 0, err
 	}
-	var sum []byte
-	if d.Algorithm() == oci.SHA256 {
-		if h := s.loadState(id, fi.Size()); h != nil {
-			sum = h.Sum(nil)
-		}
-	}
-	if sum == nil {
-		h := d.Algorithm().New()
-		if _, err := io.CopyBuffer(h, readerOnly{f}, make([]byte, copyBuf)); err != nil {
+	size := fi.Size()
+	h := s.loadState(id, size)
+	if d.Algorithm() != oci.SHA256 || h == nil {
+		if size, err = hashMatches(f, d); err != nil {
 			return 0, err
 		}
-		sum = h.Sum(nil)
-	}
-	if hex.EncodeToString(sum) != d.Encoded() {
+	} else if hex.EncodeToString(h.Sum(nil)) != d.Encoded() {
 		return 0, blob.ErrDigestMismatch
 	}
-	return fi.Size(), nil
+	if err := os.Rename(filepath.Join(s.uploadDir(id), "data"), sealed); err != nil {
+		return 0, err
+	}
+	return size, syncDir(s.uploadDir(id))
 }
 
-func (s *Store) Commit(_ context.Context, id string, d oci.Digest) error {
-	dir := s.uploadDir(id)
-	data := filepath.Join(dir, "data")
-	if _, err := os.Stat(data); errors.Is(err, fs.ErrNotExist) {
-		return blob.ErrUploadNotFound
+// hashMatches hashes f from the start with d's algorithm.
+func hashMatches(f *os.File, d oci.Digest) (int64, error) {
+	h := d.Algorithm().New()
+	n, err := io.CopyBuffer(h, readerOnly{f}, make([]byte, copyBuf))
+	if err != nil {
+		return 0, err
 	}
+	if hex.EncodeToString(h.Sum(nil)) != d.Encoded() {
+		return 0, blob.ErrDigestMismatch
+	}
+	return n, nil
+}
+
+// Commit hard-links the upload's data into place: the content appears
+// whole or not at all, and the upload keeps its own name for it.
+func (s *Store) Commit(_ context.Context, id string, d oci.Digest) error {
 	final := s.blobPath(d)
 	parent := filepath.Dir(final)
 	if err := os.MkdirAll(parent, 0o700); err != nil {
 		return err
 	}
-	if err := os.Rename(data, final); err != nil {
+	err := os.Link(filepath.Join(s.uploadDir(id), "sealed"), final)
+	switch {
+	case errors.Is(err, fs.ErrExist):
+		// Same digest, same verified bytes: already published.
+		return nil
+	case errors.Is(err, fs.ErrNotExist):
+		return blob.ErrUploadNotFound
+	case err != nil:
 		return err
 	}
-	if err := syncDir(parent); err != nil {
-		return err
-	}
-	return os.RemoveAll(dir)
+	return syncDir(parent)
 }
 
 func syncDir(dir string) error {
@@ -290,12 +339,16 @@ func syncDir(dir string) error {
 	return f.Sync()
 }
 
+// AbortUpload first renames the upload away, atomically: a request still
+// appending to it can no longer add files to the directory being removed.
 func (s *Store) AbortUpload(_ context.Context, id string) error {
-	dir := s.uploadDir(id)
-	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+	trash := filepath.Join(s.root, "uploads", ".trash-"+id+"-"+strconv.FormatInt(time.Now().UnixNano(), 36))
+	if err := os.Rename(s.uploadDir(id), trash); errors.Is(err, fs.ErrNotExist) {
 		return blob.ErrUploadNotFound
+	} else if err != nil {
+		return err
 	}
-	return os.RemoveAll(dir)
+	return os.RemoveAll(trash)
 }
 
 func (s *Store) WalkUploads(ctx context.Context, fn func(string, time.Time) error) error {
@@ -307,10 +360,15 @@ func (s *Store) WalkUploads(ctx context.Context, fn func(string, time.Time) erro
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		fi, err := os.Stat(filepath.Join(s.uploadDir(e.Name()), "data"))
+		if strings.HasPrefix(e.Name(), ".trash-") {
+			// Left by an AbortUpload that crashed: nobody can reach
+			// it, so remove it now.
+			os.RemoveAll(filepath.Join(s.root, "uploads", e.Name()))
+			continue
+		}
+		_, fi, err := s.uploadFile(e.Name())
 		if err != nil {
-			fi, err = e.Info()
-			if err != nil {
+			if fi, err = e.Info(); err != nil {
 				continue
 			}
 		}

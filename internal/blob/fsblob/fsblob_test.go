@@ -47,14 +47,14 @@ func TestVerifyIgnoresStaleHashState(t *testing.T) {
 	if _, err := s.Verify(ctx, "u", oci.FromBytes(oci.SHA256, []byte("first"))); !errors.Is(err, blob.ErrDigestMismatch) {
 		t.Fatalf("Verify trusted a stale hash state: %v", err)
 	}
-	if n, err := s.Verify(ctx, "u", oci.FromBytes(oci.SHA256, []byte("firstsecond"))); err != nil || n != 11 {
-		t.Fatalf("Verify = %d, %v", n, err)
-	}
 	// Appends continue correctly after the mismatch.
 	if _, err := s.Append(ctx, "u", 11, strings.NewReader("!")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Verify(ctx, "u", oci.FromBytes(oci.SHA256, []byte("firstsecond!"))); err != nil {
-		t.Fatal(err)
+	if _, err := s.Verify(ctx, "u", oci.FromBytes(oci.SHA256, []byte("firstsecond"))); !errors.Is(err, blob.ErrDigestMismatch) {
+		t.Fatal("Verify ignored an append")
+	}
+	if n, err := s.Verify(ctx, "u", oci.FromBytes(oci.SHA256, []byte("firstsecond!"))); err != nil || n != 12 {
+		t.Fatalf("Verify = %d, %v", n, err)
 	}
 }

@@ -11,9 +11,31 @@ import (
 
 const unreferenced = "NOT EXISTS (SELECT 1 FROM manifest_blobs mb WHERE mb.digest = blobs.digest)"
 
+func (db *DB) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
+	now := time.Now()
+	var got bool
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3)
+			ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+			WHERE leases.holder = excluded.holder OR leases.expires_at < $4`,
+			name, holder, nanos(now.Add(ttl)), nanos(now))
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		got = n == 1
+		return err
+	})
+	return got, err
+}
+
+func (db *DB) ReleaseLease(ctx context.Context, name, holder string) error {
+	return db.exec(ctx, "DELETE FROM leases WHERE name = $1 AND holder = $2", name, holder)
+}
+
 func (db *DB) UnreferencedBlobs(ctx context.Context, cutoff time.Time, limit int) ([]oci.Digest, error) {
-	names, err := db.listStrings(ctx, "SELECT digest FROM blobs WHERE state = $1 AND touched_at < $2 AND "+unreferenced+" ORDER BY digest",
-		limit, blobLive, nanos(cutoff))
+	names, err := db.listStrings(ctx, "SELECT digest FROM blobs WHERE state <> $1 AND touched_at < $2 AND "+unreferenced+" ORDER BY digest",
+		limit, blobDeleting, nanos(cutoff))
 	return digests(names), err
 }
 
@@ -22,8 +44,8 @@ func (db *DB) UnreferencedBlobs(ctx context.Context, cutoff time.Time, limit int
 func (db *DB) MarkBlobDeleting(ctx context.Context, d oci.Digest, cutoff time.Time) (bool, error) {
 	var marked bool
 	err := db.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, "UPDATE blobs SET state = $1 WHERE digest = $2 AND state = $3 AND touched_at < $4 AND "+unreferenced,
-			blobDeleting, string(d), blobLive, nanos(cutoff))
+		res, err := tx.ExecContext(ctx, "UPDATE blobs SET state = $1 WHERE digest = $2 AND state <> $1 AND touched_at < $3 AND "+unreferenced,
+			blobDeleting, string(d), nanos(cutoff))
 		if err != nil {
 			return err
 		}
@@ -62,7 +84,7 @@ func (db *DB) ListBlobs(ctx context.Context, after oci.Digest, limit int) ([]sto
 		if err := rows.Scan(&digest, &r.Size, &state, &touched); err != nil {
 			return nil, err
 		}
-		r.Digest, r.Deleting, r.TouchedAt = oci.Digest(digest), state == blobDeleting, fromNanos(touched)
+		r.Digest, r.State, r.TouchedAt = oci.Digest(digest), store.BlobState(state), fromNanos(touched)
 		out = append(out, r)
 	}
 	return out, rows.Err()

@@ -12,8 +12,9 @@ import (
 )
 
 const (
-	blobLive     = 0
-	blobDeleting = 1
+	blobLive     = int(store.BlobLive)
+	blobDeleting = int(store.BlobDeleting)
+	blobPending  = int(store.BlobPending)
 )
 
 func ensureRepository(ctx context.Context, tx *sql.Tx, repo store.Repo, now int64) error {
@@ -41,8 +42,8 @@ func (db *DB) LinkBlob(ctx context.Context, repo store.Repo, d oci.Digest, size 
 	now := time.Now().UnixNano()
 	return db.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO blobs (digest, size, state, touched_at) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (digest) DO UPDATE SET touched_at = excluded.touched_at WHERE blobs.state = $3`,
-			string(d), size, blobLive, now)
+			ON CONFLICT (digest) DO UPDATE SET touched_at = excluded.touched_at WHERE blobs.state <> $5`,
+			string(d), size, blobPending, now, blobDeleting)
 		if err != nil {
 			return err
 		}
@@ -58,6 +59,20 @@ func (db *DB) LinkBlob(ctx context.Context, repo store.Repo, d oci.Digest, size 
 			repo.Registry, repo.Name, string(d), now)
 		return err
 	})
+}
+
+func (db *DB) PublishBlob(ctx context.Context, d oci.Digest) (bool, error) {
+	var live bool
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, "UPDATE blobs SET state = $1 WHERE digest = $2 AND state = $3", blobLive, string(d), blobPending); err != nil {
+			return err
+		}
+		var n int
+		err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM blobs WHERE digest = $1 AND state = $2", string(d), blobLive).Scan(&n)
+		live = n == 1
+		return err
+	})
+	return live, err
 }
 
 func (db *DB) StatBlob(ctx context.Context, repo store.Repo, d oci.Digest) (int64, error) {

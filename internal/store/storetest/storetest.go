@@ -29,6 +29,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Uploads", testUploads},
 		{"CollectorRespectsReferencesAndGrace", testCollector},
 		{"CollectorRacesWithPushes", testCollectorRace},
+		{"PendingBlobs", testPending},
+		{"Leases", testLeases},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -61,6 +63,16 @@ func wantErr(t *testing.T, err, target error) {
 }
 
 func dg(s string) oci.Digest { return oci.FromBytes(oci.SHA256, []byte(s)) }
+
+// link records and publishes a blob, as a finished upload does.
+func link(t *testing.T, s store.Store, repo store.Repo, d oci.Digest, size int64) {
+	t.Helper()
+	ctx := context.Background()
+	must(t, s.LinkBlob(ctx, repo, d, size))
+	if live, err := s.PublishBlob(ctx, d); err != nil || !live {
+		t.Fatalf("PublishBlob = %v, %v", live, err)
+	}
+}
 
 func testSettings(t *testing.T, s store.Store) {
 	ctx := context.Background()
@@ -120,8 +132,8 @@ func testBlobs(t *testing.T, s store.Store) {
 	d := dg("blob")
 	_, err := s.StatBlob(ctx, a, d)
 	wantErr(t, err, store.ErrBlobUnknown)
-	must(t, s.LinkBlob(ctx, a, d, 4))
-	must(t, s.LinkBlob(ctx, a, d, 4))
+	link(t, s, a, d, 4)
+	link(t, s, a, d, 4)
 	if n, err := s.StatBlob(ctx, a, d); err != nil || n != 4 {
 		t.Fatalf("StatBlob = %d, %v", n, err)
 	}
@@ -154,7 +166,7 @@ func testManifests(t *testing.T, s store.Store) {
 	cfg, layer := dg("cfg"), dg("layer")
 	m := image("m", cfg, layer)
 	wantErr(t, s.PutManifest(ctx, repo, m, "v1"), store.ErrBlobUnknown)
-	must(t, s.LinkBlob(ctx, repo, cfg, 3))
+	link(t, s, repo, cfg, 3)
 	wantErr(t, s.PutManifest(ctx, repo, m, "v1"), store.ErrBlobUnknown)
 	if _, err := s.ListTags(ctx, repo, "", 0); err != nil {
 		t.Fatalf("a failed put must leave the repository usable: %v", err)
@@ -162,7 +174,7 @@ func testManifests(t *testing.T, s store.Store) {
 	if tags, _ := s.ListTags(ctx, repo, "", 0); len(tags) != 0 {
 		t.Fatalf("failed put left tags %v", tags)
 	}
-	must(t, s.LinkBlob(ctx, repo, layer, 5))
+	link(t, s, repo, layer, 5)
 	must(t, s.PutManifest(ctx, repo, m, "v1"))
 	must(t, s.PutManifest(ctx, repo, m, "v1"))
 	for _, ref := range []oci.Reference{{Tag: "v1"}, {Digest: m.Digest}} {
@@ -209,7 +221,7 @@ func testTagsAndCatalog(t *testing.T, s store.Store) {
 	for _, name := range []string{"z", "a/b", "A-not-valid-but-stored", "m"} {
 		repo := store.Repo{Registry: registry, Name: strings.ToLower(name)}
 		c := dg(name)
-		must(t, s.LinkBlob(ctx, repo, c, 1))
+		link(t, s, repo, c, 1)
 		for _, tag := range []string{"b", "B", "a", "10", "9", "_x"} {
 			must(t, s.PutManifest(ctx, repo, image(name+tag, c), tag))
 		}
@@ -241,7 +253,7 @@ func testReferrers(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	repo := store.Repo{Registry: registry, Name: "r"}
 	c := dg("c")
-	must(t, s.LinkBlob(ctx, repo, c, 1))
+	link(t, s, repo, c, 1)
 	subject := image("subject", c)
 	must(t, s.PutManifest(ctx, repo, subject))
 	sig := image("sig", c)
@@ -292,8 +304,8 @@ func testCollector(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	repo := store.Repo{Registry: registry, Name: "gc"}
 	kept, orphan := dg("kept"), dg("orphan")
-	must(t, s.LinkBlob(ctx, repo, kept, 1))
-	must(t, s.LinkBlob(ctx, repo, orphan, 1))
+	link(t, s, repo, kept, 1)
+	link(t, s, repo, orphan, 1)
 	must(t, s.PutManifest(ctx, repo, image("gc", kept), "t"))
 	// Inside the grace window nothing is a candidate.
 	if c, err := s.UnreferencedBlobs(ctx, time.Now().Add(-time.Hour), 10); err != nil || len(c) != 0 {
@@ -319,7 +331,7 @@ func testCollector(t *testing.T, s store.Store) {
 		t.Fatalf("DeletingBlobs = %v, %v", d, err)
 	}
 	must(t, s.ForgetBlob(ctx, orphan))
-	must(t, s.LinkBlob(ctx, repo, orphan, 1))
+	link(t, s, repo, orphan, 1)
 	if n, err := s.StatBlob(ctx, repo, orphan); err != nil || n != 1 {
 		t.Fatalf("blob stored again after GC = %d, %v", n, err)
 	}
@@ -350,7 +362,7 @@ func testCollectorRace(t *testing.T, s store.Store) {
 	blobs := make([]oci.Digest, n)
 	for i := range blobs {
 		blobs[i] = dg(fmt.Sprint("race", i))
-		must(t, s.LinkBlob(ctx, repo, blobs[i], 1))
+		link(t, s, repo, blobs[i], 1)
 	}
 	// Every blob is old enough to collect from here on.
 	time.Sleep(10 * time.Millisecond)
@@ -383,5 +395,86 @@ func testCollectorRace(t *testing.T, s store.Store) {
 		if stored[i] && err != nil {
 			t.Errorf("manifest %d stored but its blob is %v", i, err)
 		}
+	}
+}
+
+// testPending covers the window between recording an upload and publishing
+// its content.
+func testPending(t *testing.T, s store.Store) {
+	seed(t, s)
+	ctx := context.Background()
+	repo := store.Repo{Registry: registry, Name: "pending"}
+	d := dg("pending")
+	must(t, s.LinkBlob(ctx, repo, d, 7))
+	_, err := s.StatBlob(ctx, repo, d)
+	wantErr(t, err, store.ErrBlobUnknown)
+	wantErr(t, s.PutManifest(ctx, repo, image("p", d)), store.ErrBlobUnknown)
+	_, err = s.MountBlob(ctx, repo, store.Repo{Registry: registry, Name: "elsewhere"}, d)
+	wantErr(t, err, store.ErrBlobUnknown)
+	// A crashed upload's record is collectable like an unreferenced one.
+	if c, err := s.UnreferencedBlobs(ctx, time.Now().Add(time.Second), 10); err != nil || len(c) != 1 || c[0] != d {
+		t.Fatalf("UnreferencedBlobs = %v, %v", c, err)
+	}
+	recs, err := s.ListBlobs(ctx, "", 10)
+	if err != nil || len(recs) != 1 || recs[0].State != store.BlobPending || recs[0].Size != 7 {
+		t.Fatalf("ListBlobs = %+v, %v", recs, err)
+	}
+	if live, err := s.PublishBlob(ctx, d); err != nil || !live {
+		t.Fatalf("PublishBlob = %v, %v", live, err)
+	}
+	if live, err := s.PublishBlob(ctx, d); err != nil || !live {
+		t.Fatalf("second PublishBlob = %v, %v", live, err)
+	}
+	if n, err := s.StatBlob(ctx, repo, d); err != nil || n != 7 {
+		t.Fatalf("StatBlob = %d, %v", n, err)
+	}
+	// Linking live content again keeps it live.
+	must(t, s.LinkBlob(ctx, repo, d, 7))
+	if _, err := s.StatBlob(ctx, repo, d); err != nil {
+		t.Fatalf("relinked blob: %v", err)
+	}
+	// A collector taking the record between link and publish is seen.
+	e := dg("taken")
+	must(t, s.LinkBlob(ctx, repo, e, 1))
+	if ok, err := s.MarkBlobDeleting(ctx, e, time.Now().Add(time.Second)); err != nil || !ok {
+		t.Fatalf("MarkBlobDeleting(pending) = %v, %v", ok, err)
+	}
+	if live, err := s.PublishBlob(ctx, e); err != nil || live {
+		t.Fatalf("PublishBlob of a record being deleted = %v, %v", live, err)
+	}
+	must(t, s.ForgetBlob(ctx, e))
+	if live, err := s.PublishBlob(ctx, e); err != nil || live {
+		t.Fatalf("PublishBlob of a forgotten record = %v, %v", live, err)
+	}
+}
+
+func testLeases(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	got := func(holder string, ttl time.Duration) bool {
+		t.Helper()
+		ok, err := s.AcquireLease(ctx, "job", holder, ttl)
+		must(t, err)
+		return ok
+	}
+	if !got("a", time.Hour) {
+		t.Fatal("first holder refused")
+	}
+	if got("b", time.Hour) {
+		t.Fatal("second holder got a held lease")
+	}
+	if !got("a", time.Hour) {
+		t.Fatal("holder could not renew")
+	}
+	must(t, s.ReleaseLease(ctx, "job", "b"))
+	if got("b", time.Hour) {
+		t.Fatal("release by a non-holder freed the lease")
+	}
+	must(t, s.ReleaseLease(ctx, "job", "a"))
+	if !got("b", time.Millisecond) {
+		t.Fatal("released lease not available")
+	}
+	time.Sleep(5 * time.Millisecond)
+	if !got("c", time.Hour) {
+		t.Fatal("expired lease not available")
 	}
 }
