@@ -87,7 +87,7 @@ func BerthBinary(ctx context.Context, dir string) (bin, source string, err error
 		return "", "", err
 	}
 	source = "./cmd/berth"
-	if rev, err := exec.CommandContext(ctx, "git", "-C", root, "rev-parse", "--short", "HEAD").Output(); err == nil {
+	if rev, err := exec.CommandContext(ctx, "git", "-C", root, "describe", "--always", "--dirty").Output(); err == nil {
 		source += " at " + strings.TrimSpace(string(rev))
 	}
 	return bin, source, nil

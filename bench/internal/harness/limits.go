@@ -12,29 +12,58 @@ import (
 )
 
 // Limits are what this machine can do with no registry in the way: the
-// ceilings that pull and push rows are compared against.
+// ceilings that pull and push rows are compared against. Each is sampled
+// several times through the run, because other load on a shared machine
+// comes and goes; the best sample is the ceiling, and the spread shows how
+// noisy the machine was.
 type Limits struct {
-	TLSCopy []Result // per Plan.Conc
-	SHA256  []Result // per Plan.Conc
-	Disk    Result   // one sequential writer, fsync included
+	TLSCopy [][]Result // samples per Plan.Conc index
+	SHA256  [][]Result // samples per Plan.Conc index
+	Disk    []Result   // one sequential writer, fsync included
 }
 
-func measureLimits(ctx context.Context, plan Plan, ca *CA, scratch string) (Limits, error) {
-	var l Limits
-	for _, conc := range plan.Conc {
+// sample measures every limit once more.
+func (l *Limits) sample(ctx context.Context, plan Plan, ca *CA, scratch string) error {
+	if l.TLSCopy == nil {
+		l.TLSCopy = make([][]Result, len(plan.Conc))
+		l.SHA256 = make([][]Result, len(plan.Conc))
+	}
+	for i, conc := range plan.Conc {
 		r, err := tlsCopy(ctx, ca, conc, plan.TLSCopyBytes/int64(conc))
 		if err != nil {
-			return l, fmt.Errorf("loopback TLS copy: %w", err)
+			return fmt.Errorf("loopback TLS copy: %w", err)
 		}
-		l.TLSCopy = append(l.TLSCopy, r)
-		l.SHA256 = append(l.SHA256, hashRate(ctx, conc, int(plan.HashBytes/plan.HashChunk), plan.HashChunk))
+		l.TLSCopy[i] = append(l.TLSCopy[i], r)
+		l.SHA256[i] = append(l.SHA256[i], hashRate(ctx, conc, int(plan.HashBytes/plan.HashChunk), plan.HashChunk))
 	}
 	r, err := diskWrite(scratch, plan.DiskBytes)
 	if err != nil {
-		return l, fmt.Errorf("disk write: %w", err)
+		return fmt.Errorf("disk write: %w", err)
 	}
-	l.Disk = r
-	return l, nil
+	l.Disk = append(l.Disk, r)
+	return nil
+}
+
+// best returns the fastest sample.
+func best(samples []Result) Result {
+	var b Result
+	for _, r := range samples {
+		if b.Elapsed == 0 || r.MBps() > b.MBps() {
+			b = r
+		}
+	}
+	return b
+}
+
+// worst returns the slowest sample.
+func worst(samples []Result) Result {
+	var w Result
+	for _, r := range samples {
+		if w.Elapsed == 0 || r.MBps() < w.MBps() {
+			w = r
+		}
+	}
+	return w
 }
 
 // tlsCopy measures conc Go TLS connections over loopback, each streaming size

@@ -14,9 +14,10 @@ type Plan struct {
 	// registry rather than the disk.
 	PullWorkingSet int64
 
-	// Machine-limit work per concurrency level: bytes streamed over TLS
-	// (split evenly across conc connections) and bytes hashed (in HashChunk
-	// pieces spread over conc goroutines); then bytes written to disk.
+	// Machine-limit work per sample and concurrency level: bytes streamed
+	// over TLS (split evenly across conc connections) and bytes hashed (in
+	// HashChunk pieces spread over conc goroutines); then bytes written to
+	// disk.
 	TLSCopyBytes int64
 	HashBytes    int64
 	HashChunk    int64
@@ -53,10 +54,10 @@ func DefaultPlan() Plan {
 		},
 		ManifestGets:   []int{2000, 5000},
 		PullWorkingSet: giB,
-		TLSCopyBytes:   2 * giB,
-		HashBytes:      giB,
+		TLSCopyBytes:   giB,
+		HashBytes:      512 * miB,
 		HashChunk:      64 * miB,
-		DiskBytes:      giB,
+		DiskBytes:      512 * miB,
 	}
 }
 

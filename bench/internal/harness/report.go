@@ -27,16 +27,18 @@ func (rep *Report) WriteMarkdown(w io.Writer) {
 	tlsCells := []string{"loopback TLS copy"}
 	hashCells := []string{"SHA-256"}
 	for i := range rep.Plan.Conc {
-		tlsCells = append(tlsCells, mbps(rep.Limits.TLSCopy[i]))
-		hashCells = append(hashCells, mbps(rep.Limits.SHA256[i]))
+		tlsCells = append(tlsCells, spread(rep.Limits.TLSCopy[i]))
+		hashCells = append(hashCells, spread(rep.Limits.SHA256[i]))
 	}
 	p.row(tlsCells...)
 	p.row(hashCells...)
-	diskCells := []string{"disk write + fsync", mbps(rep.Limits.Disk)}
+	diskCells := []string{"disk write + fsync (one writer)", spread(rep.Limits.Disk)}
 	for range rep.Plan.Conc[1:] {
 		diskCells = append(diskCells, "")
 	}
 	p.row(diskCells...)
+	p.line("")
+	p.line(fmt.Sprintf("Best of %d samples taken through the run (before each blob size and before the manifest rows), with the slowest in brackets: a wide spread means other load on the machine.", len(rep.Limits.Disk)))
 	p.line("")
 
 	p.line("### Throughput")
@@ -138,7 +140,7 @@ func rate(row Row, r Result) float64 {
 // vsLimit expresses a blob row as a percentage of the machine limit that
 // bounds it.
 func (rep *Report) vsLimit(row Row, reg *Registry) string {
-	var limits []Result
+	var limits [][]Result
 	switch row.Op {
 	case opPush:
 		limits = rep.Limits.SHA256
@@ -153,7 +155,7 @@ func (rep *Report) vsLimit(row Row, reg *Registry) string {
 	}
 	for i, conc := range rep.Plan.Conc {
 		if conc == row.Conc {
-			return fmt.Sprintf("%.0f%%", 100*res.MBps()/limits[i].MBps())
+			return fmt.Sprintf("%.0f%%", 100*res.MBps()/best(limits[i]).MBps())
 		}
 	}
 	return "—"
@@ -179,6 +181,14 @@ func (rep *Report) ops(row Row) int {
 		}
 	}
 	return 0
+}
+
+// spread formats limit samples as "best MB/s (slowest)".
+func spread(samples []Result) string {
+	if len(samples) == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%s (%.0f)", mbps(best(samples)), worst(samples).MBps())
 }
 
 func mbps(r Result) string {

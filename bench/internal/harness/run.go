@@ -86,12 +86,25 @@ type runner struct {
 	rep     *Report
 }
 
+func (r *runner) sampleLimits(ctx context.Context, ca *CA) error {
+	l := &r.rep.Limits
+	if err := l.sample(ctx, r.plan, ca, r.scratch); err != nil {
+		return err
+	}
+	last := func(samples []Result) float64 { return samples[len(samples)-1].MBps() }
+	for i, conc := range r.plan.Conc {
+		r.logf("limits conc=%d: loopback TLS copy %.0f MB/s, SHA-256 %.0f MB/s", conc, last(l.TLSCopy[i]), last(l.SHA256[i]))
+	}
+	r.logf("limits: disk write+fsync %.0f MB/s", last(l.Disk))
+	return nil
+}
+
 func (r *runner) logf(format string, args ...any) {
 	fmt.Fprintf(r.log, "[%6.1fs] %s\n", time.Since(r.start).Seconds(), fmt.Sprintf(format, args...))
 }
 
-// Run measures the machine limits, then every row of plan on both
-// registries. Each blob size and the manifest rows get a fresh server per
+// Run measures every row of plan on both registries, sampling the machine
+// limits before each blob size. Each blob size and the manifest rows get a fresh server per
 // registry, so peak memory is attributable to one blob size. The registries
 // alternate within each group and swap who goes first from one group to the
 // next, so drift in a shared machine (other load, page cache, disk
@@ -118,18 +131,6 @@ func Run(ctx context.Context, plan Plan, scratch string, ca *CA, candidate, base
 	}
 	r.rep.MemGroups = append(r.rep.MemGroups, manifestGroup)
 
-	r.logf("measuring machine limits")
-	limits, err := measureLimits(ctx, plan, ca, scratch)
-	if err != nil {
-		return nil, err
-	}
-	r.rep.Limits = limits
-	for i, conc := range plan.Conc {
-		r.logf("loopback TLS copy conc=%d: %.0f MB/s; SHA-256 conc=%d: %.0f MB/s",
-			conc, limits.TLSCopy[i].MBps(), conc, limits.SHA256[i].MBps())
-	}
-	r.logf("disk write+fsync: %.0f MB/s", limits.Disk.MBps())
-
 	blobs := r.planBlobs()
 	r.logf("digesting synthetic blobs")
 	var all []*Blob
@@ -142,10 +143,16 @@ func Run(ctx context.Context, plan Plan, scratch string, ca *CA, candidate, base
 
 	order := []*Registry{baseline, candidate}
 	for i, sp := range plan.Sizes {
+		if err := r.sampleLimits(ctx, ca); err != nil {
+			return nil, err
+		}
 		for _, reg := range order {
 			r.group(ctx, reg, sp.Label, func(q *sequence) { r.blobGroup(ctx, q, sp, blobs[i]) })
 		}
 		slices.Reverse(order)
+	}
+	if err := r.sampleLimits(ctx, ca); err != nil {
+		return nil, err
 	}
 	for _, reg := range order {
 		r.group(ctx, reg, manifestGroup, func(q *sequence) { r.manifestGroup(ctx, q) })
