@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -150,5 +151,46 @@ func TestCollectFinishesAnInterruptedRun(t *testing.T) {
 	}
 	if _, err := e.blobs.Stat(ctx, d); !errors.Is(err, blob.ErrNotFound) {
 		t.Fatalf("content still there: %v", err)
+	}
+}
+
+// pausingBlobs stops the first Delete of one digest until released, to hold
+// a collector in the middle of a deletion.
+type pausingBlobs struct {
+	blob.Store
+	target          oci.Digest
+	once            sync.Once
+	reached, resume chan struct{}
+}
+
+func (p *pausingBlobs) Delete(ctx context.Context, d oci.Digest) error {
+	if d == p.target {
+		p.once.Do(func() { close(p.reached); <-p.resume })
+	}
+	return p.Store.Delete(ctx, d)
+}
+
+// A second collector must not run while one is deleting: it would finish
+// the first one's marked deletion, the content could be pushed and
+// referenced again, and the first one would then delete the new file.
+func TestOneCollectorAtATime(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	d := e.push(t, "u", []byte("contended"))
+	slow := &pausingBlobs{Store: e.blobs, target: d, reached: make(chan struct{}), resume: make(chan struct{})}
+	first := &Collector{Meta: e.meta, Blobs: slow, Grace: 0, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	done := make(chan error)
+	go func() { _, err := first.Run(ctx); done <- err }()
+	<-slow.reached
+	if _, err := e.collector(time.Hour).Run(ctx); !errors.Is(err, ErrRunning) {
+		t.Fatalf("second collector while the first deletes: %v, want ErrRunning", err)
+	}
+	close(slow.resume)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// The lease is released: the next run goes ahead.
+	if _, err := e.collector(time.Hour).Run(ctx); err != nil {
+		t.Fatalf("collector after the first finished: %v", err)
 	}
 }

@@ -1,12 +1,15 @@
 package fsblob
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/berthhq/berth/internal/blob"
 	"github.com/berthhq/berth/internal/blob/blobtest"
@@ -56,5 +59,42 @@ func TestVerifyIgnoresStaleHashState(t *testing.T) {
 	}
 	if n, err := s.Verify(ctx, "u", oci.FromBytes(oci.SHA256, []byte("firstsecond!"))); err != nil || n != 12 {
 		t.Fatalf("Verify = %d, %v", n, err)
+	}
+}
+
+// Removing an upload while a request appends to it must neither fail nor
+// leave anything behind.
+func TestAbortUploadDuringAppends(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := bytes.Repeat([]byte("x"), 4096)
+	for i := 0; i < 200; i++ {
+		id := fmt.Sprintf("%032x", i)
+		if err := s.StartUpload(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for off := int64(0); ; off += int64(len(chunk)) {
+				if _, err := s.Append(ctx, id, off, bytes.NewReader(chunk)); err != nil {
+					return
+				}
+			}
+		}()
+		time.Sleep(100 * time.Microsecond)
+		err := s.AbortUpload(ctx, id)
+		<-done
+		if err != nil {
+			t.Fatalf("try %d: AbortUpload during appends: %v", i, err)
+		}
+	}
+	entries, _ := os.ReadDir(filepath.Join(dir, "uploads"))
+	if len(entries) != 0 {
+		t.Fatalf("left behind: %v", entries)
 	}
 }
