@@ -306,16 +306,18 @@ func (db *DB) DeleteUpload(ctx context.Context, id string) error {
 
 // affectOne runs a write that must change a row, else returns missing.
 func (db *DB) affectOne(ctx context.Context, missing error, query string, args ...any) error {
-	res, err := db.w.ExecContext(ctx, query, args...)
-	if err != nil {
-		return err
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return missing
-	}
-	return nil
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return missing
+		}
+		return nil
+	})
 }

@@ -6,5 +6,7 @@
 //
 // SQLite allows one writer at a time, so writes go through a one-connection
 // pool with BEGIN IMMEDIATE (no lock upgrades, no SQLITE_BUSY mid-
-// transaction) while reads use a separate pool in WAL mode.
+// transaction) and are group-committed (groupcommit.go), while reads use a
+// separate pool in WAL mode. Commits are synchronous=FULL: an acknowledged
+// write survives a power loss, not only a crash.
 package sqlstore

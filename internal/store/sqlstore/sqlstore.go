@@ -29,6 +29,9 @@ type DB struct {
 	// w takes every write transaction; r serves reads. They are the same
 	// pool on PostgreSQL.
 	w, r *sql.DB
+	// group batches SQLite's write transactions; nil on PostgreSQL, whose
+	// connections commit concurrently.
+	group *groupCommitter
 }
 
 var _ store.Store = (*DB)(nil)
@@ -81,11 +84,14 @@ func openSQLite(file string) (*DB, error) {
 	n := max(4, 2*runtime.GOMAXPROCS(0))
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	return &DB{d: sqliteDialect, w: w, r: r}, nil
+	return &DB{d: sqliteDialect, w: w, r: r, group: newGroupCommitter(w)}, nil
 }
 
 // Close closes both pools.
 func (db *DB) Close() error {
+	if db.group != nil {
+		db.group.close()
+	}
 	err := db.w.Close()
 	if db.r != db.w {
 		err = errors.Join(err, db.r.Close())
@@ -171,6 +177,9 @@ func splitStatements(s string) []string {
 // tx runs fn in a write transaction, retrying it when PostgreSQL aborted it
 // for a deadlock or a serialization failure.
 func (db *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	if db.group != nil {
+		return db.group.do(ctx, fn)
+	}
 	for attempt := 0; ; attempt++ {
 		err := db.tx1(ctx, fn)
 		if err == nil || attempt == 4 || !db.d.retryable(err) {
@@ -223,8 +232,10 @@ func isForeignKeyViolation(err error) bool {
 }
 
 func (db *DB) exec(ctx context.Context, query string, args ...any) error {
-	_, err := db.w.ExecContext(ctx, query, args...)
-	return err
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, query, args...)
+		return err
+	})
 }
 
 func insertErr(err error) error {
