@@ -47,7 +47,6 @@ func (rep *Report) WriteMarkdown(w io.Writer) {
 	p.row("---", "---:", "---:", "---:", "---:", "---:", "---:", "---:")
 	var failures []string
 	for _, row := range rep.Rows {
-		name := strings.TrimSuffix(row.String(), fmt.Sprintf(" conc=%d", row.Conc))
 		b, c := rep.cell(row, rep.Baseline), rep.cell(row, rep.Candidate)
 		ratio, bLimit, cLimit := "—", rep.vsLimit(row, rep.Baseline), rep.vsLimit(row, rep.Candidate)
 		if rb, rc, ok := rep.pair(row); ok {
@@ -55,7 +54,7 @@ func (rep *Report) WriteMarkdown(w io.Writer) {
 		} else if rep.Candidate.Unavailable != "" {
 			ratio = "pending"
 		}
-		p.row(name, fmt.Sprint(row.Conc), fmt.Sprint(rep.ops(row)), b, c, ratio, bLimit, cLimit)
+		p.row(row.Name(), fmt.Sprint(row.Conc), fmt.Sprint(rep.ops(row)), b, c, ratio, bLimit, cLimit)
 		for _, reg := range []*Registry{rep.Baseline, rep.Candidate} {
 			if res, ok := rep.Results[row][reg.Name]; ok && res.Err != nil {
 				failures = append(failures, fmt.Sprintf("%s, %v: %v", reg.Name, row, res.Err))
@@ -153,22 +152,13 @@ func (rep *Report) vsLimit(row Row, reg *Registry) string {
 	if !ok || res.Err != nil {
 		return rep.cell(row, reg)
 	}
-	for i, conc := range rep.Plan.Conc {
-		if conc == row.Conc {
-			return fmt.Sprintf("%.0f%%", 100*res.MBps()/best(limits[i]).MBps())
-		}
-	}
-	return "—"
+	limit := best(limits[slices.Index(rep.Plan.Conc, row.Conc)])
+	return fmt.Sprintf("%.0f%%", 100*res.MBps()/limit.MBps())
 }
 
 // ops is how many operations row performs, identical for both registries.
 func (rep *Report) ops(row Row) int {
-	ci := 0
-	for i, conc := range rep.Plan.Conc {
-		if conc == row.Conc {
-			ci = i
-		}
-	}
+	ci := slices.Index(rep.Plan.Conc, row.Conc)
 	if row.Op == opManifest {
 		return rep.Plan.ManifestGets[ci]
 	}

@@ -31,13 +31,15 @@ type Row struct {
 	Conc int
 }
 
-func (r Row) String() string {
-	name := r.Op
-	if r.Size != "" {
-		name += " " + r.Size
+// Name is the operation and size, without the concurrency.
+func (r Row) Name() string {
+	if r.Size == "" {
+		return r.Op
 	}
-	return fmt.Sprintf("%s conc=%d", name, r.Conc)
+	return r.Op + " " + r.Size
 }
+
+func (r Row) String() string { return fmt.Sprintf("%s conc=%d", r.Name(), r.Conc) }
 
 const (
 	opPush     = "blob push"
