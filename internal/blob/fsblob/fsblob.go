@@ -197,14 +197,10 @@ func (s *Store) Append(ctx context.Context, id string, offset int64, r io.Reader
 		return fi.Size(), blob.ErrRangeInvalid
 	}
 	h := s.loadState(id, offset)
-	var w io.Writer = f
-	if h != nil {
-		w = io.MultiWriter(f, h)
-	}
 	if _, err := f.Seek(offset, io.SeekStart); err != nil {
 		return 0, err
 	}
-	n, err := io.CopyBuffer(w, readerOnly{r}, make([]byte, copyBuf))
+	n, err := copyAndHash(&writeback{f: f, start: offset, flushed: offset}, h, r)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -222,6 +218,61 @@ func (s *Store) Append(ctx context.Context, id string, offset int64, r io.Reader
 
 // readerOnly hides WriterTo/ReaderFrom so CopyBuffer uses our buffer size.
 type readerOnly struct{ io.Reader }
+
+// copyAndHash copies r to w in full buffers, and into h if it is not nil.
+// A TLS connection hands out one record (16 KiB) per read; filling the
+// buffer first turns a 1 GiB upload into a thousand writes instead of
+// sixty-four thousand.
+func copyAndHash(w io.Writer, h io.Writer, r io.Reader) (int64, error) {
+	buf := make([]byte, copyBuf)
+	var total int64
+	for {
+		n, err := io.ReadFull(r, buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return total, werr
+			}
+			if h != nil {
+				h.Write(buf[:n])
+			}
+			total += int64(n)
+		}
+		switch err {
+		case nil:
+		case io.EOF, io.ErrUnexpectedEOF:
+			return total, nil
+		default:
+			return total, err
+		}
+	}
+}
+
+// syncFileRangeWrite is SYNC_FILE_RANGE_WRITE: start writeback, do not wait.
+const syncFileRangeWrite = 2
+
+// writebackEvery is how much an upload writes before the kernel is asked to
+// start putting it on disk.
+const writebackEvery = 8 << 20
+
+// writeback starts the kernel writing an upload to disk while the rest is
+// still arriving, so the fsync that acknowledges it has little left to do
+// and many large uploads do not pile up dirty pages until the end.
+type writeback struct {
+	f              *os.File
+	start, flushed int64
+	written        int64
+}
+
+func (w *writeback) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.written += int64(n)
+	if end := w.start + w.written; end-w.flushed >= writebackEvery {
+		// Advisory: a failure here only means the fsync does the work.
+		syscall.SyncFileRange(int(w.f.Fd()), w.flushed, end-w.flushed, syncFileRangeWrite)
+		w.flushed = end
+	}
+	return n, err
+}
 
 // loadState returns a hash holding the state after offset bytes, or nil if
 // no saved state matches (then Verify re-reads the data).
