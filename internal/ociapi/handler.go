@@ -34,8 +34,8 @@ type Access struct {
 }
 
 // Authorizer decides whether a request may have the access it needs at a
-// registry. Base is true for the /v2/ version check, which only needs an
-// authenticated caller.
+// registry. The /v2/ version check asks with an empty Access: it only needs
+// an authenticated caller.
 type Authorizer interface {
 	Authorize(r *http.Request, registry string, need Access) error
 }

@@ -9,15 +9,12 @@ var (
 	ErrDigestInvalid       = errors.New("provided digest did not match uploaded content")
 	ErrBlobUnknown         = errors.New("blob unknown to registry")
 	ErrUploadUnknown       = errors.New("blob upload unknown to registry")
-	ErrUploadInvalid       = errors.New("blob upload invalid")
 	ErrRangeInvalid        = errors.New("requested range not satisfiable")
-	ErrSizeInvalid         = errors.New("provided length did not match content length")
 	ErrManifestUnknown     = errors.New("manifest unknown")
 	ErrManifestInvalid     = errors.New("manifest invalid")
 	ErrManifestBlobUnknown = errors.New("manifest references a blob unknown to the repository")
 	ErrManifestTooLarge    = errors.New("manifest too large")
 	ErrTagInvalid          = errors.New("invalid tag")
-	ErrUnsupported         = errors.New("the operation is unsupported")
 	// ErrBusy is a transient conflict with garbage collection; the client
 	// should retry.
 	ErrBusy = errors.New("content is being garbage collected, retry")

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -143,15 +144,16 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 }
 
 func printReady(out io.Writer, url string, cfg Config, b Bootstrap) {
+	boot := filepath.Join(cfg.DataDir, BootstrapFile)
 	fmt.Fprintf(out, "berth is ready at %s\n", url)
 	fmt.Fprintf(out, `
 Next steps:
-  Trust the local CA:           %s/ca.crt
-  Bootstrap credentials:        %s/%s (tenant, subscription, administrator)
-  Default registry:             %s (also served at %s/v2/)
-  Push with any OCI client, e.g.
-    crane auth login %s -u "$(jq -r .clientId %[2]s/%[3]s)" -p "$(jq -r .clientSecret %[2]s/%[3]s)"
-`, cfg.DataDir, cfg.DataDir, BootstrapFile, b.LoginServer, url, strings.TrimPrefix(strings.TrimPrefix(url, "https://"), "http://"))
+  Trust the local CA:      %s
+  Bootstrap credentials:   %s (tenant, subscription, administrator; keep it secret)
+  Default registry:        %s, also at %s/v2/
+  Try it:
+    curl --cacert %[1]s -u "$(jq -r .clientId %[2]s):$(jq -r .clientSecret %[2]s)" %[4]s/v2/_catalog
+`, filepath.Join(cfg.DataDir, pki.CACertFile), boot, b.LoginServer, url)
 }
 
 func collectPeriodically(ctx context.Context, c *gc.Collector, every time.Duration, m *metrics, log *slog.Logger) {
