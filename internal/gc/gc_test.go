@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/berthhq/berth/internal/oci"
 	"github.com/berthhq/berth/internal/store"
 	"github.com/berthhq/berth/internal/store/sqlstore"
+	"github.com/berthhq/berth/internal/testutil/stores"
 )
 
 type env struct {
@@ -26,25 +26,8 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	meta, err := sqlstore.Open(ctx, filepath.Join(dir, "berth.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { meta.Close() })
-	blobs, err := fsblob.New(filepath.Join(dir, "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	if err := meta.CreateTenant(ctx, store.Tenant{ID: "t", Domain: "t.example", CreatedAt: now}); err != nil {
-		t.Fatal(err)
-	}
-	if err := meta.CreateRegistry(ctx, store.Registry{Name: "reg", TenantID: "t", CreatedAt: now}); err != nil {
-		t.Fatal(err)
-	}
-	return &env{meta: meta, blobs: blobs, repo: store.Repo{Registry: "reg", Name: "r"}}
+	meta, blobs := stores.New(t)
+	return &env{meta: meta, blobs: blobs, repo: store.Repo{Registry: stores.Registry, Name: "r"}}
 }
 
 // push stores content the way the registry does: verify, record, publish.

@@ -8,16 +8,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/berthhq/berth/internal/blob/fsblob"
 	"github.com/berthhq/berth/internal/oci"
 	"github.com/berthhq/berth/internal/registry"
 	"github.com/berthhq/berth/internal/store"
-	"github.com/berthhq/berth/internal/store/sqlstore"
+	"github.com/berthhq/berth/internal/testutil/stores"
 )
 
 // allowAll lets every request through: these tests are about the
@@ -34,28 +31,11 @@ type env struct {
 
 // newEnv serves the handler over real SQLite and filesystem stores.
 func newEnv(t *testing.T) *env {
-	dir := t.TempDir()
-	ctx := context.Background()
-	meta, err := sqlstore.Open(ctx, filepath.Join(dir, "berth.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { meta.Close() })
-	blobs, err := fsblob.New(filepath.Join(dir, "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	if err := meta.CreateTenant(ctx, store.Tenant{ID: "t", Domain: "t.example", CreatedAt: now}); err != nil {
-		t.Fatal(err)
-	}
-	if err := meta.CreateRegistry(ctx, store.Registry{Name: "reg", TenantID: "t", CreatedAt: now}); err != nil {
-		t.Fatal(err)
-	}
+	meta, blobs := stores.New(t)
 	h := &Handler{
 		Service:     registry.New(meta, blobs),
 		Auth:        allowAll{},
-		RegistryFor: func(*http.Request) (string, error) { return "reg", nil },
+		RegistryFor: func(*http.Request) (string, error) { return stores.Registry, nil },
 		Log:         slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	srv := httptest.NewServer(h)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -14,29 +13,13 @@ import (
 	"github.com/berthhq/berth/internal/oci"
 	"github.com/berthhq/berth/internal/store"
 	"github.com/berthhq/berth/internal/store/sqlstore"
+	"github.com/berthhq/berth/internal/testutil/stores"
 )
 
 func setup(t *testing.T) (*sqlstore.DB, *fsblob.Store, store.Repo) {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	meta, err := sqlstore.Open(ctx, filepath.Join(dir, "berth.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { meta.Close() })
-	blobs, err := fsblob.New(filepath.Join(dir, "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	if err := meta.CreateTenant(ctx, store.Tenant{ID: "t", Domain: "t.example", CreatedAt: now}); err != nil {
-		t.Fatal(err)
-	}
-	if err := meta.CreateRegistry(ctx, store.Registry{Name: "reg", TenantID: "t", CreatedAt: now}); err != nil {
-		t.Fatal(err)
-	}
-	return meta, blobs, store.Repo{Registry: "reg", Name: "app"}
+	meta, blobs := stores.New(t)
+	return meta, blobs, store.Repo{Registry: stores.Registry, Name: "app"}
 }
 
 // collectingBlobs plays a collector at the worst moment: right after the
