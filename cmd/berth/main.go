@@ -115,17 +115,17 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	return server.Run(ctx, cfg, stdout, log)
 }
 
-func collect(args []string, stdout, stderr io.Writer) error {
+// withStores parses a maintenance command's flags, opens the stores of the
+// data directory they name, and runs fn until it returns or a signal comes.
+func withStores(name string, args []string, stderr io.Writer, flags func(*flag.FlagSet), fn func(context.Context, *server.Stores) error) error {
 	cfg := server.Defaults()
-	fs := flag.NewFlagSet("berth gc", flag.ContinueOnError)
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	storeFlags(fs, &cfg)
-	grace := fs.Duration("grace", time.Hour, "spare content touched within this window (pushes in progress)")
-	if err := parse(fs, args); err != nil {
-		return err
+	if flags != nil {
+		flags(fs)
 	}
-	log, err := server.NewLogger(stderr, "text", "warn")
-	if err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -135,44 +135,46 @@ func collect(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer stores.Close()
-	st, err := (&gc.Collector{Meta: stores.Meta, Blobs: stores.Blobs, Grace: *grace, Log: log}).Run(ctx)
-	if errors.Is(err, gc.ErrRunning) {
-		fmt.Fprintln(stdout, "another garbage collection is running; nothing done")
+	return fn(ctx, stores)
+}
+
+func collect(args []string, stdout, stderr io.Writer) error {
+	var grace time.Duration
+	flags := func(fs *flag.FlagSet) {
+		fs.DurationVar(&grace, "grace", time.Hour, "spare content touched within this window (pushes in progress)")
+	}
+	return withStores("berth gc", args, stderr, flags, func(ctx context.Context, stores *server.Stores) error {
+		log, err := server.NewLogger(stderr, "text", "warn")
+		if err != nil {
+			return err
+		}
+		st, err := (&gc.Collector{Meta: stores.Meta, Blobs: stores.Blobs, Grace: grace, Log: log}).Run(ctx)
+		if errors.Is(err, gc.ErrRunning) {
+			fmt.Fprintln(stdout, "another garbage collection is running; nothing done")
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "deleted %d blobs (%d bytes), removed %d abandoned uploads\n", st.BlobsDeleted, st.BytesFreed, st.UploadsRemoved)
 		return nil
-	}
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "deleted %d blobs (%d bytes), removed %d abandoned uploads\n", st.BlobsDeleted, st.BytesFreed, st.UploadsRemoved)
-	return nil
+	})
 }
 
 func check(args []string, stdout, stderr io.Writer) error {
-	cfg := server.Defaults()
-	fs := flag.NewFlagSet("berth fsck", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	storeFlags(fs, &cfg)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	stores, err := server.OpenStores(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer stores.Close()
-	rep, err := fsck.Check(ctx, stores.Meta, stores.Blobs)
-	if err != nil {
-		return err
-	}
-	for _, p := range rep.Problems {
-		fmt.Fprintln(stdout, "problem:", p)
-	}
-	fmt.Fprintf(stdout, "checked %d blobs and %d manifests: %d problems, %d unpublished blob records (left by interrupted uploads; gc removes them)\n",
-		rep.BlobsChecked, rep.ManifestsChecked, len(rep.Problems), rep.Unpublished)
-	if !rep.Clean() {
-		return errors.New("fsck found problems")
-	}
-	return nil
+	return withStores("berth fsck", args, stderr, nil, func(ctx context.Context, stores *server.Stores) error {
+		rep, err := fsck.Check(ctx, stores.Meta, stores.Blobs)
+		if err != nil {
+			return err
+		}
+		for _, p := range rep.Problems {
+			fmt.Fprintln(stdout, "problem:", p)
+		}
+		fmt.Fprintf(stdout, "checked %d blobs and %d manifests: %d problems, %d unpublished blob records (left by interrupted uploads; gc removes them)\n",
+			rep.BlobsChecked, rep.ManifestsChecked, len(rep.Problems), rep.Unpublished)
+		if !rep.Clean() {
+			return errors.New("fsck found problems")
+		}
+		return nil
+	})
 }
