@@ -40,7 +40,7 @@ fi
 command -v jq >/dev/null || { [ "$(id -u)" = 0 ] && apt-get install -y -qq jq >/dev/null || sudo apt-get install -y -qq jq >/dev/null; }
 
 step "gofmt, go vet"
-unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+unformatted=$(gofmt -l $(git ls-files '*.go'))
 if [ -n "$unformatted" ]; then echo "not gofmt-clean:"; echo "$unformatted"; exit 1; fi
 go vet ./...
 
@@ -50,6 +50,9 @@ export BERTH_BIN="$work/berth"
 
 step "unit, store conformance and end-to-end tests (race detector on)"
 go test -race -count=1 -timeout 30m ./...
+
+step "benchmark harness (its own module): vet and a seconds-long smoke run against Distribution"
+(cd bench && go vet ./... && go test -count=1 ./...)
 
 step "fuzzing parsers briefly (corpus kept in testdata/fuzz)"
 for target in FuzzParseDigest FuzzValidateName FuzzParseReference FuzzParseManifest; do
