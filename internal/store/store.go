@@ -16,6 +16,7 @@ type Store interface {
 	Uploads
 	Collector
 	Settings
+	Keys
 	Ping(ctx context.Context) error
 	Close() error
 }
@@ -89,6 +90,9 @@ type ServicePrincipal struct {
 type Directory interface {
 	CreateTenant(ctx context.Context, t Tenant) error
 	GetTenant(ctx context.Context, id string) (Tenant, error)
+	// GetTenantByDomain finds a tenant by its domain name,
+	// case-insensitively.
+	GetTenantByDomain(ctx context.Context, domain string) (Tenant, error)
 	CreateSubscription(ctx context.Context, s Subscription) error
 	GetSubscription(ctx context.Context, id string) (Subscription, error)
 	CreateApplication(ctx context.Context, a Application) error
@@ -260,4 +264,24 @@ type ManifestCursor struct {
 type RepoManifest struct {
 	Repo Repo
 	Manifest
+}
+
+// SigningKey is a token signing key with its self-signed certificate (the
+// x5c of the published key). It is published from CreatedAt, signs from
+// SignsFrom, and stays published until RetireAt (zero: not retired).
+type SigningKey struct {
+	ID          string
+	Certificate []byte // DER
+	PrivateKey  []byte // PKCS #8 DER
+	CreatedAt   time.Time
+	SignsFrom   time.Time
+	RetireAt    time.Time
+}
+
+// Keys holds the token service's signing keys.
+type Keys interface {
+	CreateSigningKey(ctx context.Context, k SigningKey) error
+	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
+	// RetireSigningKey sets when a key stops being published.
+	RetireSigningKey(ctx context.Context, id string, at time.Time) error
 }

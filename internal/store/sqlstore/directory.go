@@ -32,6 +32,15 @@ func (db *DB) GetTenant(ctx context.Context, id string) (store.Tenant, error) {
 	return t, notFound(err, store.ErrNotFound)
 }
 
+func (db *DB) GetTenantByDomain(ctx context.Context, domain string) (store.Tenant, error) {
+	var t store.Tenant
+	var at int64
+	err := db.r.QueryRowContext(ctx, "SELECT id, domain, display_name, created_at FROM tenants WHERE LOWER(domain) = LOWER($1)", domain).
+		Scan(&t.ID, &t.Domain, &t.DisplayName, &at)
+	t.CreatedAt = fromNanos(at)
+	return t, notFound(err, store.ErrNotFound)
+}
+
 func (db *DB) CreateSubscription(ctx context.Context, s store.Subscription) error {
 	return insertErr(db.exec(ctx, "INSERT INTO subscriptions (id, tenant_id, display_name, created_at) VALUES ($1, $2, $3, $4)",
 		s.ID, s.TenantID, s.DisplayName, nanos(s.CreatedAt)))

@@ -31,6 +31,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"CollectorRacesWithPushes", testCollectorRace},
 		{"PendingBlobs", testPending},
 		{"Leases", testLeases},
+		{"SigningKeys", testSigningKeys},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -94,6 +95,11 @@ func testDirectory(t *testing.T, s store.Store) {
 		t.Fatalf("GetTenant = %+v, %v", tn, err)
 	}
 	_, err := s.GetTenant(ctx, "nope")
+	wantErr(t, err, store.ErrNotFound)
+	if tn, err := s.GetTenantByDomain(ctx, "A.Example"); err != nil || tn.ID != "t1" {
+		t.Fatalf("GetTenantByDomain = %+v, %v", tn, err)
+	}
+	_, err = s.GetTenantByDomain(ctx, "b.example")
 	wantErr(t, err, store.ErrNotFound)
 	must(t, s.CreateSubscription(ctx, store.Subscription{ID: "s1", TenantID: "t1", DisplayName: "S", CreatedAt: now}))
 	if sub, err := s.GetSubscription(ctx, "s1"); err != nil || sub.TenantID != "t1" {
@@ -476,5 +482,30 @@ func testLeases(t *testing.T, s store.Store) {
 	time.Sleep(5 * time.Millisecond)
 	if !got("c", time.Hour) {
 		t.Fatal("expired lease not available")
+	}
+}
+
+func testSigningKeys(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	if keys, err := s.ListSigningKeys(ctx); err != nil || len(keys) != 0 {
+		t.Fatalf("ListSigningKeys on an empty store = %v, %v", keys, err)
+	}
+	a := store.SigningKey{ID: "a", Certificate: []byte{1}, PrivateKey: []byte{2}, CreatedAt: now, SignsFrom: now}
+	b := store.SigningKey{ID: "b", Certificate: []byte{3}, PrivateKey: []byte{4}, CreatedAt: now.Add(time.Second), SignsFrom: now.Add(time.Hour)}
+	must(t, s.CreateSigningKey(ctx, a))
+	must(t, s.CreateSigningKey(ctx, b))
+	wantErr(t, s.CreateSigningKey(ctx, a), store.ErrExists)
+	must(t, s.RetireSigningKey(ctx, "a", now.Add(2*time.Hour)))
+	wantErr(t, s.RetireSigningKey(ctx, "missing", now), store.ErrNotFound)
+	keys, err := s.ListSigningKeys(ctx)
+	if err != nil || len(keys) != 2 {
+		t.Fatalf("ListSigningKeys = %+v, %v", keys, err)
+	}
+	if keys[0].ID != "a" || !keys[0].RetireAt.Equal(now.Add(2*time.Hour)) || string(keys[0].PrivateKey) != "\x02" {
+		t.Fatalf("first key %+v", keys[0])
+	}
+	if keys[1].ID != "b" || !keys[1].RetireAt.IsZero() || !keys[1].SignsFrom.Equal(b.SignsFrom) {
+		t.Fatalf("second key %+v", keys[1])
 	}
 }
