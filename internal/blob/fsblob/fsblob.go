@@ -200,7 +200,11 @@ func (s *Store) Append(ctx context.Context, id string, offset int64, r io.Reader
 	if _, err := f.Seek(offset, io.SeekStart); err != nil {
 		return 0, err
 	}
-	n, err := copyAndHash(&writeback{f: f, start: offset, flushed: offset}, h, r)
+	var w io.Writer = &writeback{f: f, start: offset, flushed: offset}
+	if h != nil {
+		w = io.MultiWriter(w, h)
+	}
+	n, err := io.CopyBuffer(w, readerOnly{r}, make([]byte, copyBuf))
 	if err == nil {
 		err = f.Sync()
 	}
@@ -218,34 +222,6 @@ func (s *Store) Append(ctx context.Context, id string, offset int64, r io.Reader
 
 // readerOnly hides WriterTo/ReaderFrom so CopyBuffer uses our buffer size.
 type readerOnly struct{ io.Reader }
-
-// copyAndHash copies r to w in full buffers, and into h if it is not nil.
-// A TLS connection hands out one record (16 KiB) per read; filling the
-// buffer first turns a 1 GiB upload into a thousand writes instead of
-// sixty-four thousand.
-func copyAndHash(w io.Writer, h io.Writer, r io.Reader) (int64, error) {
-	buf := make([]byte, copyBuf)
-	var total int64
-	for {
-		n, err := io.ReadFull(r, buf)
-		if n > 0 {
-			if _, werr := w.Write(buf[:n]); werr != nil {
-				return total, werr
-			}
-			if h != nil {
-				h.Write(buf[:n])
-			}
-			total += int64(n)
-		}
-		switch err {
-		case nil:
-		case io.EOF, io.ErrUnexpectedEOF:
-			return total, nil
-		default:
-			return total, err
-		}
-	}
-}
 
 // syncFileRangeWrite is SYNC_FILE_RANGE_WRITE: start writeback, do not wait.
 const syncFileRangeWrite = 2
