@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/berthhq/berth/internal/ids"
 	"github.com/berthhq/berth/internal/pki"
 	"github.com/berthhq/berth/internal/secret"
 	"github.com/berthhq/berth/internal/store"
@@ -41,14 +41,6 @@ type bootstrapRecord struct {
 }
 
 const bootstrapKey = "bootstrap"
-
-func newGUID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
 
 // ensureBootstrap creates the bootstrap tenant, subscription, administrator
 // and default registry on first start, and rewrites bootstrap.json on every
@@ -93,8 +85,8 @@ func ensureBootstrap(ctx context.Context, meta store.Store, cfg Config, url stri
 func createBootstrap(ctx context.Context, meta store.Store) (bootstrapRecord, error) {
 	now := time.Now().UTC()
 	rec := bootstrapRecord{
-		TenantID: newGUID(), SubscriptionID: newGUID(), Registry: DefaultRegistryName,
-		AppObjectID: newGUID(), ClientID: newGUID(),
+		TenantID: ids.New(), SubscriptionID: ids.New(), Registry: DefaultRegistryName,
+		AppObjectID: ids.New(), ClientID: ids.New(),
 	}
 	steps := []func() error{
 		func() error {
@@ -107,7 +99,7 @@ func createBootstrap(ctx context.Context, meta store.Store) (bootstrapRecord, er
 			return meta.CreateApplication(ctx, store.Application{ObjectID: rec.AppObjectID, AppID: rec.ClientID, TenantID: rec.TenantID, DisplayName: "berth-bootstrap-admin", SignInAudience: "AzureADMyOrg", CreatedAt: now})
 		},
 		func() error {
-			return meta.CreateServicePrincipal(ctx, store.ServicePrincipal{ObjectID: newGUID(), TenantID: rec.TenantID, AppID: rec.ClientID, AppOwnerTenantID: rec.TenantID, Type: store.PrincipalApplication, DisplayName: "berth-bootstrap-admin", CreatedAt: now})
+			return meta.CreateServicePrincipal(ctx, store.ServicePrincipal{ObjectID: ids.New(), TenantID: rec.TenantID, AppID: rec.ClientID, AppOwnerTenantID: rec.TenantID, Type: store.PrincipalApplication, DisplayName: "berth-bootstrap-admin", CreatedAt: now})
 		},
 		func() error {
 			id := "/subscriptions/" + rec.SubscriptionID + "/resourceGroups/berth/providers/Microsoft.ContainerRegistry/registries/" + rec.Registry
@@ -130,7 +122,7 @@ func addSecret(ctx context.Context, meta store.Directory, appObjectID, name stri
 	salt, sum := secret.Hash(s)
 	now := time.Now().UTC()
 	err := meta.AddPasswordCredential(ctx, store.PasswordCredential{
-		KeyID: newGUID(), AppObjectID: appObjectID, DisplayName: name, Hint: secret.Hint(s),
+		KeyID: ids.New(), AppObjectID: appObjectID, DisplayName: name, Hint: secret.Hint(s),
 		Salt: salt, Hash: sum, StartDateTime: now.Add(-time.Minute), EndDateTime: now.AddDate(100, 0, 0),
 	})
 	return s, err

@@ -19,12 +19,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/berthhq/berth/internal/gc"
+	"github.com/berthhq/berth/internal/ids"
+	"github.com/berthhq/berth/internal/keys"
 	"github.com/berthhq/berth/internal/ociapi"
 	"github.com/berthhq/berth/internal/pki"
 	"github.com/berthhq/berth/internal/registry"
 	"github.com/berthhq/berth/internal/registryauth"
 	"github.com/berthhq/berth/internal/store"
+	"github.com/berthhq/berth/internal/sts"
 )
+
+// maxTokenLifetime bounds every token berth signs; a retired signing key
+// stays published this long after its successor starts signing.
+const maxTokenLifetime = 24 * time.Hour
 
 // NewLogger builds the server's structured logger.
 func NewLogger(w io.Writer, format, level string) (*slog.Logger, error) {
@@ -82,6 +89,12 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 		})
 	}
 
+	ring := &keys.Ring{Store: stores.Meta, MaxTokenLifetime: maxTokenLifetime}
+	if err := ring.Ensure(ctx); err != nil {
+		ln.Close()
+		return fmt.Errorf("signing keys: %w", err)
+	}
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := newMetrics(reg)
@@ -101,6 +114,10 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 			Log: log,
 		},
 		defaultRegistry: boot.Registry,
+		sts: &sts.Handler{
+			Service: &sts.Service{Directory: stores.Meta, Keys: ring, Lifetime: sts.DefaultLifetime},
+			Log:     log,
+		},
 	}
 	h.registry.RegistryFor = h.registryFor
 	srv := &http.Server{
@@ -186,6 +203,7 @@ type handler struct {
 	metrics         *metrics
 	promHTTP        http.Handler
 	registry        *ociapi.Handler
+	sts             *sts.Handler
 	defaultRegistry string
 	known           sync.Map // registry names seen to exist
 }
@@ -199,7 +217,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) route(w http.ResponseWriter, r *http.Request) string {
-	w.Header().Set("X-Ms-Correlation-Request-Id", newGUID())
+	w.Header().Set("X-Ms-Correlation-Request-Id", ids.New())
 	switch p := r.URL.Path; {
 	case p == "/healthz":
 		io.WriteString(w, "ok\n")
@@ -219,6 +237,9 @@ func (h *handler) route(w http.ResponseWriter, r *http.Request) string {
 	case p == "/v2" || strings.HasPrefix(p, "/v2/"):
 		h.registry.ServeHTTP(w, r)
 		return "registry"
+	case sts.Match(p):
+		h.sts.ServeHTTP(w, r)
+		return "sts"
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusNotFound)
