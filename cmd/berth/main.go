@@ -13,6 +13,7 @@ import (
 
 	"github.com/berthhq/berth/internal/fsck"
 	"github.com/berthhq/berth/internal/gc"
+	"github.com/berthhq/berth/internal/keys"
 	"github.com/berthhq/berth/internal/server"
 )
 
@@ -22,6 +23,7 @@ Usage:
   berth serve [flags]   start the server
   berth gc [flags]      remove unreferenced blobs and abandoned uploads
   berth fsck [flags]    verify every blob and manifest
+  berth keys rotate     add a token signing key; it signs after --publish-for
   berth version
 
 Run "berth <command> -h" for a command's flags.
@@ -49,6 +51,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = collect(args[1:], stdout, stderr)
 	case "fsck":
 		err = check(args[1:], stdout, stderr)
+	case "keys":
+		err = rotateKeys(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "berth", version)
 	case "help", "-h", "--help":
@@ -175,6 +179,30 @@ func check(args []string, stdout, stderr io.Writer) error {
 		if !rep.Clean() {
 			return errors.New("fsck found problems")
 		}
+		return nil
+	})
+}
+
+// rotateKeys is "berth keys rotate": run where the server's stores are
+// (also while it runs; servers publish the new key at once and sign with it
+// once --publish-for has passed).
+func rotateKeys(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "rotate" {
+		fmt.Fprintln(stderr, "usage: berth keys rotate [--publish-for DURATION] [--data-dir DIR] [--database URL]")
+		return errUsage
+	}
+	var publishFor time.Duration
+	flags := func(fs *flag.FlagSet) {
+		fs.DurationVar(&publishFor, "publish-for", time.Hour, "how long the new key is published before it signs, so verifiers that cache the key set fetch it first")
+	}
+	return withStores("berth keys rotate", args[1:], stderr, flags, func(ctx context.Context, stores *server.Stores) error {
+		ring := &keys.Ring{Store: stores.Meta, MaxTokenLifetime: server.MaxTokenLifetime}
+		id, err := ring.Rotate(ctx, publishFor)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "new signing key %s is published now and signs from %s; the current keys retire once their tokens have expired\n",
+			id, time.Now().Add(publishFor).UTC().Format(time.RFC3339))
 		return nil
 	})
 }

@@ -168,9 +168,11 @@ func (r *Ring) Signing(ctx context.Context, now time.Time) (Key, error) {
 	return *best, nil
 }
 
-// Published returns the keys verifiers must know at now.
+// Published returns the keys verifiers must know at now. It always reads
+// the store: verifiers fetch the key set rarely, and a key rotated in by
+// another process must be published at once, well before it signs.
 func (r *Ring) Published(ctx context.Context, now time.Time) ([]Key, error) {
-	keys, err := r.load(ctx, false)
+	keys, err := r.load(ctx, true)
 	if err != nil {
 		return nil, err
 	}

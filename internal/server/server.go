@@ -29,9 +29,9 @@ import (
 	"github.com/berthhq/berth/internal/sts"
 )
 
-// maxTokenLifetime bounds every token berth signs; a retired signing key
+// MaxTokenLifetime bounds every token berth signs; a retired signing key
 // stays published this long after its successor starts signing.
-const maxTokenLifetime = 24 * time.Hour
+const MaxTokenLifetime = 24 * time.Hour
 
 // NewLogger builds the server's structured logger.
 func NewLogger(w io.Writer, format, level string) (*slog.Logger, error) {
@@ -89,7 +89,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 		})
 	}
 
-	ring := &keys.Ring{Store: stores.Meta, MaxTokenLifetime: maxTokenLifetime}
+	ring := &keys.Ring{Store: stores.Meta, MaxTokenLifetime: MaxTokenLifetime}
 	if err := ring.Ensure(ctx); err != nil {
 		ln.Close()
 		return fmt.Errorf("signing keys: %w", err)
