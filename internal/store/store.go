@@ -68,6 +68,30 @@ type PasswordCredential struct {
 	EndDateTime   time.Time
 }
 
+// Key credential type and usage: the only kind berth accepts, a certificate
+// whose key verifies client assertions.
+const (
+	KeyTypeX509Cert = "AsymmetricX509Cert"
+	KeyUsageVerify  = "Verify"
+)
+
+// KeyCredential is an application's certificate credential. Only the
+// certificate is kept; the private key stays with the client.
+type KeyCredential struct {
+	KeyID       string
+	AppObjectID string
+	DisplayName string
+	Type        string
+	Usage       string
+	Certificate []byte // DER
+	// Thumbprint and ThumbprintSHA256 are the SHA-1 and SHA-256 of the
+	// DER in base64url, for the x5t and x5t#S256 assertion headers.
+	Thumbprint       string
+	ThumbprintSHA256 string
+	StartDateTime    time.Time
+	EndDateTime      time.Time
+}
+
 // Service principal types.
 const (
 	PrincipalApplication     = "Application"
@@ -99,6 +123,10 @@ type Directory interface {
 	GetApplicationByAppID(ctx context.Context, appID string) (Application, error)
 	AddPasswordCredential(ctx context.Context, c PasswordCredential) error
 	ListPasswordCredentials(ctx context.Context, appObjectID string) ([]PasswordCredential, error)
+	// AddKeyCredential adds a certificate credential; ErrNotFound if the
+	// application does not exist.
+	AddKeyCredential(ctx context.Context, c KeyCredential) error
+	ListKeyCredentials(ctx context.Context, appObjectID string) ([]KeyCredential, error)
 	CreateServicePrincipal(ctx context.Context, sp ServicePrincipal) error
 	GetServicePrincipalByAppID(ctx context.Context, tenantID, appID string) (ServicePrincipal, error)
 }

@@ -32,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PendingBlobs", testPending},
 		{"Leases", testLeases},
 		{"SigningKeys", testSigningKeys},
+		{"KeyCredentials", testKeyCredentials},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -507,5 +508,41 @@ func testSigningKeys(t *testing.T, s store.Store) {
 	}
 	if keys[1].ID != "b" || !keys[1].RetireAt.IsZero() || !keys[1].SignsFrom.Equal(b.SignsFrom) {
 		t.Fatalf("second key %+v", keys[1])
+	}
+}
+
+func testKeyCredentials(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	must(t, s.CreateTenant(ctx, store.Tenant{ID: "t1", Domain: "a.example", CreatedAt: now}))
+	must(t, s.CreateApplication(ctx, store.Application{ObjectID: "o1", AppID: "a1", TenantID: "t1", CreatedAt: now}))
+	must(t, s.CreateApplication(ctx, store.Application{ObjectID: "o2", AppID: "a2", TenantID: "t1", CreatedAt: now}))
+	if creds, err := s.ListKeyCredentials(ctx, "o1"); err != nil || len(creds) != 0 {
+		t.Fatalf("ListKeyCredentials on a new application = %v, %v", creds, err)
+	}
+	a := store.KeyCredential{KeyID: "k1", AppObjectID: "o1", DisplayName: "CN=a", Type: store.KeyTypeX509Cert, Usage: store.KeyUsageVerify,
+		Certificate: []byte{0x30, 1, 2}, Thumbprint: "sha1-a", ThumbprintSHA256: "sha256-a", StartDateTime: now, EndDateTime: now.Add(time.Hour)}
+	b := a
+	b.KeyID, b.DisplayName, b.Certificate, b.Thumbprint, b.ThumbprintSHA256, b.StartDateTime = "k2", "CN=b", []byte{0x30, 3}, "sha1-b", "sha256-b", now.Add(time.Second)
+	must(t, s.AddKeyCredential(ctx, b))
+	must(t, s.AddKeyCredential(ctx, a))
+	wantErr(t, s.AddKeyCredential(ctx, a), store.ErrExists)
+	missing := a
+	missing.KeyID, missing.AppObjectID = "k3", "missing"
+	wantErr(t, s.AddKeyCredential(ctx, missing), store.ErrNotFound)
+	creds, err := s.ListKeyCredentials(ctx, "o1")
+	if err != nil || len(creds) != 2 {
+		t.Fatalf("ListKeyCredentials = %+v, %v", creds, err)
+	}
+	for i, want := range []store.KeyCredential{a, b} {
+		got := creds[i]
+		if got.KeyID != want.KeyID || got.AppObjectID != want.AppObjectID || got.DisplayName != want.DisplayName || got.Type != want.Type || got.Usage != want.Usage ||
+			string(got.Certificate) != string(want.Certificate) || got.Thumbprint != want.Thumbprint || got.ThumbprintSHA256 != want.ThumbprintSHA256 ||
+			!got.StartDateTime.Equal(want.StartDateTime) || !got.EndDateTime.Equal(want.EndDateTime) {
+			t.Errorf("credential %d = %+v, want %+v", i, got, want)
+		}
+	}
+	if creds, err := s.ListKeyCredentials(ctx, "o2"); err != nil || len(creds) != 0 {
+		t.Fatalf("another application's credentials = %v, %v", creds, err)
 	}
 }
