@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"github.com/berthhq/berth/internal/gc"
 	"github.com/berthhq/berth/internal/keys"
 	"github.com/berthhq/berth/internal/server"
+	"github.com/berthhq/berth/internal/store"
 )
 
 const usage = `berth: a private OCI registry with cloud-style identity.
@@ -24,6 +26,7 @@ Usage:
   berth gc [flags]      remove unreferenced blobs and abandoned uploads
   berth fsck [flags]    verify every blob and manifest
   berth keys rotate     add a token signing key; it signs after --publish-for
+  berth tenant create   add a tenant with its own administrator
   berth version
 
 Run "berth <command> -h" for a command's flags.
@@ -53,6 +56,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = check(args[1:], stdout, stderr)
 	case "keys":
 		err = rotateKeys(args[1:], stdout, stderr)
+	case "tenant":
+		err = createTenant(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "berth", version)
 	case "help", "-h", "--help":
@@ -204,5 +209,31 @@ func rotateKeys(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "new signing key %s is published now and signs from %s; the current keys retire once their tokens have expired\n",
 			id, time.Now().Add(publishFor).UTC().Format(time.RFC3339))
 		return nil
+	})
+}
+
+// createTenant is "berth tenant create": it prints the new tenant and its
+// administrator's credentials as JSON, the secret shown this once.
+func createTenant(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "create" {
+		fmt.Fprintln(stderr, "usage: berth tenant create [--display-name NAME] [--domain DOMAIN] [--data-dir DIR] [--database URL]")
+		return errUsage
+	}
+	var name, domain string
+	flags := func(fs *flag.FlagSet) {
+		fs.StringVar(&name, "display-name", "Tenant", "the tenant's display name")
+		fs.StringVar(&domain, "domain", "", "the tenant's domain name (default: <id prefix>.berth.localhost)")
+	}
+	return withStores("berth tenant create", args[1:], stderr, flags, func(ctx context.Context, stores *server.Stores) error {
+		a, err := server.CreateTenant(ctx, stores.Meta, name, domain)
+		if errors.Is(err, store.ErrExists) {
+			return fmt.Errorf("a tenant with the domain %q exists already", domain)
+		}
+		if err != nil {
+			return err
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(a)
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/berthhq/berth/internal/ids"
@@ -49,10 +50,11 @@ const bootstrapKey = "bootstrap"
 func ensureBootstrap(ctx context.Context, meta store.Store, cfg Config, url string) (Bootstrap, error) {
 	path := filepath.Join(cfg.DataDir, BootstrapFile)
 	var rec bootstrapRecord
+	var fresh string // the administrator's secret, on first start
 	raw, err := meta.GetSetting(ctx, bootstrapKey)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		rec, err = createBootstrap(ctx, meta)
+		rec, fresh, err = createBootstrap(ctx, meta)
 		if err != nil {
 			return Bootstrap{}, err
 		}
@@ -68,7 +70,9 @@ func ensureBootstrap(ctx context.Context, meta store.Store, cfg Config, url stri
 		LoginServer: cfg.LoginServer(rec.Registry), ClientID: rec.ClientID, URL: url,
 	}
 	var old Bootstrap
-	if data, err := os.ReadFile(path); err == nil && json.Unmarshal(data, &old) == nil && old.ClientID == rec.ClientID && old.ClientSecret != "" {
+	if fresh != "" {
+		b.ClientSecret = fresh
+	} else if data, err := os.ReadFile(path); err == nil && json.Unmarshal(data, &old) == nil && old.ClientID == rec.ClientID && old.ClientSecret != "" {
 		b.ClientSecret = old.ClientSecret
 	} else {
 		if b.ClientSecret, err = addSecret(ctx, meta, rec.AppObjectID, "bootstrap"); err != nil {
@@ -82,39 +86,70 @@ func ensureBootstrap(ctx context.Context, meta store.Store, cfg Config, url stri
 	return b, pki.WriteFileAtomic(path, append(data, '\n'), 0o600)
 }
 
-func createBootstrap(ctx context.Context, meta store.Store) (bootstrapRecord, error) {
+// TenantAdmin is a new tenant with its subscription and administrator.
+type TenantAdmin struct {
+	TenantID       string `json:"tenantId"`
+	Domain         string `json:"domain"`
+	SubscriptionID string `json:"subscriptionId"`
+	ClientID       string `json:"clientId"`
+	ClientSecret   string `json:"clientSecret,omitempty"`
+	appObjectID    string
+}
+
+// CreateTenant makes a tenant (domain: "<first 8 of its id>.berth.localhost"
+// if empty), a subscription in it, and an administrator: an application
+// with a service principal and a client secret, which will be Owner of the
+// subscription and administrator of the tenant. The secret is returned
+// once and kept only as a hash.
+func CreateTenant(ctx context.Context, meta store.Store, displayName, domain string) (TenantAdmin, error) {
 	now := time.Now().UTC()
-	rec := bootstrapRecord{
-		TenantID: ids.New(), SubscriptionID: ids.New(), Registry: DefaultRegistryName,
-		AppObjectID: ids.New(), ClientID: ids.New(),
+	// Domain names are case-insensitive; kept lower-case, they are unique.
+	a := TenantAdmin{TenantID: ids.New(), SubscriptionID: ids.New(), ClientID: ids.New(), Domain: strings.ToLower(domain), appObjectID: ids.New()}
+	if a.Domain == "" {
+		a.Domain = a.TenantID[:8] + ".berth.localhost"
 	}
+	admin := displayName + " administrator"
 	steps := []func() error{
 		func() error {
-			return meta.CreateTenant(ctx, store.Tenant{ID: rec.TenantID, Domain: rec.TenantID[:8] + ".berth.localhost", DisplayName: "Bootstrap tenant", CreatedAt: now})
+			return meta.CreateTenant(ctx, store.Tenant{ID: a.TenantID, Domain: a.Domain, DisplayName: displayName, CreatedAt: now})
 		},
 		func() error {
-			return meta.CreateSubscription(ctx, store.Subscription{ID: rec.SubscriptionID, TenantID: rec.TenantID, DisplayName: "Bootstrap subscription", CreatedAt: now})
+			return meta.CreateSubscription(ctx, store.Subscription{ID: a.SubscriptionID, TenantID: a.TenantID, DisplayName: displayName + " subscription", CreatedAt: now})
 		},
 		func() error {
-			return meta.CreateApplication(ctx, store.Application{ObjectID: rec.AppObjectID, AppID: rec.ClientID, TenantID: rec.TenantID, DisplayName: "berth-bootstrap-admin", SignInAudience: "AzureADMyOrg", CreatedAt: now})
+			return meta.CreateApplication(ctx, store.Application{ObjectID: a.appObjectID, AppID: a.ClientID, TenantID: a.TenantID, DisplayName: admin, SignInAudience: "AzureADMyOrg", CreatedAt: now})
 		},
 		func() error {
-			return meta.CreateServicePrincipal(ctx, store.ServicePrincipal{ObjectID: ids.New(), TenantID: rec.TenantID, AppID: rec.ClientID, AppOwnerTenantID: rec.TenantID, Type: store.PrincipalApplication, DisplayName: "berth-bootstrap-admin", CreatedAt: now})
-		},
-		func() error {
-			id := "/subscriptions/" + rec.SubscriptionID + "/resourceGroups/berth/providers/Microsoft.ContainerRegistry/registries/" + rec.Registry
-			return meta.CreateRegistry(ctx, store.Registry{Name: rec.Registry, TenantID: rec.TenantID, ResourceID: id, CreatedAt: now})
+			return meta.CreateServicePrincipal(ctx, store.ServicePrincipal{ObjectID: ids.New(), TenantID: a.TenantID, AppID: a.ClientID, AppOwnerTenantID: a.TenantID, Type: store.PrincipalApplication, DisplayName: admin, CreatedAt: now})
 		},
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {
-			return rec, fmt.Errorf("bootstrap: %w", err)
+			return a, fmt.Errorf("creating tenant: %w", err)
 		}
+	}
+	var err error
+	a.ClientSecret, err = addSecret(ctx, meta, a.appObjectID, "administrator")
+	return a, err
+}
+
+func createBootstrap(ctx context.Context, meta store.Store) (bootstrapRecord, string, error) {
+	a, err := CreateTenant(ctx, meta, "Bootstrap tenant", "")
+	if err != nil {
+		return bootstrapRecord{}, "", fmt.Errorf("bootstrap: %w", err)
+	}
+	rec := bootstrapRecord{
+		TenantID: a.TenantID, SubscriptionID: a.SubscriptionID, Registry: DefaultRegistryName,
+		AppObjectID: a.appObjectID, ClientID: a.ClientID,
+	}
+	id := "/subscriptions/" + rec.SubscriptionID + "/resourceGroups/berth/providers/Microsoft.ContainerRegistry/registries/" + rec.Registry
+	if err := meta.CreateRegistry(ctx, store.Registry{Name: rec.Registry, TenantID: rec.TenantID, ResourceID: id, CreatedAt: time.Now().UTC()}); err != nil {
+		return rec, "", fmt.Errorf("bootstrap: %w", err)
 	}
 	// The record is written last: a start that fails half-way is redone
 	// from scratch with new ids rather than half-reused.
 	data, _ := json.Marshal(rec)
-	return rec, meta.PutSetting(ctx, bootstrapKey, string(data))
+	return rec, a.ClientSecret, meta.PutSetting(ctx, bootstrapKey, string(data))
 }
 
 func addSecret(ctx context.Context, meta store.Directory, appObjectID, name string) (string, error) {
