@@ -73,11 +73,16 @@ func signConc() []int {
 	return []int{1}
 }
 
-// Timed is a Result with its per-operation latencies, sorted.
+// Timed is a Result with its per-operation latencies, sorted, and the CPU
+// time the measuring process spent on it.
 type Timed struct {
 	Result
 	Latencies []time.Duration
+	CPU       time.Duration
 }
+
+// CPUPerOp is the measuring process's CPU time per operation.
+func (t Timed) CPUPerOp() time.Duration { return t.CPU / time.Duration(max(t.Ops, 1)) }
 
 // Percentile returns the latency below which a fraction p of operations
 // finished (nearest rank).
@@ -92,14 +97,49 @@ func (t Timed) Percentile(p float64) time.Duration {
 // measureTimed is measure that also records how long each operation took.
 func measureTimed(ctx context.Context, conc, ops int, op func(ctx context.Context, i int) error) Timed {
 	lat := make([]time.Duration, ops)
+	cpu := selfCPU()
 	r := measure(ctx, conc, ops, func(ctx context.Context, i int) (int64, error) {
 		start := time.Now()
 		err := op(ctx, i)
 		lat[i] = time.Since(start)
 		return 0, err
 	})
+	cpu = selfCPU() - cpu
 	slices.Sort(lat)
-	return Timed{Result: r, Latencies: lat}
+	return Timed{Result: r, Latencies: lat, CPU: cpu}
+}
+
+// selfCPU is this process's user and system CPU time so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// clockTick is the unit of /proc/PID/stat CPU times: USER_HZ, 100 on every
+// Linux architecture Go supports.
+const clockTick = 10 * time.Millisecond
+
+// CPU returns the server process's user and system CPU time so far, summed
+// over its threads.
+func (s *Server) CPU() (time.Duration, error) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name may hold spaces; the fields after it do not.
+	_, rest, ok := strings.Cut(string(stat), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return 0, fmt.Errorf("malformed /proc/%d/stat", s.cmd.Process.Pid)
+	}
+	var utime, stime int64
+	if _, err := fmt.Sscan(f[11]+" "+f[12], &utime, &stime); err != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: %w", s.cmd.Process.Pid, err)
+	}
+	return time.Duration(utime+stime) * clockTick, nil
 }
 
 // TokenReport is everything one token run measured.
@@ -114,6 +154,9 @@ type TokenReport struct {
 	// IdleRSS is berth's resident memory after start-up, PeakRSS its
 	// high-water mark after every row.
 	IdleRSS, PeakRSS int64
+	// BerthCPU is berth's CPU time during each token row: with the
+	// client's (Tokens[i].CPU) it splits the machine between the two.
+	BerthCPU []time.Duration
 	// Dials counts the TCP connections the client opened in each row
 	// (after its warm-up): zero means every request reused a keep-alive
 	// connection, so the rate excludes TLS handshakes.
@@ -274,8 +317,17 @@ func RunTokens(ctx context.Context, plan TokenPlan, bin, scratch string, log io.
 			}
 		}
 		dials := c.dials.Load()
+		cpu, err := s.CPU()
+		if err != nil {
+			return nil, err
+		}
 		r := measureTimed(ctx, conc, plan.Requests[i], func(ctx context.Context, _ int) error { return c.issue(ctx) })
 		rep.Dials = append(rep.Dials, c.dials.Load()-dials)
+		cpuAfter, err := s.CPU()
+		if err != nil {
+			return nil, err
+		}
+		rep.BerthCPU = append(rep.BerthCPU, cpuAfter-cpu)
 		if stopPerf != nil {
 			if err := stopPerf(); err != nil {
 				logf("perf: %v", err)
@@ -285,7 +337,8 @@ func RunTokens(ctx context.Context, plan TokenPlan, bin, scratch string, log io.
 			return nil, fmt.Errorf("tokens conc=%d: %w", conc, r.Err)
 		}
 		rep.Tokens = append(rep.Tokens, r)
-		logf("tokens conc=%d: %.0f/s, p50 %v, p99 %v", conc, r.OpsPerSec(), r.Percentile(0.50), r.Percentile(0.99))
+		logf("tokens conc=%d: %.0f/s, p50 %v, p99 %v, CPU per token: berth %v, client %v", conc, r.OpsPerSec(), r.Percentile(0.50), r.Percentile(0.99),
+			rep.BerthCPUPerToken(i), r.CPUPerOp())
 	}
 	if rep.PeakRSS, err = s.PeakRSS(); err != nil {
 		return nil, err
@@ -310,7 +363,14 @@ func startPerf(s *Server, out string) (stop func() error, err error) {
 	time.Sleep(200 * time.Millisecond)
 	return func() error {
 		cmd.Process.Signal(syscall.SIGINT)
-		return cmd.Wait()
+		err := cmd.Wait()
+		// perf writes its data and then lets the interrupt end it.
+		if ee, ok := errors.AsType[*exec.ExitError](err); ok {
+			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGINT {
+				return nil
+			}
+		}
+		return err
 	}, nil
 }
 
@@ -351,6 +411,11 @@ func (rep *TokenReport) signFor(conc int) int {
 	return i
 }
 
+// BerthCPUPerToken is berth's CPU time per token in row i.
+func (rep *TokenReport) BerthCPUPerToken(i int) time.Duration {
+	return rep.BerthCPU[i] / time.Duration(max(rep.Tokens[i].Ops, 1))
+}
+
 // WriteMarkdown renders the report as docs/benchmarks.md shows it.
 func (rep *TokenReport) WriteMarkdown(w io.Writer) {
 	p := &printer{w: w}
@@ -379,6 +444,19 @@ func (rep *TokenReport) WriteMarkdown(w io.Writer) {
 		}
 		p.row(fmt.Sprint(conc), fmt.Sprint(rep.SignConc[si]), fmt.Sprintf("%.0f%%", 100*share), met)
 	}
+	p.line("")
+	sig := bestTimed(rep.Sign[0])
+	p.row("token conc", "berth CPU per token", "client CPU per token", "berth CPU share", "one signature's CPU / berth CPU per token")
+	p.row("---:", "---:", "---:", "---:", "---:")
+	for i, conc := range rep.Plan.Conc {
+		r := rep.Tokens[i]
+		berth := rep.BerthCPUPerToken(i)
+		p.row(fmt.Sprint(conc), ms(berth), ms(r.CPUPerOp()),
+			fmt.Sprintf("%.0f%%", 100*float64(rep.BerthCPU[i])/float64(rep.BerthCPU[i]+r.CPU)),
+			fmt.Sprintf("%.0f%%", 100*float64(sig.CPUPerOp())/float64(berth)))
+	}
+	p.line("")
+	p.line(fmt.Sprintf("CPU is user plus system time, berth's from /proc/PID/stat (10 ms ticks), the client's from getrusage; one signature costs %s of CPU (the best conc-1 sample). The client shares the machine with berth, so berth's share of the CPU caps the tokens/s any server could reach here; the last column is the share of the signing rate berth would reach with every CPU to itself.", ms(sig.CPUPerOp())))
 	p.line("")
 	p.line(fmt.Sprintf("berth memory: %d MiB resident after start-up, %d MiB peak (VmHWM) after every row.", rep.IdleRSS>>20, rep.PeakRSS>>20))
 	dials := make([]string, len(rep.Dials))
