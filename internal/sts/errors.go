@@ -15,4 +15,13 @@ var (
 	ErrUnsupportedGrant    = errors.New("unsupported grant type")
 	ErrMissingParameter    = errors.New("a required parameter is missing")
 	ErrInvalidRequest      = errors.New("the request is malformed")
+
+	// Client assertion (certificate credential) failures.
+	ErrAssertionMalformed   = errors.New("the client assertion is not a valid JWT")
+	ErrAssertionKeyNotFound = errors.New("no certificate registered on the application matches the client assertion")
+	ErrAssertionSignature   = errors.New("client assertion failed signature validation")
+	ErrAssertionTimeRange   = errors.New("client assertion is not within its valid time range")
+	ErrAssertionIssuer      = errors.New("client assertion issuer is not the client id")
+	ErrAssertionAudience    = errors.New("client assertion audience is not the token endpoint")
+	ErrAssertionSubject     = errors.New("client assertion subject is not the client id")
 )

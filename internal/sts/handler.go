@@ -104,7 +104,8 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request, tenant string, v
 		}
 		return ErrUnsupportedGrant
 	}
-	req := ClientCredentials{Tenant: tenant, ClientID: f.Get("client_id"), ClientSecret: f.Get("client_secret"), Authority: authority(r), V2: v2}
+	req := ClientCredentials{Tenant: tenant, ClientID: f.Get("client_id"), ClientSecret: f.Get("client_secret"), Authority: authority(r), V2: v2,
+		ClientAssertionType: f.Get("client_assertion_type"), ClientAssertion: f.Get("client_assertion")}
 	if user, pass, ok := r.BasicAuth(); ok {
 		// client_secret_basic: the form-encoded id and secret.
 		u, err1 := url.QueryUnescape(user)
@@ -280,6 +281,23 @@ var wireErrors = []struct {
 	}}},
 	{ErrInvalidSecret, wireError{401, "invalid_client", 7000215, constText("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app.")}},
 	{ErrSecretExpired, wireError{401, "invalid_client", 7000222, constText("The provided client secret keys are expired.")}},
+	{ErrAssertionMalformed, wireError{400, "invalid_request", 50027, assertionText("JWT token is invalid or malformed.")}},
+	{ErrAssertionKeyNotFound, wireError{401, "invalid_client", 700027, func(r *http.Request, err error) string {
+		return fmt.Sprintf("The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., %s, Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '%s'.]", assertionDetail(err), r.PostForm.Get("client_id"))
+	}}},
+	{ErrAssertionSignature, wireError{401, "invalid_client", 700027, assertionText("Client assertion failed signature validation.")}},
+	{ErrAssertionTimeRange, wireError{401, "invalid_client", 700024, func(_ *http.Request, err error) string {
+		return "Client assertion is not within its valid time range. " + assertionDetail(err)
+	}}},
+	{ErrAssertionIssuer, wireError{401, "invalid_client", 700211, func(_ *http.Request, err error) string {
+		return fmt.Sprintf("No matching federated identity record found for presented assertion issuer '%s'.", assertionDetail(err))
+	}}},
+	{ErrAssertionAudience, wireError{401, "invalid_client", 700212, func(_ *http.Request, err error) string {
+		return fmt.Sprintf("No matching federated identity record found for presented assertion audience '%s'.", assertionDetail(err))
+	}}},
+	{ErrAssertionSubject, wireError{401, "invalid_client", 700213, func(_ *http.Request, err error) string {
+		return fmt.Sprintf("No matching federated identity record found for presented assertion subject '%s'.", assertionDetail(err))
+	}}},
 	{ErrResourceNotFound, wireError{400, "invalid_resource", 500011, constText("The resource principal was not found in the tenant. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant.")}},
 	{ErrMultipleResources, wireError{400, "invalid_scope", 700022, constText("The provided value for the input parameter scope is not valid because it contains more than one resource.")}},
 	{ErrInvalidScope, wireError{400, "invalid_scope", 70011, constText("The provided value for the input parameter 'scope' is not valid.")}},
@@ -291,6 +309,25 @@ var wireErrors = []struct {
 	}}},
 	{errUnknownInstance, wireError{400, "invalid_instance", 50049, constText("Unknown or invalid instance.")}},
 	{ErrInvalidRequest, wireError{400, "invalid_request", 900144, constText("The request is not valid.")}},
+}
+
+// assertionDetail is what verifyAssertion said about a rejected assertion.
+func assertionDetail(err error) string {
+	var ae assertionError
+	if errors.As(err, &ae) {
+		return ae.detail
+	}
+	return ""
+}
+
+// assertionText is a fixed description followed by the detail, if any.
+func assertionText(s string) func(*http.Request, error) string {
+	return func(_ *http.Request, err error) string {
+		if d := assertionDetail(err); d != "" && !strings.EqualFold(d+".", s) {
+			return s + " " + d + "."
+		}
+		return s
+	}
 }
 
 // writeError answers in the cloud's error shape. Nothing secret is in it:

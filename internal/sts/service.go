@@ -30,6 +30,10 @@ type ClientCredentials struct {
 	Tenant       string
 	ClientID     string
 	ClientSecret string
+	// ClientAssertionType and ClientAssertion authenticate with a JWT
+	// signed by a certificate credential instead of a secret.
+	ClientAssertionType string
+	ClientAssertion     string
 	// Resource is the audience asked for (v1 resource, or the v2 scope
 	// without /.default).
 	Resource string
@@ -92,14 +96,22 @@ func (s *Service) Issue(ctx context.Context, req ClientCredentials) (Token, erro
 	if err != nil {
 		return Token{}, err
 	}
-	if req.ClientSecret == "" {
+	now := time.Now()
+	// acr is how the application authenticated, as appidacr/azpacr say
+	// it: "1" a secret, "2" a certificate.
+	var acr string
+	switch {
+	case req.ClientAssertion != "" || req.ClientAssertionType != "":
+		err, acr = s.checkAssertion(ctx, req, tenant, app, now), "2"
+	case req.ClientSecret != "":
+		err, acr = s.checkSecret(ctx, app, req.ClientSecret, now), "1"
+	default:
 		return Token{}, missing("client_assertion' or 'client_secret")
 	}
-	now := time.Now()
-	if err := s.checkSecret(ctx, app, req.ClientSecret, now); err != nil {
+	if err != nil {
 		return Token{}, err
 	}
-	return s.sign(ctx, req, tenant, app, sp, res, now)
+	return s.sign(ctx, req, tenant, app, sp, res, acr, now)
 }
 
 func (s *Service) checkSecret(ctx context.Context, app store.Application, given string, now time.Time) error {
@@ -119,7 +131,7 @@ func (s *Service) checkSecret(ctx context.Context, app store.Application, given 
 	return ErrInvalidSecret
 }
 
-func (s *Service) sign(ctx context.Context, req ClientCredentials, tenant store.Tenant, app store.Application, sp store.ServicePrincipal, res Resource, now time.Time) (Token, error) {
+func (s *Service) sign(ctx context.Context, req ClientCredentials, tenant store.Tenant, app store.Application, sp store.ServicePrincipal, res Resource, acr string, now time.Time) (Token, error) {
 	key, err := s.Keys.Signing(ctx, now)
 	if err != nil {
 		return Token{}, err
@@ -148,12 +160,12 @@ func (s *Service) sign(ctx context.Context, req ClientCredentials, tenant store.
 	if res.Version == "1.0" {
 		claims["iss"] = issuerV1
 		claims["appid"] = app.AppID
-		claims["appidacr"] = "1"
+		claims["appidacr"] = acr
 		header["x5t"] = key.ID
 	} else {
 		claims["iss"] = req.Authority + "/" + tenant.ID + "/v2.0"
 		claims["azp"] = app.AppID
-		claims["azpacr"] = "1"
+		claims["azpacr"] = acr
 	}
 	tok, err := signJWT(key.Private, header, claims)
 	if err != nil {
