@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/berthhq/berth/internal/cli"
 	"github.com/berthhq/berth/internal/fsck"
 	"github.com/berthhq/berth/internal/gc"
 	"github.com/berthhq/berth/internal/keys"
@@ -27,6 +28,11 @@ Usage:
   berth fsck [flags]    verify every blob and manifest
   berth keys rotate     add a token signing key; it signs after --publish-for
   berth tenant create   add a tenant with its own administrator
+  berth login           log in (bootstrap administrator, or --service-principal)
+  berth logout
+  berth account show | get-access-token [--resource R]
+
+Client commands take --query JMESPATH and --output json|tsv|table|none (-o).
   berth version
 
 Run "berth <command> -h" for a command's flags.
@@ -58,6 +64,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = rotateKeys(args[1:], stdout, stderr)
 	case "tenant":
 		err = createTenant(args[1:], stdout, stderr)
+	case "login":
+		err = login(args[1:], stdout, stderr)
+	case "logout":
+		err = cli.Logout()
+	case "account":
+		err = account(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "berth", version)
 	case "help", "-h", "--help":
@@ -236,4 +248,75 @@ func createTenant(args []string, stdout, stderr io.Writer) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(a)
 	})
+}
+
+// outputFlags are --query and --output (-o), on every client command.
+type outputFlags struct{ query, format string }
+
+func (o *outputFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&o.query, "query", "", "JMESPath query applied to the output")
+	fs.StringVar(&o.format, "output", "json", "output format: json, tsv, table or none")
+	fs.StringVar(&o.format, "o", "json", "shorthand for --output")
+}
+
+func (o *outputFlags) print(w io.Writer, v any) error { return cli.Output(w, v, o.query, o.format) }
+
+func login(args []string, stdout, stderr io.Writer) error {
+	opts := cli.LoginOptions{DataDir: server.DefaultDataDir()}
+	var out outputFlags
+	fs := flag.NewFlagSet("berth login", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.BoolVar(&opts.ServicePrincipal, "service-principal", false, "log in as a service principal (--username APP_ID --password SECRET --tenant TENANT)")
+	for _, n := range []string{"username", "u"} {
+		fs.StringVar(&opts.Username, n, "", "the service principal's application (client) id")
+	}
+	for _, n := range []string{"password", "p"} {
+		fs.StringVar(&opts.Password, n, "", "the service principal's client secret")
+	}
+	for _, n := range []string{"tenant", "t"} {
+		fs.StringVar(&opts.Tenant, n, "", "the tenant id or domain")
+	}
+	fs.StringVar(&opts.Server, "server", "", "berth's address, https://HOST:PORT (default: the current login's, or the local server's)")
+	fs.StringVar(&opts.CAFile, "ca-file", "", "the CA certificate berth's server certificate is signed by (default: the local data directory's)")
+	fs.StringVar(&opts.DataDir, "data-dir", opts.DataDir, "the local server's data directory, for the bootstrap login and its CA")
+	out.register(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	accounts, err := cli.Login(ctx, opts)
+	if err != nil {
+		return err
+	}
+	return out.print(stdout, accounts)
+}
+
+func account(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || (args[0] != "show" && args[0] != "get-access-token") {
+		fmt.Fprintln(stderr, "usage: berth account show | get-access-token [--resource URI]")
+		return errUsage
+	}
+	var out outputFlags
+	fs := flag.NewFlagSet("berth account "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	resource := fs.String("resource", cli.ManagementResource, "the resource (audience) of the token")
+	out.register(fs)
+	if err := parse(fs, args[1:]); err != nil {
+		return err
+	}
+	if args[0] == "show" {
+		a, err := cli.ShowAccount()
+		if err != nil {
+			return err
+		}
+		return out.print(stdout, a)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	tok, err := cli.GetAccessToken(ctx, *resource)
+	if err != nil {
+		return err
+	}
+	return out.print(stdout, tok)
 }

@@ -1,0 +1,111 @@
+package cli
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/berthhq/berth/internal/pki"
+)
+
+// ErrNotLoggedIn is every command's answer before berth login.
+var ErrNotLoggedIn = errors.New("please run 'berth login' to set up an account")
+
+// Profile is the stored login.
+type Profile struct {
+	Server   string `json:"server"`
+	CACert   string `json:"caCert"`
+	TenantID string `json:"tenantId"`
+	User     User   `json:"user"`
+	// Secret is the service principal's client secret, kept (like the
+	// cloud CLI keeps it) so that tokens can be renewed without a new
+	// login. The profile is readable only by its owner.
+	Secret string                 `json:"secret"`
+	Tokens map[string]CachedToken `json:"tokens,omitempty"`
+}
+
+// User is who is logged in.
+type User struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+}
+
+// CachedToken is an access token for one resource.
+type CachedToken struct {
+	AccessToken string    `json:"accessToken"`
+	ExpiresOn   time.Time `json:"expiresOn"`
+}
+
+// ConfigDir is $BERTH_CONFIG_DIR, or ~/.berth.
+func ConfigDir() string {
+	if d := os.Getenv("BERTH_CONFIG_DIR"); d != "" {
+		return d
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ".berth"
+	}
+	return filepath.Join(home, ".berth")
+}
+
+func profilePath() string { return filepath.Join(ConfigDir(), "profile.json") }
+
+// LoadProfile reads the stored login.
+func LoadProfile() (*Profile, error) {
+	b, err := os.ReadFile(profilePath())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ErrNotLoggedIn
+	}
+	if err != nil {
+		return nil, err
+	}
+	var p Profile
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("%s: %w", profilePath(), err)
+	}
+	return &p, nil
+}
+
+// Save writes the profile, readable only by its owner.
+func (p *Profile) Save() error {
+	if err := os.MkdirAll(ConfigDir(), 0o700); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return err
+	}
+	return pki.WriteFileAtomic(profilePath(), b, 0o600)
+}
+
+// Logout removes the stored login.
+func Logout() error {
+	err := os.Remove(profilePath())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// HTTPClient trusts the server's CA as stored at login, so no certificate
+// has to be installed anywhere.
+func (p *Profile) HTTPClient() (*http.Client, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if p.CACert != "" && !pool.AppendCertsFromPEM([]byte(p.CACert)) {
+		return nil, errors.New("the stored CA certificate is not PEM")
+	}
+	return &http.Client{
+		Timeout:   60 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, Proxy: http.ProxyFromEnvironment},
+	}, nil
+}
