@@ -19,6 +19,9 @@ type Service struct {
 	Keys      *keys.Ring
 	// Lifetime of an access token.
 	Lifetime time.Duration
+
+	// guard slows down repeated wrong secrets for one client.
+	guard throttle
 }
 
 // DefaultLifetime is the cloud's: an hour, reported as 3599 seconds.
@@ -104,7 +107,15 @@ func (s *Service) Issue(ctx context.Context, req ClientCredentials) (Token, erro
 	case req.ClientAssertion != "" || req.ClientAssertionType != "":
 		err, acr = s.checkAssertion(ctx, req, tenant, app, now), "2"
 	case req.ClientSecret != "":
+		if err := s.guard.wait(ctx, app.AppID); err != nil {
+			return Token{}, err
+		}
 		err, acr = s.checkSecret(ctx, app, req.ClientSecret, now), "1"
+		if errors.Is(err, ErrInvalidSecret) {
+			s.guard.failed(app.AppID, now)
+		} else if err == nil {
+			s.guard.succeeded(app.AppID)
+		}
 	default:
 		return Token{}, missing("client_assertion' or 'client_secret")
 	}
