@@ -1,0 +1,121 @@
+package sts
+
+import (
+	"context"
+	"crypto"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// ErrInvalidToken is every reason an access token is refused; the reason
+// is wrapped for logs, never shown to the caller in detail.
+var ErrInvalidToken = errors.New("invalid access token")
+
+// verifySkew tolerates clocks a little apart between berth's replicas.
+const verifySkew = 2 * time.Minute
+
+// Claims is what a verified access token says about its caller.
+type Claims struct {
+	TenantID string
+	// ObjectID is the caller's service principal in TenantID.
+	ObjectID string
+	// AppID is the caller's application (appid in v1, azp in v2).
+	AppID    string
+	Audience string
+	Issuer   string
+}
+
+type invalidToken struct{ reason string }
+
+func (e invalidToken) Error() string { return "invalid access token: " + e.reason }
+func (e invalidToken) Unwrap() error { return ErrInvalidToken }
+
+func invalid(reason string) error { return invalidToken{reason} }
+
+// Verify checks an access token berth issued for want: an RS256 signature
+// by a published key, the time window, the audience and the issuer. The
+// issuer's host is not checked: it is whatever authority the client used,
+// and the signature already proves berth issued the token.
+func (s *Service) Verify(ctx context.Context, token string, want Resource) (Claims, error) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return Claims{}, invalid("not a compact JWT")
+	}
+	var header struct {
+		Alg string `json:"alg"`
+		Kid string `json:"kid"`
+	}
+	if err := decodeSegment(parts[0], &header); err != nil {
+		return Claims{}, invalid("header: " + err.Error())
+	}
+	// Only what berth signs with: this also refuses "none" and the HMAC
+	// algorithms that would take the public key as a shared secret.
+	if header.Alg != "RS256" {
+		return Claims{}, invalid("algorithm " + header.Alg)
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	if err != nil {
+		return Claims{}, invalid("signature encoding")
+	}
+	now := time.Now()
+	keys, err := s.Keys.Published(ctx, now)
+	if err != nil {
+		return Claims{}, err
+	}
+	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+	verified := false
+	for _, k := range keys {
+		if k.ID == header.Kid && rsa.VerifyPKCS1v15(&k.Private.PublicKey, crypto.SHA256, sum[:], sig) == nil {
+			verified = true
+			break
+		}
+	}
+	if !verified {
+		return Claims{}, invalid("signature")
+	}
+	var c struct {
+		Aud   string `json:"aud"`
+		Iss   string `json:"iss"`
+		Exp   int64  `json:"exp"`
+		Nbf   int64  `json:"nbf"`
+		Tid   string `json:"tid"`
+		Oid   string `json:"oid"`
+		AppID string `json:"appid"`
+		Azp   string `json:"azp"`
+	}
+	if err := decodeSegment(parts[1], &c); err != nil {
+		return Claims{}, invalid("claims: " + err.Error())
+	}
+	if c.Exp == 0 || now.Add(-verifySkew).After(time.Unix(c.Exp, 0)) {
+		return Claims{}, invalid("expired")
+	}
+	if now.Add(verifySkew).Before(time.Unix(c.Nbf, 0)) {
+		return Claims{}, invalid("not yet valid")
+	}
+	if r, ok := LookupResource(c.Aud); !ok || r != want {
+		return Claims{}, invalid("audience " + c.Aud)
+	}
+	if c.Tid == "" || c.Oid == "" || !issuerOf(c.Iss, c.Tid) {
+		return Claims{}, invalid("issuer or subject")
+	}
+	appID := c.AppID
+	if appID == "" {
+		appID = c.Azp
+	}
+	return Claims{TenantID: c.Tid, ObjectID: c.Oid, AppID: appID, Audience: c.Aud, Issuer: c.Iss}, nil
+}
+
+// issuerOf reports whether iss is a v1 (".../{tid}/") or v2
+// (".../{tid}/v2.0") issuer of tenant tid on any http(s) host.
+func issuerOf(iss, tid string) bool {
+	u, err := url.Parse(iss)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return false
+	}
+	return u.Path == "/"+tid+"/" || u.Path == "/"+tid+"/v2.0"
+}
