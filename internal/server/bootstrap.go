@@ -64,6 +64,15 @@ func ensureBootstrap(ctx context.Context, meta store.Store, cfg Config, url stri
 		if err := json.Unmarshal([]byte(raw), &rec); err != nil {
 			return Bootstrap{}, fmt.Errorf("bootstrap record: %w", err)
 		}
+		// Data directories made before directory roles existed: the
+		// bootstrap administrator still administers its tenant.
+		sp, err := meta.GetServicePrincipalByAppID(ctx, rec.TenantID, rec.ClientID)
+		if err == nil {
+			err = meta.AddDirectoryRole(ctx, rec.TenantID, sp.ObjectID, store.RoleGlobalAdministrator)
+		}
+		if err != nil {
+			return Bootstrap{}, fmt.Errorf("bootstrap administrator: %w", err)
+		}
 	}
 	b := Bootstrap{
 		TenantID: rec.TenantID, SubscriptionID: rec.SubscriptionID, Registry: rec.Registry,
@@ -109,6 +118,7 @@ func CreateTenant(ctx context.Context, meta store.Store, displayName, domain str
 		a.Domain = a.TenantID[:8] + ".berth.localhost"
 	}
 	admin := displayName + " administrator"
+	spID := ids.New()
 	steps := []func() error{
 		func() error {
 			return meta.CreateTenant(ctx, store.Tenant{ID: a.TenantID, Domain: a.Domain, DisplayName: displayName, CreatedAt: now})
@@ -120,7 +130,10 @@ func CreateTenant(ctx context.Context, meta store.Store, displayName, domain str
 			return meta.CreateApplication(ctx, store.Application{ObjectID: a.appObjectID, AppID: a.ClientID, TenantID: a.TenantID, DisplayName: admin, SignInAudience: "AzureADMyOrg", CreatedAt: now})
 		},
 		func() error {
-			return meta.CreateServicePrincipal(ctx, store.ServicePrincipal{ObjectID: ids.New(), TenantID: a.TenantID, AppID: a.ClientID, AppOwnerTenantID: a.TenantID, Type: store.PrincipalApplication, DisplayName: admin, CreatedAt: now})
+			return meta.CreateServicePrincipal(ctx, store.ServicePrincipal{ObjectID: spID, TenantID: a.TenantID, AppID: a.ClientID, AppOwnerTenantID: a.TenantID, Type: store.PrincipalApplication, DisplayName: admin, CreatedAt: now})
+		},
+		func() error {
+			return meta.AddDirectoryRole(ctx, a.TenantID, spID, store.RoleGlobalAdministrator)
 		},
 	}
 	for _, step := range steps {

@@ -52,7 +52,10 @@ type Application struct {
 	TenantID       string
 	DisplayName    string
 	SignInAudience string
-	CreatedAt      time.Time
+	// WebRedirectURIs are where sign-in and consent may send the browser
+	// back to (nil: none).
+	WebRedirectURIs []string
+	CreatedAt       time.Time
 }
 
 // PasswordCredential is an application secret. Only a salted hash is kept;
@@ -129,7 +132,34 @@ type Directory interface {
 	ListKeyCredentials(ctx context.Context, appObjectID string) ([]KeyCredential, error)
 	CreateServicePrincipal(ctx context.Context, sp ServicePrincipal) error
 	GetServicePrincipalByAppID(ctx context.Context, tenantID, appID string) (ServicePrincipal, error)
+
+	// GetApplication finds an application by its object id.
+	GetApplication(ctx context.Context, objectID string) (Application, error)
+	// ListApplications lists a tenant's applications by display name.
+	ListApplications(ctx context.Context, tenantID string) ([]Application, error)
+	// DeleteApplication removes an application with its credentials and
+	// its service principals (with their directory roles) in every
+	// tenant; ErrNotFound if it does not exist.
+	DeleteApplication(ctx context.Context, objectID string) error
+	// RemovePasswordCredential removes one secret; ErrNotFound if the
+	// application has no such secret.
+	RemovePasswordCredential(ctx context.Context, appObjectID, keyID string) error
+	GetServicePrincipal(ctx context.Context, objectID string) (ServicePrincipal, error)
+	// ListServicePrincipals lists a tenant's service principals by display
+	// name.
+	ListServicePrincipals(ctx context.Context, tenantID string) ([]ServicePrincipal, error)
+	// AddDirectoryRole gives a principal a directory role (a role template
+	// id) in a tenant; adding it twice is not an error.
+	AddDirectoryRole(ctx context.Context, tenantID, principalObjectID, role string) error
+	HasDirectoryRole(ctx context.Context, tenantID, principalObjectID, role string) (bool, error)
 }
+
+// Directory role template ids, the cloud's, so that clients which name
+// roles by id work unchanged.
+const (
+	RoleGlobalAdministrator      = "62e90394-69f5-4237-9190-012177145e10"
+	RoleApplicationAdministrator = "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3"
+)
 
 // Registry is a registry resource: a namespace of repositories served at its
 // own login server.

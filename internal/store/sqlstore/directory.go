@@ -56,17 +56,16 @@ func (db *DB) GetSubscription(ctx context.Context, id string) (store.Subscriptio
 }
 
 func (db *DB) CreateApplication(ctx context.Context, a store.Application) error {
-	return insertErr(db.exec(ctx, "INSERT INTO applications (object_id, app_id, tenant_id, display_name, sign_in_audience, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-		a.ObjectID, a.AppID, a.TenantID, a.DisplayName, a.SignInAudience, nanos(a.CreatedAt)))
+	uris, err := encodeURIs(a.WebRedirectURIs)
+	if err != nil {
+		return err
+	}
+	return insertErr(db.exec(ctx, "INSERT INTO applications (object_id, app_id, tenant_id, display_name, sign_in_audience, web_redirect_uris, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+		a.ObjectID, a.AppID, a.TenantID, a.DisplayName, a.SignInAudience, uris, nanos(a.CreatedAt)))
 }
 
 func (db *DB) GetApplicationByAppID(ctx context.Context, appID string) (store.Application, error) {
-	var a store.Application
-	var at int64
-	err := db.r.QueryRowContext(ctx, "SELECT object_id, app_id, tenant_id, display_name, sign_in_audience, created_at FROM applications WHERE app_id = $1", appID).
-		Scan(&a.ObjectID, &a.AppID, &a.TenantID, &a.DisplayName, &a.SignInAudience, &at)
-	a.CreatedAt = fromNanos(at)
-	return a, notFound(err, store.ErrNotFound)
+	return scanApplication(db.r.QueryRowContext(ctx, "SELECT "+applicationColumns+" FROM applications WHERE app_id = $1", appID))
 }
 
 func (db *DB) AddPasswordCredential(ctx context.Context, c store.PasswordCredential) error {

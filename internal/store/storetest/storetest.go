@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -33,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Leases", testLeases},
 		{"SigningKeys", testSigningKeys},
 		{"KeyCredentials", testKeyCredentials},
+		{"DirectoryAPI", testDirectoryAPI},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -109,7 +111,7 @@ func testDirectory(t *testing.T, s store.Store) {
 	app := store.Application{ObjectID: "o1", AppID: "a1", TenantID: "t1", DisplayName: "app", SignInAudience: "AzureADMyOrg", CreatedAt: now}
 	must(t, s.CreateApplication(ctx, app))
 	wantErr(t, s.CreateApplication(ctx, store.Application{ObjectID: "o2", AppID: "a1", TenantID: "t1", CreatedAt: now}), store.ErrExists)
-	if got, err := s.GetApplicationByAppID(ctx, "a1"); err != nil || got != app {
+	if got, err := s.GetApplicationByAppID(ctx, "a1"); err != nil || !reflect.DeepEqual(got, app) {
 		t.Fatalf("GetApplicationByAppID = %+v, %v", got, err)
 	}
 	cred := store.PasswordCredential{KeyID: "k1", AppObjectID: "o1", DisplayName: "d", Hint: "abc", Salt: []byte{1, 2}, Hash: []byte{3, 4}, StartDateTime: now, EndDateTime: now.Add(time.Hour)}
@@ -544,5 +546,77 @@ func testKeyCredentials(t *testing.T, s store.Store) {
 	}
 	if creds, err := s.ListKeyCredentials(ctx, "o2"); err != nil || len(creds) != 0 {
 		t.Fatalf("another application's credentials = %v, %v", creds, err)
+	}
+}
+
+func testDirectoryAPI(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	for _, id := range []string{"t1", "t2"} {
+		must(t, s.CreateTenant(ctx, store.Tenant{ID: id, Domain: id + ".example", CreatedAt: now}))
+	}
+	web := store.Application{ObjectID: "o1", AppID: "a1", TenantID: "t1", DisplayName: "web", SignInAudience: "AzureADMultipleOrgs",
+		WebRedirectURIs: []string{"https://a.example/cb", "https://b.example/cb"}, CreatedAt: now}
+	must(t, s.CreateApplication(ctx, web))
+	must(t, s.CreateApplication(ctx, store.Application{ObjectID: "o2", AppID: "a2", TenantID: "t1", DisplayName: "api", CreatedAt: now}))
+	must(t, s.CreateApplication(ctx, store.Application{ObjectID: "o3", AppID: "a3", TenantID: "t2", DisplayName: "other", CreatedAt: now}))
+	if got, err := s.GetApplication(ctx, "o1"); err != nil || !reflect.DeepEqual(got, web) {
+		t.Fatalf("GetApplication = %+v, %v", got, err)
+	}
+	_, err := s.GetApplication(ctx, "a1")
+	wantErr(t, err, store.ErrNotFound)
+	apps, err := s.ListApplications(ctx, "t1")
+	if err != nil || len(apps) != 2 || apps[0].DisplayName != "api" || apps[1].AppID != "a1" || apps[0].WebRedirectURIs != nil {
+		t.Fatalf("ListApplications = %+v, %v", apps, err)
+	}
+
+	for _, k := range []string{"k1", "k2"} {
+		must(t, s.AddPasswordCredential(ctx, store.PasswordCredential{KeyID: k, AppObjectID: "o1", Salt: []byte{1}, Hash: []byte{2}, StartDateTime: now, EndDateTime: now}))
+	}
+	must(t, s.RemovePasswordCredential(ctx, "o1", "k1"))
+	wantErr(t, s.RemovePasswordCredential(ctx, "o1", "k1"), store.ErrNotFound)
+	wantErr(t, s.RemovePasswordCredential(ctx, "o2", "k2"), store.ErrNotFound)
+	if creds, err := s.ListPasswordCredentials(ctx, "o1"); err != nil || len(creds) != 1 || creds[0].KeyID != "k2" {
+		t.Fatalf("after RemovePasswordCredential: %+v, %v", creds, err)
+	}
+
+	home := store.ServicePrincipal{ObjectID: "sp1", TenantID: "t1", AppID: "a1", AppOwnerTenantID: "t1", Type: store.PrincipalApplication, DisplayName: "web", CreatedAt: now}
+	must(t, s.CreateServicePrincipal(ctx, home))
+	must(t, s.CreateServicePrincipal(ctx, store.ServicePrincipal{ObjectID: "sp2", TenantID: "t2", AppID: "a1", AppOwnerTenantID: "t1", Type: store.PrincipalApplication, DisplayName: "web", CreatedAt: now}))
+	must(t, s.CreateServicePrincipal(ctx, store.ServicePrincipal{ObjectID: "sp3", TenantID: "t1", AppID: "a2", AppOwnerTenantID: "t1", Type: store.PrincipalApplication, DisplayName: "api", CreatedAt: now}))
+	if got, err := s.GetServicePrincipal(ctx, "sp1"); err != nil || got != home {
+		t.Fatalf("GetServicePrincipal = %+v, %v", got, err)
+	}
+	if sps, err := s.ListServicePrincipals(ctx, "t1"); err != nil || len(sps) != 2 || sps[0].ObjectID != "sp3" || sps[1].ObjectID != "sp1" {
+		t.Fatalf("ListServicePrincipals = %+v, %v", sps, err)
+	}
+
+	has := func(tenant, principal, role string) bool {
+		t.Helper()
+		ok, err := s.HasDirectoryRole(ctx, tenant, principal, role)
+		must(t, err)
+		return ok
+	}
+	must(t, s.AddDirectoryRole(ctx, "t1", "sp1", store.RoleGlobalAdministrator))
+	must(t, s.AddDirectoryRole(ctx, "t1", "sp1", store.RoleGlobalAdministrator))
+	must(t, s.AddDirectoryRole(ctx, "t2", "sp2", store.RoleApplicationAdministrator))
+	must(t, s.AddDirectoryRole(ctx, "t1", "sp3", store.RoleApplicationAdministrator))
+	if !has("t1", "sp1", store.RoleGlobalAdministrator) || has("t2", "sp1", store.RoleGlobalAdministrator) || has("t1", "sp1", store.RoleApplicationAdministrator) {
+		t.Fatal("HasDirectoryRole answers wrong")
+	}
+
+	// Deleting the application takes its service principals, in every
+	// tenant, and their roles; the other application keeps its own.
+	must(t, s.DeleteApplication(ctx, "o1"))
+	wantErr(t, s.DeleteApplication(ctx, "o1"), store.ErrNotFound)
+	_, err = s.GetApplicationByAppID(ctx, "a1")
+	wantErr(t, err, store.ErrNotFound)
+	_, err = s.GetServicePrincipal(ctx, "sp2")
+	wantErr(t, err, store.ErrNotFound)
+	if creds, err := s.ListPasswordCredentials(ctx, "o1"); err != nil || len(creds) != 0 {
+		t.Fatalf("credentials outlived their application: %+v, %v", creds, err)
+	}
+	if has("t1", "sp1", store.RoleGlobalAdministrator) || has("t2", "sp2", store.RoleApplicationAdministrator) || !has("t1", "sp3", store.RoleApplicationAdministrator) {
+		t.Fatal("directory roles after DeleteApplication")
 	}
 }
