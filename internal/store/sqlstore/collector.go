@@ -70,7 +70,7 @@ func (db *DB) StaleUploads(ctx context.Context, cutoff time.Time) ([]string, err
 }
 
 func (db *DB) ListBlobs(ctx context.Context, after oci.Digest, limit int) ([]store.BlobRecord, error) {
-	rows, err := db.r.QueryContext(ctx, "SELECT digest, size, state, touched_at FROM blobs WHERE digest > $1 ORDER BY digest LIMIT $2", string(after), limit)
+	rows, err := db.query(ctx, "SELECT digest, size, state, touched_at FROM blobs WHERE digest > $1 ORDER BY digest LIMIT $2", string(after), limit)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +91,7 @@ func (db *DB) ListBlobs(ctx context.Context, after oci.Digest, limit int) ([]sto
 }
 
 func (db *DB) ListManifests(ctx context.Context, after store.ManifestCursor, limit int) ([]store.RepoManifest, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT registry, repository, digest, media_type, artifact_type, subject, annotations, content FROM manifests
+	rows, err := db.query(ctx, `SELECT registry, repository, digest, media_type, artifact_type, subject, annotations, content FROM manifests
 		WHERE (registry > $1) OR (registry = $1 AND repository > $2) OR (registry = $1 AND repository = $2 AND digest > $3)
 		ORDER BY registry, repository, digest LIMIT $4`, after.Repo.Registry, after.Repo.Name, string(after.Digest), limit)
 	if err != nil {

@@ -77,7 +77,7 @@ func (db *DB) PublishBlob(ctx context.Context, d oci.Digest) (bool, error) {
 
 func (db *DB) StatBlob(ctx context.Context, repo store.Repo, d oci.Digest) (int64, error) {
 	var size int64
-	err := db.r.QueryRowContext(ctx, `SELECT b.size FROM repository_blobs l JOIN blobs b ON b.digest = l.digest
+	err := db.queryRow(ctx, `SELECT b.size FROM repository_blobs l JOIN blobs b ON b.digest = l.digest
 		WHERE l.registry = $1 AND l.repository = $2 AND l.digest = $3 AND b.state = $4`,
 		repo.Registry, repo.Name, string(d), blobLive).Scan(&size)
 	return size, notFound(err, store.ErrBlobUnknown)
@@ -191,12 +191,12 @@ func (db *DB) GetManifest(ctx context.Context, repo store.Repo, ref oci.Referenc
 	var m store.Manifest
 	var subject sql.NullString
 	var digest string
-	var row *sql.Row
+	var row rowScanner
 	if ref.Digest != "" {
-		row = db.r.QueryRowContext(ctx, `SELECT digest, media_type, artifact_type, subject, annotations, content FROM manifests
+		row = db.queryRow(ctx, `SELECT digest, media_type, artifact_type, subject, annotations, content FROM manifests
 			WHERE registry = $1 AND repository = $2 AND digest = $3`, repo.Registry, repo.Name, string(ref.Digest))
 	} else {
-		row = db.r.QueryRowContext(ctx, `SELECT m.digest, m.media_type, m.artifact_type, m.subject, m.annotations, m.content
+		row = db.queryRow(ctx, `SELECT m.digest, m.media_type, m.artifact_type, m.subject, m.annotations, m.content
 			FROM tags t JOIN manifests m ON m.registry = t.registry AND m.repository = t.repository AND m.digest = t.digest
 			WHERE t.registry = $1 AND t.repository = $2 AND t.name = $3`, repo.Registry, repo.Name, ref.Tag)
 	}
@@ -223,7 +223,7 @@ func (db *DB) listStrings(ctx context.Context, query string, n int, args ...any)
 	if n > 0 {
 		query += fmt.Sprintf(" LIMIT %d", n)
 	}
-	rows, err := db.r.QueryContext(ctx, query, args...)
+	rows, err := db.query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -241,7 +241,7 @@ func (db *DB) listStrings(ctx context.Context, query string, n int, args ...any)
 
 func (db *DB) ListTags(ctx context.Context, repo store.Repo, last string, n int) ([]string, error) {
 	var exists int
-	if err := db.r.QueryRowContext(ctx, "SELECT COUNT(*) FROM repositories WHERE registry = $1 AND name = $2", repo.Registry, repo.Name).Scan(&exists); err != nil {
+	if err := db.queryRow(ctx, "SELECT COUNT(*) FROM repositories WHERE registry = $1 AND name = $2", repo.Registry, repo.Name).Scan(&exists); err != nil {
 		return nil, err
 	}
 	if exists == 0 {
@@ -262,7 +262,7 @@ func (db *DB) Referrers(ctx context.Context, repo store.Repo, d oci.Digest, arti
 		query += " AND artifact_type = $4"
 		args = append(args, artifactType)
 	}
-	rows, err := db.r.QueryContext(ctx, query+" ORDER BY digest", args...)
+	rows, err := db.query(ctx, query+" ORDER BY digest", args...)
 	if err != nil {
 		return nil, err
 	}
@@ -290,7 +290,7 @@ func (db *DB) CreateUpload(ctx context.Context, u store.Upload) error {
 func (db *DB) GetUpload(ctx context.Context, id string) (store.Upload, error) {
 	var u store.Upload
 	var started, updated int64
-	err := db.r.QueryRowContext(ctx, "SELECT id, registry, repository, started_at, updated_at FROM uploads WHERE id = $1", id).
+	err := db.queryRow(ctx, "SELECT id, registry, repository, started_at, updated_at FROM uploads WHERE id = $1", id).
 		Scan(&u.ID, &u.Repo.Registry, &u.Repo.Name, &started, &updated)
 	u.StartedAt, u.UpdatedAt = fromNanos(started), fromNanos(updated)
 	return u, notFound(err, store.ErrUploadUnknown)

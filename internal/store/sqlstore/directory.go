@@ -9,7 +9,7 @@ import (
 // GetSetting returns the value stored under key.
 func (db *DB) GetSetting(ctx context.Context, key string) (string, error) {
 	var v string
-	err := db.r.QueryRowContext(ctx, "SELECT value FROM settings WHERE key = $1", key).Scan(&v)
+	err := db.queryRow(ctx, "SELECT value FROM settings WHERE key = $1", key).Scan(&v)
 	return v, notFound(err, store.ErrNotFound)
 }
 
@@ -26,7 +26,7 @@ func (db *DB) CreateTenant(ctx context.Context, t store.Tenant) error {
 func (db *DB) GetTenant(ctx context.Context, id string) (store.Tenant, error) {
 	var t store.Tenant
 	var at int64
-	err := db.r.QueryRowContext(ctx, "SELECT id, domain, display_name, created_at FROM tenants WHERE id = $1", id).
+	err := db.queryRow(ctx, "SELECT id, domain, display_name, created_at FROM tenants WHERE id = $1", id).
 		Scan(&t.ID, &t.Domain, &t.DisplayName, &at)
 	t.CreatedAt = fromNanos(at)
 	return t, notFound(err, store.ErrNotFound)
@@ -35,7 +35,7 @@ func (db *DB) GetTenant(ctx context.Context, id string) (store.Tenant, error) {
 func (db *DB) GetTenantByDomain(ctx context.Context, domain string) (store.Tenant, error) {
 	var t store.Tenant
 	var at int64
-	err := db.r.QueryRowContext(ctx, "SELECT id, domain, display_name, created_at FROM tenants WHERE LOWER(domain) = LOWER($1)", domain).
+	err := db.queryRow(ctx, "SELECT id, domain, display_name, created_at FROM tenants WHERE LOWER(domain) = LOWER($1)", domain).
 		Scan(&t.ID, &t.Domain, &t.DisplayName, &at)
 	t.CreatedAt = fromNanos(at)
 	return t, notFound(err, store.ErrNotFound)
@@ -49,7 +49,7 @@ func (db *DB) CreateSubscription(ctx context.Context, s store.Subscription) erro
 func (db *DB) GetSubscription(ctx context.Context, id string) (store.Subscription, error) {
 	var s store.Subscription
 	var at int64
-	err := db.r.QueryRowContext(ctx, "SELECT id, tenant_id, display_name, created_at FROM subscriptions WHERE id = $1", id).
+	err := db.queryRow(ctx, "SELECT id, tenant_id, display_name, created_at FROM subscriptions WHERE id = $1", id).
 		Scan(&s.ID, &s.TenantID, &s.DisplayName, &at)
 	s.CreatedAt = fromNanos(at)
 	return s, notFound(err, store.ErrNotFound)
@@ -65,7 +65,7 @@ func (db *DB) CreateApplication(ctx context.Context, a store.Application) error 
 }
 
 func (db *DB) GetApplicationByAppID(ctx context.Context, appID string) (store.Application, error) {
-	return scanApplication(db.r.QueryRowContext(ctx, "SELECT "+applicationColumns+" FROM applications WHERE app_id = $1", appID))
+	return scanApplication(db.queryRow(ctx, "SELECT "+applicationColumns+" FROM applications WHERE app_id = $1", appID))
 }
 
 func (db *DB) AddPasswordCredential(ctx context.Context, c store.PasswordCredential) error {
@@ -78,7 +78,7 @@ func (db *DB) AddPasswordCredential(ctx context.Context, c store.PasswordCredent
 }
 
 func (db *DB) ListPasswordCredentials(ctx context.Context, appObjectID string) ([]store.PasswordCredential, error) {
-	rows, err := db.r.QueryContext(ctx, "SELECT key_id, app_object_id, display_name, hint, salt, hash, start_at, end_at FROM password_credentials WHERE app_object_id = $1 ORDER BY start_at, key_id", appObjectID)
+	rows, err := db.query(ctx, "SELECT key_id, app_object_id, display_name, hint, salt, hash, start_at, end_at FROM password_credentials WHERE app_object_id = $1 ORDER BY start_at, key_id", appObjectID)
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +104,7 @@ func (db *DB) CreateServicePrincipal(ctx context.Context, sp store.ServicePrinci
 func (db *DB) GetServicePrincipalByAppID(ctx context.Context, tenantID, appID string) (store.ServicePrincipal, error) {
 	var sp store.ServicePrincipal
 	var at int64
-	err := db.r.QueryRowContext(ctx, "SELECT object_id, tenant_id, app_id, app_owner_tenant_id, type, display_name, created_at FROM service_principals WHERE tenant_id = $1 AND app_id = $2", tenantID, appID).
+	err := db.queryRow(ctx, "SELECT object_id, tenant_id, app_id, app_owner_tenant_id, type, display_name, created_at FROM service_principals WHERE tenant_id = $1 AND app_id = $2", tenantID, appID).
 		Scan(&sp.ObjectID, &sp.TenantID, &sp.AppID, &sp.AppOwnerTenantID, &sp.Type, &sp.DisplayName, &at)
 	sp.CreatedAt = fromNanos(at)
 	return sp, notFound(err, store.ErrNotFound)
@@ -118,7 +118,7 @@ func (db *DB) CreateRegistry(ctx context.Context, r store.Registry) error {
 func (db *DB) GetRegistry(ctx context.Context, name string) (store.Registry, error) {
 	var r store.Registry
 	var at int64
-	err := db.r.QueryRowContext(ctx, "SELECT name, tenant_id, resource_id, created_at FROM registries WHERE name = $1", name).
+	err := db.queryRow(ctx, "SELECT name, tenant_id, resource_id, created_at FROM registries WHERE name = $1", name).
 		Scan(&r.Name, &r.TenantID, &r.ResourceID, &at)
 	r.CreatedAt = fromNanos(at)
 	return r, notFound(err, store.ErrNotFound)

@@ -39,11 +39,11 @@ func encodeURIs(uris []string) (string, error) {
 }
 
 func (db *DB) GetApplication(ctx context.Context, objectID string) (store.Application, error) {
-	return scanApplication(db.r.QueryRowContext(ctx, "SELECT "+applicationColumns+" FROM applications WHERE object_id = $1", objectID))
+	return scanApplication(db.queryRow(ctx, "SELECT "+applicationColumns+" FROM applications WHERE object_id = $1", objectID))
 }
 
 func (db *DB) ListApplications(ctx context.Context, tenantID string) ([]store.Application, error) {
-	rows, err := db.r.QueryContext(ctx, "SELECT "+applicationColumns+" FROM applications WHERE tenant_id = $1 ORDER BY display_name, object_id", tenantID)
+	rows, err := db.query(ctx, "SELECT "+applicationColumns+" FROM applications WHERE tenant_id = $1 ORDER BY display_name, object_id", tenantID)
 	if err != nil {
 		return nil, err
 	}
@@ -111,11 +111,11 @@ func scanServicePrincipal(row scanner) (store.ServicePrincipal, error) {
 }
 
 func (db *DB) GetServicePrincipal(ctx context.Context, objectID string) (store.ServicePrincipal, error) {
-	return scanServicePrincipal(db.r.QueryRowContext(ctx, "SELECT "+servicePrincipalColumns+" FROM service_principals WHERE object_id = $1", objectID))
+	return scanServicePrincipal(db.queryRow(ctx, "SELECT "+servicePrincipalColumns+" FROM service_principals WHERE object_id = $1", objectID))
 }
 
 func (db *DB) ListServicePrincipals(ctx context.Context, tenantID string) ([]store.ServicePrincipal, error) {
-	rows, err := db.r.QueryContext(ctx, "SELECT "+servicePrincipalColumns+" FROM service_principals WHERE tenant_id = $1 ORDER BY display_name, object_id", tenantID)
+	rows, err := db.query(ctx, "SELECT "+servicePrincipalColumns+" FROM service_principals WHERE tenant_id = $1 ORDER BY display_name, object_id", tenantID)
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +142,7 @@ func (db *DB) AddDirectoryRole(ctx context.Context, tenantID, principalObjectID,
 
 func (db *DB) HasDirectoryRole(ctx context.Context, tenantID, principalObjectID, role string) (bool, error) {
 	var n int
-	err := db.r.QueryRowContext(ctx, "SELECT COUNT(*) FROM directory_roles WHERE tenant_id = $1 AND principal_object_id = $2 AND role = $3",
+	err := db.queryRow(ctx, "SELECT COUNT(*) FROM directory_roles WHERE tenant_id = $1 AND principal_object_id = $2 AND role = $3",
 		tenantID, principalObjectID, role).Scan(&n)
 	return n > 0, err
 }

@@ -16,7 +16,7 @@ func (db *DB) AddKeyCredential(ctx context.Context, c store.KeyCredential) error
 }
 
 func (db *DB) ListKeyCredentials(ctx context.Context, appObjectID string) ([]store.KeyCredential, error) {
-	rows, err := db.r.QueryContext(ctx, "SELECT key_id, app_object_id, display_name, key_type, key_usage, certificate, thumbprint_sha1, thumbprint_sha256, start_at, end_at FROM key_credentials WHERE app_object_id = $1 ORDER BY start_at, key_id", appObjectID)
+	rows, err := db.query(ctx, "SELECT key_id, app_object_id, display_name, key_type, key_usage, certificate, thumbprint_sha1, thumbprint_sha256, start_at, end_at FROM key_credentials WHERE app_object_id = $1 ORDER BY start_at, key_id", appObjectID)
 	if err != nil {
 		return nil, err
 	}

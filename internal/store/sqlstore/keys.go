@@ -21,7 +21,7 @@ func (db *DB) CreateSigningKey(ctx context.Context, k store.SigningKey) error {
 }
 
 func (db *DB) ListSigningKeys(ctx context.Context) ([]store.SigningKey, error) {
-	rows, err := db.r.QueryContext(ctx, "SELECT id, certificate, private_key, created_at, signs_from, retire_at FROM signing_keys ORDER BY created_at, id")
+	rows, err := db.query(ctx, "SELECT id, certificate, private_key, created_at, signs_from, retire_at FROM signing_keys ORDER BY created_at, id")
 	if err != nil {
 		return nil, err
 	}
