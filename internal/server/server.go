@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/berthhq/berth/internal/gc"
+	"github.com/berthhq/berth/internal/graph"
 	"github.com/berthhq/berth/internal/ids"
 	"github.com/berthhq/berth/internal/keys"
 	"github.com/berthhq/berth/internal/ociapi"
@@ -98,6 +99,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := newMetrics(reg)
+	stsService := &sts.Service{Directory: stores.Meta, Keys: ring, Lifetime: sts.DefaultLifetime}
 	h := &handler{
 		cfg:      cfg,
 		meta:     stores.Meta,
@@ -115,9 +117,10 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 		},
 		defaultRegistry: boot.Registry,
 		sts: &sts.Handler{
-			Service: &sts.Service{Directory: stores.Meta, Keys: ring, Lifetime: sts.DefaultLifetime},
+			Service: stsService,
 			Log:     log,
 		},
+		graph: graph.NewHandler(&graph.Service{Directory: stores.Meta}, stsService, log),
 	}
 	h.registry.RegistryFor = h.registryFor
 	srv := &http.Server{
@@ -204,6 +207,7 @@ type handler struct {
 	promHTTP        http.Handler
 	registry        *ociapi.Handler
 	sts             *sts.Handler
+	graph           *graph.Handler
 	defaultRegistry string
 	known           sync.Map // registry names seen to exist
 }
@@ -237,6 +241,9 @@ func (h *handler) route(w http.ResponseWriter, r *http.Request) string {
 	case p == "/v2" || strings.HasPrefix(p, "/v2/"):
 		h.registry.ServeHTTP(w, r)
 		return "registry"
+	case strings.HasPrefix(p, graph.Prefix):
+		h.graph.ServeHTTP(w, r)
+		return "directory"
 	case sts.Match(p):
 		h.sts.ServeHTTP(w, r)
 		return "sts"

@@ -1,0 +1,175 @@
+package graph
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berthhq/berth/internal/store"
+	"github.com/berthhq/berth/internal/sts"
+	"github.com/berthhq/berth/internal/testutil/stores"
+)
+
+// tokens maps a test bearer token to its caller.
+type tokens map[string]sts.Claims
+
+func (t tokens) Verify(_ context.Context, token string, want sts.Resource) (sts.Claims, error) {
+	c, ok := t[token]
+	if !ok || want != sts.Directory {
+		return sts.Claims{}, sts.ErrInvalidToken
+	}
+	return c, nil
+}
+
+type call struct {
+	status int
+	body   map[string]any
+}
+
+func TestHandler(t *testing.T) {
+	meta, _ := stores.New(t)
+	ctx := context.Background()
+	now := time.Now()
+	// Tenant "t" (from stores.New) has an administrator and a plain
+	// principal.
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(meta.CreateServicePrincipal(ctx, store.ServicePrincipal{ObjectID: "admin", TenantID: "t", AppID: "x1", Type: store.PrincipalApplication, CreatedAt: now}))
+	must(meta.CreateServicePrincipal(ctx, store.ServicePrincipal{ObjectID: "user", TenantID: "t", AppID: "x2", Type: store.PrincipalApplication, CreatedAt: now}))
+	must(meta.AddDirectoryRole(ctx, "t", "admin", store.RoleApplicationAdministrator))
+	h := NewHandler(&Service{Directory: meta}, tokens{
+		"admin": {TenantID: "t", ObjectID: "admin"},
+		"user":  {TenantID: "t", ObjectID: "user"},
+	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+
+	do := func(token, method, path, body string) call {
+		t.Helper()
+		r := httptest.NewRequest(method, path, strings.NewReader(body))
+		if token != "" {
+			r.Header.Set("Authorization", "Bearer "+token)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		var c call
+		c.status = w.Code
+		json.Unmarshal(w.Body.Bytes(), &c.body)
+		return c
+	}
+	code := func(c call) string {
+		e, _ := c.body["error"].(map[string]any)
+		s, _ := e["code"].(string)
+		return s
+	}
+
+	if c := do("", "GET", "/v1.0/applications", ""); c.status != 401 || code(c) != "InvalidAuthenticationToken" {
+		t.Fatalf("no token: %+v", c)
+	}
+	if c := do("forged", "GET", "/v1.0/nothing", ""); c.status != 401 {
+		t.Fatalf("bad token: %+v", c)
+	}
+	if c := do("user", "POST", "/v1.0/applications", `{"displayName":"x"}`); c.status != 403 || code(c) != "Authorization_RequestDenied" {
+		t.Fatalf("create without a role: %+v", c)
+	}
+	if c := do("admin", "POST", "/v1.0/applications", `{"displayName":`); c.status != 400 {
+		t.Fatalf("malformed JSON: %+v", c)
+	}
+	if c := do("admin", "POST", "/v1.0/applications", `{"displayName":"x","signInAudience":"Everyone"}`); c.status != 400 {
+		t.Fatalf("bad audience: %+v", c)
+	}
+	c := do("admin", "POST", "/v1.0/applications", `{"displayName":"web app","signInAudience":"AzureADMultipleOrgs","web":{"redirectUris":["https://a.example/cb"]}}`)
+	if c.status != 201 || c.body["displayName"] != "web app" || c.body["appId"] == "" {
+		t.Fatalf("create: %+v", c)
+	}
+	objID, appID := c.body["id"].(string), c.body["appId"].(string)
+	if web := c.body["web"].(map[string]any); web["redirectUris"].([]any)[0] != "https://a.example/cb" {
+		t.Errorf("web %v", web)
+	}
+	if c := do("user", "GET", "/v1.0/applications/"+objID, ""); c.status != 200 || c.body["appId"] != appID {
+		t.Fatalf("get: %+v", c)
+	}
+	if c := do("user", "GET", "/v1.0/applications/"+appID, ""); c.status != 404 || code(c) != "Request_ResourceNotFound" {
+		t.Fatalf("get by app id: %+v", c)
+	}
+	for filter, n := range map[string]int{
+		"displayName eq 'WEB APP'":      1,
+		"startswith(displayName,'web')": 1,
+		"startswith(displayName,'api')": 0,
+		"appId eq '" + appID + "'":      1,
+		"":                              1,
+		"displayName eq 'it''s not'":    0,
+	} {
+		c := do("user", "GET", "/v1.0/applications?$filter="+url.QueryEscape(filter), "")
+		if c.status != 200 || len(c.body["value"].([]any)) != n {
+			t.Errorf("filter %q: %+v", filter, c)
+		}
+	}
+	if c := do("user", "GET", "/v1.0/applications?$filter="+url.QueryEscape("signInAudience eq 'x'"), ""); c.status != 400 {
+		t.Errorf("unsupported filter: %+v", c)
+	}
+
+	c = do("admin", "POST", "/v1.0/applications/"+objID+"/addPassword", `{"passwordCredential":{"displayName":"ci"}}`)
+	secretText, _ := c.body["secretText"].(string)
+	if c.status != 200 || len(secretText) < 32 || c.body["hint"] != secretText[:3] || c.body["displayName"] != "ci" {
+		t.Fatalf("addPassword: %+v", c)
+	}
+	keyID := c.body["keyId"].(string)
+	c = do("user", "GET", "/v1.0/applications/"+objID, "")
+	pcs := c.body["passwordCredentials"].([]any)
+	if len(pcs) != 1 || pcs[0].(map[string]any)["secretText"] != nil || pcs[0].(map[string]any)["keyId"] != keyID {
+		t.Fatalf("password credentials after addPassword: %v", pcs)
+	}
+	if c := do("user", "POST", "/v1.0/applications/"+objID+"/removePassword", `{"keyId":"`+keyID+`"}`); c.status != 403 {
+		t.Fatalf("removePassword without a role: %+v", c)
+	}
+	if c := do("admin", "POST", "/v1.0/applications/"+objID+"/removePassword", `{"keyId":"`+keyID+`"}`); c.status != 204 {
+		t.Fatalf("removePassword: %+v", c)
+	}
+
+	c = do("admin", "POST", "/v1.0/servicePrincipals", `{"appId":"`+appID+`"}`)
+	if c.status != 201 || c.body["appOwnerOrganizationId"] != "t" || c.body["servicePrincipalType"] != "Application" {
+		t.Fatalf("create service principal: %+v", c)
+	}
+	spID := c.body["id"].(string)
+	if c := do("admin", "POST", "/v1.0/servicePrincipals", `{"appId":"`+appID+`"}`); c.status != 409 {
+		t.Fatalf("second service principal: %+v", c)
+	}
+	if c := do("admin", "POST", "/v1.0/servicePrincipals", `{"appId":"nope"}`); c.status != 400 {
+		t.Fatalf("service principal of no application: %+v", c)
+	}
+	if c := do("user", "GET", "/v1.0/servicePrincipals/"+spID, ""); c.status != 200 || c.body["appId"] != appID {
+		t.Fatalf("get service principal: %+v", c)
+	}
+	for filter, n := range map[string]int{
+		"appId eq '" + appID + "'":                             1,
+		"displayName eq 'web app'":                             1,
+		"servicePrincipalNames/any(c:c eq 'http://web app')":   1,
+		"servicePrincipalNames/any(x: x eq '" + appID + "')":   1,
+		"servicePrincipalNames/any(c:c eq 'http://elsewhere')": 0,
+		"": 3,
+	} {
+		c := do("user", "GET", "/v1.0/servicePrincipals?$filter="+url.QueryEscape(filter), "")
+		if c.status != 200 || len(c.body["value"].([]any)) != n {
+			t.Errorf("filter %q: %+v", filter, c)
+		}
+	}
+
+	if c := do("user", "DELETE", "/v1.0/applications/"+objID, ""); c.status != 403 {
+		t.Fatalf("delete without a role: %+v", c)
+	}
+	if c := do("admin", "DELETE", "/v1.0/applications/"+objID, ""); c.status != 204 {
+		t.Fatalf("delete: %+v", c)
+	}
+	if c := do("admin", "GET", "/v1.0/servicePrincipals/"+spID, ""); c.status != 404 {
+		t.Fatalf("service principal after its application was deleted: %+v", c)
+	}
+}
