@@ -31,6 +31,8 @@ Usage:
   berth login           log in (bootstrap administrator, or --service-principal)
   berth logout
   berth account show | get-access-token [--resource R]
+  berth ad app create | show | list | delete | credential reset
+  berth ad sp create | show | list
 
 Client commands take --query JMESPATH and --output json|tsv|table|none (-o).
   berth version
@@ -70,6 +72,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cli.Logout()
 	case "account":
 		err = account(args[1:], stdout, stderr)
+	case "ad":
+		err = ad(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "berth", version)
 	case "help", "-h", "--help":

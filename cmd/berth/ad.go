@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/berthhq/berth/internal/cli"
+)
+
+const adUsage = `usage:
+  berth ad app create --display-name NAME [--sign-in-audience AzureADMyOrg|AzureADMultipleOrgs] [--web-redirect-uris URI...]
+  berth ad app show --id APP_ID|OBJECT_ID
+  berth ad app list [--display-name NAME]
+  berth ad app delete --id APP_ID|OBJECT_ID
+  berth ad app credential reset --id APP_ID [--append] [--display-name NAME] [--years N]
+  berth ad sp create --id APP_ID
+  berth ad sp show --id APP_ID|OBJECT_ID|NAME
+  berth ad sp list [--display-name NAME]
+`
+
+// ad is "berth ad": the directory's applications and service principals,
+// through the directory API as the logged-in principal.
+func ad(args []string, stdout, stderr io.Writer) error {
+	var cmd []string
+	for len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = append(cmd, args[0]), args[1:]
+	}
+	name := strings.Join(cmd, " ")
+	var out outputFlags
+	fs := flag.NewFlagSet("berth ad "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out.register(fs)
+	var id, displayName, audience string
+	var uris listFlag
+	var appendCred bool
+	var years int
+	needID := func(help string) { fs.StringVar(&id, "id", "", help) }
+	switch name {
+	case "app create":
+		fs.StringVar(&displayName, "display-name", "", "the application's display name")
+		fs.StringVar(&audience, "sign-in-audience", "", "AzureADMyOrg (default) or AzureADMultipleOrgs")
+		fs.Var(&uris, "web-redirect-uris", "a web redirect URI (repeatable; also space-separated)")
+	case "app show", "app delete":
+		needID("the application's app id or object id")
+	case "app list", "sp list":
+		fs.StringVar(&displayName, "display-name", "", "only those with this display name")
+	case "app credential reset":
+		needID("the application's app id or object id")
+		fs.BoolVar(&appendCred, "append", false, "keep the existing secrets")
+		fs.StringVar(&displayName, "display-name", "", "the new secret's description")
+		fs.IntVar(&years, "years", 1, "years the new secret is valid")
+	case "sp create":
+		needID("the application's app id")
+	case "sp show":
+		needID("the service principal's app id, name (http://NAME) or object id")
+	default:
+		fmt.Fprint(stderr, adUsage)
+		return errUsage
+	}
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	// --web-redirect-uris takes several values after one flag, as the
+	// cloud CLI's does: bare words go to it, and flags after them are
+	// parsed too.
+	for name == "app create" && fs.NArg() > 0 {
+		rest := fs.Args()
+		for len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+			uris, rest = append(uris, rest[0]), rest[1:]
+		}
+		if err := fs.Parse(rest); err != nil {
+			return errUsage
+		}
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "unexpected arguments: %v\n", fs.Args())
+		return errUsage
+	}
+	if fs.Lookup("id") != nil && id == "" {
+		return fmt.Errorf("berth ad %s: --id is required", name)
+	}
+	if name == "app create" && displayName == "" {
+		return fmt.Errorf("berth ad app create: --display-name is required")
+	}
+	var redirects []string
+	for _, u := range uris {
+		redirects = append(redirects, strings.Fields(u)...)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	d, err := cli.NewDirectory()
+	if err != nil {
+		return err
+	}
+	var v any
+	switch name {
+	case "app create":
+		v, err = d.CreateApp(ctx, cli.AppCreate{DisplayName: displayName, SignInAudience: audience, RedirectURIs: redirects})
+	case "app show":
+		v, err = d.ShowApp(ctx, id)
+	case "app list":
+		v, err = d.ListApps(ctx, displayName)
+	case "app delete":
+		return d.DeleteApp(ctx, id)
+	case "app credential reset":
+		v, err = d.ResetCredential(ctx, cli.CredentialReset{ID: id, Append: appendCred, DisplayName: displayName, Years: years})
+	case "sp create":
+		v, err = d.CreateSP(ctx, id)
+	case "sp show":
+		v, err = d.ShowSP(ctx, id)
+	case "sp list":
+		v, err = d.ListSPs(ctx, displayName)
+	}
+	if err != nil {
+		return err
+	}
+	return out.print(stdout, v)
+}
