@@ -63,19 +63,12 @@ func (s *Service) Verify(ctx context.Context, token string, want Resource) (Clai
 		return Claims{}, invalid("signature encoding")
 	}
 	now := time.Now()
-	keys, err := s.Keys.Published(ctx, now)
+	key, ok, err := s.Keys.Verifying(ctx, header.Kid, now)
 	if err != nil {
 		return Claims{}, err
 	}
 	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
-	verified := false
-	for _, k := range keys {
-		if k.ID == header.Kid && rsa.VerifyPKCS1v15(&k.Private.PublicKey, crypto.SHA256, sum[:], sig) == nil {
-			verified = true
-			break
-		}
-	}
-	if !verified {
+	if !ok || rsa.VerifyPKCS1v15(&key.Private.PublicKey, crypto.SHA256, sum[:], sig) != nil {
 		return Claims{}, invalid("signature")
 	}
 	var c struct {
