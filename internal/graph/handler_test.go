@@ -47,9 +47,14 @@ func TestHandler(t *testing.T) {
 	must(meta.CreateServicePrincipal(ctx, store.ServicePrincipal{ObjectID: "admin", TenantID: "t", AppID: "x1", Type: store.PrincipalApplication, CreatedAt: now}))
 	must(meta.CreateServicePrincipal(ctx, store.ServicePrincipal{ObjectID: "user", TenantID: "t", AppID: "x2", Type: store.PrincipalApplication, CreatedAt: now}))
 	must(meta.AddDirectoryRole(ctx, "t", "admin", store.RoleApplicationAdministrator))
+	// Tenant "t2" has its own administrator, who must not see into "t".
+	must(meta.CreateTenant(ctx, store.Tenant{ID: "t2", Domain: "t2.example", CreatedAt: now}))
+	must(meta.CreateServicePrincipal(ctx, store.ServicePrincipal{ObjectID: "admin2", TenantID: "t2", AppID: "x3", Type: store.PrincipalApplication, CreatedAt: now}))
+	must(meta.AddDirectoryRole(ctx, "t2", "admin2", store.RoleGlobalAdministrator))
 	h := NewHandler(&Service{Directory: meta}, tokens{
-		"admin": {TenantID: "t", ObjectID: "admin"},
-		"user":  {TenantID: "t", ObjectID: "user"},
+		"admin":  {TenantID: "t", ObjectID: "admin"},
+		"user":   {TenantID: "t", ObjectID: "user"},
+		"admin2": {TenantID: "t2", ObjectID: "admin2"},
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 
 	do := func(token, method, path, body string) call {
@@ -161,6 +166,32 @@ func TestHandler(t *testing.T) {
 		if c.status != 200 || len(c.body["value"].([]any)) != n {
 			t.Errorf("filter %q: %+v", filter, c)
 		}
+	}
+
+	// Another tenant sees none of it, but may take the multi-tenant
+	// application in (as admin consent does); a single-tenant one it may
+	// not.
+	if c := do("admin2", "GET", "/v1.0/applications/"+objID, ""); c.status != 404 {
+		t.Fatalf("another tenant's application: %+v", c)
+	}
+	if c := do("admin2", "GET", "/v1.0/applications", ""); c.status != 200 || len(c.body["value"].([]any)) != 0 {
+		t.Fatalf("another tenant's list: %+v", c)
+	}
+	if c := do("admin2", "DELETE", "/v1.0/applications/"+objID, ""); c.status != 404 {
+		t.Fatalf("deleting another tenant's application: %+v", c)
+	}
+	if c := do("admin2", "POST", "/v1.0/applications/"+objID+"/addPassword", `{}`); c.status != 404 {
+		t.Fatalf("a secret on another tenant's application: %+v", c)
+	}
+	if c := do("admin2", "GET", "/v1.0/servicePrincipals/"+spID, ""); c.status != 404 {
+		t.Fatalf("another tenant's service principal: %+v", c)
+	}
+	if c := do("admin2", "POST", "/v1.0/servicePrincipals", `{"appId":"`+appID+`"}`); c.status != 201 || c.body["appOwnerOrganizationId"] != "t" {
+		t.Fatalf("service principal of a multi-tenant application: %+v", c)
+	}
+	single := do("admin", "POST", "/v1.0/applications", `{"displayName":"mine"}`)
+	if c := do("admin2", "POST", "/v1.0/servicePrincipals", `{"appId":"`+single.body["appId"].(string)+`"}`); c.status != 400 {
+		t.Fatalf("service principal of a single-tenant application elsewhere: %+v", c)
 	}
 
 	if c := do("user", "DELETE", "/v1.0/applications/"+objID, ""); c.status != 403 {
