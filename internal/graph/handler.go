@@ -45,6 +45,7 @@ func NewHandler(s *Service, v Verifier, log *slog.Logger) *Handler {
 		"POST /v1.0/servicePrincipals":                h.createServicePrincipal,
 		"GET /v1.0/servicePrincipals":                 h.listServicePrincipals,
 		"GET /v1.0/servicePrincipals/{id}":            h.getServicePrincipal,
+		"POST /v1.0/directoryObjects/getByIds":        h.getByIDs,
 	}
 	for pattern, fn := range routes {
 		h.mux.Handle(pattern, h.authenticated(fn))

@@ -168,6 +168,26 @@ func TestHandler(t *testing.T) {
 		}
 	}
 
+	byIDs := func(token, body string) []any {
+		t.Helper()
+		c := do(token, "POST", "/v1.0/directoryObjects/getByIds", body)
+		if c.status != 200 {
+			t.Fatalf("getByIds %s: %+v", body, c)
+		}
+		return c.body["value"].([]any)
+	}
+	got := byIDs("user", `{"ids":["`+spID+`","`+objID+`","nope"]}`)
+	if len(got) != 2 || got[0].(map[string]any)["@odata.type"] != "#microsoft.graph.servicePrincipal" || got[0].(map[string]any)["appId"] != appID ||
+		got[1].(map[string]any)["@odata.type"] != "#microsoft.graph.application" {
+		t.Fatalf("getByIds: %v", got)
+	}
+	if got := byIDs("user", `{"ids":["`+spID+`","`+objID+`"],"types":["application"]}`); len(got) != 1 || got[0].(map[string]any)["id"] != objID {
+		t.Fatalf("getByIds of applications: %v", got)
+	}
+	if got := byIDs("admin2", `{"ids":["`+spID+`","`+objID+`"]}`); len(got) != 0 {
+		t.Fatalf("getByIds across tenants: %v", got)
+	}
+
 	// Another tenant sees none of it, but may take the multi-tenant
 	// application in (as admin consent does); a single-tenant one it may
 	// not.
