@@ -16,7 +16,10 @@ import (
 	"github.com/berthhq/berth/internal/testutil/stores"
 )
 
-// tokens maps a test bearer token to its caller.
+// tokens maps a test bearer token to its caller. This is a stand-in for the
+// token service's verifier, so that each case here names its caller in one
+// word; the real verifier with real signed tokens is exercised end to end in
+// e2e/directory_test.go and unit-tested in internal/sts.
 type tokens map[string]sts.Claims
 
 func (t tokens) Verify(_ context.Context, token string, want sts.Resource) (sts.Claims, error) {
