@@ -21,10 +21,14 @@ const adUsage = `usage:
   berth ad sp create --id APP_ID
   berth ad sp show --id APP_ID|OBJECT_ID|NAME
   berth ad sp list [--display-name NAME]
+  berth ad user create --display-name NAME --user-principal-name UPN --password PASSWORD
+                       [--force-change-password-next-sign-in] [--role "Global Administrator"|"Application Administrator"|"User Administrator"]
+  berth ad user show --id OBJECT_ID|UPN
+  berth ad user list [--display-name NAME] [--upn UPN]
 `
 
-// ad is "berth ad": the directory's applications and service principals,
-// through the directory API as the logged-in principal.
+// ad is "berth ad": the directory's applications, service principals and
+// users, through the directory API as the logged-in principal.
 func ad(args []string, stdout, stderr io.Writer) error {
 	var cmd []string
 	for len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -37,7 +41,8 @@ func ad(args []string, stdout, stderr io.Writer) error {
 	out.register(fs)
 	var id, displayName, audience string
 	var uris listFlag
-	var appendCred bool
+	var upn, pw, role string
+	var appendCred, forceChange bool
 	var years int
 	needID := func(help string) { fs.StringVar(&id, "id", "", help) }
 	switch name {
@@ -58,6 +63,17 @@ func ad(args []string, stdout, stderr io.Writer) error {
 		needID("the application's app id")
 	case "sp show":
 		needID("the service principal's app id, name (http://NAME) or object id")
+	case "user create":
+		fs.StringVar(&displayName, "display-name", "", "the user's display name")
+		fs.StringVar(&upn, "user-principal-name", "", "the user's sign-in name, NAME@TENANT-DOMAIN")
+		fs.StringVar(&pw, "password", "", "the user's password, at least 8 characters")
+		fs.BoolVar(&forceChange, "force-change-password-next-sign-in", false, "ask for a new password at the first sign-in")
+		fs.StringVar(&role, "role", "", "a directory role to give the user")
+	case "user show":
+		needID("the user's object id or user principal name")
+	case "user list":
+		fs.StringVar(&displayName, "display-name", "", "only those with this display name")
+		fs.StringVar(&upn, "upn", "", "only the user with this user principal name")
 	default:
 		fmt.Fprint(stderr, adUsage)
 		return errUsage
@@ -86,6 +102,13 @@ func ad(args []string, stdout, stderr io.Writer) error {
 	}
 	if name == "app create" && displayName == "" {
 		return fmt.Errorf("berth ad app create: --display-name is required")
+	}
+	if name == "user create" {
+		for _, f := range []struct{ flag, v string }{{"display-name", displayName}, {"user-principal-name", upn}, {"password", pw}} {
+			if f.v == "" {
+				return fmt.Errorf("berth ad user create: --%s is required", f.flag)
+			}
+		}
 	}
 	var redirects []string
 	for _, u := range uris {
@@ -116,6 +139,12 @@ func ad(args []string, stdout, stderr io.Writer) error {
 		v, err = d.ShowSP(ctx, id)
 	case "sp list":
 		v, err = d.ListSPs(ctx, displayName)
+	case "user create":
+		v, err = d.CreateUser(ctx, cli.UserCreate{DisplayName: displayName, UserPrincipalName: upn, Password: pw, ForceChange: forceChange, Role: role})
+	case "user show":
+		v, err = d.ShowUser(ctx, id)
+	case "user list":
+		v, err = d.ListUsers(ctx, displayName, upn)
 	}
 	if err != nil {
 		return err

@@ -1,9 +1,16 @@
 // Package graph serves the directory API in the cloud's graph shape under
-// /v1.0: applications with their secrets, and service principals.
+// /v1.0: applications with their secrets, service principals, users, and
+// directory role membership.
 //
 // Every request carries a bearer token for the directory resource, and acts
-// in the token's tenant. Reads are open to any principal of that tenant;
-// writes need the Global Administrator or Application Administrator
-// directory role. Application owners, who may manage their own
+// in the token's tenant. Reads are open to any principal of that tenant.
+// Writes to applications and service principals need the Global
+// Administrator or Application Administrator directory role; creating users
+// needs Global Administrator or User Administrator; giving a directory role
+// needs Global Administrator. Application owners, who may manage their own
 // applications without a role, are not modelled yet.
+//
+// Users are stored with an argon2id password hash but do not sign in
+// anywhere yet: the sign-in pages that will take their passwords are a
+// later piece of work, and until then only service principals get tokens.
 package graph

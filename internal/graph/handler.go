@@ -36,16 +36,20 @@ type Handler struct {
 func NewHandler(s *Service, v Verifier, log *slog.Logger) *Handler {
 	h := &Handler{Service: s, Verifier: v, Log: log, mux: http.NewServeMux()}
 	routes := map[string]func(http.ResponseWriter, *http.Request, Caller) error{
-		"POST /v1.0/applications":                     h.createApplication,
-		"GET /v1.0/applications":                      h.listApplications,
-		"GET /v1.0/applications/{id}":                 h.getApplication,
-		"DELETE /v1.0/applications/{id}":              h.deleteApplication,
-		"POST /v1.0/applications/{id}/addPassword":    h.addPassword,
-		"POST /v1.0/applications/{id}/removePassword": h.removePassword,
-		"POST /v1.0/servicePrincipals":                h.createServicePrincipal,
-		"GET /v1.0/servicePrincipals":                 h.listServicePrincipals,
-		"GET /v1.0/servicePrincipals/{id}":            h.getServicePrincipal,
-		"POST /v1.0/directoryObjects/getByIds":        h.getByIDs,
+		"POST /v1.0/applications":                        h.createApplication,
+		"GET /v1.0/applications":                         h.listApplications,
+		"GET /v1.0/applications/{id}":                    h.getApplication,
+		"DELETE /v1.0/applications/{id}":                 h.deleteApplication,
+		"POST /v1.0/applications/{id}/addPassword":       h.addPassword,
+		"POST /v1.0/applications/{id}/removePassword":    h.removePassword,
+		"POST /v1.0/servicePrincipals":                   h.createServicePrincipal,
+		"GET /v1.0/servicePrincipals":                    h.listServicePrincipals,
+		"GET /v1.0/servicePrincipals/{id}":               h.getServicePrincipal,
+		"POST /v1.0/directoryObjects/getByIds":           h.getByIDs,
+		"POST /v1.0/users":                               h.createUser,
+		"GET /v1.0/users":                                h.listUsers,
+		"GET /v1.0/users/{id}":                           h.getUser,
+		"POST /v1.0/directoryRoles/{role}/members/{ref}": h.addRoleMember,
 	}
 	for pattern, fn := range routes {
 		h.mux.Handle(pattern, h.authenticated(fn))

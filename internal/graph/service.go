@@ -18,8 +18,8 @@ const (
 	defaultSecretLifetime = 2 * 365 * 24 * time.Hour
 )
 
-// Caller is who makes a request: a service principal in a tenant, as its
-// verified token says.
+// Caller is who makes a request: a principal in a tenant, as its verified
+// token says.
 type Caller struct {
 	TenantID string
 	ObjectID string
@@ -34,7 +34,13 @@ type Service struct {
 var writerRoles = []string{store.RoleGlobalAdministrator, store.RoleApplicationAdministrator}
 
 func (s *Service) authorizeWrite(ctx context.Context, c Caller) error {
-	for _, role := range writerRoles {
+	return s.hasAnyRole(ctx, c, writerRoles...)
+}
+
+// hasAnyRole is nil if the caller holds one of roles in its tenant, and
+// ErrForbidden if it holds none.
+func (s *Service) hasAnyRole(ctx context.Context, c Caller, roles ...string) error {
+	for _, role := range roles {
 		ok, err := s.Directory.HasDirectoryRole(ctx, c.TenantID, c.ObjectID, role)
 		if err != nil {
 			return err

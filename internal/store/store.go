@@ -152,6 +152,30 @@ type Directory interface {
 	// id) in a tenant; adding it twice is not an error.
 	AddDirectoryRole(ctx context.Context, tenantID, principalObjectID, role string) error
 	HasDirectoryRole(ctx context.Context, tenantID, principalObjectID, role string) (bool, error)
+
+	// CreateUser adds a user; ErrExists if the tenant has a user with the
+	// same user principal name in any letter case, ErrNotFound if the
+	// tenant does not exist.
+	CreateUser(ctx context.Context, u User) error
+	// GetUser finds a user by object id.
+	GetUser(ctx context.Context, objectID string) (User, error)
+	// GetUserByUPN finds a tenant's user by user principal name,
+	// case-insensitively.
+	GetUserByUPN(ctx context.Context, tenantID, upn string) (User, error)
+	// ListUsers lists a tenant's users by display name.
+	ListUsers(ctx context.Context, tenantID string) ([]User, error)
+}
+
+// User is a person in a tenant who signs in with a password.
+type User struct {
+	ObjectID          string
+	TenantID          string
+	UserPrincipalName string
+	DisplayName       string
+	// PasswordHash is the password's encoded hash (internal/password),
+	// never the password.
+	PasswordHash string
+	CreatedAt    time.Time
 }
 
 // Directory role template ids, the cloud's, so that clients which name
@@ -159,6 +183,7 @@ type Directory interface {
 const (
 	RoleGlobalAdministrator      = "62e90394-69f5-4237-9190-012177145e10"
 	RoleApplicationAdministrator = "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3"
+	RoleUserAdministrator        = "fe930be7-5e62-47db-91af-98c3a49a38b1"
 )
 
 // Registry is a registry resource: a namespace of repositories served at its

@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"SigningKeys", testSigningKeys},
 		{"KeyCredentials", testKeyCredentials},
 		{"DirectoryAPI", testDirectoryAPI},
+		{"Users", testUsers},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -618,5 +619,46 @@ func testDirectoryAPI(t *testing.T, s store.Store) {
 	}
 	if has("t1", "sp1", store.RoleGlobalAdministrator) || has("t2", "sp2", store.RoleApplicationAdministrator) || !has("t1", "sp3", store.RoleApplicationAdministrator) {
 		t.Fatal("directory roles after DeleteApplication")
+	}
+}
+
+func testUsers(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	for _, id := range []string{"t1", "t2"} {
+		must(t, s.CreateTenant(ctx, store.Tenant{ID: id, Domain: id + ".example", CreatedAt: now}))
+	}
+	ada := store.User{ObjectID: "u1", TenantID: "t1", UserPrincipalName: "Ada@T1.example", DisplayName: "Ada", PasswordHash: "$argon2id$x", CreatedAt: now}
+	must(t, s.CreateUser(ctx, ada))
+	must(t, s.CreateUser(ctx, store.User{ObjectID: "u2", TenantID: "t1", UserPrincipalName: "bob@t1.example", DisplayName: "Bob", PasswordHash: "h", CreatedAt: now}))
+	// The same name in another tenant is another user.
+	must(t, s.CreateUser(ctx, store.User{ObjectID: "u3", TenantID: "t2", UserPrincipalName: "ada@t1.example", DisplayName: "Ada", PasswordHash: "h", CreatedAt: now}))
+	wantErr(t, s.CreateUser(ctx, store.User{ObjectID: "u4", TenantID: "t1", UserPrincipalName: "ADA@t1.EXAMPLE", DisplayName: "x", PasswordHash: "h", CreatedAt: now}), store.ErrExists)
+	wantErr(t, s.CreateUser(ctx, store.User{ObjectID: "u1", TenantID: "t1", UserPrincipalName: "other@t1.example", PasswordHash: "h", CreatedAt: now}), store.ErrExists)
+	wantErr(t, s.CreateUser(ctx, store.User{ObjectID: "u5", TenantID: "nope", UserPrincipalName: "x@nope", PasswordHash: "h", CreatedAt: now}), store.ErrNotFound)
+
+	if got, err := s.GetUser(ctx, "u1"); err != nil || got != ada {
+		t.Fatalf("GetUser = %+v, %v", got, err)
+	}
+	_, err := s.GetUser(ctx, "u4")
+	wantErr(t, err, store.ErrNotFound)
+	if got, err := s.GetUserByUPN(ctx, "t1", "ada@t1.example"); err != nil || got != ada {
+		t.Fatalf("GetUserByUPN = %+v, %v", got, err)
+	}
+	if got, err := s.GetUserByUPN(ctx, "t2", "ADA@T1.EXAMPLE"); err != nil || got.ObjectID != "u3" {
+		t.Fatalf("GetUserByUPN in t2 = %+v, %v", got, err)
+	}
+	_, err = s.GetUserByUPN(ctx, "t2", "bob@t1.example")
+	wantErr(t, err, store.ErrNotFound)
+	users, err := s.ListUsers(ctx, "t1")
+	if err != nil || len(users) != 2 || users[0].ObjectID != "u1" || users[1].ObjectID != "u2" {
+		t.Fatalf("ListUsers = %+v, %v", users, err)
+	}
+
+	// Directory roles key on object ids, so users hold them as service
+	// principals do.
+	must(t, s.AddDirectoryRole(ctx, "t1", "u2", store.RoleUserAdministrator))
+	if ok, err := s.HasDirectoryRole(ctx, "t1", "u2", store.RoleUserAdministrator); err != nil || !ok {
+		t.Fatalf("HasDirectoryRole of a user = %v, %v", ok, err)
 	}
 }
