@@ -184,3 +184,26 @@ func TestServeRefusesPlainHTTPOffLoopback(t *testing.T) {
 		t.Fatalf("serve --insecure-http on 0.0.0.0: err %v, output %s", err, out)
 	}
 }
+
+// TestServeDebugListener: the profiler answers on its own loopback
+// listener and not on the public one.
+func TestServeDebugListener(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	s := berthtest.Start(t, "--debug-listen", addr)
+	resp, err := http.Get("http://" + addr + "/debug/pprof/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("debug listener: %d", resp.StatusCode)
+	}
+	if code, _ := get(t, s, "/debug/pprof/cmdline"); code != 404 {
+		t.Fatalf("profiler on the public listener: %d", code)
+	}
+}

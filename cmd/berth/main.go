@@ -128,6 +128,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&cfg.GCInterval, "gc-interval", 0, "run garbage collection this often (0: never; use berth gc)")
 	fs.DurationVar(&cfg.GCGrace, "gc-grace", cfg.GCGrace, "garbage collection spares content touched within this window")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long in-flight requests may take after SIGTERM")
+	fs.StringVar(&cfg.DebugListen, "debug-listen", "", "serve Go's profiler (/debug/pprof/) on this loopback address, e.g. 127.0.0.1:6060")
 	if err := parse(fs, args); err != nil {
 		return err
 	}

@@ -26,6 +26,9 @@ type Config struct {
 	GCInterval      time.Duration
 	GCGrace         time.Duration
 	ShutdownTimeout time.Duration
+	// DebugListen serves Go's profiler (net/http/pprof) on a separate,
+	// loopback-only address; empty: off.
+	DebugListen string
 }
 
 // DefaultRegistryName is the registry bootstrap creates.
@@ -66,6 +69,12 @@ func (c *Config) Validate() error {
 		ip := net.ParseIP(host)
 		if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
 			return errors.New("--insecure-http is only allowed on a loopback address")
+		}
+	}
+	if c.DebugListen != "" {
+		dh, _, err := net.SplitHostPort(c.DebugListen)
+		if ip := net.ParseIP(dh); err != nil || ip == nil || !ip.IsLoopback() {
+			return fmt.Errorf("--debug-listen %q: must be a loopback IP address and port", c.DebugListen)
 		}
 	}
 	c.RegistrySuffix = strings.Trim(strings.ToLower(c.RegistrySuffix), ".")

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -138,6 +139,18 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 			defer wg.Done()
 			collectPeriodically(ctx, &gc.Collector{Meta: stores.Meta, Blobs: stores.Blobs, Grace: cfg.GCGrace, Log: log}, cfg.GCInterval, m, log)
 		}()
+	}
+
+	if cfg.DebugListen != "" {
+		// Profiles show request internals, so they get their own
+		// loopback listener rather than a path on the public one.
+		dbg := &http.Server{Addr: cfg.DebugListen, Handler: debugMux(), ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := dbg.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("debug listener", "err", err)
+			}
+		}()
+		defer dbg.Close()
 	}
 
 	serveErr := make(chan error, 1)
@@ -303,4 +316,14 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 func (s *statusRecorder) ReadFrom(r io.Reader) (int64, error) {
 	s.wroteHeader = true
 	return io.Copy(s.ResponseWriter, r)
+}
+
+func debugMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }
