@@ -7,8 +7,10 @@
 // Writes to applications and service principals need the Global
 // Administrator or Application Administrator directory role; creating users
 // needs Global Administrator or User Administrator; giving a directory role
-// needs Global Administrator. Application owners, who may manage their own
-// applications without a role, are not modelled yet.
+// needs Global Administrator. The principal that creates an application
+// becomes its owner; owners may add and remove the application's secrets
+// and add further owners without a role, but other writes to it stay with
+// administrators.
 //
 // Users are stored with an argon2id password hash but do not sign in
 // anywhere yet: the sign-in pages that will take their passwords are a

@@ -42,6 +42,8 @@ func NewHandler(s *Service, v Verifier, log *slog.Logger) *Handler {
 		"DELETE /v1.0/applications/{id}":                 h.deleteApplication,
 		"POST /v1.0/applications/{id}/addPassword":       h.addPassword,
 		"POST /v1.0/applications/{id}/removePassword":    h.removePassword,
+		"GET /v1.0/applications/{id}/owners":             h.listApplicationOwners,
+		"POST /v1.0/applications/{id}/owners/{ref}":      h.addApplicationOwner,
 		"POST /v1.0/servicePrincipals":                   h.createServicePrincipal,
 		"GET /v1.0/servicePrincipals":                    h.listServicePrincipals,
 		"GET /v1.0/servicePrincipals/{id}":               h.getServicePrincipal,

@@ -83,7 +83,17 @@ func (s *Service) CreateApplication(ctx context.Context, c Caller, n NewApplicat
 		ObjectID: ids.New(), AppID: ids.New(), TenantID: c.TenantID, DisplayName: n.DisplayName,
 		SignInAudience: n.SignInAudience, WebRedirectURIs: n.WebRedirectURIs, CreatedAt: time.Now().UTC(),
 	}
-	return a, s.Directory.CreateApplication(ctx, a)
+	if err := s.Directory.CreateApplication(ctx, a); err != nil {
+		return store.Application{}, err
+	}
+	// The creator owns what it creates, as in the cloud, so that it can
+	// still manage the application's secrets if it later loses its role.
+	// An application without that owner would silently differ, so it is
+	// taken back rather than kept.
+	if err := s.Directory.AddApplicationOwner(ctx, a.ObjectID, c.ObjectID); err != nil {
+		return store.Application{}, errors.Join(err, s.Directory.DeleteApplication(ctx, a.ObjectID))
+	}
+	return a, nil
 }
 
 // GetApplication finds an application of the caller's tenant by object id.
@@ -140,13 +150,14 @@ type NewPassword struct {
 }
 
 // AddPassword adds a generated secret to an application and returns it
-// with its value, the only time the value is seen.
+// with its value, the only time the value is seen. Administrators and the
+// application's owners may.
 func (s *Service) AddPassword(ctx context.Context, c Caller, objectID string, n NewPassword) (store.PasswordCredential, string, error) {
-	if err := s.authorizeWrite(ctx, c); err != nil {
-		return store.PasswordCredential{}, "", err
-	}
 	a, err := s.GetApplication(ctx, c, objectID)
 	if err != nil {
+		return store.PasswordCredential{}, "", err
+	}
+	if err := s.authorizeOwner(ctx, c, a); err != nil {
 		return store.PasswordCredential{}, "", err
 	}
 	if n.StartDateTime.IsZero() {
@@ -170,18 +181,20 @@ func (s *Service) AddPassword(ctx context.Context, c Caller, objectID string, n 
 	return pc, value, nil
 }
 
-// RemovePassword removes one of an application's secrets.
+// RemovePassword removes one of an application's secrets; administrators
+// and the application's owners may.
 func (s *Service) RemovePassword(ctx context.Context, c Caller, objectID, keyID string) error {
-	if err := s.authorizeWrite(ctx, c); err != nil {
+	a, err := s.GetApplication(ctx, c, objectID)
+	if err != nil {
 		return err
 	}
-	if _, err := s.GetApplication(ctx, c, objectID); err != nil {
+	if err := s.authorizeOwner(ctx, c, a); err != nil {
 		return err
 	}
 	if keyID == "" {
 		return invalid("Property keyId is required.")
 	}
-	err := s.Directory.RemovePasswordCredential(ctx, objectID, keyID)
+	err = s.Directory.RemovePasswordCredential(ctx, a.ObjectID, keyID)
 	if errors.Is(err, store.ErrNotFound) {
 		return invalid("No password credential found with keyId " + keyID + ".")
 	}

@@ -126,11 +126,7 @@ func (s *Service) AddRoleMember(ctx context.Context, c Caller, templateID, objec
 	if !roleTemplates[templateID] {
 		return ErrNotFound
 	}
-	if _, err := s.GetUser(ctx, c, objectID); errors.Is(err, ErrNotFound) {
-		if _, err := s.GetServicePrincipal(ctx, c, objectID); err != nil {
-			return err
-		}
-	} else if err != nil {
+	if _, err := s.GetPrincipal(ctx, c, objectID); err != nil {
 		return err
 	}
 	has, err := s.Directory.HasDirectoryRole(ctx, c.TenantID, objectID, templateID)

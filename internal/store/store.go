@@ -137,9 +137,9 @@ type Directory interface {
 	GetApplication(ctx context.Context, objectID string) (Application, error)
 	// ListApplications lists a tenant's applications by display name.
 	ListApplications(ctx context.Context, tenantID string) ([]Application, error)
-	// DeleteApplication removes an application with its credentials and
-	// its service principals (with their directory roles) in every
-	// tenant; ErrNotFound if it does not exist.
+	// DeleteApplication removes an application with its credentials, its
+	// owners, and its service principals (with their directory roles and
+	// ownerships) in every tenant; ErrNotFound if it does not exist.
 	DeleteApplication(ctx context.Context, objectID string) error
 	// RemovePasswordCredential removes one secret; ErrNotFound if the
 	// application has no such secret.
@@ -152,6 +152,14 @@ type Directory interface {
 	// id) in a tenant; adding it twice is not an error.
 	AddDirectoryRole(ctx context.Context, tenantID, principalObjectID, role string) error
 	HasDirectoryRole(ctx context.Context, tenantID, principalObjectID, role string) (bool, error)
+	// AddApplicationOwner makes a principal (user or service principal,
+	// by object id) an owner of an application; adding it twice is not an
+	// error, and ErrNotFound if the application does not exist.
+	AddApplicationOwner(ctx context.Context, appObjectID, ownerObjectID string) error
+	// ListApplicationOwners lists the object ids of an application's
+	// owners, in id order.
+	ListApplicationOwners(ctx context.Context, appObjectID string) ([]string, error)
+	IsApplicationOwner(ctx context.Context, appObjectID, principalObjectID string) (bool, error)
 
 	// CreateUser adds a user; ErrExists if the tenant has a user with the
 	// same user principal name in any letter case, ErrNotFound if the

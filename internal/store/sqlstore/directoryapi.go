@@ -68,13 +68,18 @@ func (db *DB) DeleteApplication(ctx context.Context, objectID string) error {
 		}
 		for _, q := range []string{
 			"DELETE FROM directory_roles WHERE principal_object_id IN (SELECT object_id FROM service_principals WHERE app_id = $1)",
+			// Ownerships held by the application's principals go too: an
+			// owner row naming a principal that no longer exists would
+			// only mislead the owners listing.
+			"DELETE FROM application_owners WHERE owner_object_id IN (SELECT object_id FROM service_principals WHERE app_id = $1)",
 			"DELETE FROM service_principals WHERE app_id = $1",
 		} {
 			if _, err := tx.ExecContext(ctx, q, appID); err != nil {
 				return err
 			}
 		}
-		// Credentials go with the application (ON DELETE CASCADE).
+		// Credentials and owners go with the application (ON DELETE
+		// CASCADE).
 		_, err = tx.ExecContext(ctx, "DELETE FROM applications WHERE object_id = $1", objectID)
 		return err
 	})

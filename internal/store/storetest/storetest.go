@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"KeyCredentials", testKeyCredentials},
 		{"DirectoryAPI", testDirectoryAPI},
 		{"Users", testUsers},
+		{"ApplicationOwners", testApplicationOwners},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -660,5 +661,61 @@ func testUsers(t *testing.T, s store.Store) {
 	must(t, s.AddDirectoryRole(ctx, "t1", "u2", store.RoleUserAdministrator))
 	if ok, err := s.HasDirectoryRole(ctx, "t1", "u2", store.RoleUserAdministrator); err != nil || !ok {
 		t.Fatalf("HasDirectoryRole of a user = %v, %v", ok, err)
+	}
+}
+
+func testApplicationOwners(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	now := time.Now().UTC()
+	must(t, s.CreateTenant(ctx, store.Tenant{ID: "t1", Domain: "t1.example", CreatedAt: now}))
+	for _, a := range []store.Application{
+		{ObjectID: "o1", AppID: "a1", TenantID: "t1", DisplayName: "one", CreatedAt: now},
+		{ObjectID: "o2", AppID: "a2", TenantID: "t1", DisplayName: "two", CreatedAt: now},
+	} {
+		must(t, s.CreateApplication(ctx, a))
+	}
+	// sp2 is the principal of application o2, and owns o1.
+	must(t, s.CreateServicePrincipal(ctx, store.ServicePrincipal{ObjectID: "sp2", TenantID: "t1", AppID: "a2", AppOwnerTenantID: "t1", Type: store.PrincipalApplication, CreatedAt: now}))
+	must(t, s.CreateUser(ctx, store.User{ObjectID: "u1", TenantID: "t1", UserPrincipalName: "u@t1.example", PasswordHash: "h", CreatedAt: now}))
+
+	is := func(app, principal string) bool {
+		t.Helper()
+		ok, err := s.IsApplicationOwner(ctx, app, principal)
+		must(t, err)
+		return ok
+	}
+	owners := func(app string) []string {
+		t.Helper()
+		ids, err := s.ListApplicationOwners(ctx, app)
+		must(t, err)
+		return ids
+	}
+	if got := owners("o1"); len(got) != 0 {
+		t.Fatalf("owners of a new application: %v", got)
+	}
+	must(t, s.AddApplicationOwner(ctx, "o1", "u1"))
+	must(t, s.AddApplicationOwner(ctx, "o1", "sp2"))
+	must(t, s.AddApplicationOwner(ctx, "o1", "sp2"))
+	must(t, s.AddApplicationOwner(ctx, "o2", "u1"))
+	wantErr(t, s.AddApplicationOwner(ctx, "missing", "u1"), store.ErrNotFound)
+	if got := owners("o1"); !reflect.DeepEqual(got, []string{"sp2", "u1"}) {
+		t.Fatalf("ListApplicationOwners = %v", got)
+	}
+	if !is("o1", "u1") || !is("o1", "sp2") || is("o2", "sp2") || is("missing", "u1") {
+		t.Fatal("IsApplicationOwner answers wrong")
+	}
+
+	// Deleting o2 takes its own owners and its principal's ownership of
+	// o1; deleting o1 takes the rest.
+	must(t, s.DeleteApplication(ctx, "o2"))
+	if got := owners("o2"); len(got) != 0 {
+		t.Fatalf("owners outlived their application: %v", got)
+	}
+	if got := owners("o1"); !reflect.DeepEqual(got, []string{"u1"}) {
+		t.Fatalf("owners of o1 after its owner's application was deleted: %v", got)
+	}
+	must(t, s.DeleteApplication(ctx, "o1"))
+	if is("o1", "u1") {
+		t.Fatal("ownership outlived its application")
 	}
 }
