@@ -2,18 +2,11 @@ package graph
 
 import (
 	"context"
-	"encoding/json"
-	"io"
-	"log/slog"
-	"net/http/httptest"
 	"net/url"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/berthhq/berth/internal/store"
 	"github.com/berthhq/berth/internal/sts"
-	"github.com/berthhq/berth/internal/testutil/stores"
 )
 
 // tokens maps a test bearer token to its caller. This is a stand-in for the
@@ -36,48 +29,19 @@ type call struct {
 }
 
 func TestHandler(t *testing.T) {
-	meta, _ := stores.New(t)
-	ctx := context.Background()
-	now := time.Now()
-	// Tenant "t" (from stores.New) has an administrator and a plain
-	// principal.
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	must(meta.CreateServicePrincipal(ctx, store.ServicePrincipal{ObjectID: "admin", TenantID: "t", AppID: "x1", Type: store.PrincipalApplication, CreatedAt: now}))
-	must(meta.CreateServicePrincipal(ctx, store.ServicePrincipal{ObjectID: "user", TenantID: "t", AppID: "x2", Type: store.PrincipalApplication, CreatedAt: now}))
-	must(meta.AddDirectoryRole(ctx, "t", "admin", store.RoleApplicationAdministrator))
-	// Tenant "t2" has its own administrator, who must not see into "t".
-	must(meta.CreateTenant(ctx, store.Tenant{ID: "t2", Domain: "t2.example", CreatedAt: now}))
-	must(meta.CreateServicePrincipal(ctx, store.ServicePrincipal{ObjectID: "admin2", TenantID: "t2", AppID: "x3", Type: store.PrincipalApplication, CreatedAt: now}))
-	must(meta.AddDirectoryRole(ctx, "t2", "admin2", store.RoleGlobalAdministrator))
-	h := NewHandler(&Service{Directory: meta}, tokens{
-		"admin":  {TenantID: "t", ObjectID: "admin"},
-		"user":   {TenantID: "t", ObjectID: "user"},
-		"admin2": {TenantID: "t2", ObjectID: "admin2"},
-	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-
+	// Tenant "t" has an administrator and a plain principal; tenant "t2"
+	// has its own administrator, who must not see into "t".
+	f := newFixture(t,
+		caller{id: "admin", roles: []string{store.RoleApplicationAdministrator}},
+		caller{id: "user"},
+		caller{id: "admin2", tenant: "t2", roles: []string{store.RoleGlobalAdministrator}},
+	)
 	do := func(token, method, path, body string) call {
 		t.Helper()
-		r := httptest.NewRequest(method, path, strings.NewReader(body))
-		if token != "" {
-			r.Header.Set("Authorization", "Bearer "+token)
-		}
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, r)
-		var c call
-		c.status = w.Code
-		json.Unmarshal(w.Body.Bytes(), &c.body)
+		c, _ := f.do(token, method, path, body)
 		return c
 	}
-	code := func(c call) string {
-		e, _ := c.body["error"].(map[string]any)
-		s, _ := e["code"].(string)
-		return s
-	}
+	code := errorCode
 
 	if c := do("", "GET", "/v1.0/applications", ""); c.status != 401 || code(c) != "InvalidAuthenticationToken" {
 		t.Fatalf("no token: %+v", c)

@@ -2,52 +2,30 @@ package graph
 
 import (
 	"context"
-	"encoding/json"
-	"io"
-	"log/slog"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/berthhq/berth/internal/store"
-	"github.com/berthhq/berth/internal/testutil/stores"
 )
 
 func TestApplicationOwners(t *testing.T) {
-	meta, _ := stores.New(t)
-	ctx := context.Background()
-	now := time.Now()
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
 	// Tenant "t": an administrator, two principals with no role, and a
-	// user; tenant "t2": its own administrator and principal.
-	for _, id := range []string{"admin", "owner", "plain"} {
-		must(meta.CreateServicePrincipal(ctx, store.ServicePrincipal{ObjectID: id, TenantID: "t", AppID: "app-" + id, Type: store.PrincipalApplication, DisplayName: id, CreatedAt: now}))
+	// user; tenant "t2": its own administrator.
+	f := newFixture(t,
+		caller{id: "admin", roles: []string{store.RoleApplicationAdministrator}},
+		caller{id: "owner"},
+		caller{id: "plain"},
+		caller{id: "admin2", tenant: "t2", roles: []string{store.RoleGlobalAdministrator}},
+	)
+	meta := f.meta
+	ctx := context.Background()
+	if err := meta.CreateUser(ctx, store.User{ObjectID: "ada", TenantID: "t", UserPrincipalName: "ada@t.example", DisplayName: "Ada", PasswordHash: "h", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
 	}
-	must(meta.AddDirectoryRole(ctx, "t", "admin", store.RoleApplicationAdministrator))
-	must(meta.CreateUser(ctx, store.User{ObjectID: "ada", TenantID: "t", UserPrincipalName: "ada@t.example", DisplayName: "Ada", PasswordHash: "h", CreatedAt: now}))
-	must(meta.CreateTenant(ctx, store.Tenant{ID: "t2", Domain: "t2.example", CreatedAt: now}))
-	must(meta.CreateServicePrincipal(ctx, store.ServicePrincipal{ObjectID: "admin2", TenantID: "t2", AppID: "app-admin2", Type: store.PrincipalApplication, CreatedAt: now}))
-	must(meta.AddDirectoryRole(ctx, "t2", "admin2", store.RoleGlobalAdministrator))
-	h := NewHandler(&Service{Directory: meta}, tokens{
-		"admin":  {TenantID: "t", ObjectID: "admin"},
-		"owner":  {TenantID: "t", ObjectID: "owner"},
-		"plain":  {TenantID: "t", ObjectID: "plain"},
-		"admin2": {TenantID: "t2", ObjectID: "admin2"},
-	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	do := func(token, method, path, body string) call {
 		t.Helper()
-		r := httptest.NewRequest(method, path, strings.NewReader(body))
-		r.Header.Set("Authorization", "Bearer "+token)
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, r)
-		c := call{status: w.Code}
-		json.Unmarshal(w.Body.Bytes(), &c.body)
+		c, _ := f.do(token, method, path, body)
 		return c
 	}
 	ref := func(id string) string {

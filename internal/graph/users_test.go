@@ -2,61 +2,27 @@ package graph
 
 import (
 	"context"
-	"encoding/json"
-	"io"
-	"log/slog"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/berthhq/berth/internal/password"
 	"github.com/berthhq/berth/internal/store"
-	"github.com/berthhq/berth/internal/testutil/stores"
 )
 
 func TestUsers(t *testing.T) {
-	meta, _ := stores.New(t)
-	ctx := context.Background()
-	now := time.Now()
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
 	// Tenant "t" (domain t.example): a Global Administrator, an
 	// Application Administrator and a principal with no role.
-	for _, id := range []string{"global", "apps", "plain"} {
-		must(meta.CreateServicePrincipal(ctx, store.ServicePrincipal{ObjectID: id, TenantID: "t", AppID: "app-" + id, Type: store.PrincipalApplication, CreatedAt: now}))
-	}
-	must(meta.AddDirectoryRole(ctx, "t", "global", store.RoleGlobalAdministrator))
-	must(meta.AddDirectoryRole(ctx, "t", "apps", store.RoleApplicationAdministrator))
-	must(meta.CreateTenant(ctx, store.Tenant{ID: "t2", Domain: "t2.example", CreatedAt: now}))
-	must(meta.CreateServicePrincipal(ctx, store.ServicePrincipal{ObjectID: "global2", TenantID: "t2", AppID: "app-global2", Type: store.PrincipalApplication, CreatedAt: now}))
-	must(meta.AddDirectoryRole(ctx, "t2", "global2", store.RoleGlobalAdministrator))
-	h := NewHandler(&Service{Directory: meta}, tokens{
-		"global":  {TenantID: "t", ObjectID: "global"},
-		"apps":    {TenantID: "t", ObjectID: "apps"},
-		"plain":   {TenantID: "t", ObjectID: "plain"},
-		"global2": {TenantID: "t2", ObjectID: "global2"},
-	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	do := func(token, method, path, body string) (call, string) {
-		t.Helper()
-		r := httptest.NewRequest(method, path, strings.NewReader(body))
-		r.Header.Set("Authorization", "Bearer "+token)
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, r)
-		c := call{status: w.Code}
-		json.Unmarshal(w.Body.Bytes(), &c.body)
-		return c, w.Body.String()
-	}
-	code := func(c call) string {
-		e, _ := c.body["error"].(map[string]any)
-		s, _ := e["code"].(string)
-		return s
-	}
+	f := newFixture(t,
+		caller{id: "global", roles: []string{store.RoleGlobalAdministrator}},
+		caller{id: "apps", roles: []string{store.RoleApplicationAdministrator}},
+		caller{id: "plain"},
+		caller{id: "global2", tenant: "t2", roles: []string{store.RoleGlobalAdministrator}},
+	)
+	meta := f.meta
+	ctx := context.Background()
+	do := f.do
+	code := errorCode
 	newUser := func(upn, pw string) string {
 		return `{"accountEnabled":true,"displayName":"Ada Lovelace","userPrincipalName":"` + upn +
 			`","passwordProfile":{"password":"` + pw + `","forceChangePasswordNextSignIn":false}}`
