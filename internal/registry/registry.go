@@ -86,7 +86,7 @@ func (s *Service) StartUpload(ctx context.Context, repo store.Repo) (string, err
 		return "", mapStore(err)
 	}
 	if err := s.blobs.StartUpload(ctx, id); err != nil {
-		return "", err
+		return "", mapBlob(err)
 	}
 	return id, nil
 }

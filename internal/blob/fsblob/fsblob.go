@@ -122,9 +122,19 @@ func (s *Store) StartUpload(_ context.Context, id string) error {
 	}
 	f, err := os.OpenFile(filepath.Join(dir, "data"), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
-		return err
+		return goneUpload(err)
 	}
 	return f.Close()
+}
+
+// goneUpload reports a file operation that failed because the upload's
+// directory was removed meanwhile (garbage collection of a session it took
+// for abandoned) as the upload being unknown, not as a server fault.
+func goneUpload(err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return blob.ErrUploadNotFound
+	}
+	return err
 }
 
 func (s *Store) openData(id string, flag int) (*os.File, error) {
@@ -324,9 +334,9 @@ func (s *Store) Verify(ctx context.Context, id string, d oci.Digest) (int64, err
 		return 0, blob.ErrDigestMismatch
 	}
 	if err := os.Rename(filepath.Join(s.uploadDir(id), "data"), sealed); err != nil {
-		return 0, err
+		return 0, goneUpload(err)
 	}
-	return size, syncDir(s.uploadDir(id))
+	return size, goneUpload(syncDir(s.uploadDir(id)))
 }
 
 // hashMatches hashes f from the start with d's algorithm.

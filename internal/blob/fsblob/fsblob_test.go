@@ -98,3 +98,43 @@ func TestAbortUploadDuringAppends(t *testing.T) {
 		t.Fatalf("left behind: %v", entries)
 	}
 }
+
+// Removing an upload while it is started, verified or published must only
+// ever make it unknown, never fail otherwise: garbage collection with a
+// short grace window does this to live sessions. The interleavings are up to
+// the scheduler; each run covers a few of them.
+func TestAbortUploadDuringVerifyAndCommit(t *testing.T) {
+	ctx := context.Background()
+	s, err := New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	content := []byte("raced")
+	d := oci.FromBytes(oci.SHA256, content)
+	expected := func(err error) bool { return err == nil || errors.Is(err, blob.ErrUploadNotFound) }
+	for i := 0; i < 300; i++ {
+		id := fmt.Sprintf("%032x", i)
+		done := make(chan error, 1)
+		go func() {
+			err := s.StartUpload(ctx, id)
+			if err == nil {
+				_, err = s.Append(ctx, id, 0, bytes.NewReader(content))
+			}
+			if err == nil {
+				_, err = s.Verify(ctx, id, d)
+			}
+			if err == nil {
+				err = s.Commit(ctx, id, d)
+			}
+			done <- err
+		}()
+		if err := s.AbortUpload(ctx, id); !expected(err) {
+			t.Fatalf("try %d: AbortUpload: %v", i, err)
+		}
+		if err := <-done; !expected(err) {
+			t.Fatalf("try %d: an upload removed meanwhile failed with %v, want ErrUploadNotFound", i, err)
+		}
+		s.AbortUpload(ctx, id)
+		s.Delete(ctx, d)
+	}
+}
