@@ -17,6 +17,8 @@ type Store interface {
 	Collector
 	Settings
 	Keys
+	Resources
+	RoleAssignments
 	Ping(ctx context.Context) error
 	Close() error
 }
@@ -145,6 +147,10 @@ type Directory interface {
 	// application has no such secret.
 	RemovePasswordCredential(ctx context.Context, appObjectID, keyID string) error
 	GetServicePrincipal(ctx context.Context, objectID string) (ServicePrincipal, error)
+	// DeleteServicePrincipal removes a principal that has no application
+	// (a managed identity's) with its directory roles and role
+	// assignments.
+	DeleteServicePrincipal(ctx context.Context, objectID string) error
 	// ListServicePrincipals lists a tenant's service principals by display
 	// name.
 	ListServicePrincipals(ctx context.Context, tenantID string) ([]ServicePrincipal, error)
@@ -207,6 +213,10 @@ type Registry struct {
 type Registries interface {
 	CreateRegistry(ctx context.Context, r Registry) error
 	GetRegistry(ctx context.Context, name string) (Registry, error)
+	// DeleteRegistry forgets a registry and everything in it: repositories,
+	// manifests, tags and blob links. Blob content left unreferenced is
+	// garbage collection's to reclaim.
+	DeleteRegistry(ctx context.Context, name string) error
 }
 
 // Repo names a repository inside a registry.

@@ -37,6 +37,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DirectoryAPI", testDirectoryAPI},
 		{"Users", testUsers},
 		{"ApplicationOwners", testApplicationOwners},
+		{"ResourceGroupsAndResources", testResources},
+		{"RoleAssignments", testRoleAssignments},
+		{"RoleAssignmentsConcurrentCreate", testRoleAssignmentRace},
+		{"DeleteRegistry", testDeleteRegistry},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
