@@ -60,6 +60,7 @@ func (db *DB) ListApplications(ctx context.Context, tenantID string) ([]store.Ap
 }
 
 func (db *DB) DeleteApplication(ctx context.Context, objectID string) error {
+	defer db.assignmentsWritten()
 	return db.tx(ctx, func(tx *sql.Tx) error {
 		var appID string
 		err := tx.QueryRowContext(ctx, "SELECT app_id FROM applications WHERE object_id = $1", objectID).Scan(&appID)
@@ -72,6 +73,7 @@ func (db *DB) DeleteApplication(ctx context.Context, objectID string) error {
 			// owner row naming a principal that no longer exists would
 			// only mislead the owners listing.
 			"DELETE FROM application_owners WHERE owner_object_id IN (SELECT object_id FROM service_principals WHERE app_id = $1)",
+			"DELETE FROM role_assignments WHERE principal_id IN (SELECT object_id FROM service_principals WHERE app_id = $1)",
 			"DELETE FROM service_principals WHERE app_id = $1",
 		} {
 			if _, err := tx.ExecContext(ctx, q, appID); err != nil {

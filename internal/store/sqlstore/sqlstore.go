@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
@@ -37,6 +38,9 @@ type DB struct {
 	// queries serve every pull and every token, and parsing them again each
 	// time was a measurable share of a request.
 	stmts sync.Map
+	// assignments counts writes to role assignments made through this
+	// handle; see RoleAssignmentsVersion.
+	assignments atomic.Uint64
 }
 
 var _ store.Store = (*DB)(nil)
