@@ -19,7 +19,7 @@ type ResourceGroup struct {
 // Resource is a control-plane resource: a registry, a user-assigned
 // identity, later virtual machines and clusters. ID is its full resource
 // id as created; every look-up by id ignores case. Properties and Identity
-// are the resource's own JSON, owned by the service that knows its type.
+// are the resource's own JSON (SKU too), owned by the service that knows its type.
 type Resource struct {
 	ID             string
 	SubscriptionID string
@@ -28,6 +28,7 @@ type Resource struct {
 	Name           string
 	Location       string
 	Tags           map[string]string
+	SKU            json.RawMessage
 	Properties     json.RawMessage
 	Identity       json.RawMessage
 	CreatedAt      time.Time
@@ -61,8 +62,8 @@ type Resources interface {
 	// CreateResource is ErrExists if a resource with that id (in any case)
 	// exists, ErrNotFound if its resource group does not.
 	CreateResource(ctx context.Context, r Resource) error
-	// UpdateResource replaces a resource's location-independent state:
-	// tags, properties, identity and UpdatedAt.
+	// UpdateResource replaces what can change of a resource: tags, SKU,
+	// properties, identity and UpdatedAt.
 	UpdateResource(ctx context.Context, r Resource) error
 	GetResource(ctx context.Context, id string) (Resource, error)
 	ListResources(ctx context.Context, q ResourceQuery) ([]Resource, error)

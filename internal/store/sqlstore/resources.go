@@ -135,9 +135,9 @@ func (db *DB) CreateResource(ctx context.Context, r store.Resource) error {
 	if err != nil {
 		return err
 	}
-	err = db.exec(ctx, "INSERT INTO resources (id_key, id, subscription_id, group_key, type_key, type, name, location, tags, properties, identity, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+	err = db.exec(ctx, "INSERT INTO resources (id_key, id, subscription_id, group_key, type_key, type, name, location, tags, sku, properties, identity, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
 		key(r.ID), r.ID, r.SubscriptionID, key(r.ResourceGroup), key(r.Type), r.Type, r.Name, r.Location, tags,
-		rawOrEmpty(r.Properties), rawOrEmpty(r.Identity), nanos(r.CreatedAt), nanos(r.UpdatedAt))
+		rawOrEmpty(r.SKU), rawOrEmpty(r.Properties), rawOrEmpty(r.Identity), nanos(r.CreatedAt), nanos(r.UpdatedAt))
 	if isForeignKeyViolation(err) {
 		return store.ErrNotFound
 	}
@@ -150,26 +150,29 @@ func (db *DB) UpdateResource(ctx context.Context, r store.Resource) error {
 		return err
 	}
 	return db.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, "UPDATE resources SET tags = $1, properties = $2, identity = $3, updated_at = $4 WHERE id_key = $5",
-			tags, rawOrEmpty(r.Properties), rawOrEmpty(r.Identity), nanos(r.UpdatedAt), key(r.ID))
+		res, err := tx.ExecContext(ctx, "UPDATE resources SET tags = $1, sku = $2, properties = $3, identity = $4, updated_at = $5 WHERE id_key = $6",
+			tags, rawOrEmpty(r.SKU), rawOrEmpty(r.Properties), rawOrEmpty(r.Identity), nanos(r.UpdatedAt), key(r.ID))
 		return affected(res, err)
 	})
 }
 
 // The group's name comes from resource_groups, so a resource reports the
 // case its group was created with.
-const resourceColumns = "r.id, r.subscription_id, g.name, r.type, r.name, r.location, r.tags, r.properties, r.identity, r.created_at, r.updated_at"
+const resourceColumns = "r.id, r.subscription_id, g.name, r.type, r.name, r.location, r.tags, r.sku, r.properties, r.identity, r.created_at, r.updated_at"
 
 const resourceFrom = " FROM resources r JOIN resource_groups g ON g.subscription_id = r.subscription_id AND g.name_key = r.group_key"
 
 func scanResource(row rowScanner) (store.Resource, error) {
 	var r store.Resource
-	var tags, props, ident string
+	var tags, sku, props, ident string
 	var created, updated int64
-	if err := row.Scan(&r.ID, &r.SubscriptionID, &r.ResourceGroup, &r.Type, &r.Name, &r.Location, &tags, &props, &ident, &created, &updated); err != nil {
+	if err := row.Scan(&r.ID, &r.SubscriptionID, &r.ResourceGroup, &r.Type, &r.Name, &r.Location, &tags, &sku, &props, &ident, &created, &updated); err != nil {
 		return r, notFound(err, store.ErrNotFound)
 	}
 	r.CreatedAt, r.UpdatedAt = fromNanos(created), fromNanos(updated)
+	if sku != "" {
+		r.SKU = json.RawMessage(sku)
+	}
 	if props != "" {
 		r.Properties = json.RawMessage(props)
 	}

@@ -55,7 +55,7 @@ func testResources(t *testing.T, s store.Store) {
 	id := "/subscriptions/s1/resourceGroups/MyGroup/providers/Microsoft.ContainerRegistry/registries/Reg1"
 	reg := store.Resource{
 		ID: id, SubscriptionID: "s1", ResourceGroup: "MyGroup", Type: "Microsoft.ContainerRegistry/registries", Name: "Reg1",
-		Location: "here", Properties: json.RawMessage(`{"loginServer":"reg1.example"}`), CreatedAt: now, UpdatedAt: now,
+		Location: "here", SKU: json.RawMessage(`{"name":"Basic"}`), Properties: json.RawMessage(`{"loginServer":"reg1.example"}`), CreatedAt: now, UpdatedAt: now,
 	}
 	must(t, s.CreateResource(ctx, reg))
 	dup := reg
@@ -73,7 +73,7 @@ func testResources(t *testing.T, s store.Store) {
 
 	got, err := s.GetResource(ctx, dup.ID)
 	must(t, err)
-	if got.ID != id || got.Name != "Reg1" || got.ResourceGroup != "MyGroup" || string(got.Properties) != `{"loginServer":"reg1.example"}` || got.Identity != nil {
+	if got.ID != id || got.Name != "Reg1" || got.ResourceGroup != "MyGroup" || string(got.Properties) != `{"loginServer":"reg1.example"}` || string(got.SKU) != `{"name":"Basic"}` || got.Identity != nil {
 		t.Fatalf("resource looked up in another case: %+v", got)
 	}
 	got.Properties = json.RawMessage(`{"loginServer":"reg1.example","adminUserEnabled":true}`)

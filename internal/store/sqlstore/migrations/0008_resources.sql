@@ -22,6 +22,7 @@ CREATE TABLE resources (
 	name            TEXT NOT NULL,
 	location        TEXT NOT NULL,
 	tags            TEXT NOT NULL,
+	sku             TEXT NOT NULL,
 	properties      TEXT NOT NULL,
 	identity        TEXT NOT NULL,
 	created_at      BIGINT NOT NULL,
