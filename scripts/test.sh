@@ -54,8 +54,8 @@ step "benchmark harness (its own module): vet and a seconds-long smoke run again
 (cd bench && go vet ./... && go test -count=1 ./...)
 
 step "fuzzing parsers briefly (corpus kept in testdata/fuzz)"
-for target in FuzzParseDigest FuzzValidateName FuzzParseReference FuzzParseManifest; do
-  go test -run '^$' -fuzz "^${target}\$" -fuzztime 5s ./internal/oci >/dev/null
+for spec in oci:FuzzParseDigest oci:FuzzValidateName oci:FuzzParseReference oci:FuzzParseManifest resourceid:FuzzParse; do
+  go test -run '^$' -fuzz "^${spec#*:}\$" -fuzztime 5s "./internal/${spec%%:*}" >/dev/null
 done
 
 step "OCI distribution conformance suite against berth serve"
