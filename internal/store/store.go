@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/berthhq/berth/internal/oci"
@@ -97,6 +98,23 @@ type KeyCredential struct {
 	EndDateTime      time.Time
 }
 
+// FederatedCredential lets a token from another issuer (a Kubernetes
+// service account token, say) stand in for an application's secret when
+// its issuer, subject and audience match.
+type FederatedCredential struct {
+	ID          string
+	AppObjectID string
+	Name        string
+	Issuer      string
+	Subject     string
+	Audiences   []string
+	Description string
+}
+
+// ErrLimit means an application already has as many federated
+// credentials as it may.
+var ErrLimit = errors.New("limit reached")
+
 // Service principal types.
 const (
 	PrincipalApplication     = "Application"
@@ -132,11 +150,20 @@ type Directory interface {
 	// application does not exist.
 	AddKeyCredential(ctx context.Context, c KeyCredential) error
 	ListKeyCredentials(ctx context.Context, appObjectID string) ([]KeyCredential, error)
+	// ReplaceKeyCredentials makes an application's certificate credentials
+	// those of keep (key ids of its present ones) and add, in one
+	// transaction: ErrNotFound, and nothing changed, if the application
+	// does not exist or keep names a key it does not have; ErrExists if an
+	// added key id is taken.
+	ReplaceKeyCredentials(ctx context.Context, appObjectID string, keep []string, add []KeyCredential) error
 	CreateServicePrincipal(ctx context.Context, sp ServicePrincipal) error
 	GetServicePrincipalByAppID(ctx context.Context, tenantID, appID string) (ServicePrincipal, error)
 
 	// GetApplication finds an application by its object id.
 	GetApplication(ctx context.Context, objectID string) (Application, error)
+	// UpdateApplication sets an application's display name and redirect
+	// URIs; ErrNotFound if it does not exist.
+	UpdateApplication(ctx context.Context, a Application) error
 	// ListApplications lists a tenant's applications by display name.
 	ListApplications(ctx context.Context, tenantID string) ([]Application, error)
 	// DeleteApplication removes an application with its credentials, its
@@ -166,6 +193,22 @@ type Directory interface {
 	// owners, in id order.
 	ListApplicationOwners(ctx context.Context, appObjectID string) ([]string, error)
 	IsApplicationOwner(ctx context.Context, appObjectID, principalObjectID string) (bool, error)
+
+	// CreateFederatedCredential adds a federated identity credential to an
+	// application that has fewer than limit: ErrNotFound if the
+	// application does not exist, ErrExists if it has one of the same name
+	// in any letter case, ErrLimit if it has limit already.
+	CreateFederatedCredential(ctx context.Context, c FederatedCredential, limit int) error
+	// ListFederatedCredentials lists an application's federated identity
+	// credentials by name.
+	ListFederatedCredentials(ctx context.Context, appObjectID string) ([]FederatedCredential, error)
+	// UpdateFederatedCredential sets the issuer, subject, audiences and
+	// description of the credential with c's id and application (its name
+	// stays); ErrNotFound if there is none.
+	UpdateFederatedCredential(ctx context.Context, c FederatedCredential) error
+	// DeleteFederatedCredential removes one; ErrNotFound if the
+	// application has no credential with that id.
+	DeleteFederatedCredential(ctx context.Context, appObjectID, id string) error
 
 	// CreateUser adds a user; ErrExists if the tenant has a user with the
 	// same user principal name in any letter case, ErrNotFound if the

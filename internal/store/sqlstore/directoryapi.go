@@ -42,6 +42,23 @@ func (db *DB) GetApplication(ctx context.Context, objectID string) (store.Applic
 	return scanApplication(db.queryRow(ctx, "SELECT "+applicationColumns+" FROM applications WHERE object_id = $1", objectID))
 }
 
+func (db *DB) UpdateApplication(ctx context.Context, a store.Application) error {
+	uris, err := encodeURIs(a.WebRedirectURIs)
+	if err != nil {
+		return err
+	}
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE applications SET display_name = $1, web_redirect_uris = $2 WHERE object_id = $3", a.DisplayName, uris, a.ObjectID)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return notFoundIfNil(err)
+		}
+		return nil
+	})
+}
+
 func (db *DB) ListApplications(ctx context.Context, tenantID string) ([]store.Application, error) {
 	rows, err := db.query(ctx, "SELECT "+applicationColumns+" FROM applications WHERE tenant_id = $1 ORDER BY display_name, object_id", tenantID)
 	if err != nil {

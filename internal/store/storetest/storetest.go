@@ -41,6 +41,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RoleAssignments", testRoleAssignments},
 		{"RoleAssignmentsConcurrentCreate", testRoleAssignmentRace},
 		{"DeleteRegistry", testDeleteRegistry},
+		{"ReplaceKeyCredentials", testReplaceKeyCredentials},
+		{"UpdateApplication", testUpdateApplication},
+		{"FederatedCredentials", testFederatedCredentials},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })

@@ -1,0 +1,85 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+
+	"github.com/berthhq/berth/internal/store"
+)
+
+func (db *DB) CreateFederatedCredential(ctx context.Context, c store.FederatedCredential, limit int) error {
+	auds, err := json.Marshal(c.Audiences)
+	if err != nil {
+		return err
+	}
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		// Counted in the same transaction as the insert, so that
+		// concurrent creations cannot pass the limit together.
+		var n int
+		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM federated_credentials WHERE app_object_id = $1", c.AppObjectID).Scan(&n); err != nil {
+			return err
+		}
+		if n >= limit {
+			return store.ErrLimit
+		}
+		_, err := tx.ExecContext(ctx, "INSERT INTO federated_credentials (id, app_object_id, name, issuer, subject, audiences, description) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+			c.ID, c.AppObjectID, c.Name, c.Issuer, c.Subject, string(auds), c.Description)
+		if isForeignKeyViolation(err) {
+			return store.ErrNotFound
+		}
+		return insertErr(err)
+	})
+}
+
+func (db *DB) ListFederatedCredentials(ctx context.Context, appObjectID string) ([]store.FederatedCredential, error) {
+	rows, err := db.query(ctx, "SELECT id, app_object_id, name, issuer, subject, audiences, description FROM federated_credentials WHERE app_object_id = $1 ORDER BY LOWER(name)", appObjectID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.FederatedCredential
+	for rows.Next() {
+		var c store.FederatedCredential
+		var auds string
+		if err := rows.Scan(&c.ID, &c.AppObjectID, &c.Name, &c.Issuer, &c.Subject, &auds, &c.Description); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(auds), &c.Audiences); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+func (db *DB) UpdateFederatedCredential(ctx context.Context, c store.FederatedCredential) error {
+	auds, err := json.Marshal(c.Audiences)
+	if err != nil {
+		return err
+	}
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE federated_credentials SET issuer = $1, subject = $2, audiences = $3, description = $4 WHERE id = $5 AND app_object_id = $6",
+			c.Issuer, c.Subject, string(auds), c.Description, c.ID, c.AppObjectID)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return notFoundIfNil(err)
+		}
+		return nil
+	})
+}
+
+func (db *DB) DeleteFederatedCredential(ctx context.Context, appObjectID, id string) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "DELETE FROM federated_credentials WHERE id = $1 AND app_object_id = $2", id, appObjectID)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return notFoundIfNil(err)
+		}
+		return nil
+	})
+}
