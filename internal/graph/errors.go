@@ -19,3 +19,11 @@ func (e badRequest) Error() string { return e.msg }
 func (e badRequest) Unwrap() error { return ErrBadRequest }
 
 func invalid(msg string) error { return badRequest{msg} }
+
+// conflicting is an ErrConflict that says which value is taken.
+type conflicting struct{ msg string }
+
+func (e conflicting) Error() string { return e.msg }
+func (e conflicting) Unwrap() error { return ErrConflict }
+
+func conflict(msg string) error { return conflicting{msg} }

@@ -39,6 +39,7 @@ func NewHandler(s *Service, v Verifier, log *slog.Logger) *Handler {
 		"POST /v1.0/applications":                        h.createApplication,
 		"GET /v1.0/applications":                         h.listApplications,
 		"GET /v1.0/applications/{id}":                    h.getApplication,
+		"PATCH /v1.0/applications/{id}":                  h.updateApplication,
 		"DELETE /v1.0/applications/{id}":                 h.deleteApplication,
 		"POST /v1.0/applications/{id}/addPassword":       h.addPassword,
 		"POST /v1.0/applications/{id}/removePassword":    h.removePassword,
@@ -105,16 +106,16 @@ type passwordJSON struct {
 }
 
 type applicationJSON struct {
-	ID                  string         `json:"id"`
-	AppID               string         `json:"appId"`
-	DisplayName         string         `json:"displayName"`
-	SignInAudience      string         `json:"signInAudience"`
-	PublisherDomain     string         `json:"publisherDomain,omitempty"`
-	CreatedDateTime     time.Time      `json:"createdDateTime"`
-	IdentifierURIs      []string       `json:"identifierUris"`
-	Web                 webJSON        `json:"web"`
-	PasswordCredentials []passwordJSON `json:"passwordCredentials"`
-	KeyCredentials      []any          `json:"keyCredentials"`
+	ID                  string              `json:"id"`
+	AppID               string              `json:"appId"`
+	DisplayName         string              `json:"displayName"`
+	SignInAudience      string              `json:"signInAudience"`
+	PublisherDomain     string              `json:"publisherDomain,omitempty"`
+	CreatedDateTime     time.Time           `json:"createdDateTime"`
+	IdentifierURIs      []string            `json:"identifierUris"`
+	Web                 webJSON             `json:"web"`
+	PasswordCredentials []passwordJSON      `json:"passwordCredentials"`
+	KeyCredentials      []keyCredentialJSON `json:"keyCredentials"`
 }
 
 type servicePrincipalJSON struct {
@@ -140,16 +141,23 @@ func (h *Handler) applicationOut(ctx context.Context, a store.Application) (appl
 	if err != nil {
 		return applicationJSON{}, err
 	}
+	keys, err := h.Service.KeyCredentials(ctx, a)
+	if err != nil {
+		return applicationJSON{}, err
+	}
 	out := applicationJSON{
 		ID: a.ObjectID, AppID: a.AppID, DisplayName: a.DisplayName, SignInAudience: a.SignInAudience,
 		CreatedDateTime: a.CreatedAt, IdentifierURIs: []string{}, Web: webJSON{RedirectURIs: a.WebRedirectURIs},
-		PasswordCredentials: []passwordJSON{}, KeyCredentials: []any{},
+		PasswordCredentials: []passwordJSON{}, KeyCredentials: []keyCredentialJSON{},
 	}
 	if out.Web.RedirectURIs == nil {
 		out.Web.RedirectURIs = []string{}
 	}
 	for _, c := range creds {
 		out.PasswordCredentials = append(out.PasswordCredentials, passwordOut(c, nil))
+	}
+	for _, k := range keys {
+		out.KeyCredentials = append(out.KeyCredentials, keyCredentialOut(k))
 	}
 	return out, nil
 }

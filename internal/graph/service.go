@@ -74,10 +74,8 @@ func (s *Service) CreateApplication(ctx context.Context, c Caller, n NewApplicat
 	default:
 		return store.Application{}, invalid("Property signInAudience has an unsupported value " + n.SignInAudience + ".")
 	}
-	for _, u := range n.WebRedirectURIs {
-		if !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://localhost") && !strings.HasPrefix(u, "http://127.0.0.1") {
-			return store.Application{}, invalid("Invalid value specified for property 'redirectUris' of resource 'Application'.")
-		}
+	if err := checkRedirectURIs(n.WebRedirectURIs); err != nil {
+		return store.Application{}, err
 	}
 	a := store.Application{
 		ObjectID: ids.New(), AppID: ids.New(), TenantID: c.TenantID, DisplayName: n.DisplayName,
@@ -94,6 +92,15 @@ func (s *Service) CreateApplication(ctx context.Context, c Caller, n NewApplicat
 		return store.Application{}, errors.Join(err, s.Directory.DeleteApplication(ctx, a.ObjectID))
 	}
 	return a, nil
+}
+
+func checkRedirectURIs(uris []string) error {
+	for _, u := range uris {
+		if !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://localhost") && !strings.HasPrefix(u, "http://127.0.0.1") {
+			return invalid("Invalid value specified for property 'redirectUris' of resource 'Application'.")
+		}
+	}
+	return nil
 }
 
 // GetApplication finds an application of the caller's tenant by object id.
