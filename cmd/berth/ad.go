@@ -17,7 +17,11 @@ const adUsage = `usage:
   berth ad app show --id APP_ID|OBJECT_ID
   berth ad app list [--display-name NAME]
   berth ad app delete --id APP_ID|OBJECT_ID
-  berth ad app credential reset --id APP_ID [--append] [--display-name NAME] [--years N]
+  berth ad app credential reset --id APP_ID [--append] [--display-name NAME] [--years N | --cert @FILE.pem|PEM]
+  berth ad app credential list --id APP_ID [--cert]
+  berth ad app federated-credential create --id APP_ID --parameters @FILE.json|JSON
+  berth ad app federated-credential list --id APP_ID
+  berth ad app federated-credential show|delete --id APP_ID --federated-credential-id ID|NAME
   berth ad sp create --id APP_ID
   berth ad sp show --id APP_ID|OBJECT_ID|NAME
   berth ad sp list [--display-name NAME]
@@ -42,7 +46,8 @@ func ad(args []string, stdout, stderr io.Writer) error {
 	var id, displayName, audience string
 	var uris listFlag
 	var upn, pw, role string
-	var appendCred, forceChange bool
+	var cert, params, fedID string
+	var appendCred, forceChange, listCerts bool
 	var years int
 	needID := func(help string) { fs.StringVar(&id, "id", "", help) }
 	switch name {
@@ -56,9 +61,21 @@ func ad(args []string, stdout, stderr io.Writer) error {
 		fs.StringVar(&displayName, "display-name", "", "only those with this display name")
 	case "app credential reset":
 		needID("the application's app id or object id")
-		fs.BoolVar(&appendCred, "append", false, "keep the existing secrets")
-		fs.StringVar(&displayName, "display-name", "", "the new secret's description")
+		fs.BoolVar(&appendCred, "append", false, "keep the existing secrets (or certificates, with --cert)")
+		fs.StringVar(&displayName, "display-name", "", "the new secret's or certificate's description")
 		fs.IntVar(&years, "years", 1, "years the new secret is valid")
+		fs.StringVar(&cert, "cert", "", "upload a certificate instead of making a secret: @FILE (PEM) or the PEM text")
+	case "app credential list":
+		needID("the application's app id or object id")
+		fs.BoolVar(&listCerts, "cert", false, "list the certificates instead of the secrets")
+	case "app federated-credential create":
+		needID("the application's app id or object id")
+		fs.StringVar(&params, "parameters", "", "the credential, @FILE or JSON: {name, issuer, subject, audiences, description}")
+	case "app federated-credential list":
+		needID("the application's app id or object id")
+	case "app federated-credential show", "app federated-credential delete":
+		needID("the application's app id or object id")
+		fs.StringVar(&fedID, "federated-credential-id", "", "the credential's id or name")
 	case "sp create":
 		needID("the application's app id")
 	case "sp show":
@@ -100,6 +117,19 @@ func ad(args []string, stdout, stderr io.Writer) error {
 	if fs.Lookup("id") != nil && id == "" {
 		return fmt.Errorf("berth ad %s: --id is required", name)
 	}
+	for _, f := range []struct{ flag, v string }{{"federated-credential-id", fedID}, {"parameters", params}} {
+		if fs.Lookup(f.flag) != nil && f.v == "" {
+			return fmt.Errorf("berth ad %s: --%s is required", name, f.flag)
+		}
+	}
+	if cert != "" {
+		var yearsSet bool
+		fs.Visit(func(f *flag.Flag) { yearsSet = yearsSet || f.Name == "years" })
+		if yearsSet {
+			// A certificate is valid for as long as it says.
+			return fmt.Errorf("berth ad app credential reset: --years does not apply to --cert")
+		}
+	}
 	if name == "app create" && displayName == "" {
 		return fmt.Errorf("berth ad app create: --display-name is required")
 	}
@@ -132,7 +162,21 @@ func ad(args []string, stdout, stderr io.Writer) error {
 	case "app delete":
 		return d.DeleteApp(ctx, id)
 	case "app credential reset":
-		v, err = d.ResetCredential(ctx, cli.CredentialReset{ID: id, Append: appendCred, DisplayName: displayName, Years: years})
+		if cert != "" {
+			v, err = d.ResetCertificate(ctx, cli.CertificateReset{ID: id, Cert: cert, Append: appendCred, DisplayName: displayName})
+		} else {
+			v, err = d.ResetCredential(ctx, cli.CredentialReset{ID: id, Append: appendCred, DisplayName: displayName, Years: years})
+		}
+	case "app credential list":
+		v, err = d.ListCredentials(ctx, id, listCerts)
+	case "app federated-credential create":
+		v, err = d.CreateFederatedCredential(ctx, id, params)
+	case "app federated-credential list":
+		v, err = d.ListFederatedCredentials(ctx, id)
+	case "app federated-credential show":
+		v, err = d.ShowFederatedCredential(ctx, id, fedID)
+	case "app federated-credential delete":
+		return d.DeleteFederatedCredential(ctx, id, fedID)
 	case "sp create":
 		v, err = d.CreateSP(ctx, id)
 	case "sp show":

@@ -183,11 +183,11 @@ func (d *Directory) DeleteApp(ctx context.Context, id string) error {
 }
 
 // Credential is what berth ad app credential reset prints, in the cloud
-// CLI's shape.
+// CLI's shape: Password is null when a certificate was uploaded.
 type Credential struct {
-	AppID    string `json:"appId"`
-	Password string `json:"password"`
-	Tenant   string `json:"tenant"`
+	AppID    string  `json:"appId"`
+	Password *string `json:"password"`
+	Tenant   string  `json:"tenant"`
 }
 
 // CredentialReset are berth ad app credential reset's options.
@@ -235,7 +235,7 @@ func (d *Directory) ResetCredential(ctx context.Context, o CredentialReset) (Cre
 			}
 		}
 	}
-	return Credential{AppID: app.str("appId"), Password: added.SecretText, Tenant: d.p.TenantID}, nil
+	return Credential{AppID: app.str("appId"), Password: &added.SecretText, Tenant: d.p.TenantID}, nil
 }
 
 // CreateSP gives an application a service principal in the current
