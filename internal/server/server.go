@@ -144,9 +144,16 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 	if cfg.DebugListen != "" {
 		// Profiles show request internals, so they get their own
 		// loopback listener rather than a path on the public one.
-		dbg := &http.Server{Addr: cfg.DebugListen, Handler: debugMux(), ReadHeaderTimeout: 10 * time.Second}
+		// Bound before the ready line, so that it is there when the line
+		// says the server is.
+		dln, err := net.Listen("tcp", cfg.DebugListen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("--debug-listen: %w", err)
+		}
+		dbg := &http.Server{Handler: debugMux(), ReadHeaderTimeout: 10 * time.Second}
 		go func() {
-			if err := dbg.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := dbg.Serve(dln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("debug listener", "err", err)
 			}
 		}()
