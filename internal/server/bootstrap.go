@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berthhq/berth/internal/controlplane"
 	"github.com/berthhq/berth/internal/ids"
 	"github.com/berthhq/berth/internal/pki"
 	"github.com/berthhq/berth/internal/secret"
@@ -47,14 +48,14 @@ const bootstrapKey = "bootstrap"
 // and default registry on first start, and rewrites bootstrap.json on every
 // start (the URL may change). If the file was lost, the administrator gets
 // a new secret: the old one cannot be recovered from its hash.
-func ensureBootstrap(ctx context.Context, meta store.Store, cfg Config, url string) (Bootstrap, error) {
+func ensureBootstrap(ctx context.Context, meta store.Store, cp *controlplane.Service, cfg Config, url string) (Bootstrap, error) {
 	path := filepath.Join(cfg.DataDir, BootstrapFile)
 	var rec bootstrapRecord
 	var fresh string // the administrator's secret, on first start
 	raw, err := meta.GetSetting(ctx, bootstrapKey)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		rec, fresh, err = createBootstrap(ctx, meta)
+		rec, fresh, err = createBootstrap(ctx, meta, cp)
 		if err != nil {
 			return Bootstrap{}, err
 		}
@@ -64,11 +65,19 @@ func ensureBootstrap(ctx context.Context, meta store.Store, cfg Config, url stri
 		if err := json.Unmarshal([]byte(raw), &rec); err != nil {
 			return Bootstrap{}, fmt.Errorf("bootstrap record: %w", err)
 		}
-		// Data directories made before directory roles existed: the
-		// bootstrap administrator still administers its tenant.
+		// Data directories made before directory roles, role assignments
+		// or registry resources existed: the bootstrap administrator
+		// still administers its tenant and owns its subscription, and
+		// the default registry is a resource.
 		sp, err := meta.GetServicePrincipalByAppID(ctx, rec.TenantID, rec.ClientID)
 		if err == nil {
 			err = meta.AddDirectoryRole(ctx, rec.TenantID, sp.ObjectID, store.RoleGlobalAdministrator)
+		}
+		if err == nil {
+			err = controlplane.EnsureOwner(ctx, meta, rec.TenantID, rec.SubscriptionID, sp.ObjectID)
+		}
+		if err == nil {
+			err = ensureDefaultRegistry(ctx, cp, rec)
 		}
 		if err != nil {
 			return Bootstrap{}, fmt.Errorf("bootstrap administrator: %w", err)
@@ -135,6 +144,9 @@ func CreateTenant(ctx context.Context, meta store.Store, displayName, domain str
 		func() error {
 			return meta.AddDirectoryRole(ctx, a.TenantID, spID, store.RoleGlobalAdministrator)
 		},
+		func() error {
+			return controlplane.EnsureOwner(ctx, meta, a.TenantID, a.SubscriptionID, spID)
+		},
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {
@@ -146,7 +158,21 @@ func CreateTenant(ctx context.Context, meta store.Store, displayName, domain str
 	return a, err
 }
 
-func createBootstrap(ctx context.Context, meta store.Store) (bootstrapRecord, string, error) {
+// The default registry's resource group and location.
+const (
+	bootstrapGroup    = "berth"
+	bootstrapLocation = "local"
+)
+
+func ensureDefaultRegistry(ctx context.Context, cp *controlplane.Service, rec bootstrapRecord) error {
+	sub, err := cp.Store.GetSubscription(ctx, rec.SubscriptionID)
+	if err == nil {
+		_, err = cp.EnsureRegistry(ctx, sub, bootstrapGroup, bootstrapLocation, rec.Registry)
+	}
+	return err
+}
+
+func createBootstrap(ctx context.Context, meta store.Store, cp *controlplane.Service) (bootstrapRecord, string, error) {
 	a, err := CreateTenant(ctx, meta, "Bootstrap tenant", "")
 	if err != nil {
 		return bootstrapRecord{}, "", fmt.Errorf("bootstrap: %w", err)
@@ -155,8 +181,7 @@ func createBootstrap(ctx context.Context, meta store.Store) (bootstrapRecord, st
 		TenantID: a.TenantID, SubscriptionID: a.SubscriptionID, Registry: DefaultRegistryName,
 		AppObjectID: a.appObjectID, ClientID: a.ClientID,
 	}
-	id := "/subscriptions/" + rec.SubscriptionID + "/resourceGroups/berth/providers/Microsoft.ContainerRegistry/registries/" + rec.Registry
-	if err := meta.CreateRegistry(ctx, store.Registry{Name: rec.Registry, TenantID: rec.TenantID, ResourceID: id, CreatedAt: time.Now().UTC()}); err != nil {
+	if err := ensureDefaultRegistry(ctx, cp, rec); err != nil {
 		return rec, "", fmt.Errorf("bootstrap: %w", err)
 	}
 	// The record is written last: a start that fails half-way is redone

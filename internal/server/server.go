@@ -19,6 +19,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/berthhq/berth/internal/arm"
+	"github.com/berthhq/berth/internal/authz"
+	"github.com/berthhq/berth/internal/controlplane"
 	"github.com/berthhq/berth/internal/gc"
 	"github.com/berthhq/berth/internal/graph"
 	"github.com/berthhq/berth/internal/ids"
@@ -73,7 +76,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 		scheme = "http"
 	}
 	url := scheme + "://" + ln.Addr().String()
-	boot, err := ensureBootstrap(ctx, stores.Meta, cfg, url)
+	engine := &authz.Engine{Store: stores.Meta}
+	cp := &controlplane.Service{Store: stores.Meta, Authz: engine, RegistrySuffix: cfg.RegistrySuffix}
+	boot, err := ensureBootstrap(ctx, stores.Meta, cp, cfg, url)
 	if err != nil {
 		ln.Close()
 		return err
@@ -121,8 +126,10 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 			Service: stsService,
 			Log:     log,
 		},
-		graph: graph.NewHandler(&graph.Service{Directory: stores.Meta}, stsService, log),
+		graph:      graph.NewHandler(&graph.Service{Directory: stores.Meta}, stsService, log),
+		management: &arm.Handler{Service: cp, Verifier: stsService, Log: log, RegistrySuffix: cfg.RegistrySuffix},
 	}
+	cp.RegistryDeleted = h.forgetRegistry
 	h.registry.RegistryFor = h.registryFor
 	srv := &http.Server{
 		Handler:           h,
@@ -228,9 +235,17 @@ type handler struct {
 	registry        *ociapi.Handler
 	sts             *sts.Handler
 	graph           *graph.Handler
+	management      *arm.Handler
 	defaultRegistry string
-	known           sync.Map // registry names seen to exist
+	// known holds registry names seen to exist, each until a time: a
+	// registry deleted on another replica stops being served within
+	// knownFor; one deleted here, at once.
+	known sync.Map
 }
+
+const knownFor = 5 * time.Second
+
+func (h *handler) forgetRegistry(name string) { h.known.Delete(name) }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
@@ -267,6 +282,9 @@ func (h *handler) route(w http.ResponseWriter, r *http.Request) string {
 	case sts.Match(p):
 		h.sts.ServeHTTP(w, r)
 		return "sts"
+	case arm.Match(p):
+		h.management.ServeHTTP(w, r)
+		return "management"
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusNotFound)
@@ -284,7 +302,7 @@ func (h *handler) registryFor(r *http.Request) (string, error) {
 	if !ok {
 		return h.defaultRegistry, nil
 	}
-	if _, seen := h.known.Load(name); seen {
+	if until, seen := h.known.Load(name); seen && time.Now().Before(until.(time.Time)) {
 		return name, nil
 	}
 	if _, err := h.meta.GetRegistry(r.Context(), name); err != nil {
@@ -293,7 +311,7 @@ func (h *handler) registryFor(r *http.Request) (string, error) {
 		}
 		return "", err
 	}
-	h.known.Store(name, true)
+	h.known.Store(name, time.Now().Add(knownFor))
 	return name, nil
 }
 

@@ -1,0 +1,307 @@
+package arm
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"regexp"
+	"strings"
+
+	"github.com/berthhq/berth/internal/controlplane"
+	"github.com/berthhq/berth/internal/resourceid"
+	"github.com/berthhq/berth/internal/store"
+)
+
+type subscriptionJSON struct {
+	ID                   string   `json:"id"`
+	AuthorizationSource  string   `json:"authorizationSource"`
+	ManagedByTenants     []string `json:"managedByTenants"`
+	SubscriptionID       string   `json:"subscriptionId"`
+	TenantID             string   `json:"tenantId"`
+	DisplayName          string   `json:"displayName"`
+	State                string   `json:"state"`
+	SubscriptionPolicies struct {
+		LocationPlacementID string `json:"locationPlacementId"`
+		QuotaID             string `json:"quotaId"`
+		SpendingLimit       string `json:"spendingLimit"`
+	} `json:"subscriptionPolicies"`
+}
+
+func subscriptionOut(s store.Subscription) subscriptionJSON {
+	out := subscriptionJSON{ID: "/subscriptions/" + s.ID, AuthorizationSource: "RoleBased", ManagedByTenants: []string{},
+		SubscriptionID: s.ID, TenantID: s.TenantID, DisplayName: s.DisplayName, State: "Enabled"}
+	out.SubscriptionPolicies.LocationPlacementID = "Public_2014-09-01"
+	out.SubscriptionPolicies.QuotaID = "Berth_2026-01-01"
+	out.SubscriptionPolicies.SpendingLimit = "Off"
+	return out
+}
+
+func (h *Handler) listSubscriptions(w http.ResponseWriter, r *http.Request, c controlplane.Caller) error {
+	if r.Method != http.MethodGet {
+		return methodNotAllowed(r)
+	}
+	subs, err := h.Service.ListSubscriptions(r.Context(), c)
+	if err != nil {
+		return err
+	}
+	out := make([]subscriptionJSON, 0, len(subs))
+	for _, s := range subs {
+		out = append(out, subscriptionOut(s))
+	}
+	return list(w, out)
+}
+
+func (h *Handler) getSubscription(w http.ResponseWriter, r *http.Request, c controlplane.Caller, id string) error {
+	if r.Method != http.MethodGet {
+		return methodNotAllowed(r)
+	}
+	s, err := h.Service.GetSubscription(r.Context(), c, id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, subscriptionOut(s))
+}
+
+type groupJSON struct {
+	ID         string            `json:"id"`
+	Name       string            `json:"name"`
+	Type       string            `json:"type"`
+	Location   string            `json:"location"`
+	Tags       map[string]string `json:"tags,omitempty"`
+	ManagedBy  *string           `json:"managedBy"`
+	Properties struct {
+		ProvisioningState string `json:"provisioningState"`
+	} `json:"properties"`
+}
+
+func groupOut(g store.ResourceGroup) groupJSON {
+	out := groupJSON{ID: resourceid.ID{Subscription: g.SubscriptionID, ResourceGroup: g.Name}.String(), Name: g.Name,
+		Type: "Microsoft.Resources/resourceGroups", Location: g.Location, Tags: g.Tags}
+	if len(out.Tags) == 0 {
+		out.Tags = nil
+	}
+	out.Properties.ProvisioningState = "Succeeded"
+	return out
+}
+
+func (h *Handler) listGroups(w http.ResponseWriter, r *http.Request, c controlplane.Caller, sub string) error {
+	if r.Method != http.MethodGet {
+		return methodNotAllowed(r)
+	}
+	gs, err := h.Service.ListResourceGroups(r.Context(), c, sub)
+	if err != nil {
+		return err
+	}
+	out := make([]groupJSON, 0, len(gs))
+	for _, g := range gs {
+		out = append(out, groupOut(g))
+	}
+	return list(w, out)
+}
+
+func (h *Handler) group(w http.ResponseWriter, r *http.Request, c controlplane.Caller, sub, name string) error {
+	ctx := r.Context()
+	switch r.Method {
+	case http.MethodPut:
+		var in struct {
+			Location string            `json:"location"`
+			Tags     map[string]string `json:"tags"`
+		}
+		if err := decode(r, &in); err != nil {
+			return err
+		}
+		g, created, err := h.Service.PutResourceGroup(ctx, c, store.ResourceGroup{SubscriptionID: sub, Name: name, Location: in.Location, Tags: in.Tags})
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, createdOr(created), groupOut(g))
+	case http.MethodGet, http.MethodHead:
+		g, err := h.Service.GetResourceGroup(ctx, c, sub, name)
+		if r.Method == http.MethodHead {
+			// A HEAD asks only whether the group exists.
+			if errors.Is(err, controlplane.ErrNotFound) {
+				w.WriteHeader(http.StatusNotFound)
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, groupOut(g))
+	case http.MethodDelete:
+		found, err := h.Service.DeleteResourceGroup(ctx, c, sub, name)
+		if err != nil {
+			return err
+		}
+		if !found {
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		}
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
+	return methodNotAllowed(r)
+}
+
+func createdOr(created bool) int {
+	if created {
+		return http.StatusCreated
+	}
+	return http.StatusOK
+}
+
+type resourceJSON struct {
+	ID         string            `json:"id"`
+	Name       string            `json:"name"`
+	Type       string            `json:"type"`
+	Location   string            `json:"location"`
+	Tags       map[string]string `json:"tags"`
+	SKU        json.RawMessage   `json:"sku,omitempty"`
+	Identity   json.RawMessage   `json:"identity,omitempty"`
+	Properties json.RawMessage   `json:"properties"`
+	SystemData systemDataJSON    `json:"systemData"`
+}
+
+type systemDataJSON struct {
+	CreatedAt      string `json:"createdAt"`
+	LastModifiedAt string `json:"lastModifiedAt"`
+}
+
+func resourceOut(rs store.Resource) resourceJSON {
+	out := resourceJSON{ID: rs.ID, Name: rs.Name, Type: rs.Type, Location: rs.Location, Tags: rs.Tags, SKU: rs.SKU,
+		Identity: rs.Identity, Properties: rs.Properties,
+		SystemData: systemDataJSON{CreatedAt: timestamp(rs.CreatedAt), LastModifiedAt: timestamp(rs.UpdatedAt)}}
+	if out.Tags == nil {
+		out.Tags = map[string]string{}
+	}
+	if len(out.Properties) == 0 {
+		out.Properties = json.RawMessage("{}")
+	}
+	return out
+}
+
+func (h *Handler) resource(w http.ResponseWriter, r *http.Request, c controlplane.Caller, id resourceid.ID) error {
+	ctx := r.Context()
+	switch r.Method {
+	case http.MethodPut:
+		var in struct {
+			Location   string            `json:"location"`
+			Tags       map[string]string `json:"tags"`
+			SKU        json.RawMessage   `json:"sku"`
+			Properties json.RawMessage   `json:"properties"`
+			Identity   json.RawMessage   `json:"identity"`
+		}
+		if err := decode(r, &in); err != nil {
+			return err
+		}
+		rs, created, err := h.Service.PutResource(ctx, c, id, controlplane.ResourceInput{
+			Location: in.Location, Tags: in.Tags, SKU: in.SKU, Properties: in.Properties, Identity: in.Identity,
+		})
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, createdOr(created), resourceOut(rs))
+	case http.MethodGet:
+		rs, err := h.Service.GetResource(ctx, c, id)
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, resourceOut(rs))
+	case http.MethodDelete:
+		found, err := h.Service.DeleteResource(ctx, c, id)
+		if err != nil {
+			return err
+		}
+		if !found {
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		}
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
+	return methodNotAllowed(r)
+}
+
+// The $filter forms of resource listings: "resourceType eq '..'" and
+// "name eq '..'", joined with "and".
+var filterTerm = regexp.MustCompile(`(?i)^\s*(resourceType|name)\s+eq\s+'((?:[^']|'')*)'\s*$`)
+
+func parseResourceFilter(s string) (controlplane.ResourceFilter, error) {
+	var f controlplane.ResourceFilter
+	if strings.TrimSpace(s) == "" {
+		return f, nil
+	}
+	for _, term := range regexp.MustCompile(`(?i)\s+and\s+`).Split(s, -1) {
+		m := filterTerm.FindStringSubmatch(term)
+		if m == nil {
+			return f, &controlplane.Error{Kind: controlplane.ErrBadRequest, Code: "InvalidFilterInQueryString",
+				Message: "Invalid $filter '" + s + "'. Supported: resourceType eq '{type}', name eq '{name}', joined with 'and'."}
+		}
+		v := strings.ReplaceAll(m[2], "''", "'")
+		if strings.EqualFold(m[1], "resourceType") {
+			f.Type = v
+		} else {
+			f.Name = v
+		}
+	}
+	return f, nil
+}
+
+func (h *Handler) listResources(w http.ResponseWriter, r *http.Request, c controlplane.Caller, sub, group, typ string) error {
+	if r.Method != http.MethodGet {
+		return methodNotAllowed(r)
+	}
+	f, err := parseResourceFilter(r.URL.Query().Get("$filter"))
+	if err != nil {
+		return err
+	}
+	f.ResourceGroup = group
+	if typ != "" {
+		f.Type = typ
+	}
+	rs, err := h.Service.ListResources(r.Context(), c, sub, f)
+	if err != nil {
+		return err
+	}
+	out := make([]resourceJSON, 0, len(rs))
+	for _, x := range rs {
+		out = append(out, resourceOut(x))
+	}
+	return list(w, out)
+}
+
+// provider answers the resource provider look-up clients make to find an
+// API version for a type.
+func (h *Handler) provider(w http.ResponseWriter, r *http.Request, sub, namespace string) error {
+	if r.Method != http.MethodGet {
+		return methodNotAllowed(r)
+	}
+	var types []map[string]any
+	for _, t := range []string{controlplane.TypeRegistry, controlplane.TypeIdentity} {
+		ns, typ, _ := strings.Cut(t, "/")
+		if strings.EqualFold(ns, namespace) {
+			namespace = ns
+			types = append(types, map[string]any{"resourceType": typ, "locations": []string{}, "apiVersions": apiVersions[t]})
+		}
+	}
+	if types == nil {
+		return &controlplane.Error{Kind: controlplane.ErrNotFound, Code: "InvalidResourceNamespace",
+			Message: "The resource namespace '" + namespace + "' is invalid."}
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{
+		"id": "/subscriptions/" + sub + "/providers/" + namespace, "namespace": namespace,
+		"registrationState": "Registered", "registrationPolicy": "RegistrationRequired", "resourceTypes": types,
+	})
+}
+
+// apiVersions are those the cloud CLI and SDKs send for each type; berth
+// serves every version the same.
+var apiVersions = map[string][]string{
+	controlplane.TypeRegistry: {"2023-11-01-preview", "2023-07-01", "2023-01-01-preview", "2022-12-01", "2022-02-01-preview", "2021-09-01", "2019-05-01"},
+	controlplane.TypeIdentity: {"2023-01-31", "2022-01-31-preview", "2018-11-30"},
+}

@@ -1,0 +1,247 @@
+package controlplane
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/berthhq/berth/internal/ids"
+	"github.com/berthhq/berth/internal/store"
+)
+
+// kind is what the control plane knows of one resource type: how to make
+// real, change and remove what its resources stand for, and their
+// properties.
+type kind interface {
+	Type() string
+	// create fills r's SKU and properties and makes what r stands for.
+	create(ctx context.Context, s *Service, sub store.Subscription, r *store.Resource, in ResourceInput) error
+	// update fills r, a copy of old, from a PUT of an existing resource.
+	update(ctx context.Context, s *Service, old store.Resource, r *store.Resource, in ResourceInput) error
+	// destroy removes what r stands for; it is not an error if that is
+	// already gone.
+	destroy(ctx context.Context, s *Service, r store.Resource) error
+}
+
+// Resource types berth serves.
+const (
+	TypeRegistry = "Microsoft.ContainerRegistry/registries"
+	TypeIdentity = "Microsoft.ManagedIdentity/userAssignedIdentities"
+)
+
+var kinds = map[string]kind{
+	strings.ToLower(TypeRegistry): registryKind{},
+	strings.ToLower(TypeIdentity): identityKind{},
+}
+
+// errRaced is a create that found what it was about to make already made
+// by a concurrent create of the same resource.
+var errRaced = errors.New("created concurrently")
+
+func decodeInput(raw json.RawMessage, v any) error {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fail(ErrBadRequest, "InvalidRequestContent", "The request content was invalid and could not be deserialized: %v.", err)
+	}
+	return nil
+}
+
+// RegistryProperties are a registry resource's properties.
+type RegistryProperties struct {
+	LoginServer          string           `json:"loginServer"`
+	CreationDate         time.Time        `json:"creationDate"`
+	ProvisioningState    string           `json:"provisioningState"`
+	AdminUserEnabled     bool             `json:"adminUserEnabled"`
+	AnonymousPullEnabled bool             `json:"anonymousPullEnabled"`
+	Policies             RegistryPolicies `json:"policies"`
+	PublicNetworkAccess  string           `json:"publicNetworkAccess"`
+	DataEndpointEnabled  bool             `json:"dataEndpointEnabled"`
+	ZoneRedundancy       string           `json:"zoneRedundancy"`
+}
+
+// RegistryPolicies holds the one policy berth acts on: whether directory
+// tokens for the management resource are accepted at the registry.
+type RegistryPolicies struct {
+	AzureADAuthenticationAsArmPolicy struct {
+		Status string `json:"status"`
+	} `json:"azureADAuthenticationAsArmPolicy"`
+}
+
+type registryInput struct {
+	AdminUserEnabled     *bool `json:"adminUserEnabled"`
+	AnonymousPullEnabled *bool `json:"anonymousPullEnabled"`
+	Policies             *struct {
+		AzureADAuthenticationAsArmPolicy *struct {
+			Status string `json:"status"`
+		} `json:"azureADAuthenticationAsArmPolicy"`
+	} `json:"policies"`
+}
+
+type skuJSON struct {
+	Name string `json:"name"`
+	Tier string `json:"tier,omitempty"`
+}
+
+var registryName = regexp.MustCompile(`^[a-zA-Z0-9]{5,50}$`)
+
+type registryKind struct{}
+
+func (registryKind) Type() string { return TypeRegistry }
+
+// RegistryKey is the registry's name as the data plane knows it: login
+// servers are host names, so case does not tell registries apart.
+func RegistryKey(name string) string { return strings.ToLower(name) }
+
+func (k registryKind) create(ctx context.Context, s *Service, sub store.Subscription, r *store.Resource, in ResourceInput) error {
+	if !registryName.MatchString(r.Name) {
+		return fail(ErrBadRequest, "InvalidResourceName",
+			"Resource name '%s' is invalid. The name can contain only alphanumeric characters and must be between 5 and 50 characters.", r.Name)
+	}
+	p := RegistryProperties{
+		LoginServer: RegistryKey(r.Name) + "." + s.RegistrySuffix, CreationDate: r.CreatedAt, ProvisioningState: "Succeeded",
+		PublicNetworkAccess: "Enabled", ZoneRedundancy: "Disabled",
+	}
+	p.Policies.AzureADAuthenticationAsArmPolicy.Status = "enabled"
+	if err := k.fill(r, &p, in); err != nil {
+		return err
+	}
+	err := s.Store.CreateRegistry(ctx, store.Registry{Name: RegistryKey(r.Name), TenantID: sub.TenantID, ResourceID: r.ID, CreatedAt: r.CreatedAt})
+	if errors.Is(err, store.ErrExists) {
+		if reg, gerr := s.Store.GetRegistry(ctx, RegistryKey(r.Name)); gerr == nil && strings.EqualFold(reg.ResourceID, r.ID) {
+			return errRaced
+		}
+		return fail(ErrConflict, "AlreadyInUse", "The registry DNS name %s is already in use.", p.LoginServer)
+	}
+	return err
+}
+
+func (k registryKind) update(_ context.Context, _ *Service, old store.Resource, r *store.Resource, in ResourceInput) error {
+	var p RegistryProperties
+	if err := json.Unmarshal(old.Properties, &p); err != nil {
+		return err
+	}
+	// A PUT states the whole resource: what it leaves out takes its
+	// default again.
+	p.AdminUserEnabled, p.AnonymousPullEnabled = false, false
+	p.Policies.AzureADAuthenticationAsArmPolicy.Status = "enabled"
+	return k.fill(r, &p, in)
+}
+
+// fill applies a PUT's SKU and properties to r.
+func (registryKind) fill(r *store.Resource, p *RegistryProperties, in ResourceInput) error {
+	var sku skuJSON
+	var pin registryInput
+	if err := decodeInput(in.SKU, &sku); err != nil {
+		return err
+	}
+	if err := decodeInput(in.Properties, &pin); err != nil {
+		return err
+	}
+	switch strings.ToLower(sku.Name) {
+	case "":
+		sku.Name = "Basic"
+	case "basic", "standard", "premium":
+		sku.Name = strings.ToUpper(sku.Name[:1]) + strings.ToLower(sku.Name[1:])
+	default:
+		return fail(ErrBadRequest, "InvalidSkuName", "The SKU '%s' is not valid: it must be Basic, Standard or Premium.", sku.Name)
+	}
+	sku.Tier = sku.Name
+	if pin.AdminUserEnabled != nil {
+		p.AdminUserEnabled = *pin.AdminUserEnabled
+	}
+	if pin.AnonymousPullEnabled != nil {
+		p.AnonymousPullEnabled = *pin.AnonymousPullEnabled
+	}
+	if pin.Policies != nil && pin.Policies.AzureADAuthenticationAsArmPolicy != nil {
+		switch st := strings.ToLower(pin.Policies.AzureADAuthenticationAsArmPolicy.Status); st {
+		case "enabled", "disabled":
+			p.Policies.AzureADAuthenticationAsArmPolicy.Status = st
+		default:
+			return fail(ErrBadRequest, "InvalidRequestContent", "policies.azureADAuthenticationAsArmPolicy.status must be enabled or disabled, not '%s'.", st)
+		}
+	}
+	var err error
+	if r.SKU, err = json.Marshal(sku); err != nil {
+		return err
+	}
+	r.Properties, err = json.Marshal(p)
+	return err
+}
+
+func (registryKind) destroy(ctx context.Context, s *Service, r store.Resource) error {
+	reg, err := s.Store.GetRegistry(ctx, RegistryKey(r.Name))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	// The name may have been claimed by another resource since: only
+	// the registry this resource made goes.
+	if !strings.EqualFold(reg.ResourceID, r.ID) {
+		return nil
+	}
+	err = s.Store.DeleteRegistry(ctx, reg.Name)
+	if errors.Is(err, store.ErrNotFound) {
+		err = nil
+	}
+	if err == nil && s.RegistryDeleted != nil {
+		s.RegistryDeleted(reg.Name)
+	}
+	return err
+}
+
+// IdentityProperties are a user-assigned identity's properties.
+type IdentityProperties struct {
+	TenantID    string `json:"tenantId"`
+	PrincipalID string `json:"principalId"`
+	ClientID    string `json:"clientId"`
+}
+
+var identityName = regexp.MustCompile(`^[a-zA-Z0-9][-\w]{2,127}$`)
+
+type identityKind struct{}
+
+func (identityKind) Type() string { return TypeIdentity }
+
+func (identityKind) create(ctx context.Context, s *Service, sub store.Subscription, r *store.Resource, _ ResourceInput) error {
+	if !identityName.MatchString(r.Name) {
+		return fail(ErrBadRequest, "InvalidResourceName",
+			"Resource name '%s' is invalid. The name must be 3 to 128 characters of letters, digits, hyphens and underscores, starting with a letter or digit.", r.Name)
+	}
+	p := IdentityProperties{TenantID: sub.TenantID, PrincipalID: ids.New(), ClientID: ids.New()}
+	err := s.Store.CreateServicePrincipal(ctx, store.ServicePrincipal{
+		ObjectID: p.PrincipalID, TenantID: sub.TenantID, AppID: p.ClientID, AppOwnerTenantID: sub.TenantID,
+		Type: store.PrincipalManagedIdentity, DisplayName: r.Name, CreatedAt: r.CreatedAt,
+	})
+	if err != nil {
+		return err
+	}
+	r.Properties, err = json.Marshal(p)
+	return err
+}
+
+// update keeps the identity: its principal does not change with a PUT.
+func (identityKind) update(context.Context, *Service, store.Resource, *store.Resource, ResourceInput) error {
+	return nil
+}
+
+func (identityKind) destroy(ctx context.Context, s *Service, r store.Resource) error {
+	var p IdentityProperties
+	if len(r.Properties) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(r.Properties, &p); err != nil {
+		return err
+	}
+	err := s.Store.DeleteServicePrincipal(ctx, p.PrincipalID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	return err
+}
