@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/berthhq/berth/internal/ids"
+	"github.com/berthhq/berth/internal/jws"
 	"github.com/berthhq/berth/internal/store"
 )
 
@@ -155,11 +156,11 @@ func verifyAssertion(assertion, clientID string, audiences []string, creds []sto
 		return rejectAssertion(ErrAssertionMalformed, "not a compact JWS")
 	}
 	var h assertionHeader
-	if err := decodeSegment(parts[0], &h); err != nil {
+	if err := jws.DecodeSegment(parts[0], &h); err != nil {
 		return rejectAssertion(ErrAssertionMalformed, "header: %v", err)
 	}
 	var c assertionClaims
-	if err := decodeSegment(parts[1], &c); err != nil {
+	if err := jws.DecodeSegment(parts[1], &c); err != nil {
 		return rejectAssertion(ErrAssertionMalformed, "claims: %v", err)
 	}
 	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
@@ -279,12 +280,4 @@ func audienceMatches(got audience, want []string) bool {
 		}
 	}
 	return false
-}
-
-func decodeSegment(seg string, v any) error {
-	b, err := base64.RawURLEncoding.DecodeString(seg)
-	if err != nil {
-		return errors.New("not base64url")
-	}
-	return json.Unmarshal(b, v)
 }

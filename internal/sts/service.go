@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berthhq/berth/internal/jws"
 	"github.com/berthhq/berth/internal/keys"
 	"github.com/berthhq/berth/internal/secret"
 	"github.com/berthhq/berth/internal/store"
@@ -167,7 +168,7 @@ func (s *Service) sign(ctx context.Context, req ClientCredentials, tenant store.
 		"idp":   issuerV1,
 		"idtyp": "app",
 	}
-	header := map[string]any{"typ": "JWT", "alg": "RS256", "kid": key.ID}
+	header := map[string]any{}
 	if res.Version == "1.0" {
 		claims["iss"] = issuerV1
 		claims["appid"] = app.AppID
@@ -178,7 +179,7 @@ func (s *Service) sign(ctx context.Context, req ClientCredentials, tenant store.
 		claims["azp"] = app.AppID
 		claims["azpacr"] = acr
 	}
-	tok, err := signJWT(key.Private, header, claims)
+	tok, err := jws.Sign(key, header, claims)
 	if err != nil {
 		return Token{}, err
 	}

@@ -2,14 +2,13 @@ package sts
 
 import (
 	"context"
-	"crypto"
-	"crypto/rsa"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/berthhq/berth/internal/jws"
 )
 
 // ErrInvalidToken is every reason an access token is refused; the reason
@@ -42,35 +41,12 @@ func invalid(reason string) error { return invalidToken{reason} }
 // issuer's host is not checked: it is whatever authority the client used,
 // and the signature already proves berth issued the token.
 func (s *Service) Verify(ctx context.Context, token string, want Resource) (Claims, error) {
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		return Claims{}, invalid("not a compact JWT")
-	}
-	var header struct {
-		Alg string `json:"alg"`
-		Kid string `json:"kid"`
-	}
-	if err := decodeSegment(parts[0], &header); err != nil {
-		return Claims{}, invalid("header: " + err.Error())
-	}
-	// Only what berth signs with: this also refuses "none" and the HMAC
-	// algorithms that would take the public key as a shared secret.
-	if header.Alg != "RS256" {
-		return Claims{}, invalid("algorithm " + header.Alg)
-	}
-	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
-	if err != nil {
-		return Claims{}, invalid("signature encoding")
-	}
+	return s.VerifyAny(ctx, token, want)
+}
+
+// VerifyAny is Verify for a token whose audience may be any of wants.
+func (s *Service) VerifyAny(ctx context.Context, token string, wants ...Resource) (Claims, error) {
 	now := time.Now()
-	key, ok, err := s.Keys.Verifying(ctx, header.Kid, now)
-	if err != nil {
-		return Claims{}, err
-	}
-	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
-	if !ok || rsa.VerifyPKCS1v15(&key.Private.PublicKey, crypto.SHA256, sum[:], sig) != nil {
-		return Claims{}, invalid("signature")
-	}
 	var c struct {
 		Aud   string `json:"aud"`
 		Iss   string `json:"iss"`
@@ -81,8 +57,11 @@ func (s *Service) Verify(ctx context.Context, token string, want Resource) (Clai
 		AppID string `json:"appid"`
 		Azp   string `json:"azp"`
 	}
-	if err := decodeSegment(parts[1], &c); err != nil {
-		return Claims{}, invalid("claims: " + err.Error())
+	if err := jws.Verify(ctx, s.Keys, token, now, &c); err != nil {
+		if errors.Is(err, jws.ErrInvalid) {
+			return Claims{}, invalid(strings.TrimPrefix(err.Error(), "invalid token: "))
+		}
+		return Claims{}, err
 	}
 	if c.Exp == 0 || now.Add(-verifySkew).After(time.Unix(c.Exp, 0)) {
 		return Claims{}, invalid("expired")
@@ -90,7 +69,7 @@ func (s *Service) Verify(ctx context.Context, token string, want Resource) (Clai
 	if now.Add(verifySkew).Before(time.Unix(c.Nbf, 0)) {
 		return Claims{}, invalid("not yet valid")
 	}
-	if r, ok := LookupResource(c.Aud); !ok || r != want {
+	if r, ok := LookupResource(c.Aud); !ok || !slices.Contains(wants, r) {
 		return Claims{}, invalid("audience " + c.Aud)
 	}
 	if c.Tid == "" || c.Oid == "" || !issuerOf(c.Iss, c.Tid) {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthhq/berth/internal/jws"
 	"github.com/berthhq/berth/internal/keys"
 	"github.com/berthhq/berth/internal/store"
 )
@@ -69,7 +70,7 @@ func TestVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	sign := func(claims map[string]any) string {
-		tok, err := signJWT(key.Private, map[string]any{"typ": "JWT", "alg": "RS256", "kid": key.ID}, claims)
+		tok, err := jws.Sign(key, nil, claims)
 		if err != nil {
 			t.Fatal(err)
 		}
