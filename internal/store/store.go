@@ -260,6 +260,21 @@ type Registries interface {
 	// manifests, tags and blob links. Blob content left unreferenced is
 	// garbage collection's to reclaim.
 	DeleteRegistry(ctx context.Context, name string) error
+	// PutRegistryPassword sets (or replaces) one of the admin user's
+	// passwords; ErrNotFound if the registry does not exist.
+	PutRegistryPassword(ctx context.Context, p RegistryPassword) error
+	ListRegistryPasswords(ctx context.Context, registry string) ([]RegistryPassword, error)
+}
+
+// RegistryPassword is one of a registry admin user's passwords: only its
+// salted hash and a hint are kept.
+type RegistryPassword struct {
+	Registry  string
+	Name      string
+	Hint      string
+	Salt      []byte
+	Hash      []byte
+	CreatedAt time.Time
 }
 
 // Repo names a repository inside a registry.

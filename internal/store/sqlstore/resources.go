@@ -252,3 +252,32 @@ func (db *DB) DeleteServicePrincipal(ctx context.Context, objectID string) error
 		return affected(res, err)
 	})
 }
+
+func (db *DB) PutRegistryPassword(ctx context.Context, p store.RegistryPassword) error {
+	err := db.exec(ctx, "INSERT INTO registry_passwords (registry, name, hint, salt, hash, created_at) VALUES ($1, $2, $3, $4, $5, $6) "+
+		"ON CONFLICT (registry, name) DO UPDATE SET hint = excluded.hint, salt = excluded.salt, hash = excluded.hash, created_at = excluded.created_at",
+		p.Registry, p.Name, p.Hint, p.Salt, p.Hash, nanos(p.CreatedAt))
+	if isForeignKeyViolation(err) {
+		return store.ErrNotFound
+	}
+	return err
+}
+
+func (db *DB) ListRegistryPasswords(ctx context.Context, registry string) ([]store.RegistryPassword, error) {
+	rows, err := db.query(ctx, "SELECT registry, name, hint, salt, hash, created_at FROM registry_passwords WHERE registry = $1 ORDER BY name", registry)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.RegistryPassword
+	for rows.Next() {
+		var p store.RegistryPassword
+		var at int64
+		if err := rows.Scan(&p.Registry, &p.Name, &p.Hint, &p.Salt, &p.Hash, &at); err != nil {
+			return nil, err
+		}
+		p.CreatedAt = fromNanos(at)
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}

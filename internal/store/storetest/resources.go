@@ -244,8 +244,21 @@ func testDeleteRegistry(t *testing.T, s store.Store) {
 	must(t, s.PutManifest(ctx, repo, image("app:v1", d), "v1"))
 	must(t, s.CreateUpload(ctx, store.Upload{ID: "u1", Repo: repo, StartedAt: time.Now(), UpdatedAt: time.Now()}))
 
+	must(t, s.PutRegistryPassword(ctx, store.RegistryPassword{Registry: registry, Name: "password", Hint: "abc", Salt: []byte("s"), Hash: []byte("h1"), CreatedAt: time.Now()}))
+	must(t, s.PutRegistryPassword(ctx, store.RegistryPassword{Registry: registry, Name: "password2", Hint: "def", Salt: []byte("s"), Hash: []byte("h2"), CreatedAt: time.Now()}))
+	must(t, s.PutRegistryPassword(ctx, store.RegistryPassword{Registry: registry, Name: "password", Hint: "ghi", Salt: []byte("t"), Hash: []byte("h3"), CreatedAt: time.Now()}))
+	wantErr(t, s.PutRegistryPassword(ctx, store.RegistryPassword{Registry: "absent", Name: "password", Salt: []byte("s"), Hash: []byte("h")}), store.ErrNotFound)
+	pws, err := s.ListRegistryPasswords(ctx, registry)
+	must(t, err)
+	if len(pws) != 2 || pws[0].Name != "password" || pws[0].Hint != "ghi" || string(pws[0].Hash) != "h3" || pws[1].Name != "password2" {
+		t.Fatalf("passwords after a renewal: %+v", pws)
+	}
+
 	must(t, s.DeleteRegistry(ctx, registry))
-	_, err := s.GetRegistry(ctx, registry)
+	if pws, _ := s.ListRegistryPasswords(ctx, registry); len(pws) != 0 {
+		t.Fatalf("passwords outlived their registry: %+v", pws)
+	}
+	_, err = s.GetRegistry(ctx, registry)
 	wantErr(t, err, store.ErrNotFound)
 	_, err = s.GetUpload(ctx, "u1")
 	wantErr(t, err, store.ErrUploadUnknown)
