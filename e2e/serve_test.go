@@ -137,6 +137,19 @@ func TestServeGracefulShutdown(t *testing.T) {
 		done <- resp
 	}()
 	pw.Write(content[:1<<20])
+	// SIGTERM only once the handler is writing the upload: a request the
+	// server has not started on is one HTTP/2 lets it refuse.
+	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
+		datas, _ := filepath.Glob(filepath.Join(s.DataDir, "blobs", "uploads", "*", "data"))
+		if len(datas) > 0 {
+			if fi, err := os.Stat(datas[0]); err == nil && fi.Size() > 0 {
+				break
+			}
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("the upload never reached the server")
+		}
+	}
 	stopped := make(chan struct{})
 	go func() { s.Stop(); close(stopped) }()
 	// The listener closes at once; the in-flight request goes on.
