@@ -127,6 +127,10 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn, error")
 	fs.DurationVar(&cfg.GCInterval, "gc-interval", 0, "run garbage collection this often (0: never; use berth gc)")
 	fs.DurationVar(&cfg.GCGrace, "gc-grace", cfg.GCGrace, "garbage collection spares content touched within this window")
+	fs.DurationVar(&cfg.RegistryAccessLifetime, "registry-token-lifetime", cfg.RegistryAccessLifetime, "lifetime of registry access tokens")
+	fs.DurationVar(&cfg.RegistryRefreshLifetime, "registry-refresh-token-lifetime", cfg.RegistryRefreshLifetime, "lifetime of registry refresh tokens")
+	fs.Float64Var(&cfg.RegistryRate, "registry-rate", cfg.RegistryRate, "registry requests per second allowed to each principal (0: no limit); more get 429 TOOMANYREQUESTS")
+	fs.IntVar(&cfg.RegistryBurst, "registry-burst", cfg.RegistryBurst, "requests a principal may make at once above --registry-rate")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long in-flight requests may take after SIGTERM")
 	fs.StringVar(&cfg.DebugListen, "debug-listen", "", "serve Go's profiler (/debug/pprof/) on this loopback address, e.g. 127.0.0.1:6060")
 	if err := parse(fs, args); err != nil {

@@ -127,6 +127,18 @@ func (g Grants) Touches(scope string) bool {
 	return false
 }
 
+// Below reports whether any assignment is strictly below scope: at a
+// registry, one on one of its repositories.
+func (g Grants) Below(scope string) bool {
+	target := ScopeKey(scope)
+	for _, a := range g {
+		if a.scope != target && within(a.scope, target) {
+			return true
+		}
+	}
+	return false
+}
+
 // ScopeKey is a scope as compared: lower case, without trailing slashes.
 func ScopeKey(scope string) string { return strings.TrimRight(strings.ToLower(scope), "/") }
 

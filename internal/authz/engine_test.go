@@ -94,6 +94,9 @@ func TestCheck(t *testing.T) {
 	if !g.Touches(sub) || !g.Touches(reg+"/repositories/x") || g.Touches("/subscriptions/other") {
 		t.Fatal("Touches: wrong for an assignment on a registry")
 	}
+	if !g.Below(group) || g.Below(reg) || g.Below(reg+"/repositories/x") {
+		t.Fatal("Below: wrong for an assignment on a registry")
+	}
 }
 
 func TestRoles(t *testing.T) {

@@ -3,8 +3,10 @@ package ociapi
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/berthhq/berth/internal/registry"
 )
@@ -15,6 +17,16 @@ var ErrDenied = errors.New("requested access to the resource is denied")
 
 // ErrTooManyRequests is returned by an Authorizer that throttles a caller.
 var ErrTooManyRequests = errors.New("too many requests")
+
+// TooManyRequestsError is ErrTooManyRequests with when to come back.
+type TooManyRequestsError struct {
+	RetryAfter int // seconds
+}
+
+func (e *TooManyRequestsError) Error() string {
+	return fmt.Sprintf("too many requests: retry after %d s", e.RetryAfter)
+}
+func (e *TooManyRequestsError) Unwrap() error { return ErrTooManyRequests }
 
 // ChallengeError is returned by an Authorizer when the caller must
 // (re-)authenticate; Challenge is the WWW-Authenticate header value.
@@ -98,7 +110,11 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		msg = "internal server error"
 	}
 	if we.status == http.StatusTooManyRequests {
-		w.Header().Set("Retry-After", "1")
+		retry := 1
+		if tm := (*TooManyRequestsError)(nil); errors.As(err, &tm) && tm.RetryAfter > 1 {
+			retry = tm.RetryAfter
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(retry))
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(we.status)

@@ -545,14 +545,57 @@ func (h *Handler) tags(q *request) error {
 	return writeJSON(q.w, "application/json", map[string]any{"name": q.repo.Name, "tags": tags})
 }
 
+// CatalogFilter is an Authorizer that narrows the catalog to the
+// repositories a caller may see.
+type CatalogFilter interface {
+	Visible(r *http.Request, registry string) (func(repo string) bool, error)
+}
+
 func (h *Handler) catalog(q *request) error {
+	visible := func(string) bool { return true }
+	if f, ok := h.Auth.(CatalogFilter); ok {
+		v, err := f.Visible(q.r, q.reg)
+		if err != nil {
+			return err
+		}
+		visible = v
+	}
 	repos, err := page(q, func(last string, n int) ([]string, error) {
-		return h.Service.Catalog(q.r.Context(), q.reg, last, n)
+		return h.visibleRepositories(q, last, n, visible)
 	})
 	if err != nil {
 		return err
 	}
 	return writeJSON(q.w, "application/json", map[string]any{"repositories": repos})
+}
+
+// visibleRepositories lists up to n repositories after last that visible
+// admits (n == 0: all), reading the catalog in batches until it has them.
+func (h *Handler) visibleRepositories(q *request, last string, n int, visible func(string) bool) ([]string, error) {
+	const batch = 1000
+	var out []string
+	for {
+		want := batch
+		if n == 0 {
+			want = 0
+		}
+		repos, err := h.Service.Catalog(q.r.Context(), q.reg, last, want)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range repos {
+			if visible(r) {
+				out = append(out, r)
+				if n > 0 && len(out) == n {
+					return out, nil
+				}
+			}
+		}
+		if want == 0 || len(repos) < want {
+			return out, nil
+		}
+		last = repos[len(repos)-1]
+	}
 }
 
 func (h *Handler) referrers(q *request) error {

@@ -29,6 +29,14 @@ type Config struct {
 	// DebugListen serves Go's profiler (net/http/pprof) on a separate,
 	// loopback-only address; empty: off.
 	DebugListen string
+	// RegistryAccessLifetime and RegistryRefreshLifetime are the
+	// lifetimes of registry access and refresh tokens.
+	RegistryAccessLifetime  time.Duration
+	RegistryRefreshLifetime time.Duration
+	// RegistryRate limits each principal's registry requests per second
+	// (bursts of RegistryBurst); 0: no limit.
+	RegistryRate  float64
+	RegistryBurst int
 }
 
 // DefaultRegistryName is the registry bootstrap creates.
@@ -56,6 +64,10 @@ func Defaults() Config {
 		LogLevel:        "info",
 		GCGrace:         time.Hour,
 		ShutdownTimeout: 30 * time.Second,
+
+		RegistryAccessLifetime:  75 * time.Minute,
+		RegistryRefreshLifetime: 3 * time.Hour,
+		RegistryBurst:           100,
 	}
 }
 
@@ -83,6 +95,15 @@ func (c *Config) Validate() error {
 	}
 	if c.GCGrace < time.Minute && c.GCInterval > 0 {
 		return errors.New("--gc-grace must be at least a minute")
+	}
+	for name, d := range map[string]time.Duration{"--registry-token-lifetime": c.RegistryAccessLifetime, "--registry-refresh-token-lifetime": c.RegistryRefreshLifetime} {
+		// Signing keys outlive their last token by MaxTokenLifetime.
+		if d < time.Minute || d > MaxTokenLifetime {
+			return fmt.Errorf("%s must be between 1m and %s", name, MaxTokenLifetime)
+		}
+	}
+	if c.RegistryRate < 0 || c.RegistryBurst < 1 {
+		return errors.New("--registry-rate must not be negative and --registry-burst must be at least 1")
 	}
 	return nil
 }

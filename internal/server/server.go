@@ -106,6 +106,10 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := newMetrics(reg)
 	stsService := &sts.Service{Directory: stores.Meta, Keys: ring, Lifetime: sts.DefaultLifetime}
+	regAuth := &registryauth.Service{
+		Store: stores.Meta, Authz: engine, Keys: ring, Directory: stsService, Suffix: cfg.RegistrySuffix,
+		AccessLifetime: cfg.RegistryAccessLifetime, RefreshLifetime: cfg.RegistryRefreshLifetime,
+	}
 	h := &handler{
 		cfg:      cfg,
 		meta:     stores.Meta,
@@ -114,13 +118,10 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 		promHTTP: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		registry: &ociapi.Handler{
 			Service: registry.New(stores.Meta, stores.Blobs),
-			Auth: &registryauth.BasicGate{
-				Directory:      stores.Meta,
-				Administrators: map[string]bool{boot.ClientID: true},
-				Realm:          boot.LoginServer,
-			},
-			Log: log,
+			Auth:    &registryauth.Gate{Service: regAuth, Throttle: &registryauth.Throttle{Rate: cfg.RegistryRate, Burst: float64(cfg.RegistryBurst)}},
+			Log:     log,
 		},
+		registryTokens:  &registryauth.TokenHandler{Service: regAuth, Log: log},
 		defaultRegistry: boot.Registry,
 		sts: &sts.Handler{
 			Service: stsService,
@@ -131,6 +132,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 	}
 	cp.RegistryDeleted = h.forgetRegistry
 	h.registry.RegistryFor = h.registryFor
+	h.registryTokens.RegistryFor = h.registryFor
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 30 * time.Second,
@@ -233,6 +235,7 @@ type handler struct {
 	metrics         *metrics
 	promHTTP        http.Handler
 	registry        *ociapi.Handler
+	registryTokens  *registryauth.TokenHandler
 	sts             *sts.Handler
 	graph           *graph.Handler
 	management      *arm.Handler
@@ -276,6 +279,9 @@ func (h *handler) route(w http.ResponseWriter, r *http.Request) string {
 	case p == "/v2" || strings.HasPrefix(p, "/v2/"):
 		h.registry.ServeHTTP(w, r)
 		return "registry"
+	case registryauth.Match(p):
+		h.registryTokens.ServeHTTP(w, r)
+		return "registry-token"
 	case strings.HasPrefix(p, graph.Prefix):
 		h.graph.ServeHTTP(w, r)
 		return "directory"

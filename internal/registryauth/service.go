@@ -1,0 +1,395 @@
+package registryauth
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/berthhq/berth/internal/authz"
+	"github.com/berthhq/berth/internal/controlplane"
+	"github.com/berthhq/berth/internal/keys"
+	"github.com/berthhq/berth/internal/secret"
+	"github.com/berthhq/berth/internal/store"
+	"github.com/berthhq/berth/internal/sts"
+)
+
+// Failures, each mapped to the wire once at each surface.
+var (
+	// ErrUnauthorized: credentials or a token that prove nothing.
+	ErrUnauthorized = errors.New("unauthorized")
+	// ErrDenied: a known caller with no access here.
+	ErrDenied = errors.New("access denied")
+	// ErrBadRequest: a request that is not one.
+	ErrBadRequest = errors.New("bad request")
+	// ErrRegistryUnknown: no such registry.
+	ErrRegistryUnknown = errors.New("registry unknown")
+)
+
+// failure carries what the caller is told.
+type failure struct {
+	kind error
+	msg  string
+}
+
+func (f failure) Error() string { return f.msg }
+func (f failure) Unwrap() error { return f.kind }
+
+func fail(kind error, format string, args ...any) error {
+	return failure{kind, fmt.Sprintf(format, args...)}
+}
+
+// NullUser is the user name that says "the password is a refresh token".
+const NullUser = "00000000-0000-0000-0000-000000000000"
+
+// Default token lifetimes, the public service's.
+const (
+	DefaultRefreshLifetime = 3 * time.Hour
+	DefaultAccessLifetime  = 75 * time.Minute
+)
+
+// Store is what authentication reads.
+type Store interface {
+	GetRegistry(ctx context.Context, name string) (store.Registry, error)
+	ListRegistryPasswords(ctx context.Context, registry string) ([]store.RegistryPassword, error)
+	GetResource(ctx context.Context, id string) (store.Resource, error)
+	GetApplicationByAppID(ctx context.Context, appID string) (store.Application, error)
+	ListPasswordCredentials(ctx context.Context, appObjectID string) ([]store.PasswordCredential, error)
+	GetServicePrincipalByAppID(ctx context.Context, tenantID, appID string) (store.ServicePrincipal, error)
+}
+
+// DirectoryVerifier checks directory tokens.
+type DirectoryVerifier interface {
+	VerifyAny(ctx context.Context, token string, wants ...sts.Resource) (sts.Claims, error)
+}
+
+// Service is the registries' token service and credential checks.
+type Service struct {
+	Store     Store
+	Authz     *authz.Engine
+	Keys      *keys.Ring
+	Directory DirectoryVerifier
+	// Suffix makes login servers: <registry>.<suffix>.
+	Suffix          string
+	RefreshLifetime time.Duration
+	AccessLifetime  time.Duration
+
+	// basic caches recent successful Basic checks by a hash of the
+	// credentials, so that a client sending them on every request costs
+	// a map look-up, not a secret hash and two queries. Entries expire
+	// (basicTTL), so a removed secret stops working within that time.
+	mu    sync.Mutex
+	basic map[[32]byte]cachedIdentity
+}
+
+type cachedIdentity struct {
+	id      Identity
+	expires time.Time
+}
+
+const basicTTL = 30 * time.Second
+
+// Registry is what authentication needs to know of a registry.
+type Registry struct {
+	Name                 string
+	LoginServer          string
+	TenantID             string
+	ResourceID           string
+	AdminUserEnabled     bool
+	AnonymousPullEnabled bool
+	// ManagementTokens: directory tokens for the management resource are
+	// exchanged (the azureADAuthenticationAsArmPolicy).
+	ManagementTokens bool
+}
+
+// Registry looks a registry up with its settings.
+func (s *Service) Registry(ctx context.Context, name string) (Registry, error) {
+	r, err := s.Store.GetRegistry(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return Registry{}, ErrRegistryUnknown
+	}
+	if err != nil {
+		return Registry{}, err
+	}
+	reg := Registry{Name: r.Name, LoginServer: r.Name + "." + s.Suffix, TenantID: r.TenantID, ResourceID: r.ResourceID, ManagementTokens: true}
+	res, err := s.Store.GetResource(ctx, r.ResourceID)
+	if errors.Is(err, store.ErrNotFound) {
+		return reg, nil
+	}
+	if err != nil {
+		return Registry{}, err
+	}
+	var p controlplane.RegistryProperties
+	if err := json.Unmarshal(res.Properties, &p); err != nil {
+		return Registry{}, fmt.Errorf("registry %s properties: %w", name, err)
+	}
+	reg.AdminUserEnabled, reg.AnonymousPullEnabled = p.AdminUserEnabled, p.AnonymousPullEnabled
+	reg.ManagementTokens = p.Policies.AzureADAuthenticationAsArmPolicy.Status != "disabled"
+	return reg, nil
+}
+
+// Identity is who a request comes from at a registry.
+type Identity struct {
+	Kind        string // KindPrincipal, KindAdmin or KindAnonymous
+	PrincipalID string // the principal's object id, for KindPrincipal
+}
+
+// Kinds of identity.
+const (
+	KindPrincipal = "principal"
+	KindAdmin     = "admin"
+	KindAnonymous = "anonymous"
+)
+
+// key names the identity for throttling.
+func (id Identity) key(reg Registry) string {
+	switch id.Kind {
+	case KindPrincipal:
+		return id.PrincipalID
+	case KindAdmin:
+		return "admin:" + reg.Name
+	}
+	return ""
+}
+
+// Basic authenticates Basic credentials at a registry: a service
+// principal's app id and secret, the admin user's name and password, or
+// the null user with a registry refresh token.
+func (s *Service) Basic(ctx context.Context, reg Registry, user, pass string) (Identity, error) {
+	if user == NullUser {
+		c, err := s.verify(ctx, reg, pass, grantRefresh)
+		if err != nil {
+			return Identity{}, err
+		}
+		return c.identity(), nil
+	}
+	k := sha256.Sum256([]byte(reg.Name + "\x00" + user + "\x00" + pass))
+	now := time.Now()
+	s.mu.Lock()
+	c, hit := s.basic[k]
+	s.mu.Unlock()
+	if hit && now.Before(c.expires) {
+		// The admin user can be turned off: that takes effect at once.
+		if c.id.Kind != KindAdmin || reg.AdminUserEnabled {
+			return c.id, nil
+		}
+	}
+	id, err := s.checkBasic(ctx, reg, user, pass, now)
+	if err != nil {
+		return Identity{}, err
+	}
+	s.mu.Lock()
+	if s.basic == nil || len(s.basic) >= 10_000 {
+		s.basic = map[[32]byte]cachedIdentity{}
+	}
+	s.basic[k] = cachedIdentity{id: id, expires: now.Add(basicTTL)}
+	s.mu.Unlock()
+	return id, nil
+}
+
+var errBadCredentials = fail(ErrUnauthorized, "invalid username or password")
+
+func (s *Service) checkBasic(ctx context.Context, reg Registry, user, pass string, now time.Time) (Identity, error) {
+	if strings.EqualFold(user, reg.Name) {
+		if !reg.AdminUserEnabled {
+			return Identity{}, errBadCredentials
+		}
+		pws, err := s.Store.ListRegistryPasswords(ctx, reg.Name)
+		if err != nil {
+			return Identity{}, err
+		}
+		for _, p := range pws {
+			if secret.Verify(pass, p.Salt, p.Hash) {
+				return Identity{Kind: KindAdmin}, nil
+			}
+		}
+		return Identity{}, errBadCredentials
+	}
+	app, err := s.Store.GetApplicationByAppID(ctx, user)
+	if errors.Is(err, store.ErrNotFound) {
+		return Identity{}, errBadCredentials
+	}
+	if err != nil {
+		return Identity{}, err
+	}
+	creds, err := s.Store.ListPasswordCredentials(ctx, app.ObjectID)
+	if err != nil {
+		return Identity{}, err
+	}
+	ok := false
+	for _, c := range creds {
+		if !now.Before(c.StartDateTime) && !now.After(c.EndDateTime) && secret.Verify(pass, c.Salt, c.Hash) {
+			ok = true
+		}
+	}
+	if !ok {
+		return Identity{}, errBadCredentials
+	}
+	// The application acts in the registry's tenant through its service
+	// principal there: none, no access (another tenant's application
+	// needs consent first).
+	sp, err := s.Store.GetServicePrincipalByAppID(ctx, reg.TenantID, app.AppID)
+	if errors.Is(err, store.ErrNotFound) {
+		return Identity{}, fail(ErrUnauthorized, "application %s has no service principal in the registry's tenant", app.AppID)
+	}
+	if err != nil {
+		return Identity{}, err
+	}
+	return Identity{Kind: KindPrincipal, PrincipalID: sp.ObjectID}, nil
+}
+
+// Registry actions, as scopes and tokens name them.
+const (
+	ActionPull          = "pull"
+	ActionPush          = "push"
+	ActionDelete        = "delete"
+	ActionMetadataRead  = "metadata_read"
+	ActionMetadataWrite = "metadata_write"
+)
+
+// roleActions maps registry actions to what role definitions grant.
+var roleActions = map[string]string{
+	ActionPull:          authz.ActionRegistryPull,
+	ActionPush:          authz.ActionRegistryPush,
+	ActionDelete:        authz.ActionRegistryDelete,
+	ActionMetadataRead:  "Microsoft.ContainerRegistry/registries/metadata/read",
+	ActionMetadataWrite: "Microsoft.ContainerRegistry/registries/metadata/write",
+}
+
+var allActions = []string{ActionDelete, ActionMetadataRead, ActionMetadataWrite, ActionPull, ActionPush}
+
+// permissions is what one identity may do at one registry.
+type permissions struct {
+	reg    Registry
+	id     Identity
+	grants authz.Grants
+}
+
+func (s *Service) permissions(ctx context.Context, reg Registry, id Identity) (permissions, error) {
+	p := permissions{reg: reg, id: id}
+	if id.Kind == KindPrincipal {
+		g, err := s.Authz.Grants(ctx, id.PrincipalID)
+		if err != nil {
+			return p, err
+		}
+		p.grants = g
+	}
+	return p, nil
+}
+
+// any reports whether the identity may do something at the registry: a
+// principal with no registry action at the registry or on any of its
+// repositories is refused tokens altogether.
+func (p permissions) any() bool {
+	switch p.id.Kind {
+	case KindAdmin:
+		return p.reg.AdminUserEnabled
+	case KindAnonymous:
+		return p.reg.AnonymousPullEnabled
+	}
+	for _, a := range roleActions {
+		if p.grants.Allows(p.reg.ResourceID, a) {
+			return true
+		}
+	}
+	return p.grants.Below(p.reg.ResourceID)
+}
+
+// repository returns which of actions the identity may do on a
+// repository.
+func (p permissions) repository(name string, actions []string) []string {
+	var out []string
+	for _, a := range actions {
+		if p.allows(name, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func (p permissions) allows(repo, action string) bool {
+	switch p.id.Kind {
+	case KindAdmin:
+		return p.reg.AdminUserEnabled
+	case KindAnonymous:
+		return action == ActionPull && p.reg.AnonymousPullEnabled
+	}
+	ra, ok := roleActions[action]
+	return ok && p.grants.Allows(p.reg.ResourceID+"/repositories/"+repo, ra)
+}
+
+// catalog reports whether the identity may list repositories at all.
+func (p permissions) catalog() bool { return p.id.Kind != KindAnonymous && p.any() }
+
+// Scope is one requested access: "repository:<name>:<actions>" or
+// "registry:catalog:*".
+type Scope struct {
+	Type    string
+	Name    string
+	Actions []string
+}
+
+// ParseScopes parses scope parameters, each holding one or more
+// space-separated scopes. Scopes of types berth does not serve are
+// dropped, as a registry does; malformed ones are an error.
+func ParseScopes(values []string) ([]Scope, error) {
+	var out []Scope
+	for _, v := range values {
+		for _, f := range strings.Fields(v) {
+			typ, rest, ok1 := strings.Cut(f, ":")
+			i := strings.LastIndex(rest, ":")
+			if !ok1 || i < 0 {
+				return nil, fail(ErrBadRequest, "malformed scope '%s'", f)
+			}
+			name, actions := rest[:i], strings.Split(rest[i+1:], ",")
+			switch typ {
+			case "repository":
+				if err := validRepository(name); err != nil {
+					return nil, fail(ErrBadRequest, "malformed scope '%s': %v", f, err)
+				}
+			case "registry":
+				if name != "catalog" {
+					continue
+				}
+			default:
+				continue
+			}
+			out = append(out, Scope{Type: typ, Name: name, Actions: actions})
+		}
+	}
+	return out, nil
+}
+
+// access computes what a token for scopes carries: each scope's actions
+// that the identity has, "*" expanded.
+func (p permissions) access(scopes []Scope) []Access {
+	var out []Access
+	for _, sc := range scopes {
+		var granted []string
+		if sc.Type == "registry" {
+			if p.catalog() {
+				granted = []string{"*"}
+			}
+		} else {
+			want := sc.Actions
+			if slices.Contains(want, "*") {
+				want = allActions
+			}
+			granted = p.repository(sc.Name, want)
+		}
+		out = append(out, Access{Type: sc.Type, Name: sc.Name, Actions: nonNil(granted)})
+	}
+	return out
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -1,0 +1,206 @@
+package registryauth
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/berthhq/berth/internal/ids"
+	"github.com/berthhq/berth/internal/jws"
+	"github.com/berthhq/berth/internal/oci"
+	"github.com/berthhq/berth/internal/sts"
+)
+
+// Access is one entry of an access token's access claim.
+type Access struct {
+	Type    string   `json:"type"`
+	Name    string   `json:"name"`
+	Actions []string `json:"actions"`
+}
+
+// What a registry token is for, in its grant_type claim.
+const (
+	grantRefresh = "refresh_token"
+	grantAccess  = "access_token"
+)
+
+// claims are a registry token's. Their JSON holds nothing but GUIDs,
+// host names, repository names and fixed words: none of those has the
+// characters ('?', '~') whose place in base64url would differ from base64,
+// so clients that decode the payload as standard base64 read it too.
+type claims struct {
+	JTI       string   `json:"jti"`
+	Subject   string   `json:"sub"`
+	Kind      string   `json:"identity_type"`
+	NotBefore int64    `json:"nbf"`
+	Expires   int64    `json:"exp"`
+	IssuedAt  int64    `json:"iat"`
+	Issuer    string   `json:"iss"`
+	Audience  string   `json:"aud"`
+	Version   string   `json:"version"`
+	GrantType string   `json:"grant_type"`
+	Tenant    string   `json:"tenant"`
+	Access    []Access `json:"access,omitempty"`
+}
+
+func (c claims) identity() Identity {
+	id := Identity{Kind: c.Kind}
+	if c.Kind == KindPrincipal {
+		id.PrincipalID = c.Subject
+	}
+	return id
+}
+
+func (s *Service) lifetime(grant string) time.Duration {
+	if grant == grantRefresh {
+		if s.RefreshLifetime > 0 {
+			return s.RefreshLifetime
+		}
+		return DefaultRefreshLifetime
+	}
+	if s.AccessLifetime > 0 {
+		return s.AccessLifetime
+	}
+	return DefaultAccessLifetime
+}
+
+func (s *Service) issue(ctx context.Context, reg Registry, id Identity, grant string, access []Access) (string, time.Time, error) {
+	now := time.Now()
+	exp := now.Add(s.lifetime(grant))
+	key, err := s.Keys.Signing(ctx, now)
+	if err != nil {
+		return "", exp, err
+	}
+	sub := id.PrincipalID
+	if id.Kind == KindAdmin {
+		sub = reg.Name
+	}
+	tok, err := jws.Sign(key, nil, claims{
+		JTI: ids.New(), Subject: sub, Kind: id.Kind, NotBefore: now.Add(-time.Minute).Unix(), Expires: exp.Unix(), IssuedAt: now.Unix(),
+		Issuer: reg.LoginServer, Audience: reg.LoginServer, Version: "1.0", GrantType: grant, Tenant: reg.TenantID, Access: access,
+	})
+	return tok, exp, err
+}
+
+// skew is the clock difference tolerated between berth's replicas.
+const skew = time.Minute
+
+// verify checks a registry token of this registry for one use: a refresh
+// token is no access token and the reverse.
+func (s *Service) verify(ctx context.Context, reg Registry, token, grant string) (claims, error) {
+	var c claims
+	now := time.Now()
+	if err := jws.Verify(ctx, s.Keys, token, now, &c); err != nil {
+		if errors.Is(err, jws.ErrInvalid) {
+			return c, fail(ErrUnauthorized, "%v", err)
+		}
+		return c, err
+	}
+	switch {
+	case c.Audience != reg.LoginServer || c.Issuer != reg.LoginServer:
+		return c, fail(ErrUnauthorized, "the token is for another registry")
+	case c.Tenant != reg.TenantID:
+		return c, fail(ErrUnauthorized, "the token is for another tenant")
+	case c.GrantType != grant:
+		return c, fail(ErrUnauthorized, "a %s cannot be used as a %s", c.GrantType, grant)
+	case now.Add(-skew).After(time.Unix(c.Expires, 0)):
+		return c, fail(ErrUnauthorized, "the token has expired")
+	case now.Add(skew).Before(time.Unix(c.NotBefore, 0)):
+		return c, fail(ErrUnauthorized, "the token is not valid yet")
+	case c.Kind != KindPrincipal && c.Kind != KindAdmin && c.Kind != KindAnonymous:
+		return c, fail(ErrUnauthorized, "the token names no identity")
+	}
+	return c, nil
+}
+
+// Exchange turns a directory token into a registry refresh token. The
+// token must be for the management resource (unless the registry's policy
+// refuses those) or the registry resource, and from the registry's tenant;
+// tenant, when given, must name that tenant too.
+func (s *Service) Exchange(ctx context.Context, reg Registry, accessToken, tenant string) (string, error) {
+	wants := []sts.Resource{sts.Registry}
+	if reg.ManagementTokens {
+		wants = append(wants, sts.Management)
+	}
+	c, err := s.Directory.VerifyAny(ctx, accessToken, wants...)
+	if errors.Is(err, sts.ErrInvalidToken) {
+		return "", fail(ErrUnauthorized, "the access token is not valid here: %v", err)
+	}
+	if err != nil {
+		return "", err
+	}
+	if c.TenantID != reg.TenantID || (tenant != "" && tenant != reg.TenantID) {
+		return "", fail(ErrUnauthorized, "the access token's tenant is not the registry's tenant")
+	}
+	id := Identity{Kind: KindPrincipal, PrincipalID: c.ObjectID}
+	p, err := s.permissions(ctx, reg, id)
+	if err != nil {
+		return "", err
+	}
+	if !p.any() {
+		return "", fail(ErrDenied, "the principal %s has no role assignment granting access to registry %s", c.ObjectID, reg.Name)
+	}
+	tok, _, err := s.issue(ctx, reg, id, grantRefresh, nil)
+	return tok, err
+}
+
+// TokenRequest is a request for an access token, with one way of saying
+// who asks: a refresh token, Basic credentials, or neither (anonymous).
+type TokenRequest struct {
+	RefreshToken string
+	User, Pass   string
+	Basic        bool
+	Scopes       []Scope
+	// Offline asks for a refresh token too (docker login's
+	// offline_token).
+	Offline bool
+}
+
+// TokenResponse is what the token endpoint answers.
+type TokenResponse struct {
+	AccessToken  string
+	RefreshToken string
+	ExpiresIn    int
+}
+
+// Token issues an access token for the scopes, carrying what the caller
+// may do of them.
+func (s *Service) Token(ctx context.Context, reg Registry, req TokenRequest) (TokenResponse, error) {
+	id := Identity{Kind: KindAnonymous}
+	switch {
+	case req.RefreshToken != "":
+		c, err := s.verify(ctx, reg, req.RefreshToken, grantRefresh)
+		if err != nil {
+			return TokenResponse{}, err
+		}
+		id = c.identity()
+	case req.Basic:
+		var err error
+		if id, err = s.Basic(ctx, reg, req.User, req.Pass); err != nil {
+			return TokenResponse{}, err
+		}
+	}
+	p, err := s.permissions(ctx, reg, id)
+	if err != nil {
+		return TokenResponse{}, err
+	}
+	if id.Kind != KindAnonymous && !p.any() {
+		return TokenResponse{}, fail(ErrDenied, "no role assignment grants access to registry %s", reg.Name)
+	}
+	if id.Kind == KindAnonymous && !reg.AnonymousPullEnabled {
+		return TokenResponse{}, fail(ErrUnauthorized, "anonymous access to registry %s is not enabled", reg.Name)
+	}
+	tok, exp, err := s.issue(ctx, reg, id, grantAccess, p.access(req.Scopes))
+	if err != nil {
+		return TokenResponse{}, err
+	}
+	out := TokenResponse{AccessToken: tok, ExpiresIn: int(time.Until(exp).Seconds())}
+	if req.Offline && id.Kind != KindAnonymous {
+		if out.RefreshToken, _, err = s.issue(ctx, reg, id, grantRefresh, nil); err != nil {
+			return TokenResponse{}, err
+		}
+	}
+	return out, nil
+}
+
+func validRepository(name string) error { return oci.ValidateName(name) }
