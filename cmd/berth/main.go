@@ -34,6 +34,9 @@ Usage:
   berth ad app create | show | list | delete | credential reset
   berth ad sp create | show | list
   berth ad user create | show | list
+  berth group create | show | list | delete
+  berth acr create | show | list | delete
+  berth identity create | show | list | delete
 
 Client commands take --query JMESPATH and --output json|tsv|table|none (-o).
   berth version
@@ -75,6 +78,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = account(args[1:], stdout, stderr)
 	case "ad":
 		err = ad(args[1:], stdout, stderr)
+	case "group":
+		err = group(args[1:], stdout, stderr)
+	case "acr":
+		err = acr(args[1:], stdout, stderr)
+	case "identity":
+		err = identity(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "berth", version)
 	case "help", "-h", "--help":
