@@ -37,6 +37,8 @@ Usage:
   berth group create | show | list | delete
   berth acr create | show | list | delete
   berth identity create | show | list | delete
+  berth role definition list
+  berth role assignment create | list | delete
 
 Client commands take --query JMESPATH and --output json|tsv|table|none (-o).
   berth version
@@ -84,6 +86,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = acr(args[1:], stdout, stderr)
 	case "identity":
 		err = identity(args[1:], stdout, stderr)
+	case "role":
+		err = role(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "berth", version)
 	case "help", "-h", "--help":
