@@ -32,7 +32,7 @@ Usage:
   berth logout
   berth account list [--refresh] | show | set --subscription ID|NAME | get-access-token [--resource R]
   berth ad app create | show | list | delete | credential reset
-  berth ad sp create | show | list
+  berth ad sp create | show | list | create-for-rbac
   berth ad user create | show | list
   berth group create | show | list | delete
   berth acr create | show | list | delete
