@@ -57,7 +57,7 @@ func TestCLILoginAndTokens(t *testing.T) {
 
 	// A service principal of another tenant, by its credentials; the
 	// server and CA carry over from the current login.
-	var b struct{ TenantID, ClientID, ClientSecret string }
+	var b struct{ TenantID, SubscriptionID, ClientID, ClientSecret string }
 	out, err := s.Berth("tenant", "create", "--domain", "cli.example")
 	if err != nil || json.Unmarshal([]byte(out), &b) != nil {
 		t.Fatalf("tenant create: %v %s", err, out)
@@ -68,9 +68,11 @@ func TestCLILoginAndTokens(t *testing.T) {
 	if got := strings.TrimSpace(run("account", "show", "--query", "tenantId", "-o", "tsv")); got != s.Boot.TenantID {
 		t.Fatalf("a failed login replaced the current one: %s", got)
 	}
+	// Logged in by the tenant's domain, the account shows the tenant id
+	// of the subscription the server lists, as the cloud CLI's does.
 	run("login", "--service-principal", "-u", b.ClientID, "-p", b.ClientSecret, "--tenant", "cli.example", "-o", "none")
-	if got := strings.TrimSpace(run("account", "show", "--query", "tenantId", "-o", "tsv")); got != "cli.example" {
-		t.Fatalf("tenant after service principal login: %q", got)
+	if got := strings.TrimSpace(run("account", "show", "--query", "[id, tenantId]", "-o", "tsv")); got != b.SubscriptionID+"\n"+b.TenantID {
+		t.Fatalf("account after service principal login: %q, want subscription %s in tenant %s", got, b.SubscriptionID, b.TenantID)
 	}
 	run("logout")
 	if out, err := berthCLI(t, config, "account", "get-access-token"); err == nil || !strings.Contains(out, "berth login") {

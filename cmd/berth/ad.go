@@ -25,6 +25,7 @@ const adUsage = `usage:
   berth ad sp create --id APP_ID
   berth ad sp show --id APP_ID|OBJECT_ID|NAME
   berth ad sp list [--display-name NAME]
+  berth ad sp create-for-rbac [--name NAME] [--role ROLE --scopes SCOPE...] [--years N]
   berth ad user create --display-name NAME --user-principal-name UPN --password PASSWORD
                        [--force-change-password-next-sign-in] [--role "Global Administrator"|"Application Administrator"|"User Administrator"]
   berth ad user show --id OBJECT_ID|UPN
@@ -44,7 +45,7 @@ func ad(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	out.register(fs)
 	var id, displayName, audience string
-	var uris listFlag
+	var uris, scopes listFlag
 	var upn, pw, role string
 	var cert, params, fedID string
 	var appendCred, forceChange, listCerts bool
@@ -80,6 +81,11 @@ func ad(args []string, stdout, stderr io.Writer) error {
 		needID("the application's app id")
 	case "sp show":
 		needID("the service principal's app id, name (http://NAME) or object id")
+	case "sp create-for-rbac":
+		stringFlag(fs, &displayName, "the application's display name (reused if it exists)", "name", "n", "display-name")
+		fs.StringVar(&role, "role", "", "a role to assign at each of --scopes")
+		fs.Var(&scopes, "scopes", "the scopes of the role assignment (several after one --scopes)")
+		fs.IntVar(&years, "years", 1, "years the secret is valid")
 	case "user create":
 		fs.StringVar(&displayName, "display-name", "", "the user's display name")
 		fs.StringVar(&upn, "user-principal-name", "", "the user's sign-in name, NAME@TENANT-DOMAIN")
@@ -95,7 +101,7 @@ func ad(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stderr, adUsage)
 		return errUsage
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(azArgs(fs, args, "scopes")); err != nil {
 		return errUsage
 	}
 	// --web-redirect-uris takes several values after one flag, as the
@@ -183,6 +189,8 @@ func ad(args []string, stdout, stderr io.Writer) error {
 		v, err = d.ShowSP(ctx, id)
 	case "sp list":
 		v, err = d.ListSPs(ctx, displayName)
+	case "sp create-for-rbac":
+		v, err = cli.CreateForRBAC(ctx, cli.ForRBAC{Name: displayName, Role: role, Scopes: scopes, Years: years})
 	case "user create":
 		v, err = d.CreateUser(ctx, cli.UserCreate{DisplayName: displayName, UserPrincipalName: upn, Password: pw, ForceChange: forceChange, Role: role})
 	case "user show":

@@ -30,9 +30,15 @@ Usage:
   berth tenant create   add a tenant with its own administrator
   berth login           log in (bootstrap administrator, or --service-principal)
   berth logout
-  berth account show | get-access-token [--resource R]
+  berth account list [--refresh] | show | set --subscription ID|NAME | get-access-token [--resource R]
   berth ad app create | show | list | delete | credential reset
-  berth ad sp create | show | list
+  berth ad sp create | show | list | create-for-rbac
+  berth ad user create | show | list
+  berth group create | show | list | delete
+  berth acr create | show | list | delete
+  berth identity create | show | list | delete
+  berth role definition list
+  berth role assignment create | list | delete
 
 Client commands take --query JMESPATH and --output json|tsv|table|none (-o).
   berth version
@@ -74,6 +80,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = account(args[1:], stdout, stderr)
 	case "ad":
 		err = ad(args[1:], stdout, stderr)
+	case "group":
+		err = group(args[1:], stdout, stderr)
+	case "acr":
+		err = acr(args[1:], stdout, stderr)
+	case "identity":
+		err = identity(args[1:], stdout, stderr)
+	case "role":
+		err = role(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "berth", version)
 	case "help", "-h", "--help":
@@ -302,30 +316,47 @@ func login(args []string, stdout, stderr io.Writer) error {
 }
 
 func account(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || (args[0] != "show" && args[0] != "get-access-token") {
-		fmt.Fprintln(stderr, "usage: berth account show | get-access-token [--resource URI]")
+	name, args := words(args)
+	var out outputFlags
+	fs := flag.NewFlagSet("berth account "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out.register(fs)
+	var resource, subscription string
+	var refresh bool
+	switch name {
+	case "show":
+	case "list":
+		fs.BoolVar(&refresh, "refresh", false, "fetch the subscriptions anew")
+	case "set":
+		stringFlag(fs, &subscription, "the subscription's id or name", "subscription", "s")
+	case "get-access-token":
+		fs.StringVar(&resource, "resource", cli.ManagementResource, "the resource (audience) of the token")
+	default:
+		fmt.Fprintln(stderr, "usage: berth account list [--refresh] | show | set --subscription ID|NAME | get-access-token [--resource URI]")
 		return errUsage
 	}
-	var out outputFlags
-	fs := flag.NewFlagSet("berth account "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	resource := fs.String("resource", cli.ManagementResource, "the resource (audience) of the token")
-	out.register(fs)
-	if err := parse(fs, args[1:]); err != nil {
+	if err := parseAz(fs, args); err != nil {
 		return err
 	}
-	if args[0] == "show" {
-		a, err := cli.ShowAccount()
-		if err != nil {
+	ctx, stop := signalContext()
+	defer stop()
+	var v any
+	var err error
+	switch name {
+	case "show":
+		v, err = cli.ShowAccount()
+	case "list":
+		v, err = cli.ListAccounts(ctx, refresh)
+	case "set":
+		if err := required("berth account set", "subscription", subscription); err != nil {
 			return err
 		}
-		return out.print(stdout, a)
+		return cli.SetSubscription(subscription)
+	case "get-access-token":
+		v, err = cli.GetAccessToken(ctx, resource)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	tok, err := cli.GetAccessToken(ctx, *resource)
 	if err != nil {
 		return err
 	}
-	return out.print(stdout, tok)
+	return out.print(stdout, v)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,22 +27,76 @@ type LoginOptions struct {
 	DataDir string
 }
 
-// Account is what login and account show print, in the cloud CLI's shape
-// for a login without subscriptions.
+// Account is what login, account list and account show print, in the
+// cloud CLI's shape: one per subscription, or one for the tenant when the
+// principal has none. Login and list name the cloud cloudName, show
+// environmentName, as the cloud CLI does.
 type Account struct {
-	CloudName    string `json:"cloudName"`
-	HomeTenantID string `json:"homeTenantId"`
-	ID           string `json:"id"`
-	IsDefault    bool   `json:"isDefault"`
-	Name         string `json:"name"`
-	State        string `json:"state"`
-	TenantID     string `json:"tenantId"`
-	User         User   `json:"user"`
+	CloudName        string `json:"cloudName,omitempty"`
+	EnvironmentName  string `json:"environmentName,omitempty"`
+	HomeTenantID     string `json:"homeTenantId"`
+	ID               string `json:"id"`
+	IsDefault        bool   `json:"isDefault"`
+	ManagedByTenants []any  `json:"managedByTenants"`
+	Name             string `json:"name"`
+	State            string `json:"state"`
+	TenantID         string `json:"tenantId"`
+	User             User   `json:"user"`
 }
 
-func (p *Profile) account() Account {
-	return Account{CloudName: "berth", HomeTenantID: p.TenantID, ID: p.TenantID, IsDefault: true,
-		Name: "N/A(tenant level account)", State: "Enabled", TenantID: p.TenantID, User: p.User}
+// cloudName is what berth calls its one cloud.
+const cloudName = "berth"
+
+func (p *Profile) accounts() []Account {
+	if len(p.Subscriptions) == 0 {
+		return []Account{{CloudName: cloudName, HomeTenantID: p.TenantID, ID: p.TenantID, IsDefault: true, ManagedByTenants: []any{},
+			Name: "N/A(tenant level account)", State: "Enabled", TenantID: p.TenantID, User: p.User}}
+	}
+	out := make([]Account, len(p.Subscriptions))
+	for i, s := range p.Subscriptions {
+		out[i] = Account{CloudName: cloudName, HomeTenantID: s.TenantID, ID: s.ID, IsDefault: s.ID == p.SubscriptionID,
+			ManagedByTenants: []any{}, Name: s.Name, State: s.State, TenantID: s.TenantID, User: p.User}
+	}
+	return out
+}
+
+func (p *Profile) current() Account {
+	for _, a := range p.accounts() {
+		if a.IsDefault {
+			a.CloudName, a.EnvironmentName = "", cloudName
+			return a
+		}
+	}
+	return Account{} // unreachable: accounts always has a default
+}
+
+// refreshSubscriptions fetches the principal's subscriptions, keeping the
+// current one if it is still among them, else choosing the first enabled.
+func (p *Profile) refreshSubscriptions(ctx context.Context) error {
+	m, err := p.management()
+	if err != nil {
+		return err
+	}
+	var out struct {
+		Value []Subscription `json:"value"`
+	}
+	if err := m.do(ctx, http.MethodGet, "/subscriptions", subscriptionsAPI, nil, nil, &out); err != nil {
+		return fmt.Errorf("listing subscriptions: %w", err)
+	}
+	p.Subscriptions = out.Value
+	keep := ""
+	for _, s := range out.Value {
+		if s.ID == p.SubscriptionID {
+			keep = s.ID
+		}
+	}
+	for _, s := range out.Value {
+		if keep == "" && s.State == "Enabled" {
+			keep = s.ID
+		}
+	}
+	p.SubscriptionID = keep
+	return nil
 }
 
 type bootstrapFile struct {
@@ -98,7 +153,10 @@ func Login(ctx context.Context, o LoginOptions) ([]Account, error) {
 	if _, err := p.Token(ctx, ManagementResource); err != nil {
 		return nil, err
 	}
-	return []Account{p.account()}, p.Save()
+	if err := p.refreshSubscriptions(ctx); err != nil {
+		return nil, err
+	}
+	return p.accounts(), p.Save()
 }
 
 func readBootstrap(dataDir string) (bootstrapFile, error) {
@@ -138,11 +196,44 @@ func GetAccessToken(ctx context.Context, resource string) (AccessToken, error) {
 	}, nil
 }
 
-// ShowAccount returns the current login.
+// ShowAccount returns the current subscription's account.
 func ShowAccount() (Account, error) {
 	p, err := LoadProfile()
 	if err != nil {
 		return Account{}, err
 	}
-	return p.account(), nil
+	return p.current(), nil
+}
+
+// ListAccounts returns an account per subscription, fetching the
+// subscriptions anew if refresh is set.
+func ListAccounts(ctx context.Context, refresh bool) ([]Account, error) {
+	p, err := LoadProfile()
+	if err != nil {
+		return nil, err
+	}
+	if refresh {
+		if err := p.refreshSubscriptions(ctx); err != nil {
+			return nil, err
+		}
+		if err := p.Save(); err != nil {
+			return nil, err
+		}
+	}
+	return p.accounts(), nil
+}
+
+// SetSubscription makes a subscription, by id or name, the current one.
+func SetSubscription(idOrName string) error {
+	p, err := LoadProfile()
+	if err != nil {
+		return err
+	}
+	for _, s := range p.Subscriptions {
+		if strings.EqualFold(s.ID, idOrName) || strings.EqualFold(s.Name, idOrName) {
+			p.SubscriptionID = s.ID
+			return p.Save()
+		}
+	}
+	return fmt.Errorf("The subscription of '%s' doesn't exist in cloud '%s'.", idOrName, cloudName)
 }

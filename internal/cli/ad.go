@@ -206,6 +206,10 @@ func (d *Directory) ResetCredential(ctx context.Context, o CredentialReset) (Cre
 	if err != nil {
 		return Credential{}, err
 	}
+	return d.resetPassword(ctx, app, o)
+}
+
+func (d *Directory) resetPassword(ctx context.Context, app Object, o CredentialReset) (Credential, error) {
 	if o.Years <= 0 {
 		o.Years = 1
 	}

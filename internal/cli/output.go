@@ -75,6 +75,14 @@ func sortedKeys(m map[string]any) []string {
 }
 
 func tsvLine(v any) string {
+	if row, ok := v.([]any); ok {
+		// A list of lists, as '[].[a, b]' makes: one row per element.
+		cells := make([]string, len(row))
+		for i, c := range row {
+			cells[i] = scalar(c)
+		}
+		return strings.Join(cells, "\t")
+	}
 	m, ok := v.(map[string]any)
 	if !ok {
 		return scalar(v)

@@ -15,6 +15,7 @@ func TestOutput(t *testing.T) {
 		{"ok", "tsv", "True\n"},
 		{"", "tsv", "a1\t3\tTrue\tp w\tt1\n"},
 		{"[appId, tenant]", "tsv", "a1\nt1\n"},
+		{"[[appId, tenant]]", "tsv", "a1\tt1\n"},
 		{"appId", "json", "\"a1\"\n"},
 		{"{id: appId}", "json", "{\n  \"id\": \"a1\"\n}\n"},
 		{"appId", "none", ""},

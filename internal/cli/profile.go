@@ -29,6 +29,19 @@ type Profile struct {
 	// login. The profile is readable only by its owner.
 	Secret string                 `json:"secret"`
 	Tokens map[string]CachedToken `json:"tokens,omitempty"`
+	// Subscriptions are those the principal had access to at login or at
+	// the last account list --refresh; SubscriptionID is the current one,
+	// which management commands work in.
+	Subscriptions  []Subscription `json:"subscriptions,omitempty"`
+	SubscriptionID string         `json:"subscriptionId,omitempty"`
+}
+
+// Subscription is one the principal has access to.
+type Subscription struct {
+	ID       string `json:"subscriptionId"`
+	Name     string `json:"displayName"`
+	State    string `json:"state"`
+	TenantID string `json:"tenantId"`
 }
 
 // User is who is logged in.
