@@ -18,7 +18,8 @@ import (
 // (its own configuration directory, $BERTH_CONFIG_DIR), with `berth` the
 // real CLI binary, `capture VAR` standing in for the shell's
 // VAR=$(command) (it sets VAR to the previous command's trimmed stdout),
-// and these variables: TENANT_ID, SUBSCRIPTION_ID, BERTH_URL, BERTH_CA.
+// `image` a container client (see imageCommand), and these variables:
+// TENANT_ID, SUBSCRIPTION_ID, BERTH_URL, BERTH_CA, ADMIN_ID, ADMIN_SECRET.
 func TestScenarios(t *testing.T) {
 	s := berthtest.Start(t)
 	bin := berthtest.Binary(t)
@@ -32,6 +33,9 @@ func TestScenarios(t *testing.T) {
 				"SUBSCRIPTION_ID":  s.Boot.SubscriptionID,
 				"BERTH_URL":        s.URL,
 				"BERTH_CA":         s.CAFile,
+				// The bootstrap administrator, to push what scenarios pull.
+				"ADMIN_ID":     s.Boot.ClientID,
+				"ADMIN_SECRET": s.Boot.ClientSecret,
 			} {
 				e.Setenv(k, v)
 			}
@@ -50,6 +54,17 @@ func TestScenarios(t *testing.T) {
 					ts.Fatalf("berth %s succeeded, want a failure", strings.Join(args, " "))
 				case !neg && err != nil:
 					ts.Fatalf("berth %s: %v", strings.Join(args, " "), err)
+				}
+			},
+			"image": func(ts *testscript.TestScript, neg bool, args []string) {
+				err := imageCommand(ts, s, args)
+				switch {
+				case neg && err == nil:
+					ts.Fatalf("image %s succeeded, want a failure", strings.Join(args, " "))
+				case !neg && err != nil:
+					ts.Fatalf("image %s: %v", strings.Join(args, " "), err)
+				case neg:
+					ts.Logf("image %s failed as it should: %v", strings.Join(args, " "), err)
 				}
 			},
 			"capture": func(ts *testscript.TestScript, neg bool, args []string) {
