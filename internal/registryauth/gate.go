@@ -165,7 +165,11 @@ func (g *Gate) challenge(r *http.Request, c caller, need ociapi.Access, problem 
 	if c.scheme == "Basic" {
 		return &ociapi.ChallengeError{Challenge: fmt.Sprintf(`Basic realm=%q`, c.reg.LoginServer), Err: err}
 	}
-	v := fmt.Sprintf(`Bearer realm="https://%s/oauth2/token",service=%q`, r.Host, c.reg.LoginServer)
+	scheme := "https"
+	if r.TLS == nil {
+		scheme = "http" // berth serve --insecure-http, on loopback
+	}
+	v := fmt.Sprintf(`Bearer realm="%s://%s/oauth2/token",service=%q`, scheme, r.Host, c.reg.LoginServer)
 	if need != (ociapi.Access{}) {
 		v += fmt.Sprintf(`,scope="%s:%s:%s"`, need.Type, need.Name, scopeActions(need.Action))
 	}
