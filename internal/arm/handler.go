@@ -154,6 +154,12 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request, c controlplane.C
 		return h.listResources(w, r, c, seg[1], "", seg[3]+"/"+seg[4])
 	case len(low) == 7 && low[2] == "resourcegroups" && low[4] == "providers":
 		return h.listResources(w, r, c, seg[1], seg[3], seg[5]+"/"+seg[6])
+	case len(low) == 9 && low[2] == "resourcegroups" && low[4] == "providers" && r.Method == http.MethodPost:
+		id, err := resourceid.Parse("/" + strings.Join(seg[:8], "/"))
+		if err != nil {
+			return invalidScope(err)
+		}
+		return h.action(w, r, c, id, seg[8])
 	case len(low) >= 8 && low[2] == "resourcegroups" && low[4] == "providers" && len(low)%2 == 0:
 		id, err := resourceid.Parse(r.URL.Path)
 		if err != nil {

@@ -282,7 +282,7 @@ func (h *Handler) provider(w http.ResponseWriter, r *http.Request, sub, namespac
 		return methodNotAllowed(r)
 	}
 	var types []map[string]any
-	for _, t := range []string{controlplane.TypeRegistry, controlplane.TypeIdentity} {
+	for _, t := range []string{controlplane.TypeRegistry, controlplane.TypeIdentity, controlplane.TypeVirtualMachine} {
 		ns, typ, _ := strings.Cut(t, "/")
 		if strings.EqualFold(ns, namespace) {
 			namespace = ns
@@ -302,6 +302,21 @@ func (h *Handler) provider(w http.ResponseWriter, r *http.Request, sub, namespac
 // apiVersions are those the cloud CLI and SDKs send for each type; berth
 // serves every version the same.
 var apiVersions = map[string][]string{
-	controlplane.TypeRegistry: {"2023-11-01-preview", "2023-07-01", "2023-01-01-preview", "2022-12-01", "2022-02-01-preview", "2021-09-01", "2019-05-01"},
-	controlplane.TypeIdentity: {"2023-01-31", "2022-01-31-preview", "2018-11-30"},
+	controlplane.TypeRegistry:       {"2023-11-01-preview", "2023-07-01", "2023-01-01-preview", "2022-12-01", "2022-02-01-preview", "2021-09-01", "2019-05-01"},
+	controlplane.TypeIdentity:       {"2023-01-31", "2022-01-31-preview", "2018-11-30"},
+	controlplane.TypeVirtualMachine: {"2024-07-01", "2023-09-01", "2022-11-01", "2022-08-01"},
+}
+
+// action serves POST {resource id}/{action}.
+func (h *Handler) action(w http.ResponseWriter, r *http.Request, c controlplane.Caller, id resourceid.ID, action string) error {
+	switch strings.ToLower(action) {
+	case "generatemachinecredential":
+		cred, err := h.Service.NewMachineCredential(r.Context(), c, id)
+		if err != nil {
+			return err
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		return writeJSON(w, http.StatusOK, cred)
+	}
+	return notSupported(r)
 }

@@ -36,6 +36,7 @@ func TestCheck(t *testing.T) {
 	assign("6", group+"x", authz.Owner, "neighbour")
 	assign("7", sub, authz.UserAccessAdministrator, "uaa")
 	assign("8", reg, "00000000-0000-0000-0000-00000000dead", "ghost")
+	assign("9", group, authz.ManagedIdentityOperator, "mio")
 
 	cases := []struct {
 		principal, scope, action string
@@ -63,6 +64,8 @@ func TestCheck(t *testing.T) {
 		{"uaa", reg, "Microsoft.Authorization/roleAssignments/write", true},
 		{"uaa", reg, "Microsoft.ContainerRegistry/registries/write", false},
 		{"ghost", reg, authz.ActionRegistryPull, false},
+		{"mio", group + "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id", "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action", true},
+		{"mio", group + "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id", "Microsoft.ManagedIdentity/userAssignedIdentities/write", false},
 		{"nobody", reg, "Microsoft.ContainerRegistry/registries/read", false},
 	}
 	for _, c := range cases {

@@ -169,8 +169,18 @@ func matchAny(patterns []string, action string) bool {
 	return false
 }
 
-// match is a case-insensitive glob where "*" matches any run of characters.
+// match is a case-insensitive glob where "*" matches any run of
+// characters, and a "/*/" segment also matches no segment at all, as the
+// cloud's role definitions expect ("userAssignedIdentities/*/assign/action"
+// grants "userAssignedIdentities/assign/action").
 func match(pattern, s string) bool {
+	if strings.Contains(pattern, "/*/") && glob(strings.Replace(pattern, "/*/", "/", 1), s) {
+		return true
+	}
+	return glob(pattern, s)
+}
+
+func glob(pattern, s string) bool {
 	p, s := strings.ToLower(pattern), strings.ToLower(s)
 	head, rest, wild := strings.Cut(p, "*")
 	if !wild {

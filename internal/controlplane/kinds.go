@@ -33,8 +33,9 @@ const (
 )
 
 var kinds = map[string]kind{
-	strings.ToLower(TypeRegistry): registryKind{},
-	strings.ToLower(TypeIdentity): identityKind{},
+	strings.ToLower(TypeRegistry):       registryKind{},
+	strings.ToLower(TypeIdentity):       identityKind{},
+	strings.ToLower(TypeVirtualMachine): vmKind{},
 }
 
 // errRaced is a create that found what it was about to make already made

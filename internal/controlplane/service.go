@@ -238,6 +238,8 @@ type ResourceInput struct {
 	SKU        json.RawMessage
 	Properties json.RawMessage
 	Identity   json.RawMessage
+
+	caller Caller // for kinds that authorize more (attaching identities)
 }
 
 func (s *Service) kindOf(id resourceid.ID) (kind, error) {
@@ -280,6 +282,7 @@ func (s *Service) PutResource(ctx context.Context, c Caller, id resourceid.ID, i
 	if in.Location == "" {
 		in.Location = g.Location
 	}
+	in.caller = c
 	// Two creates of one resource can race: the loser finds the winner's
 	// record and updates it instead, as if it had come second.
 	for attempt := 0; ; attempt++ {

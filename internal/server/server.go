@@ -105,7 +105,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := newMetrics(reg)
-	stsService := &sts.Service{Directory: stores.Meta, Keys: ring, Lifetime: sts.DefaultLifetime}
+	stsService := &sts.Service{Directory: stores.Meta, Machines: stores.Meta, Keys: ring, Lifetime: sts.DefaultLifetime}
 	regAuth := &registryauth.Service{
 		Store: stores.Meta, Authz: engine, Keys: ring, Directory: stsService, Suffix: cfg.RegistrySuffix,
 		AccessLifetime: cfg.RegistryAccessLifetime, RefreshLifetime: cfg.RegistryRefreshLifetime,

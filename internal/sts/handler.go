@@ -98,6 +98,9 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request, tenant string, v
 		return fmt.Errorf("%w: %v", ErrInvalidRequest, err)
 	}
 	f := r.PostForm
+	if f.Get("grant_type") == ManagedIdentityGrant && !v2 {
+		return h.managedIdentity(w, r, tenant, f)
+	}
 	if gt := f.Get("grant_type"); gt != "client_credentials" {
 		if gt == "" {
 			return missing("grant_type")
@@ -139,6 +142,33 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request, tenant string, v
 	if err != nil {
 		return err
 	}
+	return writeJSON(w, http.StatusOK, tokenBody(tok, v2))
+}
+
+// managedIdentity serves the metadata agent's grant; the answer is the v1
+// shape plus the identity's client_id, which the agent passes on.
+func (h *Handler) managedIdentity(w http.ResponseWriter, r *http.Request, tenant string, f url.Values) error {
+	if t := f.Get("client_assertion_type"); t != ClientAssertionType {
+		return fmt.Errorf("%w: client_assertion_type must be %s", ErrInvalidRequest, ClientAssertionType)
+	}
+	res := f.Get("resource")
+	if res == "" {
+		return missing("resource")
+	}
+	tok, err := h.Service.IssueManagedIdentity(r.Context(), ManagedIdentityRequest{
+		Tenant: tenant, Assertion: f.Get("client_assertion"), Resource: res, Authority: authority(r),
+		ClientID: f.Get("client_id"), ObjectID: f.Get("object_id"), ResourceID: f.Get("msi_res_id"),
+	})
+	if err != nil {
+		return err
+	}
+	body := tokenBody(tok.Token, false).(map[string]string)
+	body["client_id"] = tok.ClientID
+	return writeJSON(w, http.StatusOK, body)
+}
+
+// tokenBody is a token answer: v2's numbers, or v1's strings.
+func tokenBody(tok Token, v2 bool) any {
 	expiresIn := int(time.Until(tok.ExpiresAt).Round(time.Second).Seconds())
 	var body any
 	if v2 {
@@ -152,7 +182,7 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request, tenant string, v
 			"resource": tok.Resource, "access_token": tok.AccessToken,
 		}
 	}
-	return writeJSON(w, http.StatusOK, body)
+	return body
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {
@@ -297,6 +327,10 @@ var wireErrors = []struct {
 	}}},
 	{ErrAssertionSubject, wireError{401, "invalid_client", 700213, func(_ *http.Request, err error) string {
 		return fmt.Sprintf("No matching federated identity record found for presented assertion subject '%s'.", assertionDetail(err))
+	}}},
+	{ErrIdentityNotFound, wireError{400, "invalid_request", 700016, constText("Identity not found")}},
+	{ErrMachineCredential, wireError{401, "invalid_client", 700027, func(_ *http.Request, err error) string {
+		return "Client assertion failed signature validation. " + err.Error() + "."
 	}}},
 	{ErrResourceNotFound, wireError{400, "invalid_resource", 500011, constText("The resource principal was not found in the tenant. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant.")}},
 	{ErrMultipleResources, wireError{400, "invalid_scope", 700022, constText("The provided value for the input parameter scope is not valid because it contains more than one resource.")}},

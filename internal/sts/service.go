@@ -17,7 +17,9 @@ import (
 // Service issues tokens.
 type Service struct {
 	Directory store.Directory
-	Keys      *keys.Ring
+	// Machines finds virtual machines for the managed-identity grant.
+	Machines MachineStore
+	Keys     *keys.Ring
 	// Lifetime of an access token.
 	Lifetime time.Duration
 
@@ -123,7 +125,7 @@ func (s *Service) Issue(ctx context.Context, req ClientCredentials) (Token, erro
 	if err != nil {
 		return Token{}, err
 	}
-	return s.sign(ctx, req, tenant, app, sp, res, acr, now)
+	return s.sign(ctx, req, tenant, app, sp, res, acr, now, nil)
 }
 
 func (s *Service) checkSecret(ctx context.Context, app store.Application, given string, now time.Time) error {
@@ -143,7 +145,7 @@ func (s *Service) checkSecret(ctx context.Context, app store.Application, given 
 	return ErrInvalidSecret
 }
 
-func (s *Service) sign(ctx context.Context, req ClientCredentials, tenant store.Tenant, app store.Application, sp store.ServicePrincipal, res Resource, acr string, now time.Time) (Token, error) {
+func (s *Service) sign(ctx context.Context, req ClientCredentials, tenant store.Tenant, app store.Application, sp store.ServicePrincipal, res Resource, acr string, now time.Time, extra map[string]any) (Token, error) {
 	key, err := s.Keys.Signing(ctx, now)
 	if err != nil {
 		return Token{}, err
@@ -169,6 +171,9 @@ func (s *Service) sign(ctx context.Context, req ClientCredentials, tenant store.
 		"idtyp": "app",
 	}
 	header := map[string]any{}
+	for k, v := range extra {
+		claims[k] = v
+	}
 	if res.Version == "1.0" {
 		claims["iss"] = issuerV1
 		claims["appid"] = app.AppID
