@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -35,12 +36,13 @@ Usage:
   berth ad sp create | show | list | create-for-rbac
   berth ad user create | show | list
   berth group create | show | list | delete
-  berth acr create | show | list | delete
+  berth acr create | show | list | update | delete | credential show|renew | login | pull-secret
   berth identity create | show | list | delete
   berth role definition list
   berth role assignment create | list | delete
 
 Client commands take --query JMESPATH and --output json|tsv|table|none (-o).
+Invoked as docker-credential-berth, the binary is a docker credential helper.
   berth version
 
 Run "berth <command> -h" for a command's flags.
@@ -49,6 +51,9 @@ Run "berth <command> -h" for a command's flags.
 var version = "dev"
 
 func main() {
+	if filepath.Base(os.Args[0]) == credentialHelperName {
+		os.Exit(credentialHelper(os.Args[1:], os.Stdin, os.Stdout))
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

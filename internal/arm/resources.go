@@ -206,6 +206,21 @@ func (h *Handler) resource(w http.ResponseWriter, r *http.Request, c controlplan
 			return err
 		}
 		return writeJSON(w, createdOr(created), resourceOut(rs))
+	case http.MethodPatch:
+		var in struct {
+			Tags       map[string]string `json:"tags"`
+			SKU        json.RawMessage   `json:"sku"`
+			Properties json.RawMessage   `json:"properties"`
+			Identity   json.RawMessage   `json:"identity"`
+		}
+		if err := decode(r, &in); err != nil {
+			return err
+		}
+		rs, err := h.Service.PatchResource(ctx, c, id, controlplane.ResourceInput{Tags: in.Tags, SKU: in.SKU, Properties: in.Properties, Identity: in.Identity})
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, resourceOut(rs))
 	case http.MethodGet:
 		rs, err := h.Service.GetResource(ctx, c, id)
 		if err != nil {
@@ -317,6 +332,10 @@ func (h *Handler) action(w http.ResponseWriter, r *http.Request, c controlplane.
 		}
 		w.Header().Set("Cache-Control", "no-store")
 		return writeJSON(w, http.StatusOK, cred)
+	case "listcredentials":
+		return h.listCredentials(w, r, c, id)
+	case "regeneratecredential":
+		return h.regenerateCredential(w, r, c, id)
 	}
 	return notSupported(r)
 }

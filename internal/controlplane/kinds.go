@@ -19,8 +19,9 @@ type kind interface {
 	Type() string
 	// create fills r's SKU and properties and makes what r stands for.
 	create(ctx context.Context, s *Service, sub store.Subscription, r *store.Resource, in ResourceInput) error
-	// update fills r, a copy of old, from a PUT of an existing resource.
-	update(ctx context.Context, s *Service, old store.Resource, r *store.Resource, in ResourceInput) error
+	// update fills r, a copy of old, from a PUT (replace) or a PATCH of an
+	// existing resource.
+	update(ctx context.Context, s *Service, old store.Resource, r *store.Resource, in ResourceInput, replace bool) error
 	// destroy removes what r stands for; it is not an error if that is
 	// already gone.
 	destroy(ctx context.Context, s *Service, r store.Resource) error
@@ -121,15 +122,20 @@ func (k registryKind) create(ctx context.Context, s *Service, sub store.Subscrip
 	return err
 }
 
-func (k registryKind) update(_ context.Context, _ *Service, old store.Resource, r *store.Resource, in ResourceInput) error {
+func (k registryKind) update(_ context.Context, _ *Service, old store.Resource, r *store.Resource, in ResourceInput, replace bool) error {
 	var p RegistryProperties
 	if err := json.Unmarshal(old.Properties, &p); err != nil {
 		return err
 	}
-	// A PUT states the whole resource: what it leaves out takes its
-	// default again.
-	p.AdminUserEnabled, p.AnonymousPullEnabled = false, false
-	p.Policies.AzureADAuthenticationAsArmPolicy.Status = "enabled"
+	if replace {
+		// A PUT states the whole resource: what it leaves out takes its
+		// default again.
+		p.AdminUserEnabled, p.AnonymousPullEnabled = false, false
+		p.Policies.AzureADAuthenticationAsArmPolicy.Status = "enabled"
+	} else if len(in.SKU) == 0 {
+		// A PATCH changes only what it states.
+		in.SKU = old.SKU
+	}
 	return k.fill(r, &p, in)
 }
 
@@ -227,8 +233,9 @@ func (identityKind) create(ctx context.Context, s *Service, sub store.Subscripti
 	return err
 }
 
-// update keeps the identity: its principal does not change with a PUT.
-func (identityKind) update(context.Context, *Service, store.Resource, *store.Resource, ResourceInput) error {
+// update keeps the identity: its principal does not change with a PUT or
+// a PATCH.
+func (identityKind) update(context.Context, *Service, store.Resource, *store.Resource, ResourceInput, bool) error {
 	return nil
 }
 

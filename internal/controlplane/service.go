@@ -292,7 +292,7 @@ func (s *Service) PutResource(ctx context.Context, c Caller, id resourceid.ID, i
 		case err == nil:
 			r := old
 			r.Tags, r.UpdatedAt = in.Tags, now
-			if err := k.update(ctx, s, old, &r, in); err != nil {
+			if err := k.update(ctx, s, old, &r, in, true); err != nil {
 				return r, false, err
 			}
 			return r, false, s.Store.UpdateResource(ctx, r)
@@ -321,6 +321,39 @@ func (s *Service) PutResource(ctx context.Context, c Caller, id resourceid.ID, i
 			return r, false, err
 		}
 	}
+}
+
+// PatchResource changes what in states of an existing resource: tags if
+// given, and properties.
+func (s *Service) PatchResource(ctx context.Context, c Caller, id resourceid.ID, in ResourceInput) (store.Resource, error) {
+	k, err := s.kindOf(id)
+	if err != nil {
+		return store.Resource{}, err
+	}
+	id = canonical(id, k)
+	if _, err := s.subscription(ctx, c, id.Subscription); err != nil {
+		return store.Resource{}, err
+	}
+	if err := s.authorize(ctx, c, id.String(), k.Type()+"/write"); err != nil {
+		return store.Resource{}, err
+	}
+	old, err := s.Store.GetResource(ctx, id.String())
+	if errors.Is(err, store.ErrNotFound) {
+		return old, resourceNotFound(k.Type(), id.Name(), id.ResourceGroup)
+	}
+	if err != nil {
+		return old, err
+	}
+	in.caller = c
+	r := old
+	r.UpdatedAt = time.Now().UTC()
+	if in.Tags != nil {
+		r.Tags = in.Tags
+	}
+	if err := k.update(ctx, s, old, &r, in, false); err != nil {
+		return r, err
+	}
+	return r, s.Store.UpdateResource(ctx, r)
 }
 
 // GetResource returns a resource the caller may read.

@@ -78,7 +78,7 @@ func (k vmKind) create(ctx context.Context, s *Service, sub store.Subscription, 
 	return k.applyIdentity(ctx, s, sub.TenantID, r, nil, in)
 }
 
-func (k vmKind) update(ctx context.Context, s *Service, old store.Resource, r *store.Resource, in ResourceInput) error {
+func (k vmKind) update(ctx context.Context, s *Service, old store.Resource, r *store.Resource, in ResourceInput, _ bool) error {
 	var p VMProperties
 	if err := json.Unmarshal(old.Properties, &p); err != nil {
 		return err
