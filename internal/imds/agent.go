@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -93,10 +94,12 @@ type Agent struct {
 	key    *ecdsa.PrivateKey
 	client *http.Client
 	log    *slog.Logger
-	// now decides cache freshness; tests move it forward. The machine's
-	// assertions are always dated by the real clock, which the server
-	// checks.
-	now func() time.Time
+	// skew moves the clock that decides cache freshness, so tests can
+	// reach a token's refresh point and expiry without waiting an hour;
+	// it is atomic because requests read it while tests set it. The
+	// machine's assertions are dated by the real clock: the server checks
+	// them.
+	skew atomic.Int64
 
 	mu     sync.Mutex
 	cache  map[string]*entry
@@ -129,8 +132,10 @@ func NewAgent(cred *CredentialFile, log *slog.Logger) (*Agent, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Agent{cred: cred, key: key, client: &http.Client{Transport: tr, Timeout: fetchTimeout},
-		log: log, now: time.Now, cache: map[string]*entry{}}, nil
+		log: log, cache: map[string]*entry{}}, nil
 }
+
+func (a *Agent) now() time.Time { return time.Now().Add(time.Duration(a.skew.Load())) }
 
 // Token returns a token for the identity and resource: from the cache
 // while it is fresh; a cached token past its refresh point is still

@@ -31,6 +31,9 @@ type Options struct {
 // Serve runs the agent until ctx is done. It prints "berth imds is
 // serving at http://ADDR" on stdout once it listens.
 func Serve(ctx context.Context, o Options, stdout io.Writer, log *slog.Logger) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	if !strings.EqualFold(o.VM, o.Credential.ResourceID) {
 		return fmt.Errorf("--vm %s is not the machine of the credential file (%s)", o.VM, o.Credential.ResourceID)
 	}
