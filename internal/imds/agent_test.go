@@ -37,9 +37,9 @@ func checkToken(t *testing.T, w *world, cred azcore.TokenCredential, oid, mirid 
 // registry SDK, which trades the credential's token for registry tokens.
 // (The SDK's repository listing uses /acr/v1/_catalog, which berth does
 // not serve yet.)
-func pullManifest(t *testing.T, s *berthtest.Server, cred azcore.TokenCredential, repo, ref string) ([]byte, error) {
+func pullManifest(t *testing.T, s *berthtest.Server, cred azcore.TokenCredential, repo, ref string, retry policy.RetryOptions) ([]byte, error) {
 	t.Helper()
-	client, err := azcontainerregistry.NewClient(s.URL, cred, &azcontainerregistry.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: s.Client()}})
+	client, err := azcontainerregistry.NewClient(s.URL, cred, &azcontainerregistry.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: s.Client(), Retry: retry}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,11 +92,12 @@ func TestManagedIdentityCredential(t *testing.T) {
 		t.Fatal(err)
 	}
 	var re *azcore.ResponseError
-	if _, err := pullManifest(t, s, cred, "app", "v1"); !errors.As(err, &re) || re.StatusCode != http.StatusUnauthorized && re.StatusCode != http.StatusForbidden {
+	// Without retries: the SDK retries a refused exchange for seconds.
+	if _, err := pullManifest(t, s, cred, "app", "v1", policy.RetryOptions{MaxRetries: -1}); !errors.As(err, &re) || re.StatusCode != http.StatusUnauthorized && re.StatusCode != http.StatusForbidden {
 		t.Fatalf("pull before any role assignment: %v", err)
 	}
 	w.grantPull(builder.PrincipalID, "5b0c6e8e-0000-4000-8000-000000000001")
-	if m, err := pullManifest(t, s, cred, "app", "v1"); err != nil || !strings.Contains(string(m), `"schemaVersion":2`) {
+	if m, err := pullManifest(t, s, cred, "app", "v1", policy.RetryOptions{}); err != nil || !strings.Contains(string(m), `"schemaVersion":2`) {
 		t.Fatalf("pull with AcrPull: %v %s", err, m)
 	}
 }

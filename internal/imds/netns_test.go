@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/berthhq/berth/internal/testutil/berthtest"
@@ -124,7 +125,7 @@ func insideNamespace(t *testing.T) {
 	}
 	checkToken(t, w, chain, system, vm)
 
-	if m, err := pullManifest(t, s, system1, "app", "v1"); err != nil || !strings.Contains(string(m), `"schemaVersion":2`) {
+	if m, err := pullManifest(t, s, system1, "app", "v1", policy.RetryOptions{}); err != nil || !strings.Contains(string(m), `"schemaVersion":2`) {
 		t.Fatalf("pull with the system identity: %v %s", err, m)
 	}
 
