@@ -18,13 +18,16 @@ func imdsAgent(args []string, stdout, stderr io.Writer) error {
 	vm := fs.String("vm", "", "the virtual machine's resource id (required)")
 	credPath := fs.String("credential", "", "the machine's credential file, as written by berth vm create (required)")
 	listen := fs.String("listen", "", "address to serve on (default "+imds.DefaultAddress+" when that address is local)")
-	// The header's default comes from the environment so the secret need
-	// not show in the process list.
-	header := fs.String("identity-header", os.Getenv("IDENTITY_HEADER"), "secret App Service-style clients send as X-IDENTITY-HEADER; enables IDENTITY_ENDPOINT=http://ADDR"+imds.AppServicePath+" (default $IDENTITY_HEADER)")
+	header := fs.String("identity-header", "", "secret App Service-style clients send as X-IDENTITY-HEADER; enables IDENTITY_ENDPOINT=http://ADDR"+imds.AppServicePath+" (default $IDENTITY_HEADER)")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	// Read after parsing, not as the flag's default, which -h would print;
+	// the environment keeps the secret out of the process list.
+	if *header == "" {
+		*header = os.Getenv("IDENTITY_HEADER")
 	}
 	if *vm == "" || *credPath == "" {
 		fs.Usage()
