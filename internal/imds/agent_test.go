@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -357,5 +359,32 @@ func TestServeChecks(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "--listen") {
 			t.Fatalf("no --listen, metadata address not local: %v", err)
 		}
+	}
+}
+
+// TestCommand: berth imds on a given address, its App Service form's
+// secret taken from IDENTITY_HEADER.
+func TestCommand(t *testing.T) {
+	s := berthtest.Start(t)
+	w := newWorld(t, s)
+	vm, system := w.vm("cmd", `{"type":"SystemAssigned"}`)
+	path := filepath.Join(t.TempDir(), "credential.json")
+	if err := w.credential(vm).Save(path); err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := LoadCredentialFile(path)
+	if err != nil || loaded.ResourceID != vm || loaded.Server != s.URL {
+		t.Fatalf("load: %v %+v", err, loaded)
+	}
+	addr, _ := startAgent(t, []string{"IDENTITY_HEADER=from-env"}, "imds", "--vm", vm, "--credential", path, "--listen", "127.0.0.1:0")
+	r := get(t, addr+AppServicePath+"?api-version=2019-08-01&resource="+url.QueryEscape(managementRes), map[string]string{"X-IDENTITY-HEADER": "from-env"})
+	if r.status != 200 || w.claims(r.body["access_token"].(string))["oid"] != system {
+		t.Fatalf("App Service form: %d %s", r.status, r.raw)
+	}
+
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	os.WriteFile(bad, []byte(`{"resourceId":"`+vm+`","tenantId":"t","keyId":"k","server":"https://x","privateKey":"not PEM"}`), 0o600)
+	if _, err := LoadCredentialFile(bad); err == nil || !strings.Contains(err.Error(), "privateKey") {
+		t.Fatalf("a credential file without a key: %v", err)
 	}
 }

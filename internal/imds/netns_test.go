@@ -94,7 +94,10 @@ func insideNamespace(t *testing.T) {
 	w.push("app")
 	w.grantPull(system, "5b0c6e8e-0000-4000-8000-000000000002")
 
-	agentLog := startAgent(t, "imds", "--vm", vm, "--credential", path, "--log-level", "debug")
+	addr, agentLog := startAgent(t, nil, "imds", "--vm", vm, "--credential", path, "--log-level", "debug")
+	if addr != "http://169.254.169.254:80" {
+		t.Fatalf("serving at %s, want the metadata address", addr)
+	}
 
 	// The Go SDK's probe: no query, no header; any answer will do.
 	if r := get(t, "http://169.254.169.254"+TokenPath, nil); r.status != 400 {
@@ -139,11 +142,12 @@ func insideNamespace(t *testing.T) {
 	}
 }
 
-// startAgent runs berth imds until the test ends and returns a function
-// reading its log so far.
-func startAgent(t *testing.T, args ...string) func() string {
+// startAgent runs berth imds until the test ends and returns its address
+// and a function reading its log so far.
+func startAgent(t *testing.T, env []string, args ...string) (string, func() string) {
 	t.Helper()
 	cmd := exec.Command(berthtest.Binary(t), args...)
+	cmd.Env = append(os.Environ(), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -183,13 +187,11 @@ func startAgent(t *testing.T, args ...string) func() string {
 	}()
 	select {
 	case addr := <-ready:
-		if addr != "http://169.254.169.254:80" {
-			t.Fatalf("serving at %s", addr)
-		}
+		return addr, readLog
 	case <-done:
 		t.Fatalf("berth imds exited:\n%s", readLog())
 	case <-time.After(30 * time.Second):
 		t.Fatalf("berth imds not serving after 30s:\n%s", readLog())
 	}
-	return readLog
+	panic("unreachable")
 }
