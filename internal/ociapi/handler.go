@@ -48,6 +48,10 @@ type Handler struct {
 	Log         *slog.Logger
 }
 
+// ACRCatalog is where the cloud's registry SDK lists repositories; it
+// answers as /v2/_catalog does, since that SDK has no other way to list.
+const ACRCatalog = "/acr/v1/_catalog"
+
 type route struct {
 	kind string // base, catalog, tags, manifest, blob, uploads, upload, referrers
 	name string
@@ -61,6 +65,9 @@ type route struct {
 // validation refuse it.
 func parse(escaped string) (route, bool) {
 	rest, ok := strings.CutPrefix(escaped, "/v2/")
+	if escaped == ACRCatalog {
+		return route{kind: "catalog"}, true
+	}
 	if !ok {
 		if escaped == "/v2" {
 			return route{kind: "base"}, true

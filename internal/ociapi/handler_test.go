@@ -270,6 +270,7 @@ func TestParseRoutes(t *testing.T) {
 	cases := map[string]route{
 		"/v2/":                           {kind: "base"},
 		"/v2/_catalog":                   {kind: "catalog"},
+		"/acr/v1/_catalog":               {kind: "catalog"},
 		"/v2/a/b/tags/list":              {kind: "tags", name: "a/b"},
 		"/v2/blobs/manifests/x":          {kind: "manifest", name: "blobs", arg: "x"},
 		"/v2/a/blobs/uploads/":           {kind: "uploads", name: "a"},
