@@ -60,9 +60,10 @@ type route struct {
 
 // parse splits an escaped /v2/ path into what it addresses. Repository
 // names contain slashes, so the suffix is matched from the end. Segments are
-// unescaped one by one, except that an escaped slash stays escaped: it is
-// not a separator, and the "%2F" left in the name, digest or id makes
-// validation refuse it.
+// unescaped one by one. In the repository name an escaped slash is a
+// separator: the cloud's registry SDK escapes names that way, and the
+// name is validated whole afterwards. In the digest, tag or upload id it
+// stays escaped, and the "%2F" left there makes validation refuse it.
 func parse(escaped string) (route, bool) {
 	rest, ok := strings.CutPrefix(escaped, "/v2/")
 	if escaped == ACRCatalog {
@@ -81,15 +82,16 @@ func parse(escaped string) (route, bool) {
 		return route{kind: "catalog"}, true
 	}
 	seg := strings.Split(rest, "/")
+	names := make([]string, len(seg))
 	for i, s := range seg {
 		u, err := url.PathUnescape(s)
 		if err != nil {
 			return route{}, false
 		}
-		seg[i] = strings.ReplaceAll(u, "/", "%2F")
+		names[i], seg[i] = u, strings.ReplaceAll(u, "/", "%2F")
 	}
 	n := len(seg)
-	join := func(k int) string { return strings.Join(seg[:k], "/") }
+	join := func(k int) string { return strings.Join(names[:k], "/") }
 	switch {
 	case n >= 3 && seg[n-2] == "tags" && seg[n-1] == "list":
 		return route{kind: "tags", name: join(n - 2)}, true

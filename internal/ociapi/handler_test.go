@@ -116,7 +116,8 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"upper-case name", "POST", "/v2/Library/x/blobs/uploads/", nil, 400, "NAME_INVALID"},
 		{"dot-dot component", "POST", "/v2/a/../b/blobs/uploads/", nil, 400, "NAME_INVALID"},
 		{"encoded dot-dot", "GET", "/v2/a/%2e%2e/b/manifests/latest", nil, 400, "NAME_INVALID"},
-		{"encoded slash", "GET", "/v2/a%2fb/manifests/latest", nil, 400, "NAME_INVALID"},
+		{"encoded slash around dot-dot", "GET", "/v2/a%2f..%2fb/manifests/latest", nil, 400, "NAME_INVALID"},
+		{"encoded empty component", "GET", "/v2/a%2f%2fb/manifests/latest", nil, 400, "NAME_INVALID"},
 		{"empty component", "GET", "/v2/a//b/manifests/latest", nil, 400, "NAME_INVALID"},
 		{"trailing separator", "GET", "/v2/a-/manifests/latest", nil, 400, "NAME_INVALID"},
 		{"name too long", "GET", "/v2/" + strings.Repeat("a", 256) + "/tags/list", nil, 400, "NAME_INVALID"},
@@ -279,6 +280,8 @@ func TestParseRoutes(t *testing.T) {
 		"/v2/manifests/blobs/sha256:1":   {kind: "blob", name: "manifests", arg: "sha256:1"},
 		"/v2/x/referrers/sha256:2":       {kind: "referrers", name: "x", arg: "sha256:2"},
 		"/v2/tags/list/manifests/latest": {kind: "manifest", name: "tags/list", arg: "latest"},
+		"/v2/a%2Fb/manifests/v1":         {kind: "manifest", name: "a/b", arg: "v1"},
+		"/v2/a/manifests/v1%2Fx":         {kind: "manifest", name: "a", arg: "v1%2Fx"},
 	}
 	for path, want := range cases {
 		got, ok := parse(path)
