@@ -69,6 +69,16 @@ for _ in $(seq 1 300); do
 done
 url=$(sed -n 's/^berth is ready at //p' "$work/serve.out")
 [ -n "$url" ] || { echo "berth did not become ready"; cat "$work/serve.log"; exit 1; }
+# The suite pushes and deletes as a service principal holding AcrPush and
+# AcrDelete on the default registry, made with the CLI: identity at the
+# registry, not the bootstrap administrator's Owner rights.
+export BERTH_CONFIG_DIR="$work/cli"
+"$BERTH_BIN" login --data-dir "$data" -o none
+registry_id=$("$BERTH_BIN" acr show -n "$(jq -r .registry "$data/bootstrap.json")" --query id -o tsv)
+{ read -r sp_app; read -r sp_password; } < <("$BERTH_BIN" ad sp create-for-rbac --name conformance \
+  --role acrpush --scopes "$registry_id" --query '[appId, password]' -o tsv)
+[ -n "$sp_app" ] && [ -n "$sp_password" ] || { echo "create-for-rbac printed no credentials"; exit 1; }
+"$BERTH_BIN" role assignment create --assignee "$sp_app" --role acrdelete --scope "$registry_id" -o none
 # Every toggle is on except sparse manifests: berth accepts a manifest only
 # when everything it names is in the repository, so that every acknowledged
 # image can be pulled (foreign layers with URLs excepted). The spec leaves
@@ -76,8 +86,8 @@ url=$(sed -n 's/^berth is ready at //p' "$work/serve.out")
 OCI_DATA_SPARSE=false \
 BERTH_CONFORMANCE_CACHE="$BERTH_CACHE" \
 REGISTRY_URL="$url" \
-REGISTRY_USER=$(jq -r .clientId "$data/bootstrap.json") \
-REGISTRY_PASSWORD=$(jq -r .clientSecret "$data/bootstrap.json") \
+REGISTRY_USER="$sp_app" \
+REGISTRY_PASSWORD="$sp_password" \
 REGISTRY_CA="$data/ca.crt" \
 RESULTS_DIR="$BERTH_RESULTS/conformance" \
   scripts/conformance.sh
