@@ -177,3 +177,44 @@ func TestRemovedRoleAssignmentRefusesClient(t *testing.T) {
 		t.Errorf("Basic credentials at /v2/ after the removal: %d", status)
 	}
 }
+
+// TestTokenOfDeletedRegistryInAnotherTenant: registry names are free again
+// once deleted, so another tenant can create a registry with the name of
+// one deleted; an access token the deleted registry issued, even one
+// already accepted there, is refused at the new one.
+func TestTokenOfDeletedRegistryInAnotherTenant(t *testing.T) {
+	t.Parallel()
+	e := newIdentityEnv(t, "reusedname")
+	p := e.principal("first-owner", "acrpush", "")
+	img := ociImage(t, v1.Platform{OS: "linux", Architecture: "amd64"}, 512)
+	e.pushAs(p, "app:v1", img)
+	access, _ := e.registryToken(e.loginServer, p, "repository:app:pull")
+	const manifest = "/v2/app/manifests/v1"
+	if status, _ := e.call(http.MethodGet, e.loginServer, manifest, "Bearer "+access, nil); status != http.StatusOK {
+		t.Fatalf("the token at its registry: %d", status)
+	}
+	e.run("acr", "delete", "-n", "reusedname", "--yes", "-o", "none")
+
+	out, err := e.s.Berth("tenant", "create", "--domain", "reuse.example")
+	var b struct{ TenantID, ClientID, ClientSecret string }
+	if err != nil || json.Unmarshal([]byte(out), &b) != nil {
+		t.Fatalf("tenant create: %v %s", err, out)
+	}
+	other := t.TempDir()
+	for _, args := range [][]string{
+		{"login", "--service-principal", "-u", b.ClientID, "-p", b.ClientSecret, "--tenant", b.TenantID, "--server", e.s.URL, "--ca-file", e.s.CAFile, "-o", "none"},
+		{"group", "create", "-n", "theirs", "-l", "westeurope", "-o", "none"},
+		{"acr", "create", "-n", "reusedname", "-g", "theirs", "-o", "none"},
+	} {
+		if out, err := berthCLI(t, other, args...); err != nil {
+			t.Fatalf("berth %s (tenant B): %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	if err := remote.Write(e.ref("app:v1"), img, e.ggcr(t.Context(), authn.AuthConfig{Username: b.ClientID, Password: b.ClientSecret})...); err != nil {
+		t.Fatalf("tenant B's push: %v", err)
+	}
+	status, hdr := e.call(http.MethodGet, e.loginServer, manifest, "Bearer "+access, nil)
+	if status != http.StatusUnauthorized || !strings.Contains(hdr.Get("WWW-Authenticate"), `error="invalid_token"`) {
+		t.Errorf("the deleted registry's token at tenant B's registry of the same name: %d %q", status, hdr.Get("WWW-Authenticate"))
+	}
+}

@@ -76,7 +76,7 @@ func (g *Gate) accessToken(ctx context.Context, reg Registry, token string) (cla
 	g.mu.Lock()
 	c, hit := g.tokens[k]
 	g.mu.Unlock()
-	if hit && now.Before(time.Unix(c.Expires, 0).Add(skew)) && c.Audience == reg.LoginServer {
+	if hit && c.check(reg, grantAccess, now) == nil {
 		return c, nil
 	}
 	c, err := g.Service.verify(ctx, reg, token, grantAccess)

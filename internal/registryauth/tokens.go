@@ -96,21 +96,28 @@ func (s *Service) verify(ctx context.Context, reg Registry, token, grant string)
 		}
 		return c, err
 	}
+	return c, c.check(reg, grant, now)
+}
+
+// check tells whether verified claims are good at a registry for one use
+// now. The gate runs it on cached claims too: a registry's name can pass
+// to another tenant once deleted, and the token must not follow it.
+func (c claims) check(reg Registry, grant string, now time.Time) error {
 	switch {
 	case c.Audience != reg.LoginServer || c.Issuer != reg.LoginServer:
-		return c, fail(ErrUnauthorized, "the token is for another registry")
+		return fail(ErrUnauthorized, "the token is for another registry")
 	case c.Tenant != reg.TenantID:
-		return c, fail(ErrUnauthorized, "the token is for another tenant")
+		return fail(ErrUnauthorized, "the token is for another tenant")
 	case c.GrantType != grant:
-		return c, fail(ErrUnauthorized, "a %s cannot be used as a %s", c.GrantType, grant)
+		return fail(ErrUnauthorized, "a %s cannot be used as a %s", c.GrantType, grant)
 	case now.Add(-skew).After(time.Unix(c.Expires, 0)):
-		return c, fail(ErrUnauthorized, "the token has expired")
+		return fail(ErrUnauthorized, "the token has expired")
 	case now.Add(skew).Before(time.Unix(c.NotBefore, 0)):
-		return c, fail(ErrUnauthorized, "the token is not valid yet")
+		return fail(ErrUnauthorized, "the token is not valid yet")
 	case c.Kind != KindPrincipal && c.Kind != KindAdmin && c.Kind != KindAnonymous:
-		return c, fail(ErrUnauthorized, "the token names no identity")
+		return fail(ErrUnauthorized, "the token names no identity")
 	}
-	return c, nil
+	return nil
 }
 
 // Exchange turns a directory token into a registry refresh token. The
