@@ -13,11 +13,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/containers/azcontainerregistry"
 	"github.com/containerd/containerd/v2/core/remotes/docker"
@@ -241,23 +243,40 @@ func TestAzContainerRegistrySDK(t *testing.T) {
 	puller := e.principal("sdk-puller", "acrpull", "")
 	img := ociImage(t, v1.Platform{OS: "linux", Architecture: "amd64"}, 1024)
 	e.pushAs(pusher, "sdk/one:v1", img)
-	e.pushAs(pusher, "sdk/two:v1", ociImage(t, v1.Platform{OS: "linux", Architecture: "arm64"}, 512))
 
-	// Every request the SDK and its credential make, to see the dance.
-	rec := &recorder{rt: e.transport()}
-	hc := &http.Client{Transport: rec}
-	cfg := cloudAt(e.s)
-	cfg.Services[azcontainerregistry.ServiceName] = cloud.ServiceConfiguration{Audience: "https://containerregistry.azure.net"}
-	opts := azcore.ClientOptions{Cloud: cfg, Transport: hc}
-	cred, err := azidentity.NewClientSecretCredential(e.s.Boot.TenantID, puller.appID, puller.secret,
-		&azidentity.ClientSecretCredentialOptions{ClientOptions: opts, DisableInstanceDiscovery: true})
-	if err != nil {
-		t.Fatal(err)
+	// The pusher pushes sdk/two with the SDK's own blob and manifest
+	// calls (an AcrPull principal cannot start an upload).
+	pushClient, pushBlobs, _ := e.sdkClients(pusher)
+	_, pullBlobs, _ := e.sdkClients(puller)
+	if _, err := pullBlobs.StartUpload(ctx, "sdk/two", nil); !sdkStatus(err, http.StatusUnauthorized) {
+		t.Fatalf("upload with AcrPull: %v, want 401", err)
 	}
-	client, err := azcontainerregistry.NewClient("https://"+e.loginServer, cred, &azcontainerregistry.ClientOptions{ClientOptions: opts})
-	if err != nil {
-		t.Fatal(err)
+	upload := func(data []byte) string {
+		start, err := pushBlobs.StartUpload(ctx, "sdk/two", nil)
+		if err != nil {
+			t.Fatalf("start upload: %v", err)
+		}
+		calc := azcontainerregistry.NewBlobDigestCalculator()
+		chunk, err := pushBlobs.UploadChunk(ctx, *start.Location, bytes.NewReader(data), calc, nil)
+		if err != nil {
+			t.Fatalf("upload chunk: %v", err)
+		}
+		done, err := pushBlobs.CompleteUpload(ctx, *chunk.Location, calc, nil)
+		if err != nil {
+			t.Fatalf("complete upload: %v", err)
+		}
+		return *done.DockerContentDigest
 	}
+	layerData, configData := []byte("sdk layer"), []byte(`{"architecture":"arm64","os":"linux"}`)
+	sdkManifest := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",` +
+		`"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"` + upload(configData) + `","size":` + strconv.Itoa(len(configData)) + `},` +
+		`"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"` + upload(layerData) + `","size":` + strconv.Itoa(len(layerData)) + `}]}`)
+	if _, err := pushClient.UploadManifest(ctx, "sdk/two", "v1", azcontainerregistry.ContentTypeApplicationVndOciImageManifestV1JSON,
+		streaming.NopCloser(bytes.NewReader(sdkManifest)), nil); err != nil {
+		t.Fatalf("upload manifest: %v", err)
+	}
+
+	client, _, rec := e.sdkClients(puller)
 
 	var repos []string
 	pager := client.NewListRepositoriesPager(&azcontainerregistry.ClientListRepositoriesOptions{MaxNum: ptr(int32(1))})
@@ -287,6 +306,13 @@ func TestAzContainerRegistrySDK(t *testing.T) {
 	if !bytes.Equal(got, want) || m.DockerContentDigest == nil || *m.DockerContentDigest != digest.String() {
 		t.Errorf("manifest %s (digest %v), want %s (%s)", got, m.DockerContentDigest, want, digest)
 	}
+	m, err = client.GetManifest(ctx, "sdk/two", "v1", &azcontainerregistry.ClientGetManifestOptions{Accept: ptr(string(ocispec.MediaTypeImageManifest))})
+	if err != nil {
+		t.Fatalf("get the manifest pushed with the SDK: %v", err)
+	}
+	if got, _ := io.ReadAll(m.ManifestData); !bytes.Equal(got, sdkManifest) {
+		t.Errorf("manifest pushed with the SDK came back as %s", got)
+	}
 
 	// The SDK exchanged its directory token once and got its access
 	// tokens with the refresh token; berth's tokens decode the way the
@@ -300,6 +326,37 @@ func TestAzContainerRegistrySDK(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// sdkClients are the registry SDK's clients for a principal, with the
+// cloud's client secret credential pointed at berth and the registry's
+// audience, and the recorder of every request they and the credential
+// make.
+func (e *identityEnv) sdkClients(p principal) (*azcontainerregistry.Client, *azcontainerregistry.BlobClient, *recorder) {
+	e.t.Helper()
+	rec := &recorder{rt: e.transport()}
+	cfg := cloudAt(e.s)
+	cfg.Services[azcontainerregistry.ServiceName] = cloud.ServiceConfiguration{Audience: "https://containerregistry.azure.net"}
+	opts := azcore.ClientOptions{Cloud: cfg, Transport: &http.Client{Transport: rec}}
+	cred, err := azidentity.NewClientSecretCredential(e.s.Boot.TenantID, p.appID, p.secret,
+		&azidentity.ClientSecretCredentialOptions{ClientOptions: opts, DisableInstanceDiscovery: true})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	client, err := azcontainerregistry.NewClient("https://"+e.loginServer, cred, &azcontainerregistry.ClientOptions{ClientOptions: opts})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	blobs, err := azcontainerregistry.NewBlobClient("https://"+e.loginServer, cred, &azcontainerregistry.BlobClientOptions{ClientOptions: opts})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return client, blobs, rec
+}
+
+func sdkStatus(err error, status int) bool {
+	var re *azcore.ResponseError
+	return errors.As(err, &re) && re.StatusCode == status
+}
 
 // TestContainerdResolverWithIdentity: containerd's docker resolver with a
 // service principal's credentials resolves a tag and fetches the
