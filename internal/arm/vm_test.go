@@ -11,8 +11,9 @@ func TestVirtualMachines(t *testing.T) {
 	f.want(f.do("owner", "PUT", identity+api, `{}`), 201, "")
 	vm := group + "/providers/Microsoft.Compute/virtualMachines/myDockerVM"
 
-	a := f.do("contributor", "PUT", vm+api, `{"location":"here","properties":{"hardwareProfile":{"vmSize":"Standard_B1s"}}}`)
-	if a.status != 201 || a.get("identity") != nil || a.get("properties.vmId") == "" || a.get("properties.hardwareProfile.vmSize") != "Standard_B1s" {
+	a := f.do("contributor", "PUT", vm+api, `{"location":"here","properties":{"hardwareProfile":{"vmSize":"Standard_B1s"},"storageProfile":{"imageReference":{"publisher":"Canonical"}}}}`)
+	if a.status != 201 || a.get("identity") != nil || a.get("properties.vmId") == "" || a.get("properties.hardwareProfile.vmSize") != "Standard_B1s" ||
+		a.get("properties.storageProfile.imageReference.publisher") != "Canonical" {
 		t.Fatalf("create: %d %s", a.status, a.raw)
 	}
 	// az vm identity assign: the VM again, with an identity block.

@@ -30,6 +30,7 @@ type VMProperties struct {
 	VMID              string          `json:"vmId"`
 	ProvisioningState string          `json:"provisioningState"`
 	HardwareProfile   json.RawMessage `json:"hardwareProfile,omitempty"`
+	StorageProfile    json.RawMessage `json:"storageProfile,omitempty"`
 	MachineKey        *MachineKey     `json:"machineKey,omitempty"`
 }
 
@@ -66,11 +67,12 @@ func (k vmKind) create(ctx context.Context, s *Service, sub store.Subscription, 
 	}
 	var pin struct {
 		HardwareProfile json.RawMessage `json:"hardwareProfile"`
+		StorageProfile  json.RawMessage `json:"storageProfile"`
 	}
 	if err := decodeInput(in.Properties, &pin); err != nil {
 		return err
 	}
-	p := VMProperties{VMID: ids.New(), ProvisioningState: "Succeeded", HardwareProfile: pin.HardwareProfile}
+	p := VMProperties{VMID: ids.New(), ProvisioningState: "Succeeded", HardwareProfile: pin.HardwareProfile, StorageProfile: pin.StorageProfile}
 	var err error
 	if r.Properties, err = json.Marshal(p); err != nil {
 		return err
@@ -85,12 +87,16 @@ func (k vmKind) update(ctx context.Context, s *Service, old store.Resource, r *s
 	}
 	var pin struct {
 		HardwareProfile json.RawMessage `json:"hardwareProfile"`
+		StorageProfile  json.RawMessage `json:"storageProfile"`
 	}
 	if err := decodeInput(in.Properties, &pin); err != nil {
 		return err
 	}
 	if pin.HardwareProfile != nil {
 		p.HardwareProfile = pin.HardwareProfile
+	}
+	if pin.StorageProfile != nil {
+		p.StorageProfile = pin.StorageProfile
 	}
 	var err error
 	if r.Properties, err = json.Marshal(p); err != nil {
