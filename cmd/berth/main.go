@@ -40,6 +40,7 @@ Usage:
   berth identity create | show | list | delete
   berth role definition list
   berth role assignment create | list | delete
+  berth vm create | show | delete | credential reset | identity assign | remove | show
   berth imds --vm ID --credential FILE   serve the instance metadata endpoint on a machine
 
 Client commands take --query JMESPATH and --output json|tsv|table|none (-o).
@@ -94,6 +95,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = identity(args[1:], stdout, stderr)
 	case "role":
 		err = role(args[1:], stdout, stderr)
+	case "vm":
+		err = vm(args[1:], stdout, stderr)
 	case "imds":
 		err = imdsAgent(args[1:], stdout, stderr)
 	case "version", "--version":
