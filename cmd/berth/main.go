@@ -29,7 +29,7 @@ Usage:
   berth fsck [flags]    verify every blob and manifest
   berth keys rotate     add a token signing key; it signs after --publish-for
   berth tenant create   add a tenant with its own administrator
-  berth login           log in (bootstrap administrator, or --service-principal)
+  berth login           log in (bootstrap administrator, --service-principal, or --identity)
   berth logout
   berth account list [--refresh] | show | set --subscription ID|NAME | get-access-token [--resource R]
   berth ad app create | show | list | delete | credential reset
@@ -301,8 +301,9 @@ func login(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("berth login", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.BoolVar(&opts.ServicePrincipal, "service-principal", false, "log in as a service principal (--username APP_ID --password SECRET --tenant TENANT)")
+	fs.BoolVar(&opts.Identity, "identity", false, "log in as the machine's managed identity, with tokens from its metadata endpoint (berth imds)")
 	for _, n := range []string{"username", "u"} {
-		fs.StringVar(&opts.Username, n, "", "the service principal's application (client) id")
+		fs.StringVar(&opts.Username, n, "", "the service principal's application (client) id; with --identity, the identity's client id, object id or resource id (default: the system-assigned identity)")
 	}
 	for _, n := range []string{"password", "p"} {
 		fs.StringVar(&opts.Password, n, "", "the service principal's client secret")
@@ -310,8 +311,8 @@ func login(args []string, stdout, stderr io.Writer) error {
 	for _, n := range []string{"tenant", "t"} {
 		fs.StringVar(&opts.Tenant, n, "", "the tenant id or domain")
 	}
-	fs.StringVar(&opts.Server, "server", "", "berth's address, https://HOST:PORT (default: the current login's, or the local server's)")
-	fs.StringVar(&opts.CAFile, "ca-file", "", "the CA certificate berth's server certificate is signed by (default: the local data directory's)")
+	fs.StringVar(&opts.Server, "server", "", "berth's address, https://HOST:PORT (default: the current login's, or the local server's; with --identity, $BERTH_SERVER)")
+	fs.StringVar(&opts.CAFile, "ca-file", "", "the CA certificate berth's server certificate is signed by (default: the local data directory's; with --identity, $BERTH_CA_FILE)")
 	fs.StringVar(&opts.DataDir, "data-dir", opts.DataDir, "the local server's data directory, for the bootstrap login and its CA")
 	out.register(fs)
 	if err := parse(fs, args); err != nil {

@@ -17,9 +17,14 @@ type LoginOptions struct {
 	// (secret) and Tenant; otherwise the bootstrap administrator of the
 	// server whose data directory is DataDir is used.
 	ServicePrincipal bool
-	Username         string
-	Password         string
-	Tenant           string
+	// Identity logs in as the machine's managed identity (Username, if
+	// set, names which: a client id, object id or resource id), with
+	// tokens from its metadata endpoint. Server and CAFile default to
+	// $BERTH_SERVER and $BERTH_CA_FILE.
+	Identity bool
+	Username string
+	Password string
+	Tenant   string
 	// Server and CAFile default to those of the current login, then to
 	// the local data directory's.
 	Server  string
@@ -111,7 +116,25 @@ type bootstrapFile struct {
 func Login(ctx context.Context, o LoginOptions) ([]Account, error) {
 	p := &Profile{}
 	prev, _ := LoadProfile()
-	if o.ServicePrincipal {
+	switch {
+	case o.Identity:
+		if o.ServicePrincipal || o.Password != "" {
+			return nil, errors.New("--identity takes no --service-principal or --password: the metadata endpoint vouches for the machine")
+		}
+		if o.Server == "" {
+			o.Server = os.Getenv("BERTH_SERVER")
+		}
+		if o.CAFile == "" {
+			o.CAFile = os.Getenv("BERTH_CA_FILE")
+		}
+		if o.Server == "" {
+			return nil, errors.New("--identity needs berth's address: pass --server https://HOST:PORT (and --ca-file) or set BERTH_SERVER (and BERTH_CA_FILE)")
+		}
+		p.Server = o.Server
+		if err := loginIdentity(ctx, p, o.Username); err != nil {
+			return nil, err
+		}
+	case o.ServicePrincipal:
 		if o.Username == "" || o.Password == "" || o.Tenant == "" {
 			return nil, errors.New("--service-principal needs --username, --password and --tenant")
 		}
@@ -128,7 +151,7 @@ func Login(ctx context.Context, o LoginOptions) ([]Account, error) {
 		if p.Server == "" {
 			return nil, errors.New("no server known: pass --server https://HOST:PORT")
 		}
-	} else {
+	default:
 		b, err := readBootstrap(o.DataDir)
 		if err != nil {
 			return nil, fmt.Errorf("no bootstrap credentials to log in with (%v); use --service-principal", err)
@@ -140,7 +163,7 @@ func Login(ctx context.Context, o LoginOptions) ([]Account, error) {
 	}
 	p.Server = strings.TrimRight(p.Server, "/")
 	ca := o.CAFile
-	if ca == "" && p.CACert == "" {
+	if ca == "" && p.CACert == "" && !o.Identity {
 		ca = filepath.Join(o.DataDir, "ca.crt")
 	}
 	if ca != "" {

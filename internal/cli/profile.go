@@ -27,8 +27,12 @@ type Profile struct {
 	// Secret is the service principal's client secret, kept (like the
 	// cloud CLI keeps it) so that tokens can be renewed without a new
 	// login. The profile is readable only by its owner.
-	Secret string                 `json:"secret"`
-	Tokens map[string]CachedToken `json:"tokens,omitempty"`
+	Secret string `json:"secret,omitempty"`
+	// ManagedIdentity is set for a login by managed identity (berth
+	// login --identity), which has no secret: every token comes from the
+	// machine's metadata endpoint.
+	ManagedIdentity *ManagedIdentity       `json:"managedIdentity,omitempty"`
+	Tokens          map[string]CachedToken `json:"tokens,omitempty"`
 	// Subscriptions are those the principal had access to at login or at
 	// the last account list --refresh; SubscriptionID is the current one,
 	// which management commands work in.
@@ -46,8 +50,11 @@ type Subscription struct {
 
 // User is who is logged in.
 type User struct {
-	Name string `json:"name"`
-	Type string `json:"type"`
+	// AssignedIdentityInfo names, for a managed identity, how it was
+	// chosen ("MSI", "MSIClient-<id>", ...), as in the cloud CLI.
+	AssignedIdentityInfo string `json:"assignedIdentityInfo,omitempty"`
+	Name                 string `json:"name"`
+	Type                 string `json:"type"`
 }
 
 // CachedToken is an access token for one resource.

@@ -23,8 +23,14 @@ type tokenError struct {
 	Description string `json:"error_description"`
 }
 
-// fetchToken runs a client credentials grant at the v2 endpoint.
+// fetchToken gets a new token for resource: from the metadata endpoint
+// for a managed identity, else by a client credentials grant at the v2
+// endpoint. Every command gets its tokens through here (by Token), so
+// that each works with every kind of login.
 func (p *Profile) fetchToken(ctx context.Context, resource string) (CachedToken, error) {
+	if p.ManagedIdentity != nil {
+		return fetchMSIToken(ctx, *p.ManagedIdentity, resource)
+	}
 	client, err := p.HTTPClient()
 	if err != nil {
 		return CachedToken{}, err
