@@ -88,6 +88,21 @@ type RegistryLogin struct {
 // challenge, and exchange a management token for a refresh token.
 func (m *Management) LoginRegistry(ctx context.Context, name string) (RegistryLogin, error) {
 	reg, err := m.ShowRegistry(ctx, name, "")
+	var notFound *ARMError
+	if errors.As(err, &notFound) && notFound.Code == "ResourceNotFound" {
+		// A principal that may only pull (AcrPull) cannot read the
+		// registry resource; the cloud CLI then names the login server
+		// by the cloud's suffix, and so does berth.
+		suffix, serr := m.registrySuffix(ctx)
+		if serr != nil {
+			return RegistryLogin{}, err
+		}
+		l, xerr := m.exchange(ctx, strings.ToLower(name)+"."+suffix)
+		if errors.Is(xerr, errUnknownRegistry) {
+			return l, err
+		}
+		return l, xerr
+	}
 	if err != nil {
 		return RegistryLogin{}, err
 	}
@@ -96,6 +111,32 @@ func (m *Management) LoginRegistry(ctx context.Context, name string) (RegistryLo
 		return RegistryLogin{}, fmt.Errorf("registry %s has no login server", name)
 	}
 	return m.exchange(ctx, login)
+}
+
+// errUnknownRegistry is a login server berth serves no registry at.
+var errUnknownRegistry = errors.New("no registry answers at this address")
+
+// registrySuffix is the login servers' DNS suffix, from the server's cloud
+// metadata (the cloud's acrLoginServer suffix).
+func (m *Management) registrySuffix(ctx context.Context) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.p.Server+"/metadata/endpoints?api-version=2022-09-01", nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := m.client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var clouds []struct {
+		Suffixes struct {
+			ACRLoginServer string `json:"acrLoginServer"`
+		} `json:"suffixes"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&clouds); err != nil || len(clouds) == 0 || clouds[0].Suffixes.ACRLoginServer == "" {
+		return "", fmt.Errorf("the server's cloud metadata names no registry suffix (%s, %v)", resp.Status, err)
+	}
+	return strings.TrimPrefix(clouds[0].Suffixes.ACRLoginServer, "."), nil
 }
 
 func (m *Management) exchange(ctx context.Context, loginServer string) (RegistryLogin, error) {
@@ -113,6 +154,9 @@ func (m *Management) exchange(ctx context.Context, loginServer string) (Registry
 		return out, err
 	}
 	resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return out, fmt.Errorf("%w: %s", errUnknownRegistry, out.Address)
+	}
 	realm, service := challenge(resp.Header.Get("WWW-Authenticate"))
 	if resp.StatusCode != http.StatusUnauthorized || realm == "" {
 		return out, fmt.Errorf("%s did not answer with a Bearer challenge (%s): is it a registry?", out.Address, resp.Status)

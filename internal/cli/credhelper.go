@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"errors"
+	"net"
 	"strings"
 
 	"github.com/docker/docker-credential-helpers/credentials"
@@ -43,7 +45,44 @@ func (h CredentialHelper) Get(serverURL string) (string, string, error) {
 			return NullUser, l.RefreshToken, nil
 		}
 	}
-	return "", "", credentials.NewErrCredentialsNotFound()
+	// A principal that may only pull (AcrPull) sees no registries in the
+	// subscription; berth's address under the registry suffix may still be
+	// one it pulls from.
+	login, err := m.unlistedLoginServer(h.Ctx, host)
+	if err != nil || login == "" {
+		return "", "", credentials.NewErrCredentialsNotFound()
+	}
+	l, err := m.exchange(h.Ctx, login)
+	if errors.Is(err, errUnknownRegistry) {
+		return "", "", credentials.NewErrCredentialsNotFound()
+	}
+	if err != nil {
+		return "", "", err
+	}
+	return NullUser, l.RefreshToken, nil
+}
+
+// unlistedLoginServer is the login server host names, if host is a
+// registry's address at berth: one name under the registry suffix, at
+// berth's port. Only then may the exchange send a token there.
+func (m *Management) unlistedLoginServer(ctx context.Context, host string) (string, error) {
+	suffix, err := m.registrySuffix(ctx)
+	if err != nil {
+		return "", err
+	}
+	name := host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		name = h
+	}
+	label, ok := strings.CutSuffix(name, "."+suffix)
+	if !ok || label == "" || strings.Contains(label, ".") {
+		return "", nil
+	}
+	rc, err := m.p.registryClient(name)
+	if err != nil || rc.address(name) != host {
+		return "", err
+	}
+	return name, nil
 }
 
 // List names the registries of the current subscription.
