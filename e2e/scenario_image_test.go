@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -28,12 +31,17 @@ import (
 //	                                     kubernetes.io/dockerconfigjson Secret
 //	                                     (JSON, as kubectl prints it) holds for
 //	                                     REF's registry, as the kubelet does
+//	image pull-with-helper REF           pull with the credentials
+//	                                     docker-credential-berth gets for
+//	                                     REF's registry, as docker does with
+//	                                     "credHelpers" (in the script's
+//	                                     BERTH_CONFIG_DIR and metadata endpoint)
 //
 // Login servers (*.cr.localhost) are dialed at the server's address: no
 // DNS is needed.
-func imageCommand(ts *testscript.TestScript, s *berthtest.Server, args []string) error {
-	if len(args) < 3 {
-		return errors.New("usage: image push|pull REF USER PASSWORD, or image pull-with-secret FILE REF")
+func imageCommand(ts *testscript.TestScript, s *berthtest.Server, bin string, args []string) error {
+	if len(args) < 2 {
+		return errors.New("usage: image push|pull REF USER PASSWORD, image pull-with-secret FILE REF, or image pull-with-helper REF")
 	}
 	var ref, user, pass string
 	switch args[0] {
@@ -43,9 +51,18 @@ func imageCommand(ts *testscript.TestScript, s *berthtest.Server, args []string)
 		}
 		ref, user, pass = args[1], args[2], args[3]
 	case "pull-with-secret":
+		if len(args) != 3 {
+			return errors.New("usage: image pull-with-secret FILE REF")
+		}
 		ref = args[2]
 		var err error
 		if user, pass, err = secretCredentials(ts.ReadFile(args[1]), ref); err != nil {
+			return err
+		}
+	case "pull-with-helper":
+		ref = args[1]
+		var err error
+		if user, pass, err = helperCredentials(ts, bin, ref); err != nil {
 			return err
 		}
 	default:
@@ -121,4 +138,35 @@ func secretCredentials(secretJSON, ref string) (user, pass string, err error) {
 		return "", "", fmt.Errorf("the secret's auth does not match its username and password")
 	}
 	return a.Username, a.Password, nil
+}
+
+// helperCredentials runs the berth binary as docker-credential-berth get
+// for ref's registry, in the script's configuration and metadata
+// endpoint, and returns what docker would send.
+func helperCredentials(ts *testscript.TestScript, bin, ref string) (user, pass string, err error) {
+	dir, err := os.MkdirTemp("", "credhelper-")
+	if err != nil {
+		return "", "", err
+	}
+	defer os.RemoveAll(dir)
+	helper := filepath.Join(dir, "docker-credential-berth")
+	if err := os.Symlink(bin, helper); err != nil {
+		return "", "", err
+	}
+	cmd := exec.Command(helper, "get")
+	cmd.Env = os.Environ()
+	for _, k := range []string{"BERTH_CONFIG_DIR", "BERTH_IMDS_ENDPOINT", "DOCKER_CONFIG"} {
+		cmd.Env = append(cmd.Env, k+"="+ts.Getenv(k))
+	}
+	host := strings.SplitN(ref, "/", 2)[0]
+	cmd.Stdin = strings.NewReader(host + "\n")
+	out, err := cmd.Output()
+	if err != nil {
+		return "", "", fmt.Errorf("docker-credential-berth get %s: %v: %s", host, err, out)
+	}
+	var c struct{ ServerURL, Username, Secret string }
+	if err := json.Unmarshal(out, &c); err != nil || c.Secret == "" {
+		return "", "", fmt.Errorf("docker-credential-berth get %s: %q (%v)", host, out, err)
+	}
+	return c.Username, c.Secret, nil
 }

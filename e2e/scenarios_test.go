@@ -1,12 +1,17 @@
 package e2e
 
 import (
+	"bufio"
+	"bytes"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -18,11 +23,14 @@ import (
 // (its own configuration directory, $BERTH_CONFIG_DIR), with `berth` the
 // real CLI binary, `capture VAR` standing in for the shell's
 // VAR=$(command) (it sets VAR to the previous command's trimmed stdout),
-// `image` a container client (see imageCommand), and these variables:
-// TENANT_ID, SUBSCRIPTION_ID, BERTH_URL, BERTH_CA, ADMIN_ID, ADMIN_SECRET.
+// `image` a container client (see imageCommand), `imds start VM_ID FILE`
+// the machine's metadata agent (see imdsCommand), and these variables:
+// TENANT_ID, SUBSCRIPTION_ID, BERTH_URL, BERTH_CA, BERTH_PORT, ADMIN_ID,
+// ADMIN_SECRET.
 func TestScenarios(t *testing.T) {
 	s := berthtest.Start(t)
 	bin := berthtest.Binary(t)
+	_, port, _ := net.SplitHostPort(s.Host)
 	testscript.Run(t, testscript.Params{
 		Dir: filepath.Join("testdata", "scenarios"),
 		Setup: func(e *testscript.Env) error {
@@ -33,6 +41,8 @@ func TestScenarios(t *testing.T) {
 				"SUBSCRIPTION_ID":  s.Boot.SubscriptionID,
 				"BERTH_URL":        s.URL,
 				"BERTH_CA":         s.CAFile,
+				// Login servers answer at berth's port: REGISTRY:$BERTH_PORT.
+				"BERTH_PORT": port,
 				// The bootstrap administrator, to push what scenarios pull.
 				"ADMIN_ID":     s.Boot.ClientID,
 				"ADMIN_SECRET": s.Boot.ClientSecret,
@@ -57,7 +67,7 @@ func TestScenarios(t *testing.T) {
 				}
 			},
 			"image": func(ts *testscript.TestScript, neg bool, args []string) {
-				err := imageCommand(ts, s, args)
+				err := imageCommand(ts, s, bin, args)
 				switch {
 				case neg && err == nil:
 					ts.Fatalf("image %s succeeded, want a failure", strings.Join(args, " "))
@@ -66,6 +76,12 @@ func TestScenarios(t *testing.T) {
 				case neg:
 					ts.Logf("image %s failed as it should: %v", strings.Join(args, " "), err)
 				}
+			},
+			"imds": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) != 3 || args[0] != "start" {
+					ts.Fatalf("usage: imds start VM_ID CREDENTIAL_FILE")
+				}
+				imdsCommand(ts, bin, args[1], args[2])
 			},
 			"capture": func(ts *testscript.TestScript, neg bool, args []string) {
 				if neg || len(args) != 1 {
@@ -79,4 +95,52 @@ func TestScenarios(t *testing.T) {
 			},
 		},
 	})
+}
+
+// imdsCommand starts berth imds for the machine vmID with its credential
+// file, on a loopback port, for the rest of the script, and points the
+// CLI at it with BERTH_IMDS_ENDPOINT, as on a machine whose agent does
+// not own 169.254.169.254.
+func imdsCommand(ts *testscript.TestScript, bin, vmID, credential string) {
+	addr, stop, err := startAgent(bin, vmID, ts.MkAbs(credential))
+	if err != nil {
+		ts.Fatalf("%v", err)
+	}
+	ts.Defer(func() { ts.Logf("berth imds stderr:\n%s", stop()) })
+	ts.Setenv("BERTH_IMDS_ENDPOINT", addr)
+}
+
+// startAgent runs berth imds on a loopback port with extra flags; stop
+// ends it and returns what it logged.
+func startAgent(bin, vmID, credential string, flags ...string) (addr string, stop func() string, err error) {
+	cmd := exec.Command(bin, append([]string{"imds", "--vm", vmID, "--credential", credential, "--listen", "127.0.0.1:0"}, flags...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	stop = func() string {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return stderr.String()
+	}
+	ready := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(out).ReadString('\n')
+		ready <- line
+		io.Copy(io.Discard, out)
+	}()
+	select {
+	case line := <-ready:
+		if addr, ok := strings.CutPrefix(strings.TrimSpace(line), "berth imds is serving at "); ok {
+			return addr, stop, nil
+		}
+		return "", nil, fmt.Errorf("berth imds did not start: %q\n%s", line, stop())
+	case <-time.After(30 * time.Second):
+		return "", nil, fmt.Errorf("berth imds did not start within 30s\n%s", stop())
+	}
 }
