@@ -15,12 +15,13 @@ import (
 
 const berthReadyMarker = "berth is ready at "
 
-// StartBerth runs `berth serve` from bin with its data directory under dir.
-// berth picks its own port and CA and announces itself on stdout; it writes
-// the CA and the bootstrap Basic-auth credentials into its data directory.
-func StartBerth(ctx context.Context, bin, dir string) (*Server, error) {
+// StartBerth runs `berth serve` from bin with its data directory under dir,
+// and any further flags in extra. berth picks its own port and CA and
+// announces itself on stdout; it writes the CA and the bootstrap Basic-auth
+// credentials into its data directory.
+func StartBerth(ctx context.Context, bin, dir string, extra ...string) (*Server, error) {
 	dataDir := filepath.Join(dir, "data")
-	cmd := exec.Command(bin, "serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0")
+	cmd := exec.Command(bin, append([]string{"serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0"}, extra...)...)
 	stdout, stdoutW, err := os.Pipe()
 	if err != nil {
 		return nil, err

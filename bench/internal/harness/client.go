@@ -19,7 +19,10 @@ type Client struct {
 	repo     string
 	user     string
 	password string
-	http     *http.Client
+	// bearer, when set, authenticates requests instead of user and
+	// password.
+	bearer string
+	http   *http.Client
 }
 
 // NewClient returns a client for repository repo on s.
@@ -29,6 +32,7 @@ func NewClient(s *Server, repo string) *Client {
 		repo:     repo,
 		user:     s.User,
 		password: s.Password,
+		bearer:   s.Token,
 		http:     &http.Client{Transport: newTransport(s.RootCAs)},
 	}
 }
@@ -54,7 +58,10 @@ func (c *Client) url(path string) string {
 // do sends req and fails unless the response has status want. The caller
 // owns the returned body.
 func (c *Client) do(req *http.Request, want int) (*http.Response, error) {
-	if c.user != "" {
+	switch {
+	case c.bearer != "":
+		req.Header.Set("Authorization", "Bearer "+c.bearer)
+	case c.user != "":
 		req.SetBasicAuth(c.user, c.password)
 	}
 	resp, err := c.http.Do(req)

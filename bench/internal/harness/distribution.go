@@ -37,10 +37,44 @@ http:
     key: %s
 `
 
+// distributionTokenAuth turns on Distribution's token auth: it trusts JWTs
+// whose kid is the thumbprint of the key in rootcertbundle, and accepts
+// RS256 only, the algorithm berth's access tokens use.
+const distributionTokenAuth = `auth:
+  token:
+    realm: %s
+    service: %s
+    issuer: %s
+    rootcertbundle: %s
+    signingalgorithms:
+      - RS256
+`
+
 // StartDistribution runs the Distribution registry binary bin with
 // filesystem storage under dir, serving TLS with a certificate from ca on a
 // free loopback port. Auth is off.
 func StartDistribution(ctx context.Context, bin, dir string, ca *CA) (*Server, error) {
+	return startDistribution(ctx, bin, dir, ca, "", "")
+}
+
+// StartDistributionTokenAuth is StartDistribution with token auth on, trusting
+// the tokens issuer signs; every request then needs one of them.
+func StartDistributionTokenAuth(ctx context.Context, bin, dir string, ca *CA, issuer *TokenIssuer) (*Server, error) {
+	bundle := filepath.Join(dir, "token-signer.crt")
+	if err := os.WriteFile(bundle, issuer.CertPEM, 0o600); err != nil {
+		return nil, err
+	}
+	auth := fmt.Sprintf(distributionTokenAuth, strconv.Quote(issuer.URL+"/token"), strconv.Quote(issuer.Service),
+		strconv.Quote(issuer.Issuer), strconv.Quote(bundle))
+	// /v2/ admits any valid token, whatever access it carries.
+	token, err := issuer.Mint("bench-health", nil)
+	if err != nil {
+		return nil, err
+	}
+	return startDistribution(ctx, bin, dir, ca, auth, token)
+}
+
+func startDistribution(ctx context.Context, bin, dir string, ca *CA, auth, token string) (*Server, error) {
 	certPEM, keyPEM, err := ca.IssueLoopback()
 	if err != nil {
 		return nil, err
@@ -58,7 +92,7 @@ func StartDistribution(ctx context.Context, bin, dir string, ca *CA) (*Server, e
 		return nil, err
 	}
 	config := fmt.Sprintf(distributionConfig,
-		strconv.Quote(filepath.Join(dir, "data")), addr, strconv.Quote(certPath), strconv.Quote(keyPath))
+		strconv.Quote(filepath.Join(dir, "data")), addr, strconv.Quote(certPath), strconv.Quote(keyPath)) + auth
 	configPath := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
 		return nil, err
@@ -74,6 +108,7 @@ func StartDistribution(ctx context.Context, bin, dir string, ca *CA) (*Server, e
 	}
 	s.URL = "https://" + addr
 	s.RootCAs = ca.Pool()
+	s.Token = token
 	if err := s.waitHealthy(ctx, 30*time.Second); err != nil {
 		return nil, s.failed(err)
 	}

@@ -23,6 +23,7 @@ type Server struct {
 	RootCAs  *x509.CertPool
 	User     string // HTTP Basic credentials; empty when auth is off
 	Password string
+	Token    string // a Bearer token sent instead of Basic credentials
 
 	cmd     *exec.Cmd
 	exited  chan struct{}
@@ -116,7 +117,8 @@ func (s *Server) failed(err error) error {
 	return err
 }
 
-// waitHealthy polls /v2/ until it answers 200 with the server's credentials.
+// waitHealthy polls /v2/ until it answers 200 with the server's credentials
+// or token.
 func (s *Server) waitHealthy(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -181,14 +182,20 @@ func newTokenClient(s *Server, tenantID string) *tokenClient {
 			"scope":         {"https://management.azure.com/.default"},
 		}.Encode(),
 	}
-	t := newTransport(s.RootCAs)
+	c.http = &http.Client{Transport: countingTransport(s.RootCAs, &c.dials)}
+	return c
+}
+
+// countingTransport is newTransport counting the connections it opens in
+// dials, so a row can show it reused warm keep-alive connections only.
+func countingTransport(roots *x509.CertPool, dials *atomic.Int64) *http.Transport {
+	t := newTransport(roots)
 	dialer := &net.Dialer{}
 	t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c.dials.Add(1)
+		dials.Add(1)
 		return dialer.DialContext(ctx, network, addr)
 	}
-	c.http = &http.Client{Transport: t}
-	return c
+	return t
 }
 
 // issue requests one token and checks the answer carries one.
@@ -236,23 +243,26 @@ func signRate(ctx context.Context, key *rsa.PrivateKey, conc, ops int) Timed {
 	})
 }
 
-// bootstrapTenant reads the tenant id berth wrote beside the credentials
+// bootstrap is what berth writes to bootstrap.json beside the credentials
 // StartBerth already read.
-func bootstrapTenant(s *Server) (string, error) {
+type bootstrap struct {
+	TenantID    string `json:"tenantId"`
+	LoginServer string `json:"loginServer"`
+}
+
+func readBootstrap(s *Server) (bootstrap, error) {
+	var b bootstrap
 	raw, err := os.ReadFile(filepath.Join(s.dir, "data", "bootstrap.json"))
 	if err != nil {
-		return "", err
+		return b, err
 	}
-	var boot struct {
-		TenantID string `json:"tenantId"`
+	if err := json.Unmarshal(raw, &b); err != nil {
+		return b, err
 	}
-	if err := json.Unmarshal(raw, &boot); err != nil {
-		return "", err
+	if b.TenantID == "" || b.LoginServer == "" {
+		return b, errors.New("bootstrap.json lacks tenantId or loginServer")
 	}
-	if boot.TenantID == "" {
-		return "", errors.New("bootstrap.json has no tenantId")
-	}
-	return boot.TenantID, nil
+	return b, nil
 }
 
 // RunTokens starts one berth from bin under scratch and measures its token
@@ -295,11 +305,11 @@ func RunTokens(ctx context.Context, plan TokenPlan, bin, scratch string, log io.
 	if rep.IdleRSS, err = s.RSS(); err != nil {
 		return nil, err
 	}
-	tenant, err := bootstrapTenant(s)
+	boot, err := readBootstrap(s)
 	if err != nil {
 		return nil, err
 	}
-	c := newTokenClient(s, tenant)
+	c := newTokenClient(s, boot.TenantID)
 	defer c.http.CloseIdleConnections()
 
 	for i, conc := range plan.Conc {
