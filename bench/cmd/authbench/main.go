@@ -23,8 +23,9 @@ import (
 )
 
 func main() {
+	harness.MaybeServeCeiling()
 	quick := flag.Bool("quick", false, "run a seconds-long smoke plan whose numbers mean nothing")
-	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of berth during its first manifest GET row to `file` (from berth's --debug-listen)")
+	cpuProfile := flag.String("cpuprofile", "", "write CPU profiles of berth, from its --debug-listen, to `prefix`-get.pprof (first manifest GET row) and prefix-issue.pprof (last issuance row)")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("authbench: ")

@@ -23,7 +23,8 @@ import (
 // keeps the run short whatever it turns out to be.
 type AuthPlan struct {
 	// GetConc is the concurrency of the manifest GET rows; Rounds is how
-	// many times each registry runs one, alternating who goes first.
+	// many each server runs, taking turns in an order that reverses every
+	// round.
 	GetConc     int
 	GetDuration time.Duration
 	Rounds      int
@@ -34,12 +35,14 @@ type AuthPlan struct {
 	// rows.
 	IssueConc     []int
 	IssueDuration time.Duration
-	// CPUProfile, when set, is where a CPU profile of berth during its
-	// first manifest GET row is written, from berth's --debug-listen.
+	// CPUProfile, when set, is the prefix of two CPU profiles of berth,
+	// taken from its --debug-listen: CPUProfile-get.pprof during its first
+	// manifest GET row, CPUProfile-issue.pprof during the last issuance
+	// row.
 	CPUProfile string
 }
 
-// DefaultAuthPlan is the published run: about a minute and a half.
+// DefaultAuthPlan is the published run: a little over a minute.
 func DefaultAuthPlan() AuthPlan {
 	return AuthPlan{
 		GetConc:       32,
@@ -80,8 +83,8 @@ func (s AuthSample) ServerCPUPerOp() time.Duration {
 // AuthReport is everything one authenticated run measured.
 type AuthReport struct {
 	Plan AuthPlan
-	// Get holds each registry's manifest GET rows, one per round, by
-	// registry name (authCandidate, authBaseline).
+	// Get holds each server's manifest GET rows, one per round, by name
+	// (authCandidate, authBaseline, authCeiling).
 	Get map[string][]AuthSample
 	// Issue holds berth's exchange + token rows, one per Plan.IssueConc.
 	Issue []AuthSample
@@ -92,6 +95,7 @@ type AuthReport struct {
 const (
 	authCandidate = "berth"
 	authBaseline  = "Distribution"
+	authCeiling   = "Go HTTPS, from memory"
 	// authRepo is the repository both registries serve the manifest from.
 	authRepo = "bench/app"
 	// distService is Distribution's token service name (the aud claim).
@@ -101,7 +105,7 @@ const (
 	directoryResource = "https://management.core.windows.net/"
 )
 
-// authTarget is one registry's side of the manifest rows: a client holding
+// authTarget is one server's side of the manifest rows: a client holding
 // a pull-only token, and the manifest it must get back.
 type authTarget struct {
 	name     string
@@ -122,12 +126,18 @@ func (t *authTarget) get(ctx context.Context) error {
 	return nil
 }
 
-// newAuthTarget pushes the image with a push token from token, then
-// switches the client to a pull-only token, as a pulling client holds.
-func newAuthTarget(ctx context.Context, name string, s *Server, token func(scope string) (string, error)) (*authTarget, error) {
+// newGetTarget returns a target for s whose client counts its dials.
+func newGetTarget(name string, s *Server) *authTarget {
 	t := &authTarget{name: name, server: s, dials: &atomic.Int64{}}
 	t.client = NewClient(s, authRepo)
 	t.client.http.Transport = countingTransport(s.RootCAs, t.dials)
+	return t
+}
+
+// newAuthTarget pushes the image with a push token from token, then
+// switches the client to a pull-only token, as a pulling client holds.
+func newAuthTarget(ctx context.Context, name string, s *Server, token func(scope string) (string, error)) (*authTarget, error) {
+	t := newGetTarget(name, s)
 	var err error
 	if t.client.bearer, err = token("repository:" + authRepo + ":pull,push"); err != nil {
 		return nil, fmt.Errorf("%s push token: %w", name, err)
@@ -275,12 +285,13 @@ func measureFor(ctx context.Context, conc int, d time.Duration, op func(ctx cont
 	}
 }
 
-// sampleRow warms up, then times op, with s's CPU time and dials counted.
-func sampleRow(ctx context.Context, s *Server, dials *atomic.Int64, conc int, warmup, d time.Duration, op func(ctx context.Context) error) (AuthSample, error) {
+// sampleRow warms up, then times op, with the server's CPU time and the
+// client's dials counted.
+func sampleRow(ctx context.Context, serverCPU func() (time.Duration, error), dials *atomic.Int64, conc int, warmup, d time.Duration, op func(ctx context.Context) error) (AuthSample, error) {
 	if w := measureFor(ctx, conc, warmup, op); w.Err != nil {
 		return AuthSample{}, fmt.Errorf("warm-up: %w", w.Err)
 	}
-	cpu, err := s.CPU()
+	cpu, err := serverCPU()
 	if err != nil {
 		return AuthSample{}, err
 	}
@@ -289,7 +300,7 @@ func sampleRow(ctx context.Context, s *Server, dials *atomic.Int64, conc int, wa
 	if t.Err != nil {
 		return AuthSample{}, t.Err
 	}
-	after, err := s.CPU()
+	after, err := serverCPU()
 	if err != nil {
 		return AuthSample{}, err
 	}
@@ -298,8 +309,8 @@ func sampleRow(ctx context.Context, s *Server, dials *atomic.Int64, conc int, wa
 
 // RunAuth starts berth from berthBin and Distribution from distBin with
 // token auth, pushes the same image to both, and measures authenticated
-// manifest GETs by tag on each, alternating, then berth's exchange +
-// token issuance. Progress goes to log.
+// manifest GETs by tag on each and on the ceiling server, taking turns,
+// then berth's exchange + token issuance. Progress goes to log.
 func RunAuth(ctx context.Context, plan AuthPlan, berthBin, distBin, scratch string, ca *CA, log io.Writer) (*AuthReport, error) {
 	start := time.Now()
 	logf := func(format string, args ...any) {
@@ -354,16 +365,30 @@ func RunAuth(ctx context.Context, plan AuthPlan, berthBin, distBin, scratch stri
 		return nil, err
 	}
 	defer d.client.http.CloseIdleConnections()
+	if dir, err = os.MkdirTemp(scratch, "ceiling-"); err != nil {
+		return nil, err
+	}
+	cs, err := StartCeiling(ctx, dir, ca, d.manifest)
+	if err != nil {
+		return nil, fmt.Errorf("starting the ceiling server: %w", err)
+	}
+	defer cs.Close()
+	ceiling := newGetTarget(authCeiling, cs)
+	ceiling.manifest = d.manifest
+	defer ceiling.client.http.CloseIdleConnections()
+	if err := ceiling.get(ctx); err != nil {
+		return nil, err
+	}
 
-	order := []*authTarget{d, b}
+	order := []*authTarget{d, b, ceiling}
 	for round := range plan.Rounds {
 		for _, t := range order {
 			var stopProfile func() error
 			if t == b && round == 0 && plan.CPUProfile != "" {
-				stopProfile = startProfile(ctx, debugAddr, plan.GetDuration, plan.CPUProfile)
+				stopProfile = startProfile(ctx, debugAddr, plan.GetDuration, plan.CPUProfile+"-get.pprof")
 				rep.Profiled = true
 			}
-			s, err := sampleRow(ctx, t.server, t.dials, plan.GetConc, plan.Warmup, plan.GetDuration, t.get)
+			s, err := sampleRow(ctx, t.server.CPU, t.dials, plan.GetConc, plan.Warmup, plan.GetDuration, t.get)
 			if err != nil {
 				return nil, fmt.Errorf("%s manifest GET round %d: %w", t.name, round+1, err)
 			}
@@ -379,11 +404,20 @@ func RunAuth(ctx context.Context, plan AuthPlan, berthBin, distBin, scratch stri
 		slices.Reverse(order)
 	}
 
-	for _, conc := range plan.IssueConc {
-		s, err := sampleRow(ctx, berth, &login.dials, conc, plan.Warmup, plan.IssueDuration, func(ctx context.Context) error {
+	for i, conc := range plan.IssueConc {
+		var stopProfile func() error
+		if i == len(plan.IssueConc)-1 && plan.CPUProfile != "" {
+			stopProfile = startProfile(ctx, debugAddr, plan.IssueDuration, plan.CPUProfile+"-issue.pprof")
+		}
+		s, err := sampleRow(ctx, berth.CPU, &login.dials, conc, plan.Warmup, plan.IssueDuration, func(ctx context.Context) error {
 			_, err := login.token(ctx, "repository:"+authRepo+":pull")
 			return err
 		})
+		if stopProfile != nil {
+			if err := stopProfile(); err != nil {
+				return nil, fmt.Errorf("berth CPU profile: %w", err)
+			}
+		}
 		if err != nil {
 			return nil, fmt.Errorf("berth exchange + token conc=%d: %w", conc, err)
 		}
@@ -447,25 +481,30 @@ func (rep *AuthReport) WriteMarkdown(w io.Writer) {
 	p := &printer{w: w}
 	bm, blo, bhi := median(rep.Get[authCandidate])
 	dm, dlo, dhi := median(rep.Get[authBaseline])
+	cm, clo, chi := median(rep.Get[authCeiling])
 	conc := fmt.Sprint(rep.Plan.GetConc)
 	rate := func(m AuthSample, lo, hi float64) string {
 		return fmt.Sprintf("%.0f (%.0f–%.0f)", m.OpsPerSec(), lo, hi)
 	}
-	p.row("manifest GET by tag, Bearer token", "conc", authBaseline, authCandidate, authCandidate+" / "+authBaseline)
-	p.row("---", "---:", "---:", "---:", "---:")
-	p.row("requests/s", conc, rate(dm, dlo, dhi), rate(bm, blo, bhi), fmt.Sprintf("%.2f", bm.OpsPerSec()/dm.OpsPerSec()))
-	p.row("p50", conc, ms(dm.Percentile(0.5)), ms(bm.Percentile(0.5)), "")
-	p.row("p99", conc, ms(dm.Percentile(0.99)), ms(bm.Percentile(0.99)), "")
-	p.row("server CPU per request", conc, us(dm.ServerCPUPerOp()), us(bm.ServerCPUPerOp()), "")
-	p.row("client CPU per request", conc, us(dm.CPUPerOp()), us(bm.CPUPerOp()), "")
+	p.row("manifest GET by tag, Bearer token", "conc", authBaseline, authCandidate, authCandidate+" / "+authBaseline, authCeiling)
+	p.row("---", "---:", "---:", "---:", "---:", "---:")
+	p.row("requests/s", conc, rate(dm, dlo, dhi), rate(bm, blo, bhi), fmt.Sprintf("%.2f", bm.OpsPerSec()/dm.OpsPerSec()), rate(cm, clo, chi))
+	p.row("p50", conc, ms(dm.Percentile(0.5)), ms(bm.Percentile(0.5)), "", ms(cm.Percentile(0.5)))
+	p.row("p99", conc, ms(dm.Percentile(0.99)), ms(bm.Percentile(0.99)), "", ms(cm.Percentile(0.99)))
+	p.row("server CPU per request", conc, us(dm.ServerCPUPerOp()), us(bm.ServerCPUPerOp()), "", us(cm.ServerCPUPerOp()))
+	p.row("client CPU per request", conc, us(dm.CPUPerOp()), us(bm.CPUPerOp()), "", us(cm.CPUPerOp()))
 	p.line("")
-	p.line(fmt.Sprintf("Each registry ran %d rows of %v, alternating who went first; the table shows the median row (requests/s: median, then lowest–highest), with its latencies and CPU. Each row followed %v of untimed warm-up.", rep.Plan.Rounds, rep.Plan.GetDuration, rep.Plan.Warmup))
+	p.line(fmt.Sprintf("Each server ran %d rows of %v, taking turns in an order that reverses every round; the table shows the median row (requests/s: median, then lowest–highest), with its latencies and CPU. Each row followed %v of untimed warm-up. %q is a minimal Go net/http TLS server, a child process like the registries, answering every GET with the same manifest from memory and checking nothing: the ceiling for a Go registry on this machine with this client.", rep.Plan.Rounds, rep.Plan.GetDuration, rep.Plan.Warmup, authCeiling))
 	if rep.Profiled {
 		p.line("berth's first row ran with its CPU profiler attached.")
 	}
-	p.line(fmt.Sprintf("Requests per row: %s %s, %s %s. New connections during the timed rows: %s %s, %s %s (0: every request reused a warm keep-alive connection).",
-		authBaseline, eachSample(rep.Get[authBaseline], sampleOps), authCandidate, eachSample(rep.Get[authCandidate], sampleOps),
-		authBaseline, eachSample(rep.Get[authBaseline], sampleDials), authCandidate, eachSample(rep.Get[authCandidate], sampleDials)))
+	var ops, dials []string
+	for _, name := range []string{authBaseline, authCandidate, authCeiling} {
+		ops = append(ops, name+" "+eachSample(rep.Get[name], sampleOps))
+		dials = append(dials, name+" "+eachSample(rep.Get[name], sampleDials))
+	}
+	p.line(fmt.Sprintf("Requests per row: %s. New connections during the timed rows: %s (0: every request reused a warm keep-alive connection).",
+		strings.Join(ops, "; "), strings.Join(dials, "; ")))
 	p.line("")
 
 	p.row("berth token issuance", "conc", "iterations", "iterations/s", "p50", "p99", "berth CPU per iteration")
@@ -491,8 +530,9 @@ func (rep *AuthReport) WriteMarkdown(w io.Writer) {
 	p.row(fmt.Sprintf("berth ≥ %s authenticated manifest GETs/s at concurrency %d", grouped(GetTarget), rep.Plan.GetConc),
 		fmt.Sprintf("%s: %.0f/s (%.0f–%.0f)", status(bm.OpsPerSec() >= GetTarget), bm.OpsPerSec(), blo, bhi))
 	p.row("berth ≥ Distribution with token auth", fmt.Sprintf("%s: %.2f×", status(bm.OpsPerSec() >= dm.OpsPerSec()), bm.OpsPerSec()/dm.OpsPerSec()))
+	p.row("for context: berth as a share of the ceiling server", fmt.Sprintf("%.0f%%", 100*bm.OpsPerSec()/cm.OpsPerSec()))
 	p.row(fmt.Sprintf("anchor: the public service's premium tier allows %s reads per minute (%.0f/s)", grouped(premiumReadsPerMinute), anchor),
-		fmt.Sprintf("berth served %.0f× that; exchange + token at concurrency %d alone: %.0f×",
+		fmt.Sprintf("berth served %.0f× that; exchange + token at concurrency %d ran at %.1f× that rate",
 			bm.OpsPerSec()/anchor, rep.Plan.IssueConc[len(rep.Plan.IssueConc)-1], rep.Issue[len(rep.Issue)-1].OpsPerSec()/anchor))
 }
 

@@ -35,7 +35,7 @@ func TestRunAuthQuick(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, reg := range []string{authCandidate, authBaseline} {
+	for _, reg := range []string{authCandidate, authBaseline, authCeiling} {
 		if got := len(rep.Get[reg]); got != plan.Rounds {
 			t.Errorf("%s: %d manifest GET rows, want %d", reg, got, plan.Rounds)
 		}

@@ -28,6 +28,7 @@ const (
 )
 
 func TestMain(m *testing.M) {
+	MaybeServeCeiling()
 	if upstream := os.Getenv(upstreamEnv); upstream != "" {
 		fakeBerth(upstream, os.Getenv(upstreamCAEnv))
 		return
