@@ -39,20 +39,29 @@ type caller struct {
 	scheme string  // "Bearer", "Basic" or ""
 }
 
+// identify reads the registry and says who the caller is. A Bearer caller
+// is admitted on its token's claims, checked against the registry's name
+// and tenant on every request, so for it the registry's settings (admin
+// user, anonymous pull, policies) are not read: caller.reg lacks them.
 func (g *Gate) identify(r *http.Request, registry string) (caller, error) {
 	ctx := r.Context()
-	reg, err := g.Service.Registry(ctx, registry)
+	auth := r.Header.Get("Authorization")
+	bearer, isBearer := strings.CutPrefix(auth, "Bearer ")
+	lookup := g.Service.Registry
+	if isBearer {
+		lookup = g.Service.registryIdentity
+	}
+	reg, err := lookup(ctx, registry)
 	if err != nil {
 		return caller{}, err
 	}
 	c := caller{reg: reg, id: Identity{Kind: KindAnonymous}}
-	auth := r.Header.Get("Authorization")
 	switch {
 	case auth == "":
 		return c, nil
-	case strings.HasPrefix(auth, "Bearer "):
+	case isBearer:
 		c.scheme = "Bearer"
-		tok, err := g.accessToken(ctx, reg, strings.TrimSpace(auth[len("Bearer "):]))
+		tok, err := g.accessToken(ctx, reg, strings.TrimSpace(bearer))
 		if err != nil {
 			return c, err
 		}
@@ -194,6 +203,13 @@ func (g *Gate) Visible(r *http.Request, registry string) (func(repo string) bool
 	c, err := g.identify(r, registry)
 	if err != nil {
 		return nil, err
+	}
+	if c.scheme == "Bearer" {
+		// What the catalog shows depends on the settings identify
+		// skipped.
+		if c.reg, err = g.Service.Registry(r.Context(), registry); err != nil {
+			return nil, err
+		}
 	}
 	p, err := g.Service.permissions(r.Context(), c.reg, c.id)
 	if err != nil {

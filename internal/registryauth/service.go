@@ -109,15 +109,12 @@ type Registry struct {
 
 // Registry looks a registry up with its settings.
 func (s *Service) Registry(ctx context.Context, name string) (Registry, error) {
-	r, err := s.Store.GetRegistry(ctx, name)
-	if errors.Is(err, store.ErrNotFound) {
-		return Registry{}, ErrRegistryUnknown
-	}
+	reg, err := s.registryIdentity(ctx, name)
 	if err != nil {
 		return Registry{}, err
 	}
-	reg := Registry{Name: r.Name, LoginServer: r.Name + "." + s.Suffix, TenantID: r.TenantID, ResourceID: r.ResourceID, ManagementTokens: true}
-	res, err := s.Store.GetResource(ctx, r.ResourceID)
+	reg.ManagementTokens = true
+	res, err := s.Store.GetResource(ctx, reg.ResourceID)
 	if errors.Is(err, store.ErrNotFound) {
 		return reg, nil
 	}
@@ -131,6 +128,21 @@ func (s *Service) Registry(ctx context.Context, name string) (Registry, error) {
 	reg.AdminUserEnabled, reg.AnonymousPullEnabled = p.AdminUserEnabled, p.AnonymousPullEnabled
 	reg.ManagementTokens = p.Policies.AzureADAuthenticationAsArmPolicy.Status != "disabled"
 	return reg, nil
+}
+
+// registryIdentity looks up what a registry is (name, login server,
+// tenant, resource) without its settings, which live in its resource's
+// properties: one query instead of two and a JSON decode, for callers
+// whose admission does not depend on the settings.
+func (s *Service) registryIdentity(ctx context.Context, name string) (Registry, error) {
+	r, err := s.Store.GetRegistry(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return Registry{}, ErrRegistryUnknown
+	}
+	if err != nil {
+		return Registry{}, err
+	}
+	return Registry{Name: r.Name, LoginServer: r.Name + "." + s.Suffix, TenantID: r.TenantID, ResourceID: r.ResourceID}, nil
 }
 
 // Identity is who a request comes from at a registry.
