@@ -48,7 +48,7 @@ func (g *Gate) identify(r *http.Request, registry string) (caller, error) {
 	auth := r.Header.Get("Authorization")
 	bearer, isBearer := strings.CutPrefix(auth, "Bearer ")
 	lookup := g.Service.Registry
-	if isBearer {
+	if isBearer && !g.Service.cached() {
 		lookup = g.Service.registryIdentity
 	}
 	reg, err := lookup(ctx, registry)

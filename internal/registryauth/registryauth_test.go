@@ -605,3 +605,37 @@ func TestThrottle(t *testing.T) {
 		t.Fatalf("another principal: %d", a.status)
 	}
 }
+
+// TestRecreatedRegistryRefusesOldTokens: a registry deleted and made
+// again under the same name, in the same tenant, is another registry; the
+// first one's tokens, cached by the gate or not, do not open it.
+func TestRecreatedRegistryRefusesOldTokens(t *testing.T) {
+	f := newFixture(t, 0)
+	ctx := context.Background()
+	rt := f.refresh("owner")
+	used := f.access(rt, "repository:app:pull").str("access_token")
+	unused := f.access(rt, "repository:app:pull").str("access_token")
+	if a := f.v2(login, "GET", "/v2/app/tags/list", "Bearer "+used); a.status != 404 {
+		t.Fatalf("the token before: %d %s", a.status, a.raw)
+	}
+	owner := controlplane.Caller{TenantID: tenantA, ObjectID: f.sps["owner"]}
+	id, _ := resourceid.Parse(f.registryID("myregistry"))
+	if _, err := f.cp.DeleteResource(ctx, owner, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.cp.PutResource(ctx, owner, id, controlplane.ResourceInput{}); err != nil {
+		t.Fatal(err)
+	}
+	for name, tok := range map[string]string{"a cached token": used, "an uncached token": unused} {
+		if a := f.v2(login, "GET", "/v2/app/tags/list", "Bearer "+tok); a.status != 401 {
+			t.Errorf("%s of the deleted registry: %d %s", name, a.status, a.raw)
+		}
+	}
+	if a := f.access(rt, "repository:app:pull"); a.status != 401 {
+		t.Errorf("a refresh token of the deleted registry: %d %s", a.status, a.raw)
+	}
+	// The owner's role at the subscription still reaches the new one.
+	if a := f.access(f.refresh("owner"), "repository:app:pull"); a.status != 200 {
+		t.Errorf("a new refresh token: %d %s", a.status, a.raw)
+	}
+}

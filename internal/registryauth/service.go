@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -83,8 +84,9 @@ type Service struct {
 	// credentials, so that a client sending them on every request costs
 	// a map look-up, not a secret hash and two queries. Entries expire
 	// (basicTTL), so a removed secret stops working within that time.
-	mu    sync.Mutex
-	basic map[[32]byte]cachedIdentity
+	mu         sync.Mutex
+	basic      map[[32]byte]cachedIdentity
+	registries map[string]cachedRegistry
 }
 
 type cachedIdentity struct {
@@ -96,7 +98,11 @@ const basicTTL = 30 * time.Second
 
 // Registry is what authentication needs to know of a registry.
 type Registry struct {
-	Name                 string
+	Name string
+	// Instance tells apart registries that had the same name one after
+	// the other: tokens carry it, so a deleted registry's tokens are
+	// refused by its successor, in any tenant.
+	Instance             string
 	LoginServer          string
 	TenantID             string
 	ResourceID           string
@@ -107,8 +113,61 @@ type Registry struct {
 	ManagementTokens bool
 }
 
-// Registry looks a registry up with its settings.
+// Versioned is a store that can say when registries or their resources
+// last changed; ok is false when other processes change them too.
+type Versioned interface {
+	RegistriesVersion() (v uint64, ok bool)
+}
+
+type cachedRegistry struct {
+	version uint64
+	reg     Registry
+}
+
+// Registry looks a registry up with its settings. While the store can
+// vouch that no registry changed, it answers from memory: every registry
+// request starts here.
 func (s *Service) Registry(ctx context.Context, name string) (Registry, error) {
+	vs, versioned := s.Store.(Versioned)
+	var v uint64
+	if versioned {
+		v, versioned = vs.RegistriesVersion()
+	}
+	if versioned {
+		s.mu.Lock()
+		c, hit := s.registries[name]
+		s.mu.Unlock()
+		if hit && c.version == v {
+			return c.reg, nil
+		}
+	}
+	reg, err := s.readRegistry(ctx, name)
+	if err != nil || !versioned {
+		return reg, err
+	}
+	s.mu.Lock()
+	if s.registries == nil || len(s.registries) >= 10_000 {
+		s.registries = map[string]cachedRegistry{}
+	}
+	// Tagged with the version read before the store was, so a change in
+	// between makes it stale at once.
+	s.registries[name] = cachedRegistry{version: v, reg: reg}
+	s.mu.Unlock()
+	return reg, nil
+}
+
+// Cached reports whether Registry answers from memory, which makes the
+// settings free to read on every request.
+func (s *Service) cached() bool {
+	vs, ok := s.Store.(Versioned)
+	if !ok {
+		return false
+	}
+	_, ok = vs.RegistriesVersion()
+	return ok
+}
+
+func (s *Service) readRegistry(ctx context.Context, name string) (Registry, error) {
 	reg, err := s.registryIdentity(ctx, name)
 	if err != nil {
 		return Registry{}, err
@@ -142,7 +201,8 @@ func (s *Service) registryIdentity(ctx context.Context, name string) (Registry, 
 	if err != nil {
 		return Registry{}, err
 	}
-	return Registry{Name: r.Name, LoginServer: r.Name + "." + s.Suffix, TenantID: r.TenantID, ResourceID: r.ResourceID}, nil
+	return Registry{Name: r.Name, Instance: strconv.FormatInt(r.CreatedAt.UnixNano(), 10), LoginServer: r.Name + "." + s.Suffix,
+		TenantID: r.TenantID, ResourceID: r.ResourceID}, nil
 }
 
 // Identity is who a request comes from at a registry.

@@ -40,6 +40,7 @@ type claims struct {
 	Version   string   `json:"version"`
 	GrantType string   `json:"grant_type"`
 	Tenant    string   `json:"tenant"`
+	Registry  string   `json:"registry_instance"`
 	Access    []Access `json:"access,omitempty"`
 }
 
@@ -77,7 +78,7 @@ func (s *Service) issue(ctx context.Context, reg Registry, id Identity, grant st
 	}
 	tok, err := jws.Sign(key, nil, claims{
 		JTI: ids.New(), Subject: sub, Kind: id.Kind, NotBefore: now.Add(-time.Minute).Unix(), Expires: exp.Unix(), IssuedAt: now.Unix(),
-		Issuer: reg.LoginServer, Audience: reg.LoginServer, Version: "1.0", GrantType: grant, Tenant: reg.TenantID, Access: access,
+		Issuer: reg.LoginServer, Audience: reg.LoginServer, Version: "1.0", GrantType: grant, Tenant: reg.TenantID, Registry: reg.Instance, Access: access,
 	})
 	return tok, exp, err
 }
@@ -108,6 +109,8 @@ func (c claims) check(reg Registry, grant string, now time.Time) error {
 		return fail(ErrUnauthorized, "the token is for another registry")
 	case c.Tenant != reg.TenantID:
 		return fail(ErrUnauthorized, "the token is for another tenant")
+	case c.Registry != reg.Instance:
+		return fail(ErrUnauthorized, "the token is for a registry that no longer exists")
 	case c.GrantType != grant:
 		return fail(ErrUnauthorized, "a %s cannot be used as a %s", c.GrantType, grant)
 	case now.Add(-skew).After(time.Unix(c.Expires, 0)):

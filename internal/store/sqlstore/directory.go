@@ -111,6 +111,7 @@ func (db *DB) GetServicePrincipalByAppID(ctx context.Context, tenantID, appID st
 }
 
 func (db *DB) CreateRegistry(ctx context.Context, r store.Registry) error {
+	defer db.registriesWritten()
 	return insertErr(db.exec(ctx, "INSERT INTO registries (name, tenant_id, resource_id, created_at) VALUES ($1, $2, $3, $4)",
 		r.Name, r.TenantID, r.ResourceID, nanos(r.CreatedAt)))
 }

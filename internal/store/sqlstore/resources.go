@@ -26,6 +26,15 @@ func decodeTags(s string) (map[string]string, error) {
 	return tags, json.Unmarshal([]byte(s), &tags)
 }
 
+// RegistriesVersion changes after every write to registries or resources
+// made through this handle; like RoleAssignmentsVersion, ok is false on
+// PostgreSQL, where other replicas write too.
+func (db *DB) RegistriesVersion() (v uint64, ok bool) {
+	return db.registries.Load(), db.group != nil
+}
+
+func (db *DB) registriesWritten() { db.registries.Add(1) }
+
 // rawOrEmpty stores an absent JSON document as the empty string.
 func rawOrEmpty(r json.RawMessage) string { return string(r) }
 
@@ -124,6 +133,7 @@ func (db *DB) ListResourceGroups(ctx context.Context, subscriptionID string) ([]
 }
 
 func (db *DB) DeleteResourceGroup(ctx context.Context, subscriptionID, name string) error {
+	defer db.registriesWritten()
 	return db.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, "DELETE FROM resource_groups WHERE subscription_id = $1 AND name_key = $2", subscriptionID, key(name))
 		return affected(res, err)
@@ -131,6 +141,7 @@ func (db *DB) DeleteResourceGroup(ctx context.Context, subscriptionID, name stri
 }
 
 func (db *DB) CreateResource(ctx context.Context, r store.Resource) error {
+	defer db.registriesWritten()
 	tags, err := encodeTags(r.Tags)
 	if err != nil {
 		return err
@@ -145,6 +156,7 @@ func (db *DB) CreateResource(ctx context.Context, r store.Resource) error {
 }
 
 func (db *DB) UpdateResource(ctx context.Context, r store.Resource) error {
+	defer db.registriesWritten()
 	tags, err := encodeTags(r.Tags)
 	if err != nil {
 		return err
@@ -216,6 +228,7 @@ func (db *DB) ListResources(ctx context.Context, q store.ResourceQuery) ([]store
 }
 
 func (db *DB) DeleteResource(ctx context.Context, id string) error {
+	defer db.registriesWritten()
 	return db.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, "DELETE FROM resources WHERE id_key = $1", key(id))
 		return affected(res, err)
@@ -223,6 +236,7 @@ func (db *DB) DeleteResource(ctx context.Context, id string) error {
 }
 
 func (db *DB) DeleteRegistry(ctx context.Context, name string) error {
+	defer db.registriesWritten()
 	return db.tx(ctx, func(tx *sql.Tx) error {
 		// Uploads name their registry without a foreign key: their data
 		// is GC's, the sessions go now so nothing writes into the

@@ -39,8 +39,10 @@ type DB struct {
 	// time was a measurable share of a request.
 	stmts sync.Map
 	// assignments counts writes to role assignments made through this
-	// handle; see RoleAssignmentsVersion.
+	// handle; see RoleAssignmentsVersion. registries does the same for
+	// registries and resources (a registry's settings are its resource's).
 	assignments atomic.Uint64
+	registries  atomic.Uint64
 }
 
 var _ store.Store = (*DB)(nil)
