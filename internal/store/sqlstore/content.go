@@ -114,6 +114,7 @@ func (db *DB) UnlinkBlob(ctx context.Context, repo store.Repo, d oci.Digest) err
 }
 
 func (db *DB) PutManifest(ctx context.Context, repo store.Repo, m store.Manifest, tags ...string) error {
+	defer db.manifestsWritten()
 	now := time.Now().UnixNano()
 	// Touch in a fixed order so concurrent pushes sharing layers cannot
 	// deadlock each other on PostgreSQL.
@@ -187,7 +188,57 @@ func (db *DB) PutManifest(ctx context.Context, repo store.Repo, m store.Manifest
 	})
 }
 
+type manifestKey struct {
+	registry, repository, ref string
+}
+
+type cachedManifest struct {
+	version uint64
+	m       store.Manifest
+}
+
+// Bounds of the manifest cache: manifests are read far more than written
+// (every pull starts with one, by tag), and most are a few kilobytes.
+const (
+	maxCachedManifests    = 10_000
+	maxCachedManifestSize = 64 << 10
+)
+
+// manifestsWritten is deferred by every write that can change what
+// GetManifest answers.
+func (db *DB) manifestsWritten() { db.manifests.Add(1) }
+
+// GetManifest answers from memory what it read at the current version of
+// manifests and tags. That is correct while this handle is their only
+// writer: true of SQLite, which one server owns (berth gc and fsck,
+// which open it too, never write manifests), not of PostgreSQL, which
+// replicas share and where every call reads.
 func (db *DB) GetManifest(ctx context.Context, repo store.Repo, ref oci.Reference) (store.Manifest, error) {
+	if db.group == nil {
+		return db.readManifest(ctx, repo, ref)
+	}
+	k := manifestKey{repo.Registry, repo.Name, string(ref.Digest) + ref.Tag}
+	v := db.manifests.Load()
+	db.manifestMu.Lock()
+	c, hit := db.manifestCache[k]
+	db.manifestMu.Unlock()
+	if hit && c.version == v {
+		return c.m, nil
+	}
+	m, err := db.readManifest(ctx, repo, ref)
+	if err != nil || len(m.Content) > maxCachedManifestSize {
+		return m, err
+	}
+	db.manifestMu.Lock()
+	if db.manifestCache == nil || len(db.manifestCache) >= maxCachedManifests {
+		db.manifestCache = make(map[manifestKey]cachedManifest)
+	}
+	db.manifestCache[k] = cachedManifest{version: v, m: m}
+	db.manifestMu.Unlock()
+	return m, nil
+}
+
+func (db *DB) readManifest(ctx context.Context, repo store.Repo, ref oci.Reference) (store.Manifest, error) {
 	var m store.Manifest
 	var subject sql.NullString
 	var digest string
@@ -211,11 +262,13 @@ func (db *DB) GetManifest(ctx context.Context, repo store.Repo, ref oci.Referenc
 // DeleteManifest relies on ON DELETE CASCADE for the manifest's tags, blob
 // references and children.
 func (db *DB) DeleteManifest(ctx context.Context, repo store.Repo, d oci.Digest) error {
+	defer db.manifestsWritten()
 	return db.affectOne(ctx, store.ErrManifestUnknown, "DELETE FROM manifests WHERE registry = $1 AND repository = $2 AND digest = $3",
 		repo.Registry, repo.Name, string(d))
 }
 
 func (db *DB) DeleteTag(ctx context.Context, repo store.Repo, tag string) error {
+	defer db.manifestsWritten()
 	return db.affectOne(ctx, store.ErrManifestUnknown, "DELETE FROM tags WHERE registry = $1 AND repository = $2 AND name = $3", repo.Registry, repo.Name, tag)
 }
 

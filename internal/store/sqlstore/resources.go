@@ -237,6 +237,7 @@ func (db *DB) DeleteResource(ctx context.Context, id string) error {
 
 func (db *DB) DeleteRegistry(ctx context.Context, name string) error {
 	defer db.registriesWritten()
+	defer db.manifestsWritten()
 	return db.tx(ctx, func(tx *sql.Tx) error {
 		// Uploads name their registry without a foreign key: their data
 		// is GC's, the sessions go now so nothing writes into the

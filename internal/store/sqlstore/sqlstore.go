@@ -43,6 +43,11 @@ type DB struct {
 	// registries and resources (a registry's settings are its resource's).
 	assignments atomic.Uint64
 	registries  atomic.Uint64
+	// manifests counts writes to manifests and tags; manifestCache holds
+	// look-ups made at a version (SQLite only: see manifestCacheable).
+	manifests     atomic.Uint64
+	manifestMu    sync.Mutex
+	manifestCache map[manifestKey]cachedManifest
 }
 
 var _ store.Store = (*DB)(nil)

@@ -278,3 +278,50 @@ func testDeleteRegistry(t *testing.T, s store.Store) {
 		t.Fatalf("unreferenced after deleting the registry: %v", garbage)
 	}
 }
+
+// testManifestReadsFollowWrites: whatever a backend keeps in memory, a
+// read after a write sees the write: a tag moved, a tag deleted, a
+// manifest deleted, a registry deleted.
+func testManifestReadsFollowWrites(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	seed(t, s)
+	repo := store.Repo{Registry: registry, Name: "app"}
+	d := dg("layer")
+	link(t, s, repo, d, 5)
+	one, two := image("app:one", d), image("app:two", d)
+	digestOf := func(ref oci.Reference) oci.Digest {
+		t.Helper()
+		m, err := s.GetManifest(ctx, repo, ref)
+		if errors.Is(err, store.ErrManifestUnknown) {
+			return ""
+		}
+		must(t, err)
+		return m.Digest
+	}
+	must(t, s.PutManifest(ctx, repo, one, "latest"))
+	for range 2 { // the second read may come from memory
+		if got := digestOf(oci.Reference{Tag: "latest"}); got != one.Digest {
+			t.Fatalf("latest: %s, want %s", got, one.Digest)
+		}
+	}
+	must(t, s.PutManifest(ctx, repo, two, "latest"))
+	if got := digestOf(oci.Reference{Tag: "latest"}); got != two.Digest {
+		t.Fatalf("latest after it moved: %s, want %s", got, two.Digest)
+	}
+	must(t, s.DeleteTag(ctx, repo, "latest"))
+	if got := digestOf(oci.Reference{Tag: "latest"}); got != "" {
+		t.Fatalf("latest after its deletion: %s", got)
+	}
+	if got := digestOf(oci.Reference{Digest: one.Digest}); got != one.Digest {
+		t.Fatalf("by digest: %s", got)
+	}
+	must(t, s.DeleteManifest(ctx, repo, one.Digest))
+	if got := digestOf(oci.Reference{Digest: one.Digest}); got != "" {
+		t.Fatalf("a deleted manifest: %s", got)
+	}
+	digestOf(oci.Reference{Digest: two.Digest})
+	must(t, s.DeleteRegistry(ctx, registry))
+	if got := digestOf(oci.Reference{Digest: two.Digest}); got != "" {
+		t.Fatalf("a manifest of a deleted registry: %s", got)
+	}
+}

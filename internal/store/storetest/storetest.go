@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RoleAssignments", testRoleAssignments},
 		{"RoleAssignmentsConcurrentCreate", testRoleAssignmentRace},
 		{"DeleteRegistry", testDeleteRegistry},
+		{"ManifestReadsFollowWrites", testManifestReadsFollowWrites},
 		{"ReplaceKeyCredentials", testReplaceKeyCredentials},
 		{"UpdateApplication", testUpdateApplication},
 		{"FederatedCredentials", testFederatedCredentials},
