@@ -43,6 +43,7 @@ Usage:
   berth vm create | show | delete | credential reset | identity assign | remove | show
   berth aks create | show | delete | update-credentials | get-node-config
   berth imds --vm ID --credential FILE   serve the instance metadata endpoint on a machine
+  berth credential-provider NODE_FILE    the kubelet's image credential provider on a node
 
 Client commands take --query JMESPATH and --output json|tsv|table|none (-o).
 Invoked as docker-credential-berth, the binary is a docker credential helper.
@@ -102,6 +103,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = imdsAgent(args[1:], stdout, stderr)
 	case "aks":
 		err = aks(args[1:], stdout, stderr)
+	case "credential-provider":
+		err = credentialProvider(args[1:], os.Stdin, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "berth", version)
 	case "help", "-h", "--help":
