@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -36,12 +37,17 @@ import (
 //	                                     REF's registry, as docker does with
 //	                                     "credHelpers" (in the script's
 //	                                     BERTH_CONFIG_DIR and metadata endpoint)
+//	image pull-with-provider FILE REF    pull with the credentials
+//	                                     berth credential-provider FILE answers
+//	                                     a kubelet's CredentialProviderRequest
+//	                                     for REF with (in the script's metadata
+//	                                     endpoint), as the kubelet does
 //
 // Login servers (*.cr.localhost) are dialed at the server's address: no
 // DNS is needed.
 func imageCommand(ts *testscript.TestScript, s *berthtest.Server, bin string, args []string) error {
 	if len(args) < 2 {
-		return errors.New("usage: image push|pull REF USER PASSWORD, image pull-with-secret FILE REF, or image pull-with-helper REF")
+		return errors.New("usage: image push|pull REF USER PASSWORD, image pull-with-secret FILE REF, image pull-with-helper REF, or image pull-with-provider NODE_FILE REF")
 	}
 	var ref, user, pass string
 	switch args[0] {
@@ -63,6 +69,15 @@ func imageCommand(ts *testscript.TestScript, s *berthtest.Server, bin string, ar
 		ref = args[1]
 		var err error
 		if user, pass, err = helperCredentials(ts, bin, ref); err != nil {
+			return err
+		}
+	case "pull-with-provider":
+		if len(args) != 3 {
+			return errors.New("usage: image pull-with-provider NODE_FILE REF")
+		}
+		ref = args[2]
+		var err error
+		if user, pass, err = providerCredentials(ts, bin, ts.MkAbs(args[1]), ref); err != nil {
 			return err
 		}
 	default:
@@ -169,4 +184,41 @@ func helperCredentials(ts *testscript.TestScript, bin, ref string) (user, pass s
 		return "", "", fmt.Errorf("docker-credential-berth get %s: %q (%v)", host, out, err)
 	}
 	return c.Username, c.Secret, nil
+}
+
+// providerCredentials runs berth credential-provider with a kubelet's
+// request for ref on stdin, in the script's metadata endpoint, and returns
+// what the kubelet would pull with: the credentials answered for ref's
+// registry. A provider that fails is an error, as a kubelet pull without
+// credentials would be.
+func providerCredentials(ts *testscript.TestScript, bin, nodeFile, ref string) (user, pass string, err error) {
+	cmd := exec.Command(bin, "credential-provider", nodeFile)
+	cmd.Env = append(os.Environ(), "BERTH_IMDS_ENDPOINT="+ts.Getenv("BERTH_IMDS_ENDPOINT"))
+	cmd.Stdin = strings.NewReader(`{"apiVersion":"credentialprovider.kubelet.k8s.io/v1","kind":"CredentialProviderRequest","image":"` + ref + `"}`)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", "", fmt.Errorf("berth credential-provider: %v: %s", err, stderr.String())
+	}
+	var resp struct {
+		APIVersion, Kind, CacheKeyType, CacheDuration string
+		Auth                                          map[string]struct{ Username, Password string }
+	}
+	if err := json.Unmarshal(out, &resp); err != nil {
+		return "", "", fmt.Errorf("berth credential-provider answered %q: %v", out, err)
+	}
+	if resp.APIVersion != "credentialprovider.kubelet.k8s.io/v1" || resp.Kind != "CredentialProviderResponse" || resp.CacheKeyType != "Registry" {
+		return "", "", fmt.Errorf("berth credential-provider answered %s %s keyed by %q", resp.APIVersion, resp.Kind, resp.CacheKeyType)
+	}
+	host := strings.SplitN(ref, "/", 2)[0]
+	a, ok := resp.Auth[host]
+	if !ok {
+		return "", "", fmt.Errorf("berth credential-provider has no credentials for %s (cache %s)", host, resp.CacheDuration)
+	}
+	if d, err := time.ParseDuration(resp.CacheDuration); err != nil || d <= 0 {
+		return "", "", fmt.Errorf("berth credential-provider's cacheDuration %q", resp.CacheDuration)
+	}
+	ts.Logf("credential provider: %s for %s, cached %s", a.Username, host, resp.CacheDuration)
+	return a.Username, a.Password, nil
 }

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -24,7 +25,8 @@ import (
 // real CLI binary, `capture VAR` standing in for the shell's
 // VAR=$(command) (it sets VAR to the previous command's trimmed stdout),
 // `image` a container client (see imageCommand), `imds start VM_ID FILE`
-// the machine's metadata agent (see imdsCommand), and these variables:
+// the machine's metadata agent (see imdsCommand), `tenant create PREFIX
+// DOMAIN` another tenant (see tenantCommand), and these variables:
 // TENANT_ID, SUBSCRIPTION_ID, BERTH_URL, BERTH_CA, BERTH_PORT, ADMIN_ID,
 // ADMIN_SECRET.
 func TestScenarios(t *testing.T) {
@@ -82,6 +84,12 @@ func TestScenarios(t *testing.T) {
 					ts.Fatalf("usage: imds start VM_ID CREDENTIAL_FILE")
 				}
 				imdsCommand(ts, bin, args[1], args[2])
+			},
+			"tenant": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) != 3 || args[0] != "create" {
+					ts.Fatalf("usage: tenant create PREFIX DOMAIN")
+				}
+				tenantCommand(ts, bin, s.DataDir, args[1], args[2])
 			},
 			"capture": func(ts *testscript.TestScript, neg bool, args []string) {
 				if neg || len(args) != 1 {
@@ -142,5 +150,26 @@ func startAgent(bin, vmID, credential string, flags ...string) (addr string, sto
 		return "", nil, fmt.Errorf("berth imds did not start: %q\n%s", line, stop())
 	case <-time.After(30 * time.Second):
 		return "", nil, fmt.Errorf("berth imds did not start within 30s\n%s", stop())
+	}
+}
+
+// tenantCommand runs berth tenant create on the server's data directory,
+// as the operator of the server does, and sets PREFIX_TENANT_ID,
+// PREFIX_SUBSCRIPTION_ID, PREFIX_ADMIN_ID and PREFIX_ADMIN_SECRET: the new
+// tenant and its administrator.
+func tenantCommand(ts *testscript.TestScript, bin, dataDir, prefix, domain string) {
+	cmd := exec.Command(bin, "tenant", "create", "--display-name", prefix, "--domain", domain, "--data-dir", dataDir)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		ts.Fatalf("berth tenant create: %v\n%s", err, stderr.String())
+	}
+	var t struct{ TenantID, SubscriptionID, ClientID, ClientSecret string }
+	if err := json.Unmarshal(out, &t); err != nil || t.TenantID == "" || t.ClientSecret == "" {
+		ts.Fatalf("berth tenant create printed %q: %v", out, err)
+	}
+	for k, v := range map[string]string{"TENANT_ID": t.TenantID, "SUBSCRIPTION_ID": t.SubscriptionID, "ADMIN_ID": t.ClientID, "ADMIN_SECRET": t.ClientSecret} {
+		ts.Setenv(prefix+"_"+k, v)
 	}
 }

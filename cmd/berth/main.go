@@ -41,7 +41,9 @@ Usage:
   berth role definition list
   berth role assignment create | list | delete
   berth vm create | show | delete | credential reset | identity assign | remove | show
+  berth aks create | show | delete | update-credentials | get-node-config
   berth imds --vm ID --credential FILE   serve the instance metadata endpoint on a machine
+  berth credential-provider NODE_FILE    the kubelet's image credential provider on a node
 
 Client commands take --query JMESPATH and --output json|tsv|table|none (-o).
 Invoked as docker-credential-berth, the binary is a docker credential helper.
@@ -99,6 +101,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = vm(args[1:], stdout, stderr)
 	case "imds":
 		err = imdsAgent(args[1:], stdout, stderr)
+	case "aks":
+		err = aks(args[1:], stdout, stderr)
+	case "credential-provider":
+		err = credentialProvider(args[1:], os.Stdin, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "berth", version)
 	case "help", "-h", "--help":

@@ -297,7 +297,7 @@ func (h *Handler) provider(w http.ResponseWriter, r *http.Request, sub, namespac
 		return methodNotAllowed(r)
 	}
 	var types []map[string]any
-	for _, t := range []string{controlplane.TypeRegistry, controlplane.TypeIdentity, controlplane.TypeVirtualMachine} {
+	for _, t := range []string{controlplane.TypeRegistry, controlplane.TypeIdentity, controlplane.TypeVirtualMachine, controlplane.TypeManagedCluster} {
 		ns, typ, _ := strings.Cut(t, "/")
 		if strings.EqualFold(ns, namespace) {
 			namespace = ns
@@ -320,6 +320,7 @@ var apiVersions = map[string][]string{
 	controlplane.TypeRegistry:       {"2023-11-01-preview", "2023-07-01", "2023-01-01-preview", "2022-12-01", "2022-02-01-preview", "2021-09-01", "2019-05-01"},
 	controlplane.TypeIdentity:       {"2023-01-31", "2022-01-31-preview", "2018-11-30"},
 	controlplane.TypeVirtualMachine: {"2024-07-01", "2023-09-01", "2022-11-01", "2022-08-01"},
+	controlplane.TypeManagedCluster: {"2024-09-01", "2024-02-01", "2023-08-01", "2022-11-01"},
 }
 
 // action serves POST {resource id}/{action}.
@@ -336,6 +337,29 @@ func (h *Handler) action(w http.ResponseWriter, r *http.Request, c controlplane.
 		return h.listCredentials(w, r, c, id)
 	case "regeneratecredential":
 		return h.regenerateCredential(w, r, c, id)
+	case "resetserviceprincipalprofile":
+		return h.resetServicePrincipal(w, r, c, id)
 	}
 	return notSupported(r)
+}
+
+// resetServicePrincipal serves the cloud's update-credentials call. The
+// secret is checked and forgotten: the answer, like the cloud's, has no
+// body.
+func (h *Handler) resetServicePrincipal(w http.ResponseWriter, r *http.Request, c controlplane.Caller, id resourceid.ID) error {
+	if !strings.EqualFold(id.Type(), controlplane.TypeManagedCluster) {
+		return notSupported(r)
+	}
+	var in struct {
+		ClientID string `json:"clientId"`
+		Secret   string `json:"secret"`
+	}
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	if err := h.Service.ResetServicePrincipal(r.Context(), c, id, in.ClientID, in.Secret); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
 }

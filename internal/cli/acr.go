@@ -140,7 +140,16 @@ func (m *Management) registrySuffix(ctx context.Context) (string, error) {
 }
 
 func (m *Management) exchange(ctx context.Context, loginServer string) (RegistryLogin, error) {
-	rc, err := m.p.registryClient(loginServer)
+	return m.p.exchange(ctx, loginServer, func(ctx context.Context) (string, error) {
+		tok, err := m.p.Token(ctx, ManagementResource)
+		return tok.AccessToken, err
+	})
+}
+
+// exchange meets a registry's challenge and exchanges a directory token
+// from token for a registry refresh token, in the profile's tenant.
+func (p *Profile) exchange(ctx context.Context, loginServer string, token func(context.Context) (string, error)) (RegistryLogin, error) {
+	rc, err := p.registryClient(loginServer)
 	if err != nil {
 		return RegistryLogin{}, err
 	}
@@ -167,11 +176,11 @@ func (m *Management) exchange(ctx context.Context, loginServer string) (Registry
 		return out, fmt.Errorf("%s's challenge names another token service (%q)", out.Address, realm)
 	}
 	ex.Path, ex.RawQuery = "/oauth2/exchange", ""
-	tok, err := m.p.Token(ctx, ManagementResource)
+	tok, err := token(ctx)
 	if err != nil {
 		return out, err
 	}
-	form := url.Values{"grant_type": {"access_token"}, "service": {service}, "tenant": {m.p.TenantID}, "access_token": {tok.AccessToken}}
+	form := url.Values{"grant_type": {"access_token"}, "service": {service}, "tenant": {p.TenantID}, "access_token": {tok}}
 	req, err = http.NewRequestWithContext(ctx, http.MethodPost, ex.String(), strings.NewReader(form.Encode()))
 	if err != nil {
 		return out, err

@@ -14,6 +14,11 @@ import (
 // ManagementResource is the default audience, as in the cloud CLI.
 const ManagementResource = "https://management.core.windows.net/"
 
+// RegistryResource is the registries' audience at the token service.
+// Nodes ask for it rather than the management resource: their tokens
+// then open registries and nothing else.
+const RegistryResource = "https://containerregistry.azure.net"
+
 // refreshBefore renews a cached token this long before it expires.
 const refreshBefore = 5 * time.Minute
 

@@ -37,6 +37,7 @@ var kinds = map[string]kind{
 	strings.ToLower(TypeRegistry):       registryKind{},
 	strings.ToLower(TypeIdentity):       identityKind{},
 	strings.ToLower(TypeVirtualMachine): vmKind{},
+	strings.ToLower(TypeManagedCluster): clusterKind{},
 }
 
 // errRaced is a create that found what it was about to make already made

@@ -1,0 +1,212 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/berthhq/berth/internal/pki"
+)
+
+// ClusterType is the resource type of Kubernetes clusters.
+const ClusterType = "Microsoft.ContainerService/managedClusters"
+
+// clusterAPI is the container service's version the cloud CLI sends.
+const clusterAPI = "2024-09-01"
+
+// msiClientID is what a cluster that runs as managed identities shows as
+// its service principal's client id, as in the cloud.
+const msiClientID = "msi"
+
+// ClusterCreate are berth aks create's options: a service principal
+// (ServicePrincipal and ClientSecret) or managed identities.
+type ClusterCreate struct {
+	Name, Group, Location, KubernetesVersion, DNSPrefix string
+	ServicePrincipal, ClientSecret                      string
+	ManagedIdentity                                     bool
+	NodeCount                                           int
+}
+
+// CreateCluster records a cluster. With a service principal, berth checks
+// that the secret authenticates the application in the cluster's tenant
+// and keeps only the client id.
+func (m *Management) CreateCluster(ctx context.Context, o ClusterCreate) (Object, error) {
+	if o.ManagedIdentity == (o.ServicePrincipal != "") {
+		return nil, errors.New("give either --service-principal with --client-secret, or --enable-managed-identity")
+	}
+	if o.ServicePrincipal != "" && o.ClientSecret == "" {
+		return nil, errors.New("--service-principal needs --client-secret")
+	}
+	if o.Location == "" {
+		var err error
+		if o.Location, err = m.groupLocation(ctx, o.Group); err != nil {
+			return nil, err
+		}
+	}
+	props := map[string]any{
+		"agentPoolProfiles": []any{map[string]any{"name": "nodepool1", "count": o.NodeCount, "vmSize": "Standard_DS2_v2", "mode": "System", "osType": "Linux"}},
+	}
+	if o.KubernetesVersion != "" {
+		props["kubernetesVersion"] = o.KubernetesVersion
+	}
+	if o.DNSPrefix != "" {
+		props["dnsPrefix"] = o.DNSPrefix
+	}
+	body := map[string]any{"location": o.Location, "properties": props}
+	if o.ManagedIdentity {
+		body["identity"] = map[string]any{"type": "SystemAssigned"}
+	} else {
+		props["servicePrincipalProfile"] = map[string]any{"clientId": o.ServicePrincipal, "secret": o.ClientSecret}
+	}
+	path, err := m.resourcePath(o.Group, ClusterType, o.Name)
+	if err != nil {
+		return nil, err
+	}
+	var out Object
+	if err := m.do(ctx, http.MethodPut, path, clusterAPI, nil, body, &out); err != nil {
+		return nil, err
+	}
+	return flatten(out), nil
+}
+
+// ShowCluster gets a cluster.
+func (m *Management) ShowCluster(ctx context.Context, name, group string) (Object, error) {
+	return m.showResource(ctx, group, ClusterType, name, clusterAPI)
+}
+
+// DeleteCluster deletes a cluster, and with it its identities.
+func (m *Management) DeleteCluster(ctx context.Context, name, group string) error {
+	return m.deleteResource(ctx, group, ClusterType, name, clusterAPI)
+}
+
+// ResetClusterServicePrincipal makes the cluster's nodes authenticate as
+// another application, or the same one with a new secret (the cloud's
+// update-credentials --reset-service-principal). Nodes learn of it from a
+// new node file (NodeConfig).
+func (m *Management) ResetClusterServicePrincipal(ctx context.Context, name, group, clientID, clientSecret string) (Object, error) {
+	path, err := m.resourcePath(group, ClusterType, name)
+	if err != nil {
+		return nil, err
+	}
+	body := map[string]any{"clientId": clientID, "secret": clientSecret}
+	if err := m.do(ctx, http.MethodPost, path+"/resetServicePrincipalProfile", clusterAPI, nil, body, nil); err != nil {
+		return nil, err
+	}
+	return m.ShowCluster(ctx, name, group)
+}
+
+// NodeConfig is the file a cluster's nodes read, in the shape of the
+// cloud's azure.json (its key names, which the cloud's node tooling
+// reads), with berth's address and CA added. The credential provider
+// reads it at every call, so a new file takes effect at the next image
+// pull.
+type NodeConfig struct {
+	Cloud                       string `json:"cloud"`
+	TenantID                    string `json:"tenantId"`
+	SubscriptionID              string `json:"subscriptionId"`
+	ResourceGroup               string `json:"resourceGroup"`
+	Location                    string `json:"location"`
+	AADClientID                 string `json:"aadClientId"`
+	AADClientSecret             string `json:"aadClientSecret,omitempty"`
+	UseManagedIdentityExtension bool   `json:"useManagedIdentityExtension"`
+	// UserAssignedIdentityID is the kubelet identity's client id (a
+	// resource id if it contains /subscriptions/).
+	UserAssignedIdentityID string `json:"userAssignedIdentityID,omitempty"`
+
+	// BerthServer is berth's base URL; login servers are reached there.
+	BerthServer string `json:"berthServer"`
+	// BerthCA is the PEM of berth's certificate authority.
+	BerthCA string `json:"berthCA,omitempty"`
+	// RegistrySuffix: the provider answers for <name>.<suffix> only.
+	RegistrySuffix string `json:"registrySuffix"`
+	// RegistryTenants maps registry names to their tenants where that is
+	// not TenantID: a multi-tenant application gets its tokens from the
+	// registry's tenant, which nothing on the node could otherwise tell.
+	RegistryTenants map[string]string `json:"registryTenants,omitempty"`
+}
+
+// NodeConfigOptions are berth aks get-node-config's options.
+type NodeConfigOptions struct {
+	Name, Group, File string
+	// ClientSecret is the service principal's, which berth does not keep.
+	ClientSecret string
+	// RegistryTenants are NAME=TENANT pairs.
+	RegistryTenants []string
+}
+
+// WriteNodeConfig writes a cluster's node file (mode 0600: it may hold
+// the service principal's secret). The secret is checked first by getting
+// a token with it, so that a file that would not work is not handed out.
+func (m *Management) WriteNodeConfig(ctx context.Context, o NodeConfigOptions) (Object, error) {
+	c, err := m.ShowCluster(ctx, o.Name, o.Group)
+	if err != nil {
+		return nil, err
+	}
+	sub, err := m.Subscription()
+	if err != nil {
+		return nil, err
+	}
+	suffix, err := m.registrySuffix(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n := NodeConfig{Cloud: "berth", TenantID: m.p.TenantID, SubscriptionID: sub, ResourceGroup: c.str("resourceGroup"), Location: c.str("location"),
+		BerthServer: m.p.Server, BerthCA: m.p.CACert, RegistrySuffix: suffix}
+	for _, s := range m.p.Subscriptions {
+		if s.ID == sub && s.TenantID != "" {
+			n.TenantID = s.TenantID
+		}
+	}
+	for _, pair := range o.RegistryTenants {
+		name, tenant, ok := strings.Cut(pair, "=")
+		if !ok || name == "" || tenant == "" {
+			return nil, fmt.Errorf("--registry-tenant %q: give NAME=TENANT", pair)
+		}
+		if n.RegistryTenants == nil {
+			n.RegistryTenants = map[string]string{}
+		}
+		n.RegistryTenants[strings.ToLower(name)] = tenant
+	}
+	clientID := ""
+	if sp, ok := c["servicePrincipalProfile"].(map[string]any); ok {
+		clientID, _ = sp["clientId"].(string)
+	}
+	mode := "servicePrincipal"
+	if clientID == msiClientID || clientID == "" {
+		mode = "managedIdentity"
+		kubelet, _ := c["identityProfile"].(map[string]any)["kubeletidentity"].(map[string]any)
+		id, _ := kubelet["clientId"].(string)
+		if id == "" {
+			return nil, fmt.Errorf("the cluster %s has neither a service principal nor a kubelet identity", c.str("id"))
+		}
+		// The cloud writes "msi" in both for nodes that use managed
+		// identities.
+		n.AADClientID, n.AADClientSecret = msiClientID, msiClientID
+		n.UseManagedIdentityExtension, n.UserAssignedIdentityID = true, id
+	} else {
+		if o.ClientSecret == "" {
+			return nil, fmt.Errorf("the cluster runs as the service principal %s: give its secret (--client-secret or AAD_CLIENT_SECRET), which berth does not keep", clientID)
+		}
+		n.AADClientID, n.AADClientSecret = clientID, o.ClientSecret
+		check := &Profile{Server: n.BerthServer, CACert: n.BerthCA, TenantID: n.TenantID, User: User{Name: clientID}, Secret: o.ClientSecret}
+		if _, err := check.fetchToken(ctx, RegistryResource); err != nil {
+			return nil, fmt.Errorf("the secret does not authenticate %s in tenant %s: %w", clientID, n.TenantID, err)
+		}
+	}
+	b, err := json.MarshalIndent(n, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(o.File), 0o700); err != nil {
+		return nil, err
+	}
+	if err := pki.WriteFileAtomic(o.File, append(b, '\n'), 0o600); err != nil {
+		return nil, err
+	}
+	return Object{"file": o.File, "mode": mode, "aadClientId": n.AADClientID, "tenantId": n.TenantID}, nil
+}

@@ -1,0 +1,329 @@
+package controlplane
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/berthhq/berth/internal/resourceid"
+	"github.com/berthhq/berth/internal/secret"
+	"github.com/berthhq/berth/internal/store"
+)
+
+// TypeManagedCluster is a Kubernetes cluster's record: berth runs no
+// cluster, but keeps what its nodes authenticate as.
+const TypeManagedCluster = "Microsoft.ContainerService/managedClusters"
+
+// MSIClientID is the client id the cloud shows in the service principal
+// profile of a cluster that runs as managed identities.
+const MSIClientID = "msi"
+
+// DefaultKubernetesVersion is what a cluster created without a version
+// records.
+const DefaultKubernetesVersion = "1.30.0"
+
+// KubeletIdentityKey is the identity profile's key for the nodes'
+// identity.
+const KubeletIdentityKey = "kubeletidentity"
+
+// ClusterProperties are a managed cluster's properties. The service
+// principal's secret is not among them: berth keeps secrets only as
+// hashes, so the operator keeps it, and the node file carries it.
+type ClusterProperties struct {
+	ProvisioningState       string                     `json:"provisioningState"`
+	KubernetesVersion       string                     `json:"kubernetesVersion"`
+	DNSPrefix               string                     `json:"dnsPrefix"`
+	FQDN                    string                     `json:"fqdn"`
+	NodeResourceGroup       string                     `json:"nodeResourceGroup"`
+	AgentPoolProfiles       json.RawMessage            `json:"agentPoolProfiles,omitempty"`
+	ServicePrincipalProfile ServicePrincipalProfile    `json:"servicePrincipalProfile"`
+	IdentityProfile         map[string]ClusterIdentity `json:"identityProfile,omitempty"`
+	PodIdentityProfile      json.RawMessage            `json:"podIdentityProfile,omitempty"`
+}
+
+// ServicePrincipalProfile names the application a cluster's nodes
+// authenticate as, or MSIClientID.
+type ServicePrincipalProfile struct {
+	ClientID string `json:"clientId"`
+}
+
+// ClusterIdentity is a user-assigned identity in a cluster's identity
+// profile.
+type ClusterIdentity struct {
+	ClientID   string `json:"clientId"`
+	ObjectID   string `json:"objectId"`
+	ResourceID string `json:"resourceId"`
+}
+
+type clusterInput struct {
+	KubernetesVersion       string          `json:"kubernetesVersion"`
+	DNSPrefix               string          `json:"dnsPrefix"`
+	AgentPoolProfiles       json.RawMessage `json:"agentPoolProfiles"`
+	PodIdentityProfile      json.RawMessage `json:"podIdentityProfile"`
+	ServicePrincipalProfile *struct {
+		ClientID string `json:"clientId"`
+		Secret   string `json:"secret"`
+	} `json:"servicePrincipalProfile"`
+}
+
+var clusterName = regexp.MustCompile(`^[a-zA-Z0-9][-_a-zA-Z0-9]{0,62}$`)
+
+type clusterKind struct{}
+
+func (clusterKind) Type() string { return TypeManagedCluster }
+
+func (k clusterKind) create(ctx context.Context, s *Service, sub store.Subscription, r *store.Resource, in ResourceInput) error {
+	if !clusterName.MatchString(r.Name) {
+		return fail(ErrBadRequest, "InvalidParameter", "The cluster name '%s' is invalid: 1 to 63 letters, digits, hyphens and underscores, starting with a letter or digit.", r.Name)
+	}
+	var pin clusterInput
+	if err := decodeInput(in.Properties, &pin); err != nil {
+		return err
+	}
+	managed := len(in.Identity) > 0 && string(in.Identity) != "null"
+	if managed == (pin.ServicePrincipalProfile != nil && pin.ServicePrincipalProfile.ClientID != MSIClientID) {
+		return fail(ErrBadRequest, "InvalidParameter", "Give either servicePrincipalProfile (clientId and secret) or a managed identity (identity.type SystemAssigned), not both or neither.")
+	}
+	p := ClusterProperties{ProvisioningState: "Succeeded", KubernetesVersion: pin.KubernetesVersion, DNSPrefix: pin.DNSPrefix,
+		AgentPoolProfiles: pin.AgentPoolProfiles, PodIdentityProfile: pin.PodIdentityProfile,
+		NodeResourceGroup: "MC_" + r.ResourceGroup + "_" + r.Name + "_" + normalizeLocation(r.Location)}
+	if p.KubernetesVersion == "" {
+		p.KubernetesVersion = DefaultKubernetesVersion
+	}
+	if p.DNSPrefix == "" {
+		p.DNSPrefix = r.Name
+	}
+	// berth serves no API server: the name has the cloud's form under a
+	// local suffix, so that clients reading it find what they expect.
+	nonce := make([]byte, 4)
+	rand.Read(nonce)
+	p.FQDN = strings.ToLower(p.DNSPrefix) + "-" + hex.EncodeToString(nonce) + ".hcp." + normalizeLocation(r.Location) + ".k8s.localhost"
+	if !managed {
+		sp := pin.ServicePrincipalProfile
+		if err := s.checkClientSecret(ctx, sub.TenantID, sp.ClientID, sp.Secret); err != nil {
+			return err
+		}
+		p.ServicePrincipalProfile.ClientID = sp.ClientID
+		var err error
+		r.Properties, err = json.Marshal(p)
+		return err
+	}
+	p.ServicePrincipalProfile.ClientID = MSIClientID
+	if err := k.applyIdentity(ctx, s, sub.TenantID, r, nil, in); err != nil {
+		return err
+	}
+	if r.Identity == nil {
+		return fail(ErrBadRequest, "InvalidParameter", "A cluster without a service principal needs identity.type SystemAssigned.")
+	}
+	kubelet, err := s.createKubeletIdentity(ctx, sub, *r)
+	if err != nil {
+		k.destroyIdentity(ctx, s, *r)
+		return err
+	}
+	p.IdentityProfile = map[string]ClusterIdentity{KubeletIdentityKey: kubelet}
+	r.Properties, err = json.Marshal(p)
+	return err
+}
+
+// applyIdentity is the cluster's own identity (its control plane's), of
+// the same shape and life as a virtual machine's.
+func (clusterKind) applyIdentity(ctx context.Context, s *Service, tenantID string, r *store.Resource, cur *VMIdentity, in ResourceInput) error {
+	var want struct {
+		Type string `json:"type"`
+	}
+	if err := decodeInput(in.Identity, &want); err != nil {
+		return err
+	}
+	if t := strings.ToLower(want.Type); len(in.Identity) > 0 && string(in.Identity) != "null" && t != "systemassigned" && t != "none" {
+		return fail(ErrBadRequest, "InvalidIdentityType", "A cluster's identity type is SystemAssigned or None, not '%s'.", want.Type)
+	}
+	return vmKind{}.applyIdentity(ctx, s, tenantID, r, cur, in)
+}
+
+// createKubeletIdentity makes the nodes' user-assigned identity, as the
+// cloud does in the node resource group; berth has no such group, so it
+// goes into the cluster's own, named <cluster>-agentpool.
+func (s *Service) createKubeletIdentity(ctx context.Context, sub store.Subscription, cluster store.Resource) (ClusterIdentity, error) {
+	id := resourceid.ID{Subscription: cluster.SubscriptionID, ResourceGroup: cluster.ResourceGroup,
+		Namespace: "Microsoft.ManagedIdentity", Types: []string{"userAssignedIdentities"}, Names: []string{cluster.Name + "-agentpool"}}
+	now := time.Now().UTC()
+	r := store.Resource{ID: id.String(), SubscriptionID: id.Subscription, ResourceGroup: id.ResourceGroup, Type: TypeIdentity,
+		Name: id.Name(), Location: cluster.Location, CreatedAt: now, UpdatedAt: now}
+	if err := (identityKind{}).create(ctx, s, sub, &r, ResourceInput{}); err != nil {
+		return ClusterIdentity{}, err
+	}
+	if err := s.Store.CreateResource(ctx, r); err != nil {
+		(identityKind{}).destroy(ctx, s, r)
+		if errors.Is(err, store.ErrExists) {
+			return ClusterIdentity{}, fail(ErrConflict, "Conflict", "The kubelet identity %s exists already: delete it or name the cluster otherwise.", r.ID)
+		}
+		return ClusterIdentity{}, err
+	}
+	var p IdentityProperties
+	if err := json.Unmarshal(r.Properties, &p); err != nil {
+		return ClusterIdentity{}, err
+	}
+	return ClusterIdentity{ClientID: p.ClientID, ObjectID: p.PrincipalID, ResourceID: r.ID}, nil
+}
+
+func (k clusterKind) update(ctx context.Context, s *Service, old store.Resource, r *store.Resource, in ResourceInput, replace bool) error {
+	var p ClusterProperties
+	if err := json.Unmarshal(old.Properties, &p); err != nil {
+		return err
+	}
+	var pin clusterInput
+	if err := decodeInput(in.Properties, &pin); err != nil {
+		return err
+	}
+	sub, err := s.Store.GetSubscription(ctx, old.SubscriptionID)
+	if err != nil {
+		return err
+	}
+	if pin.KubernetesVersion != "" {
+		p.KubernetesVersion = pin.KubernetesVersion
+	}
+	if pin.AgentPoolProfiles != nil {
+		p.AgentPoolProfiles = pin.AgentPoolProfiles
+	}
+	if replace || pin.PodIdentityProfile != nil {
+		p.PodIdentityProfile = pin.PodIdentityProfile
+	}
+	// The cloud CLI sends a cluster back with its client id and no
+	// secret: only a new client id needs (and proves) its secret.
+	if sp := pin.ServicePrincipalProfile; sp != nil && sp.ClientID != p.ServicePrincipalProfile.ClientID {
+		if p.ServicePrincipalProfile.ClientID == MSIClientID || sp.ClientID == MSIClientID {
+			return fail(ErrBadRequest, "BadRequest", "A cluster does not change between a service principal and managed identities.")
+		}
+		if err := s.checkClientSecret(ctx, sub.TenantID, sp.ClientID, sp.Secret); err != nil {
+			return err
+		}
+		p.ServicePrincipalProfile.ClientID = sp.ClientID
+	}
+	var cur VMIdentity
+	if len(old.Identity) > 0 {
+		if err := json.Unmarshal(old.Identity, &cur); err != nil {
+			return err
+		}
+	}
+	if p.ServicePrincipalProfile.ClientID != MSIClientID && len(in.Identity) > 0 && string(in.Identity) != "null" {
+		return fail(ErrBadRequest, "BadRequest", "A cluster does not change between a service principal and managed identities.")
+	}
+	if err := k.applyIdentity(ctx, s, sub.TenantID, r, &cur, in); err != nil {
+		return err
+	}
+	if p.ServicePrincipalProfile.ClientID == MSIClientID && r.Identity == nil {
+		return fail(ErrBadRequest, "BadRequest", "A cluster that runs as managed identities keeps its system-assigned identity.")
+	}
+	r.Properties, err = json.Marshal(p)
+	return err
+}
+
+// ResetServicePrincipal makes the cluster's nodes authenticate as another
+// application (the cloud's update-credentials): the client id must get
+// tokens with the secret in the cluster's tenant, the application's home
+// tenant or one that consented to it.
+func (s *Service) ResetServicePrincipal(ctx context.Context, c Caller, id resourceid.ID, clientID, clientSecret string) error {
+	id = canonical(id, clusterKind{})
+	sub, err := s.subscription(ctx, c, id.Subscription)
+	if err != nil {
+		return err
+	}
+	if err := s.authorize(ctx, c, id.String(), TypeManagedCluster+"/resetServicePrincipalProfile/action"); err != nil {
+		return err
+	}
+	r, err := s.Store.GetResource(ctx, id.String())
+	if errors.Is(err, store.ErrNotFound) {
+		return resourceNotFound(TypeManagedCluster, id.Name(), id.ResourceGroup)
+	}
+	if err != nil {
+		return err
+	}
+	var p ClusterProperties
+	if err := json.Unmarshal(r.Properties, &p); err != nil {
+		return err
+	}
+	if p.ServicePrincipalProfile.ClientID == MSIClientID {
+		return fail(ErrBadRequest, "BadRequest", "The cluster %s runs as managed identities: it has no service principal to reset.", r.Name)
+	}
+	if err := s.checkClientSecret(ctx, sub.TenantID, clientID, clientSecret); err != nil {
+		return err
+	}
+	p.ServicePrincipalProfile.ClientID = clientID
+	if r.Properties, err = json.Marshal(p); err != nil {
+		return err
+	}
+	r.UpdatedAt = time.Now().UTC()
+	return s.Store.UpdateResource(ctx, r)
+}
+
+// checkClientSecret proves that an application authenticates in a tenant
+// with a secret, as the token service would let it: the secret is one of
+// the application's, current, and the application has a service
+// principal in the tenant.
+func (s *Service) checkClientSecret(ctx context.Context, tenantID, clientID, given string) error {
+	if clientID == "" || given == "" {
+		return fail(ErrBadRequest, "InvalidParameter", "servicePrincipalProfile needs clientId and secret.")
+	}
+	app, err := s.Store.GetApplicationByAppID(ctx, clientID)
+	if errors.Is(err, store.ErrNotFound) {
+		return fail(ErrBadRequest, "ServicePrincipalNotFound", "The application %s was not found.", clientID)
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := s.Store.GetServicePrincipalByAppID(ctx, tenantID, app.AppID); errors.Is(err, store.ErrNotFound) {
+		return fail(ErrBadRequest, "ServicePrincipalNotFound",
+			"The application %s has no service principal in the cluster's tenant %s: create one there, or consent to the application.", clientID, tenantID)
+	} else if err != nil {
+		return err
+	}
+	creds, err := s.Store.ListPasswordCredentials(ctx, app.ObjectID)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	for _, c := range creds {
+		if !now.Before(c.StartDateTime) && !now.After(c.EndDateTime) && secret.Verify(given, c.Salt, c.Hash) {
+			return nil
+		}
+	}
+	return fail(ErrBadRequest, "BadRequest", "The secret is not a current client secret of the application %s.", clientID)
+}
+
+func (k clusterKind) destroy(ctx context.Context, s *Service, r store.Resource) error {
+	if err := k.destroyIdentity(ctx, s, r); err != nil {
+		return err
+	}
+	var p ClusterProperties
+	if len(r.Properties) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(r.Properties, &p); err != nil {
+		return err
+	}
+	// The kubelet identity goes with the cluster, as the node resource
+	// group does in the cloud.
+	for _, ident := range p.IdentityProfile {
+		kr, err := s.Store.GetResource(ctx, ident.ResourceID)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := s.destroy(ctx, kr); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// destroyIdentity deletes the cluster's system-assigned identity.
+func (clusterKind) destroyIdentity(ctx context.Context, s *Service, r store.Resource) error {
+	return vmKind{}.destroy(ctx, s, r)
+}
