@@ -19,7 +19,7 @@ const aksUsage = `usage:
   berth aks update-credentials --name NAME --resource-group GROUP --reset-service-principal
                    --service-principal APP_ID --client-secret SECRET
   berth aks get-node-config --name NAME --resource-group GROUP --file FILE
-                   [--client-secret SECRET] [--registry-tenant REGISTRY=TENANT...]
+                   [--client-secret SECRET]
 (--name is also -n, --resource-group -g, --location -l; get-node-config reads the
 service principal's secret from AAD_CLIENT_SECRET when --client-secret is not given)
 `
@@ -34,7 +34,6 @@ func aks(args []string, stdout, stderr io.Writer) error {
 	out.register(fs)
 	var o cli.ClusterCreate
 	var nc cli.NodeConfigOptions
-	var tenants listFlag
 	var yes, reset bool
 	switch name {
 	case "create", "show", "delete", "update-credentials", "get-node-config":
@@ -60,12 +59,11 @@ func aks(args []string, stdout, stderr io.Writer) error {
 	case "get-node-config":
 		fs.StringVar(&nc.File, "file", "", "where to write the node file (mode 0600)")
 		fs.StringVar(&nc.ClientSecret, "client-secret", "", "the service principal's secret (default: $AAD_CLIENT_SECRET)")
-		fs.Var(&tenants, "registry-tenant", "REGISTRY=TENANT: a registry in another tenant, whose token service the service principal uses")
 	case "delete":
 		fs.BoolVar(&yes, "yes", false, "do not ask for confirmation")
 		fs.BoolVar(&yes, "y", false, "shorthand for --yes")
 	}
-	if err := parseAz(fs, args, "registry-tenant"); err != nil {
+	if err := parseAz(fs, args); err != nil {
 		return err
 	}
 	if err := required("berth aks "+name, "name", o.Name, "resource-group", o.Group); err != nil {
@@ -107,7 +105,7 @@ func aks(args []string, stdout, stderr io.Writer) error {
 	case "update-credentials":
 		v, err = m.ResetClusterServicePrincipal(ctx, o.Name, o.Group, o.ServicePrincipal, o.ClientSecret)
 	case "get-node-config":
-		nc.Name, nc.Group, nc.RegistryTenants = o.Name, o.Group, tenants
+		nc.Name, nc.Group = o.Name, o.Group
 		v, err = m.WriteNodeConfig(ctx, nc)
 	}
 	if err != nil {

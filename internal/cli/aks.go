@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/berthhq/berth/internal/pki"
 )
@@ -124,10 +123,6 @@ type NodeConfig struct {
 	BerthCA string `json:"berthCA,omitempty"`
 	// RegistrySuffix: the provider answers for <name>.<suffix> only.
 	RegistrySuffix string `json:"registrySuffix"`
-	// RegistryTenants maps registry names to their tenants where that is
-	// not TenantID: a multi-tenant application gets its tokens from the
-	// registry's tenant, which nothing on the node could otherwise tell.
-	RegistryTenants map[string]string `json:"registryTenants,omitempty"`
 }
 
 // NodeConfigOptions are berth aks get-node-config's options.
@@ -135,8 +130,6 @@ type NodeConfigOptions struct {
 	Name, Group, File string
 	// ClientSecret is the service principal's, which berth does not keep.
 	ClientSecret string
-	// RegistryTenants are NAME=TENANT pairs.
-	RegistryTenants []string
 }
 
 // WriteNodeConfig writes a cluster's node file (mode 0600: it may hold
@@ -161,16 +154,6 @@ func (m *Management) WriteNodeConfig(ctx context.Context, o NodeConfigOptions) (
 		if s.ID == sub && s.TenantID != "" {
 			n.TenantID = s.TenantID
 		}
-	}
-	for _, pair := range o.RegistryTenants {
-		name, tenant, ok := strings.Cut(pair, "=")
-		if !ok || name == "" || tenant == "" {
-			return nil, fmt.Errorf("--registry-tenant %q: give NAME=TENANT", pair)
-		}
-		if n.RegistryTenants == nil {
-			n.RegistryTenants = map[string]string{}
-		}
-		n.RegistryTenants[strings.ToLower(name)] = tenant
 	}
 	clientID := ""
 	if sp, ok := c["servicePrincipalProfile"].(map[string]any); ok {

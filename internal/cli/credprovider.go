@@ -6,9 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -95,14 +99,17 @@ func registryOf(image, suffix string) (host, name string, ok bool) {
 	return host, label, true
 }
 
-// ProvideCredentials answers a kubelet's request for image: for a registry
-// of berth's, a registry refresh token as the null user's password, made
-// from a directory token of the node's identity (the service principal
-// from the registry's tenant, or the kubelet's managed identity from the
-// metadata endpoint); for any other image, no credentials. A principal
-// the registry refuses gets an error, not credentials: the kubelet does
-// not cache a failure, so a role assignment made later takes effect at
-// the next pull.
+// ProvideCredentials answers a kubelet's request for image, as CONTRACTS
+// §5 says the cloud's provider does: for a registry of berth's, in
+// service principal mode the application's id and secret (the node file
+// holds them already; the registry checks them on every pull, in its own
+// tenant, through the service principal consented there), in managed
+// identity mode a registry refresh token as the null user's password,
+// from a token of the kubelet's identity at the metadata endpoint. For
+// any other image, no credentials. Credentials the registry refuses for
+// the image's repository are an error, not an answer: the kubelet caches
+// no failure, so a role assignment made later takes effect at the next
+// pull, and the node's log says why.
 func ProvideCredentials(ctx context.Context, n *NodeConfig, image string) (CredentialProviderResponse, error) {
 	out := CredentialProviderResponse{APIVersion: CredentialProviderAPI, Kind: kindResponse, CacheKeyType: "Registry", Auth: map[string]AuthConfig{}}
 	host, name, ok := registryOf(image, n.RegistrySuffix)
@@ -111,24 +118,27 @@ func ProvideCredentials(ctx context.Context, n *NodeConfig, image string) (Crede
 		out.CacheDuration = "0s"
 		return out, nil
 	}
+	loginServer := name + "." + n.RegistrySuffix
 	p := &Profile{Server: n.BerthServer, CACert: n.BerthCA, TenantID: n.TenantID}
-	if n.UseManagedIdentityExtension {
-		// A managed identity exists in one tenant only: registries of
-		// other tenants are out of its reach.
-		p.ManagedIdentity = &ManagedIdentity{}
-		if id := n.UserAssignedIdentityID; id != "" {
-			p.ManagedIdentity.Param, p.ManagedIdentity.ID = "client_id", id
-			if strings.Contains(strings.ToLower(id), "/subscriptions/") {
-				p.ManagedIdentity.Param = "msi_res_id"
-			}
+	if !n.UseManagedIdentityExtension {
+		auth := AuthConfig{Username: n.AADClientID, Password: n.AADClientSecret}
+		if err := p.checkPull(ctx, loginServer, repositoryOf(image), auth); err != nil {
+			return out, fmt.Errorf("credentials for %s: %w", host, err)
 		}
-	} else {
-		p.User.Name, p.Secret = n.AADClientID, n.AADClientSecret
-		if t := n.RegistryTenants[name]; t != "" {
-			p.TenantID = t
+		out.CacheDuration = maxCacheDuration.String()
+		out.Auth[host] = auth
+		return out, nil
+	}
+	// A managed identity exists in one tenant only: registries of other
+	// tenants are out of its reach.
+	p.ManagedIdentity = &ManagedIdentity{}
+	if id := n.UserAssignedIdentityID; id != "" {
+		p.ManagedIdentity.Param, p.ManagedIdentity.ID = "client_id", id
+		if strings.Contains(strings.ToLower(id), "/subscriptions/") {
+			p.ManagedIdentity.Param = "msi_res_id"
 		}
 	}
-	login, err := p.exchange(ctx, name+"."+n.RegistrySuffix, func(ctx context.Context) (string, error) {
+	login, err := p.exchange(ctx, loginServer, func(ctx context.Context) (string, error) {
 		tok, err := p.fetchToken(ctx, RegistryResource)
 		return tok.AccessToken, err
 	})
@@ -138,6 +148,86 @@ func ProvideCredentials(ctx context.Context, n *NodeConfig, image string) (Crede
 	out.CacheDuration = cacheDuration(login.RefreshToken, time.Now()).String()
 	out.Auth[host] = AuthConfig{Username: NullUser, Password: login.RefreshToken}
 	return out, nil
+}
+
+// repositoryOf is an image's repository: what follows the host, without
+// the tag or digest.
+func repositoryOf(image string) string {
+	_, rest, _ := strings.Cut(image, "/")
+	if i := strings.IndexByte(rest, '@'); i >= 0 {
+		rest = rest[:i]
+	}
+	if i := strings.LastIndexByte(rest, ':'); i > strings.LastIndexByte(rest, '/') {
+		rest = rest[:i]
+	}
+	return rest
+}
+
+// checkPull asks the registry's token endpoint, with Basic credentials,
+// for a pull token of the repository: the answer says whether the pull
+// would be let through, and if not, why.
+func (p *Profile) checkPull(ctx context.Context, loginServer, repository string, auth AuthConfig) error {
+	rc, err := p.registryClient(loginServer)
+	if err != nil {
+		return err
+	}
+	q := url.Values{"service": {loginServer}, "scope": {"repository:" + repository + ":pull"}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rc.scheme+"://"+rc.address(loginServer)+"/oauth2/token?"+q.Encode(), nil)
+	if err != nil {
+		return err
+	}
+	req.SetBasicAuth(auth.Username, auth.Password)
+	resp, err := rc.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var body struct {
+		AccessToken string `json:"access_token"`
+		Errors      []struct {
+			Message string `json:"message"`
+		} `json:"errors"`
+	}
+	json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&body)
+	if resp.StatusCode != http.StatusOK {
+		msg := resp.Status
+		if len(body.Errors) > 0 {
+			msg += ": " + body.Errors[0].Message
+		}
+		return fmt.Errorf("the registry refuses %s: %s", auth.Username, msg)
+	}
+	if !tokenGrants(body.AccessToken, repository, "pull") {
+		return fmt.Errorf("the registry refuses %s: no role assignment grants pull on %s", auth.Username, repository)
+	}
+	return nil
+}
+
+// tokenGrants reads (without verifying: the registry did) whether an
+// access token carries an action on a repository.
+func tokenGrants(token, repository, action string) bool {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return false
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return false
+	}
+	var c struct {
+		Access []struct {
+			Type, Name string
+			Actions    []string
+		} `json:"access"`
+	}
+	if json.Unmarshal(payload, &c) != nil {
+		return false
+	}
+	for _, a := range c.Access {
+		if a.Type == "repository" && a.Name == repository && slices.Contains(a.Actions, action) {
+			return true
+		}
+	}
+	return false
 }
 
 // cacheDuration is how long the kubelet may use a refresh token: half its
