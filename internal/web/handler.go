@@ -1,0 +1,548 @@
+package web
+
+import (
+	"context"
+	"crypto/sha256"
+	"embed"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/berthhq/berth/internal/graph"
+	"github.com/berthhq/berth/internal/password"
+	"github.com/berthhq/berth/internal/store"
+)
+
+//go:embed templates
+var templateFS embed.FS
+
+// Store is what the pages read and write.
+type Store interface {
+	store.Directory
+	store.Settings
+}
+
+// Handler serves the sign-in and consent pages.
+type Handler struct {
+	dir      store.Directory
+	consent  *graph.Service
+	log      *slog.Logger
+	key      []byte
+	pages    map[string]*template.Template
+	style    template.CSS
+	csp      string
+	throttle throttle
+	// hashing bounds concurrent argon2id checks, each 64 MiB, so that a
+	// burst of sign-ins cannot exhaust memory.
+	hashing chan struct{}
+	now     func() time.Time
+}
+
+const maxConcurrentHashes = 4
+
+// New loads (or, the first time, makes) the session key and parses the
+// templates.
+func New(ctx context.Context, st Store, log *slog.Logger) (*Handler, error) {
+	key, err := loadKey(ctx, st)
+	if err != nil {
+		return nil, fmt.Errorf("web session key: %w", err)
+	}
+	css, err := templateFS.ReadFile("templates/style.css")
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(css)
+	h := &Handler{
+		dir: st, consent: &graph.Service{Directory: st}, log: log, key: key,
+		pages: map[string]*template.Template{},
+		style: template.CSS(css),
+		// The stylesheet is inline and allowed by its hash, so no other
+		// style, script or resource of any kind can load.
+		csp:     "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+		hashing: make(chan struct{}, maxConcurrentHashes),
+		now:     time.Now,
+	}
+	for _, name := range []string{"signin", "consent", "error"} {
+		t, err := template.ParseFS(templateFS, "templates/base.html", "templates/"+name+".html")
+		if err != nil {
+			return nil, err
+		}
+		h.pages[name] = t
+	}
+	return h, nil
+}
+
+// Match reports whether path is one of the pages' (under any tenant).
+func Match(path string) bool {
+	_, rest, ok := splitTenant(path)
+	return ok && formOf(rest) != ""
+}
+
+const (
+	formAuthorize    = "authorize"
+	formAdminConsent = "adminconsent"
+)
+
+func formOf(rest string) string {
+	switch rest {
+	case "oauth2/authorize", "oauth2/v2.0/authorize":
+		return formAuthorize
+	case "adminconsent", "v2.0/adminconsent":
+		return formAdminConsent
+	}
+	return ""
+}
+
+func splitTenant(path string) (tenant, rest string, ok bool) {
+	p, found := strings.CutPrefix(path, "/")
+	if !found {
+		return "", "", false
+	}
+	tenant, rest, ok = strings.Cut(p, "/")
+	return tenant, rest, ok && tenant != ""
+}
+
+// pageError is a failure shown to the person as a page.
+type pageError struct {
+	status         int
+	title, message string
+}
+
+func (e *pageError) Error() string { return e.title + ": " + e.message }
+
+func failure(status int, title, format string, args ...any) error {
+	return &pageError{status: status, title: title, message: fmt.Sprintf(format, args...)}
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	hd := w.Header()
+	hd.Set("Content-Security-Policy", h.csp)
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("Referrer-Policy", "no-referrer")
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	var err error
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodPost:
+		err = h.serve(w, r)
+	default:
+		hd.Set("Allow", "GET, HEAD, POST")
+		err = failure(http.StatusMethodNotAllowed, "Method not allowed", "This page answers GET and POST only.")
+	}
+	if err == nil {
+		return
+	}
+	var pe *pageError
+	if !errors.As(err, &pe) {
+		h.log.Error("sign-in or consent page failed", "path", r.URL.Path, "err", err)
+		pe = &pageError{status: http.StatusInternalServerError, title: "Something went wrong", message: "berth could not complete the request. Try again later."}
+	}
+	h.render(w, pe.status, "error", page{Title: pe.title, Message: pe.message})
+}
+
+// flow is a consent request, checked.
+type flow struct {
+	form string
+	// tenant is zero for common and organizations, where it is the
+	// signed-in user's.
+	tenant   store.Tenant
+	app      store.Application
+	home     store.Tenant
+	redirect string
+	query    url.Values
+	// action is where the page's form posts: this same URL, so that
+	// every POST carries, and is checked against, the same request.
+	action string
+}
+
+// check validates what the request names, before anything is shown.
+func (h *Handler) check(ctx context.Context, r *http.Request) (*flow, error) {
+	ref, rest, _ := splitTenant(r.URL.Path)
+	f := &flow{form: formOf(rest), query: r.URL.Query(), action: r.URL.RequestURI()}
+	switch strings.ToLower(ref) {
+	case "common", "organizations":
+	default:
+		t, err := h.resolveTenant(ctx, ref)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, failure(http.StatusNotFound, "Tenant not found", "No tenant has the id or domain name %q. Check the address you were given.", ref)
+		}
+		if err != nil {
+			return nil, err
+		}
+		f.tenant = t
+	}
+	clientID := f.query.Get("client_id")
+	if clientID == "" {
+		return nil, failure(http.StatusBadRequest, "Application not named", "The address has no client_id, so there is no application to consent to.")
+	}
+	app, err := h.dir.GetApplicationByAppID(ctx, clientID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, failure(http.StatusBadRequest, "Application not found", "No application has the client id %q.", clientID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	f.app = app
+	if f.home, err = h.dir.GetTenant(ctx, app.TenantID); err != nil {
+		return nil, err
+	}
+	f.redirect = f.query.Get("redirect_uri")
+	switch {
+	case f.redirect == "" && len(app.WebRedirectURIs) > 0:
+		// As in the cloud, the application's first reply address
+		// stands in for one not given.
+		f.redirect = app.WebRedirectURIs[0]
+	case f.redirect == "":
+		return nil, failure(http.StatusBadRequest, "No redirect URI", "Application %s has no redirect URI registered, so there is nowhere to return to.", app.DisplayName)
+	default:
+		registered := false
+		for _, u := range app.WebRedirectURIs {
+			registered = registered || u == f.redirect
+		}
+		if !registered {
+			return nil, failure(http.StatusBadRequest, "Redirect URI not registered",
+				"The redirect URI %q is not registered on application %s. Its owner must add it before this link can be used.", f.redirect, app.DisplayName)
+		}
+	}
+	if f.tenant.ID != "" {
+		if err := checkAudience(f, f.tenant); err != nil {
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+func (h *Handler) resolveTenant(ctx context.Context, ref string) (store.Tenant, error) {
+	t, err := h.dir.GetTenant(ctx, strings.ToLower(ref))
+	if errors.Is(err, store.ErrNotFound) {
+		t, err = h.dir.GetTenantByDomain(ctx, ref)
+	}
+	return t, err
+}
+
+// checkAudience refuses a single-tenant application outside its home.
+func checkAudience(f *flow, t store.Tenant) error {
+	if f.app.TenantID == t.ID || f.app.SignInAudience == graph.AudienceMultipleOrgs {
+		return nil
+	}
+	return failure(http.StatusBadRequest, "Application not available in this organization",
+		"Application %s is registered for use in %s only, so it cannot be used in %s.", f.app.DisplayName, tenantName(f.home), tenantName(t))
+}
+
+func tenantName(t store.Tenant) string {
+	if t.DisplayName != "" {
+		return t.DisplayName
+	}
+	return t.Domain
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
+	ctx, now := r.Context(), h.now()
+	f, err := h.check(ctx, r)
+	if err != nil {
+		return err
+	}
+	if f.form == formAuthorize && f.query.Get("response_type") != "code" {
+		// The redirect URI is a registered one, so OAuth's own error
+		// answer is safe to send there.
+		return h.redirect(w, r, f, url.Values{"error": {"unsupported_response_type"},
+			"error_description": {"Only response_type=code is supported."}})
+	}
+	s, hasSession := h.readSession(r, now)
+	if r.Method == http.MethodPost {
+		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+		if err := r.ParseForm(); err != nil {
+			return failure(http.StatusBadRequest, "Bad form", "The form could not be read.")
+		}
+		if !hasSession || !h.checkCSRF(s, r.PostForm.Get("csrf_token")) {
+			h.log.Warn("refused a form without a valid CSRF token", "path", r.URL.Path, "session", hasSession)
+			return failure(http.StatusForbidden, "The form could not be verified",
+				"The form was not sent from this sign-in, or it expired. Open the link you were given again.")
+		}
+		switch r.PostForm.Get("step") {
+		case "signin":
+			return h.signIn(w, r, f, s, now)
+		case "consent":
+			return h.decide(w, r, f, s)
+		}
+		return failure(http.StatusBadRequest, "Bad form", "The form has no known step.")
+	}
+	if hasSession && s.signedIn() && (f.tenant.ID == "" || f.tenant.ID == s.Tenant) {
+		t, u, ok, err := h.sessionUser(ctx, s)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return h.showConsent(w, r, f, s, t, u)
+		}
+	}
+	if !hasSession {
+		s = h.writeSession(w, "", "", now)
+	}
+	return h.showSignIn(w, http.StatusOK, f, s, "", nil)
+}
+
+func (h *Handler) showSignIn(w http.ResponseWriter, status int, f *flow, s session, username string, errs []fieldError) error {
+	p := page{
+		Title: "Sign in", App: f.app.DisplayName, Action: f.action, CSRF: h.csrfToken(s),
+		Username: username, Errors: errs,
+	}
+	if f.tenant.ID != "" {
+		p.Tenant, p.Domain = tenantName(f.tenant), f.tenant.Domain
+	}
+	for _, e := range errs {
+		p.UsernameInvalid = p.UsernameInvalid || e.Field == "username"
+		p.PasswordInvalid = p.PasswordInvalid || e.Field == "password"
+	}
+	h.render(w, status, "signin", p)
+	return nil
+}
+
+// dummyHash is checked against when a user does not exist, so that a
+// wrong user name takes as long as a wrong password and does not tell
+// which users exist.
+var dummyHash = sync.OnceValue(func() string {
+	enc, _ := password.Hash(randomString())
+	return enc
+})
+
+func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, f *flow, s session, now time.Time) error {
+	ctx := r.Context()
+	username := strings.TrimSpace(r.PostForm.Get("username"))
+	pw := r.PostForm.Get("password")
+	var errs []fieldError
+	if username == "" {
+		errs = append(errs, fieldError{"username", "Enter your user principal name"})
+	}
+	if pw == "" {
+		errs = append(errs, fieldError{"password", "Enter your password"})
+	}
+	if errs != nil {
+		return h.showSignIn(w, http.StatusBadRequest, f, s, username, errs)
+	}
+	tenant := f.tenant
+	if tenant.ID == "" {
+		_, domain, _ := strings.Cut(username, "@")
+		t, err := h.dir.GetTenantByDomain(ctx, domain)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		tenant = t
+	}
+	who := tenant.ID + "/" + strings.ToLower(username)
+	if wait := h.throttle.wait(who, now); wait > 0 {
+		secs := int((wait + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		return h.showSignIn(w, http.StatusTooManyRequests, f, s, username, []fieldError{{"password",
+			fmt.Sprintf("Too many wrong passwords for this account. Try again in %d seconds", secs)}})
+	}
+	var u store.User
+	hash := dummyHash()
+	if tenant.ID != "" {
+		found, err := h.dir.GetUserByUPN(ctx, tenant.ID, username)
+		switch {
+		case err == nil:
+			u, hash = found, found.PasswordHash
+		case !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+	}
+	ok, err := h.verify(ctx, pw, hash)
+	if err != nil {
+		return err
+	}
+	if !ok || u.ObjectID == "" {
+		h.throttle.failed(who, now)
+		// Not the name typed: people type passwords into it by mistake.
+		h.log.Info("sign-in failed", "tenant", tenant.ID, "user", u.ObjectID)
+		return h.showSignIn(w, http.StatusUnauthorized, f, s, username, []fieldError{{"password",
+			"The user principal name or password is incorrect"}})
+	}
+	h.throttle.succeeded(who)
+	// A new session id, so that one planted before sign-in is worth
+	// nothing after it.
+	h.writeSession(w, tenant.ID, u.ObjectID, now)
+	h.log.Info("signed in", "tenant", tenant.ID, "user", u.ObjectID)
+	http.Redirect(w, r, f.action, http.StatusSeeOther)
+	return nil
+}
+
+func (h *Handler) verify(ctx context.Context, pw, hash string) (bool, error) {
+	select {
+	case h.hashing <- struct{}{}:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	defer func() { <-h.hashing }()
+	return password.Verify(pw, hash)
+}
+
+// sessionUser is the signed-in user and their tenant; ok is false if the
+// user no longer exists.
+func (h *Handler) sessionUser(ctx context.Context, s session) (store.Tenant, store.User, bool, error) {
+	u, err := h.dir.GetUser(ctx, s.User)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && u.TenantID != s.Tenant) {
+		return store.Tenant{}, store.User{}, false, nil
+	}
+	if err != nil {
+		return store.Tenant{}, store.User{}, false, err
+	}
+	t, err := h.dir.GetTenant(ctx, u.TenantID)
+	return t, u, err == nil, err
+}
+
+// consenters are the directory roles that may consent for a tenant: the
+// ones that may create its service principals through the directory API.
+var consenters = []string{store.RoleGlobalAdministrator, store.RoleApplicationAdministrator}
+
+func (h *Handler) isAdmin(ctx context.Context, t store.Tenant, u store.User) (bool, error) {
+	for _, role := range consenters {
+		ok, err := h.dir.HasDirectoryRole(ctx, t.ID, u.ObjectID, role)
+		if err != nil || ok {
+			return ok, err
+		}
+	}
+	return false, nil
+}
+
+func needAdmin(f *flow, t store.Tenant) error {
+	return failure(http.StatusForbidden, "You need an administrator",
+		"Only an administrator of %s (Global Administrator or Application Administrator) can consent to %s for the organization. Ask one of them to open this link.",
+		tenantName(t), f.app.DisplayName)
+}
+
+func (h *Handler) showConsent(w http.ResponseWriter, r *http.Request, f *flow, s session, t store.Tenant, u store.User) error {
+	if err := checkAudience(f, t); err != nil {
+		return err
+	}
+	admin, err := h.isAdmin(r.Context(), t, u)
+	if err != nil {
+		return err
+	}
+	if !admin {
+		return needAdmin(f, t)
+	}
+	// Chrome applies form-action to where a form's answer redirects too,
+	// so the registered redirect URI's origin must be allowed here.
+	if origin := cspOrigin(f.redirect); origin != "" {
+		w.Header().Set("Content-Security-Policy", h.csp+" "+origin)
+	}
+	h.render(w, http.StatusOK, "consent", page{
+		Title: "Permissions requested", Action: f.action, CSRF: h.csrfToken(s),
+		App: f.app.DisplayName, AppID: f.app.AppID, HomeTenant: tenantName(f.home), HomeDomain: f.home.Domain,
+		Tenant: tenantName(t), Username: u.UserPrincipalName, Scope: f.query.Get("scope"),
+	})
+	return nil
+}
+
+var cspHost = regexp.MustCompile(`^[A-Za-z0-9.\-]+(:[0-9]+)?$|^\[[0-9A-Fa-f:.]+\](:[0-9]+)?$`)
+
+// cspOrigin is the scheme and host of u as a CSP source, or "" if it
+// cannot safely be one.
+func cspOrigin(u string) string {
+	p, err := url.Parse(u)
+	if err != nil || (p.Scheme != "https" && p.Scheme != "http") || !cspHost.MatchString(p.Host) {
+		return ""
+	}
+	return p.Scheme + "://" + p.Host
+}
+
+func (h *Handler) decide(w http.ResponseWriter, r *http.Request, f *flow, s session) error {
+	ctx := r.Context()
+	if !s.signedIn() || (f.tenant.ID != "" && f.tenant.ID != s.Tenant) {
+		http.Redirect(w, r, f.action, http.StatusSeeOther)
+		return nil
+	}
+	t, u, ok, err := h.sessionUser(ctx, s)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		http.Redirect(w, r, f.action, http.StatusSeeOther)
+		return nil
+	}
+	if err := checkAudience(f, t); err != nil {
+		return err
+	}
+	admin, err := h.isAdmin(ctx, t, u)
+	if err != nil {
+		return err
+	}
+	if !admin {
+		return needAdmin(f, t)
+	}
+	switch {
+	case r.PostForm.Get("decision") != "accept":
+		h.log.Info("admin consent declined", "tenant", t.ID, "app", f.app.AppID, "user", u.ObjectID)
+		return h.redirect(w, r, f, url.Values{"error": {"access_denied"},
+			"error_description": {"AADSTS65004: The administrator declined to consent to access the app."}})
+	case r.PostForm.Get("consent_org") != "true":
+		return h.redirect(w, r, f, url.Values{"error": {"access_denied"},
+			"error_description": {"AADSTS65004: Consent on behalf of the organization was not given."}})
+	}
+	_, err = h.consent.CreateServicePrincipal(ctx, graph.Caller{TenantID: t.ID, ObjectID: u.ObjectID}, f.app.AppID)
+	switch {
+	case errors.Is(err, graph.ErrForbidden):
+		return needAdmin(f, t)
+	case err != nil && !errors.Is(err, graph.ErrConflict):
+		return err
+	}
+	h.log.Info("admin consent granted", "tenant", t.ID, "app", f.app.AppID, "user", u.ObjectID, "existed", err != nil)
+	if f.form == formAuthorize {
+		return h.redirect(w, r, f, url.Values{"code": {randomString()}})
+	}
+	return h.redirect(w, r, f, url.Values{"admin_consent": {"True"}, "tenant": {t.ID}})
+}
+
+// redirect sends the browser to the flow's registered redirect URI with
+// params added and state echoed as given.
+func (h *Handler) redirect(w http.ResponseWriter, r *http.Request, f *flow, params url.Values) error {
+	u, err := url.Parse(f.redirect)
+	if err != nil {
+		return failure(http.StatusBadRequest, "Bad redirect URI", "The registered redirect URI %q cannot be used.", f.redirect)
+	}
+	q := u.Query()
+	for k, v := range params {
+		q[k] = v
+	}
+	if f.query.Has("state") {
+		q.Set("state", f.query.Get("state"))
+	}
+	u.RawQuery = q.Encode()
+	http.Redirect(w, r, u.String(), http.StatusSeeOther)
+	return nil
+}
+
+type fieldError struct {
+	Field   string
+	Message string
+}
+
+// page is every template's data; each uses the fields it needs.
+type page struct {
+	Title, Message                            string
+	Style                                     template.CSS
+	Action, CSRF                              string
+	Errors                                    []fieldError
+	Tenant, Domain, Username                  string
+	UsernameInvalid, PasswordInvalid          bool
+	App, AppID, HomeTenant, HomeDomain, Scope string
+}
+
+func (h *Handler) render(w http.ResponseWriter, status int, name string, p page) {
+	p.Style = h.style
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := h.pages[name].ExecuteTemplate(w, "base", p); err != nil {
+		h.log.Error("rendering a page", "page", name, "err", err)
+	}
+}

@@ -1,0 +1,124 @@
+package web
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/berthhq/berth/internal/store"
+)
+
+const (
+	// The __Host- prefix makes browsers refuse the cookie unless it is
+	// Secure, host-only and for "/", so a sibling host cannot plant one.
+	cookieName      = "__Host-berth-session"
+	sessionLifetime = 15 * time.Minute
+	keySetting      = "web.session-key"
+)
+
+// session is what the cookie carries. User is empty before sign-in: the
+// anonymous session exists so that the sign-in form has a CSRF token too.
+type session struct {
+	ID      string `json:"s"`
+	Tenant  string `json:"t,omitempty"`
+	User    string `json:"u,omitempty"`
+	Expires int64  `json:"e"`
+}
+
+func (s session) signedIn() bool { return s.User != "" }
+
+// loadKey reads the signing key from the settings, making one on first
+// use. The settings have no insert-if-absent, so replicas started at the
+// same moment on a new store may each keep a key of their own (reading
+// back narrows that window) and refuse each other's sessions until
+// restarted; starting one replica first avoids it.
+func loadKey(ctx context.Context, settings store.Settings) ([]byte, error) {
+	v, err := settings.GetSetting(ctx, keySetting)
+	if errors.Is(err, store.ErrNotFound) {
+		if err := settings.PutSetting(ctx, keySetting, base64.RawStdEncoding.EncodeToString(randomBytes(32))); err != nil {
+			return nil, err
+		}
+		v, err = settings.GetSetting(ctx, keySetting)
+	}
+	if err != nil {
+		return nil, err
+	}
+	key, err := base64.RawStdEncoding.DecodeString(v)
+	if err != nil || len(key) < 32 {
+		return nil, fmt.Errorf("setting %s is not a usable key", keySetting)
+	}
+	return key, nil
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
+func randomString() string { return base64.RawURLEncoding.EncodeToString(randomBytes(32)) }
+
+// mac labels what it signs so that a value signed for one use (a cookie)
+// can never pass as another (a CSRF token).
+func (h *Handler) mac(label, v string) []byte {
+	m := hmac.New(sha256.New, h.key)
+	m.Write([]byte(label + "\x00" + v))
+	return m.Sum(nil)
+}
+
+func (h *Handler) csrfToken(s session) string {
+	return base64.RawURLEncoding.EncodeToString(h.mac("csrf", s.ID))
+}
+
+func (h *Handler) checkCSRF(s session, given string) bool {
+	got, err := base64.RawURLEncoding.DecodeString(given)
+	return err == nil && s.ID != "" && hmac.Equal(got, h.mac("csrf", s.ID))
+}
+
+// readSession returns the request's valid session, if it has one.
+func (h *Handler) readSession(r *http.Request, now time.Time) (session, bool) {
+	c, err := r.Cookie(cookieName)
+	if err != nil {
+		return session{}, false
+	}
+	payload, sig, ok := strings.Cut(c.Value, ".")
+	if !ok {
+		return session{}, false
+	}
+	mac, err := base64.RawURLEncoding.DecodeString(sig)
+	if err != nil || !hmac.Equal(mac, h.mac("session", payload)) {
+		return session{}, false
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(payload)
+	var s session
+	if err != nil || json.Unmarshal(raw, &s) != nil || s.ID == "" || now.Unix() >= s.Expires {
+		return session{}, false
+	}
+	return s, true
+}
+
+// writeSession sets the cookie for a new session of tenant and user
+// (empty before sign-in) and returns it.
+func (h *Handler) writeSession(w http.ResponseWriter, tenant, user string, now time.Time) session {
+	s := session{ID: randomString(), Tenant: tenant, User: user, Expires: now.Add(sessionLifetime).Unix()}
+	raw, _ := json.Marshal(s)
+	payload := base64.RawURLEncoding.EncodeToString(raw)
+	http.SetCookie(w, &http.Cookie{
+		Name:     cookieName,
+		Value:    payload + "." + base64.RawURLEncoding.EncodeToString(h.mac("session", payload)),
+		Path:     "/",
+		MaxAge:   int(sessionLifetime / time.Second),
+		HttpOnly: true,
+		Secure:   true,
+		SameSite: http.SameSiteLaxMode,
+	})
+	return s
+}
