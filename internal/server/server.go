@@ -32,6 +32,7 @@ import (
 	"github.com/berthhq/berth/internal/registryauth"
 	"github.com/berthhq/berth/internal/store"
 	"github.com/berthhq/berth/internal/sts"
+	"github.com/berthhq/berth/internal/web"
 )
 
 // MaxTokenLifetime bounds every token berth signs; a retired signing key
@@ -102,6 +103,12 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 		return fmt.Errorf("signing keys: %w", err)
 	}
 
+	pages, err := web.New(ctx, stores.Meta, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := newMetrics(reg)
@@ -129,6 +136,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 		},
 		graph:      graph.NewHandler(&graph.Service{Directory: stores.Meta}, stsService, log),
 		management: &arm.Handler{Service: cp, Verifier: stsService, Log: log, RegistrySuffix: cfg.RegistrySuffix},
+		pages:      pages,
 	}
 	cp.RegistryDeleted = h.forgetRegistry
 	h.registry.RegistryFor = h.registryFor
@@ -239,6 +247,7 @@ type handler struct {
 	sts             *sts.Handler
 	graph           *graph.Handler
 	management      *arm.Handler
+	pages           *web.Handler
 	defaultRegistry string
 	// known holds registry names seen to exist, each until a time: a
 	// registry deleted on another replica stops being served within
@@ -291,6 +300,9 @@ func (h *handler) route(w http.ResponseWriter, r *http.Request) string {
 	case arm.Match(p):
 		h.management.ServeHTTP(w, r)
 		return "management"
+	case web.Match(p):
+		h.pages.ServeHTTP(w, r)
+		return "web"
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusNotFound)
