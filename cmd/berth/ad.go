@@ -22,6 +22,7 @@ const adUsage = `usage:
   berth ad app federated-credential create --id APP_ID --parameters @FILE.json|JSON
   berth ad app federated-credential list --id APP_ID
   berth ad app federated-credential show|delete --id APP_ID --federated-credential-id ID|NAME
+  berth ad app permission admin-consent --id APP_ID
   berth ad sp create --id APP_ID
   berth ad sp show --id APP_ID|OBJECT_ID|NAME
   berth ad sp list [--display-name NAME]
@@ -77,7 +78,7 @@ func ad(args []string, stdout, stderr io.Writer) error {
 	case "app federated-credential show", "app federated-credential delete":
 		needID("the application's app id or object id")
 		fs.StringVar(&fedID, "federated-credential-id", "", "the credential's id or name")
-	case "sp create":
+	case "sp create", "app permission admin-consent":
 		needID("the application's app id")
 	case "sp show":
 		needID("the service principal's app id, name (http://NAME) or object id")
@@ -183,6 +184,9 @@ func ad(args []string, stdout, stderr io.Writer) error {
 		v, err = d.ShowFederatedCredential(ctx, id, fedID)
 	case "app federated-credential delete":
 		return d.DeleteFederatedCredential(ctx, id, fedID)
+	case "app permission admin-consent":
+		// Silent on success, as the cloud CLI's.
+		return d.AdminConsent(ctx, id)
 	case "sp create":
 		v, err = d.CreateSP(ctx, id)
 	case "sp show":

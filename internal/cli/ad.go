@@ -249,6 +249,18 @@ func (d *Directory) CreateSP(ctx context.Context, appID string) (Object, error) 
 	return out, d.do(ctx, http.MethodPost, "/servicePrincipals", map[string]any{"appId": appID}, &out)
 }
 
+// AdminConsent grants an application, usually another tenant's
+// multi-tenant one, access to the current tenant: what an administrator's
+// consent in a browser does, a service principal for it here. One that
+// exists already means the consent was given, so that is no error.
+func (d *Directory) AdminConsent(ctx context.Context, appID string) error {
+	err := d.do(ctx, http.MethodPost, "/servicePrincipals", map[string]any{"appId": appID}, nil)
+	if ge, ok := errors.AsType[*graphError](err); ok && ge.status == http.StatusConflict {
+		return nil
+	}
+	return err
+}
+
 // ShowSP finds a service principal by app id, name (servicePrincipalNames)
 // or object id.
 func (d *Directory) ShowSP(ctx context.Context, id string) (Object, error) {
