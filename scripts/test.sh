@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls exactly this).
 #
-# It installs what it needs (skopeo from Debian, the OCI conformance suite
-# from the Go module proxy), starts every server it uses (PostgreSQL and
-# berth itself, each on a free loopback port in a temporary directory) and
-# removes them on exit. Heavy builds are cached outside the checkout in
-# $BERTH_CACHE (default ~/.cache/berth-ci). Results worth keeping (the
-# conformance report) go to $BERTH_RESULTS (default ./test-results).
+# It installs what it needs (skopeo and chromium from Debian, the OCI
+# conformance suite from the Go module proxy), starts every server it uses
+# (PostgreSQL and berth itself, each on a free loopback port in a temporary
+# directory) and removes them on exit. Heavy builds are cached outside the
+# checkout in $BERTH_CACHE (default ~/.cache/berth-ci). Results worth
+# keeping (the conformance report) go to $BERTH_RESULTS (default
+# ./test-results).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 export BERTH_CACHE=${BERTH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/berth-ci}
 export BERTH_RESULTS=${BERTH_RESULTS:-$root/test-results}
-# Tests that need PostgreSQL or skopeo fail instead of skipping here.
+# Tests that need PostgreSQL, skopeo or Chromium fail instead of skipping here.
 export BERTH_REQUIRE_POSTGRES=1 BERTH_REQUIRE_TOOLS=1
 mkdir -p "$BERTH_CACHE" "$BERTH_RESULTS"
 
@@ -31,7 +32,7 @@ step() { printf '\n=== %s\n' "$*"; }
 
 step "installing test tools"
 missing=()
-for tool in skopeo jq; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+for tool in skopeo jq chromium; do command -v "$tool" >/dev/null || missing+=("$tool"); done
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
   $sudo apt-get update -qq
