@@ -12,7 +12,6 @@
 // and add further owners without a role, but other writes to it stay with
 // administrators.
 //
-// Users are stored with an argon2id password hash but do not sign in
-// anywhere yet: the sign-in pages that will take their passwords are a
-// later piece of work, and until then only service principals get tokens.
+// Users are stored with an argon2id password hash and sign in only on the
+// consent pages (package web); only service principals get tokens.
 package graph
