@@ -2,15 +2,11 @@ package e2e
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/tls"
-	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -255,57 +251,6 @@ func TestAdminConsentCLI(t *testing.T) {
 func hasCode(body map[string]any, code int) bool {
 	codes, _ := body["error_codes"].([]any)
 	return len(codes) == 1 && codes[0] == float64(code)
-}
-
-func findChromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("BERTH_REQUIRE_TOOLS") == "1" {
-		t.Fatal("chromium is required (BERTH_REQUIRE_TOOLS=1)")
-	}
-	t.Skip("chromium not installed")
-	return ""
-}
-
-// newBrowser returns a func that starts a fresh headless Chromium (its own
-// profile, so no cookies carry over), stopping the one before, and gives
-// its tab's context.
-//
-// Chromium trusts berth's certificate by its public key only
-// (--ignore-certificate-errors-spki-list with the server's key), so that
-// the test needs no NSS database for berth's CA and every other
-// certificate is still checked. It runs with --no-sandbox because CI runs
-// as root, where Chromium's sandbox refuses to start.
-func newBrowser(t *testing.T, chromium string, s *berthtest.Server) func() context.Context {
-	t.Helper()
-	conn, err := tls.Dial("tcp", s.Host, s.TLSConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	spki := sha256.Sum256(conn.ConnectionState().PeerCertificates[0].RawSubjectPublicKeyInfo)
-	conn.Close()
-	stop := func() {}
-	t.Cleanup(func() { stop() })
-	return func() context.Context {
-		t.Helper()
-		stop() // one browser at a time
-		opts := append(chromedp.DefaultExecAllocatorOptions[:],
-			chromedp.ExecPath(chromium),
-			chromedp.NoSandbox,
-			chromedp.UserDataDir(t.TempDir()),
-			chromedp.WindowSize(900, 760),
-			chromedp.Flag("ignore-certificate-errors-spki-list", base64.StdEncoding.EncodeToString(spki[:])),
-		)
-		actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-		ctx, cancel := chromedp.NewContext(actx)
-		ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
-		stop = func() { cancelTimeout(); cancel(); cancelAlloc() }
-		return ctx
-	}
 }
 
 // screenshot saves the tab as DIR/name when BERTH_SCREENSHOTS=DIR.

@@ -26,15 +26,29 @@ import (
 // VAR=$(command) (it sets VAR to the previous command's trimmed stdout),
 // `image` a container client (see imageCommand), `imds start VM_ID FILE`
 // the machine's metadata agent (see imdsCommand), `tenant create PREFIX
-// DOMAIN` another tenant (see tenantCommand), and these variables:
+// DOMAIN` another tenant (see tenantCommand), `browser consent URL USER
+// PASSWORD` a person consenting in Chromium (see browserCommand), the
+// condition [chromium] (false when it is not installed; an error instead
+// under BERTH_REQUIRE_TOOLS=1), and these variables:
 // TENANT_ID, SUBSCRIPTION_ID, BERTH_URL, BERTH_CA, BERTH_PORT, ADMIN_ID,
 // ADMIN_SECRET.
 func TestScenarios(t *testing.T) {
 	s := berthtest.Start(t)
 	bin := berthtest.Binary(t)
 	_, port, _ := net.SplitHostPort(s.Host)
+	chromium, chromiumErr := lookChromium()
+	spki, err := serverSPKI(s)
+	if err != nil {
+		t.Fatal(err)
+	}
 	testscript.Run(t, testscript.Params{
 		Dir: filepath.Join("testdata", "scenarios"),
+		Condition: func(cond string) (bool, error) {
+			if cond != "chromium" {
+				return false, fmt.Errorf("unknown condition %q", cond)
+			}
+			return chromium != "", chromiumErr
+		},
 		Setup: func(e *testscript.Env) error {
 			config := filepath.Join(e.WorkDir, ".berth")
 			for k, v := range map[string]string{
@@ -90,6 +104,18 @@ func TestScenarios(t *testing.T) {
 					ts.Fatalf("usage: tenant create PREFIX DOMAIN")
 				}
 				tenantCommand(ts, bin, s.DataDir, args[1], args[2])
+			},
+			"browser": func(ts *testscript.TestScript, neg bool, args []string) {
+				err := browserCommand(ts, chromium, spki, args)
+				switch {
+				case neg && err == nil:
+					ts.Fatalf("browser %s succeeded, want a failure", strings.Join(args, " "))
+				case err != nil:
+					fmt.Fprintln(ts.Stderr(), err)
+					if !neg {
+						ts.Fatalf("browser %s: %v", strings.Join(args, " "), err)
+					}
+				}
 			},
 			"capture": func(ts *testscript.TestScript, neg bool, args []string) {
 				if neg || len(args) != 1 {
