@@ -192,49 +192,32 @@ type manifestKey struct {
 	registry, repository, ref string
 }
 
-type cachedManifest struct {
-	version uint64
-	m       store.Manifest
-}
-
-// Bounds of the manifest cache: manifests are read far more than written
-// (every pull starts with one, by tag), and most are a few kilobytes.
-const (
-	maxCachedManifests    = 10_000
-	maxCachedManifestSize = 64 << 10
-)
+// maxCachedManifestSize bounds what the manifest cache keeps: manifests
+// are read far more than written (every pull starts with one, by tag),
+// and most are a few kilobytes.
+const maxCachedManifestSize = 64 << 10
 
 // manifestsWritten is deferred by every write that can change what
 // GetManifest answers.
 func (db *DB) manifestsWritten() { db.manifests.Add(1) }
 
 // GetManifest answers from memory what it read at the current version of
-// manifests and tags. That is correct while this handle is their only
-// writer: true of SQLite, which one server owns (berth gc and fsck,
-// which open it too, never write manifests), not of PostgreSQL, which
-// replicas share and where every call reads.
+// manifests and tags (berth gc and fsck, which open the database too,
+// never write manifests).
 func (db *DB) GetManifest(ctx context.Context, repo store.Repo, ref oci.Reference) (store.Manifest, error) {
-	if db.group == nil {
+	if !db.cacheable() {
 		return db.readManifest(ctx, repo, ref)
 	}
 	k := manifestKey{repo.Registry, repo.Name, string(ref.Digest) + ref.Tag}
 	v := db.manifests.Load()
-	db.manifestMu.Lock()
-	c, hit := db.manifestCache[k]
-	db.manifestMu.Unlock()
-	if hit && c.version == v {
-		return c.m, nil
+	if m, ok := db.manifestCache.get(k, v); ok {
+		return m, nil
 	}
 	m, err := db.readManifest(ctx, repo, ref)
 	if err != nil || len(m.Content) > maxCachedManifestSize {
 		return m, err
 	}
-	db.manifestMu.Lock()
-	if db.manifestCache == nil || len(db.manifestCache) >= maxCachedManifests {
-		db.manifestCache = make(map[manifestKey]cachedManifest)
-	}
-	db.manifestCache[k] = cachedManifest{version: v, m: m}
-	db.manifestMu.Unlock()
+	db.manifestCache.put(k, v, m)
 	return m, nil
 }
 

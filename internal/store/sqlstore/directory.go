@@ -19,11 +19,39 @@ func (db *DB) PutSetting(ctx context.Context, key, value string) error {
 }
 
 func (db *DB) CreateTenant(ctx context.Context, t store.Tenant) error {
+	defer db.directoryWritten()
 	return insertErr(db.exec(ctx, "INSERT INTO tenants (id, domain, display_name, created_at) VALUES ($1, $2, $3, $4)",
 		t.ID, t.Domain, t.DisplayName, nanos(t.CreatedAt)))
 }
 
+// directoryWritten is deferred by every write to tenants, applications,
+// their password credentials and service principals: the tables the
+// token service reads for every token.
+func (db *DB) directoryWritten() { db.directory.Add(1) }
+
+// cached reads through a directory cache while this handle is the
+// database's one writer (berth tenant create, run beside a server, only
+// adds: nothing it writes was read before).
+func cached[K comparable, V any](db *DB, c *versionedCache[K, V], k K, read func() (V, error)) (V, error) {
+	if !db.cacheable() {
+		return read()
+	}
+	v := db.directory.Load()
+	if val, ok := c.get(k, v); ok {
+		return val, nil
+	}
+	val, err := read()
+	if err == nil {
+		c.put(k, v, val)
+	}
+	return val, err
+}
+
 func (db *DB) GetTenant(ctx context.Context, id string) (store.Tenant, error) {
+	return cached(db, &db.tenants, id, func() (store.Tenant, error) { return db.readTenant(ctx, id) })
+}
+
+func (db *DB) readTenant(ctx context.Context, id string) (store.Tenant, error) {
 	var t store.Tenant
 	var at int64
 	err := db.queryRow(ctx, "SELECT id, domain, display_name, created_at FROM tenants WHERE id = $1", id).
@@ -56,6 +84,7 @@ func (db *DB) GetSubscription(ctx context.Context, id string) (store.Subscriptio
 }
 
 func (db *DB) CreateApplication(ctx context.Context, a store.Application) error {
+	defer db.directoryWritten()
 	uris, err := encodeURIs(a.WebRedirectURIs)
 	if err != nil {
 		return err
@@ -65,10 +94,13 @@ func (db *DB) CreateApplication(ctx context.Context, a store.Application) error 
 }
 
 func (db *DB) GetApplicationByAppID(ctx context.Context, appID string) (store.Application, error) {
-	return scanApplication(db.queryRow(ctx, "SELECT "+applicationColumns+" FROM applications WHERE app_id = $1", appID))
+	return cached(db, &db.apps, appID, func() (store.Application, error) {
+		return scanApplication(db.queryRow(ctx, "SELECT "+applicationColumns+" FROM applications WHERE app_id = $1", appID))
+	})
 }
 
 func (db *DB) AddPasswordCredential(ctx context.Context, c store.PasswordCredential) error {
+	defer db.directoryWritten()
 	err := db.exec(ctx, "INSERT INTO password_credentials (key_id, app_object_id, display_name, hint, salt, hash, start_at, end_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
 		c.KeyID, c.AppObjectID, c.DisplayName, c.Hint, c.Salt, c.Hash, nanos(c.StartDateTime), nanos(c.EndDateTime))
 	if isForeignKeyViolation(err) {
@@ -78,6 +110,10 @@ func (db *DB) AddPasswordCredential(ctx context.Context, c store.PasswordCredent
 }
 
 func (db *DB) ListPasswordCredentials(ctx context.Context, appObjectID string) ([]store.PasswordCredential, error) {
+	return cached(db, &db.passwords, appObjectID, func() ([]store.PasswordCredential, error) { return db.readPasswordCredentials(ctx, appObjectID) })
+}
+
+func (db *DB) readPasswordCredentials(ctx context.Context, appObjectID string) ([]store.PasswordCredential, error) {
 	rows, err := db.query(ctx, "SELECT key_id, app_object_id, display_name, hint, salt, hash, start_at, end_at FROM password_credentials WHERE app_object_id = $1 ORDER BY start_at, key_id", appObjectID)
 	if err != nil {
 		return nil, err
@@ -97,11 +133,18 @@ func (db *DB) ListPasswordCredentials(ctx context.Context, appObjectID string) (
 }
 
 func (db *DB) CreateServicePrincipal(ctx context.Context, sp store.ServicePrincipal) error {
+	defer db.directoryWritten()
 	return insertErr(db.exec(ctx, "INSERT INTO service_principals (object_id, tenant_id, app_id, app_owner_tenant_id, type, display_name, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
 		sp.ObjectID, sp.TenantID, sp.AppID, sp.AppOwnerTenantID, sp.Type, sp.DisplayName, nanos(sp.CreatedAt)))
 }
 
 func (db *DB) GetServicePrincipalByAppID(ctx context.Context, tenantID, appID string) (store.ServicePrincipal, error) {
+	return cached(db, &db.principals, [2]string{tenantID, appID}, func() (store.ServicePrincipal, error) {
+		return db.readServicePrincipalByAppID(ctx, tenantID, appID)
+	})
+}
+
+func (db *DB) readServicePrincipalByAppID(ctx context.Context, tenantID, appID string) (store.ServicePrincipal, error) {
 	var sp store.ServicePrincipal
 	var at int64
 	err := db.queryRow(ctx, "SELECT object_id, tenant_id, app_id, app_owner_tenant_id, type, display_name, created_at FROM service_principals WHERE tenant_id = $1 AND app_id = $2", tenantID, appID).

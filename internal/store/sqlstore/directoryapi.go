@@ -43,6 +43,7 @@ func (db *DB) GetApplication(ctx context.Context, objectID string) (store.Applic
 }
 
 func (db *DB) UpdateApplication(ctx context.Context, a store.Application) error {
+	defer db.directoryWritten()
 	uris, err := encodeURIs(a.WebRedirectURIs)
 	if err != nil {
 		return err
@@ -77,6 +78,7 @@ func (db *DB) ListApplications(ctx context.Context, tenantID string) ([]store.Ap
 }
 
 func (db *DB) DeleteApplication(ctx context.Context, objectID string) error {
+	defer db.directoryWritten()
 	defer db.assignmentsWritten()
 	return db.tx(ctx, func(tx *sql.Tx) error {
 		var appID string
@@ -105,6 +107,7 @@ func (db *DB) DeleteApplication(ctx context.Context, objectID string) error {
 }
 
 func (db *DB) RemovePasswordCredential(ctx context.Context, appObjectID, keyID string) error {
+	defer db.directoryWritten()
 	return db.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, "DELETE FROM password_credentials WHERE app_object_id = $1 AND key_id = $2", appObjectID, keyID)
 		if err != nil {

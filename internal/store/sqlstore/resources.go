@@ -252,6 +252,7 @@ func (db *DB) DeleteRegistry(ctx context.Context, name string) error {
 }
 
 func (db *DB) DeleteServicePrincipal(ctx context.Context, objectID string) error {
+	defer db.directoryWritten()
 	defer db.assignmentsWritten()
 	return db.tx(ctx, func(tx *sql.Tx) error {
 		for _, q := range []string{

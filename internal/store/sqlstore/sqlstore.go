@@ -43,11 +43,16 @@ type DB struct {
 	// registries and resources (a registry's settings are its resource's).
 	assignments atomic.Uint64
 	registries  atomic.Uint64
-	// manifests counts writes to manifests and tags; manifestCache holds
-	// look-ups made at a version (SQLite only: see manifestCacheable).
+	// manifests counts writes to manifests and tags, directory those to
+	// tenants, applications, their secrets and service principals; the
+	// caches keep reads made at a version (see versionedCache).
 	manifests     atomic.Uint64
-	manifestMu    sync.Mutex
-	manifestCache map[manifestKey]cachedManifest
+	manifestCache versionedCache[manifestKey, store.Manifest]
+	directory     atomic.Uint64
+	tenants       versionedCache[string, store.Tenant]
+	apps          versionedCache[string, store.Application]
+	principals    versionedCache[[2]string, store.ServicePrincipal]
+	passwords     versionedCache[string, []store.PasswordCredential]
 }
 
 var _ store.Store = (*DB)(nil)

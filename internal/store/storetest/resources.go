@@ -325,3 +325,65 @@ func testManifestReadsFollowWrites(t *testing.T, s store.Store) {
 		t.Fatalf("a manifest of a deleted registry: %s", got)
 	}
 }
+
+// testCredentialReadsFollowWrites: the reads every token starts with see
+// each write before them, however a backend keeps them: a secret added
+// and removed, an application renamed and deleted, a service principal
+// deleted.
+func testCredentialReadsFollowWrites(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	seedSubscription(t, s)
+	now := time.Now().UTC()
+	app := store.Application{ObjectID: "o1", AppID: "a1", TenantID: "t1", DisplayName: "one", SignInAudience: "AzureADMyOrg", CreatedAt: now}
+	must(t, s.CreateApplication(ctx, app))
+	must(t, s.CreateServicePrincipal(ctx, store.ServicePrincipal{ObjectID: "sp1", TenantID: "t1", AppID: "a1", AppOwnerTenantID: "t1", Type: store.PrincipalApplication, CreatedAt: now}))
+	keys := func() string {
+		t.Helper()
+		cs, err := s.ListPasswordCredentials(ctx, "o1")
+		must(t, err)
+		var ids []string
+		for _, c := range cs {
+			ids = append(ids, c.KeyID)
+		}
+		return fmt.Sprint(ids)
+	}
+	for range 2 { // the second read may come from memory
+		if got := keys(); got != "[]" {
+			t.Fatalf("secrets of a new application: %s", got)
+		}
+	}
+	pc := store.PasswordCredential{KeyID: "k1", AppObjectID: "o1", Hint: "abc", Salt: []byte("s"), Hash: []byte("h"), StartDateTime: now, EndDateTime: now.Add(time.Hour)}
+	must(t, s.AddPasswordCredential(ctx, pc))
+	if got := keys(); got != "[k1]" {
+		t.Fatalf("secrets after one was added: %s", got)
+	}
+	must(t, s.RemovePasswordCredential(ctx, "o1", "k1"))
+	if got := keys(); got != "[]" {
+		t.Fatalf("secrets after it was removed: %s", got)
+	}
+	a, err := s.GetApplicationByAppID(ctx, "a1")
+	must(t, err)
+	a.DisplayName = "renamed"
+	must(t, s.UpdateApplication(ctx, a))
+	if a, _ := s.GetApplicationByAppID(ctx, "a1"); a.DisplayName != "renamed" {
+		t.Fatalf("application after a rename: %+v", a)
+	}
+	if _, err := s.GetServicePrincipalByAppID(ctx, "t1", "a1"); err != nil {
+		t.Fatal(err)
+	}
+	must(t, s.DeleteServicePrincipal(ctx, "sp1"))
+	_, err = s.GetServicePrincipalByAppID(ctx, "t1", "a1")
+	wantErr(t, err, store.ErrNotFound)
+	must(t, s.CreateServicePrincipal(ctx, store.ServicePrincipal{ObjectID: "sp2", TenantID: "t1", AppID: "a1", AppOwnerTenantID: "t1", Type: store.PrincipalApplication, CreatedAt: now}))
+	if sp, _ := s.GetServicePrincipalByAppID(ctx, "t1", "a1"); sp.ObjectID != "sp2" {
+		t.Fatalf("service principal made again: %+v", sp)
+	}
+	must(t, s.DeleteApplication(ctx, "o1"))
+	_, err = s.GetApplicationByAppID(ctx, "a1")
+	wantErr(t, err, store.ErrNotFound)
+	_, err = s.GetServicePrincipalByAppID(ctx, "t1", "a1")
+	wantErr(t, err, store.ErrNotFound)
+	if _, err := s.GetTenant(ctx, "t1"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RoleAssignmentsConcurrentCreate", testRoleAssignmentRace},
 		{"DeleteRegistry", testDeleteRegistry},
 		{"ManifestReadsFollowWrites", testManifestReadsFollowWrites},
+		{"CredentialReadsFollowWrites", testCredentialReadsFollowWrites},
 		{"ReplaceKeyCredentials", testReplaceKeyCredentials},
 		{"UpdateApplication", testUpdateApplication},
 		{"FederatedCredentials", testFederatedCredentials},
