@@ -251,6 +251,22 @@ func (s *Service) kindOf(id resourceid.ID) (kind, error) {
 	return k, nil
 }
 
+// admit resolves a resource id's type and canonical form, checks that its
+// subscription is the caller's tenant's, and that the caller may do verb
+// ("read", "write", "delete") on it.
+func (s *Service) admit(ctx context.Context, c Caller, id resourceid.ID, verb string) (kind, resourceid.ID, store.Subscription, error) {
+	k, err := s.kindOf(id)
+	if err != nil {
+		return nil, id, store.Subscription{}, err
+	}
+	id = canonical(id, k)
+	sub, err := s.subscription(ctx, c, id.Subscription)
+	if err != nil {
+		return nil, id, sub, err
+	}
+	return k, id, sub, s.authorize(ctx, c, id.String(), k.Type()+"/"+verb)
+}
+
 // canonical gives an id its type's canonical case, keeping the names'.
 func canonical(id resourceid.ID, k kind) resourceid.ID {
 	ns, types, _ := strings.Cut(k.Type(), "/")
@@ -260,16 +276,8 @@ func canonical(id resourceid.ID, k kind) resourceid.ID {
 
 // PutResource creates or replaces a resource. created says which.
 func (s *Service) PutResource(ctx context.Context, c Caller, id resourceid.ID, in ResourceInput) (store.Resource, bool, error) {
-	k, err := s.kindOf(id)
+	k, id, sub, err := s.admit(ctx, c, id, "write")
 	if err != nil {
-		return store.Resource{}, false, err
-	}
-	id = canonical(id, k)
-	sub, err := s.subscription(ctx, c, id.Subscription)
-	if err != nil {
-		return store.Resource{}, false, err
-	}
-	if err := s.authorize(ctx, c, id.String(), k.Type()+"/write"); err != nil {
 		return store.Resource{}, false, err
 	}
 	g, err := s.Store.GetResourceGroup(ctx, id.Subscription, id.ResourceGroup)
@@ -326,15 +334,8 @@ func (s *Service) PutResource(ctx context.Context, c Caller, id resourceid.ID, i
 // PatchResource changes what in states of an existing resource: tags if
 // given, and properties.
 func (s *Service) PatchResource(ctx context.Context, c Caller, id resourceid.ID, in ResourceInput) (store.Resource, error) {
-	k, err := s.kindOf(id)
+	k, id, _, err := s.admit(ctx, c, id, "write")
 	if err != nil {
-		return store.Resource{}, err
-	}
-	id = canonical(id, k)
-	if _, err := s.subscription(ctx, c, id.Subscription); err != nil {
-		return store.Resource{}, err
-	}
-	if err := s.authorize(ctx, c, id.String(), k.Type()+"/write"); err != nil {
 		return store.Resource{}, err
 	}
 	old, err := s.Store.GetResource(ctx, id.String())
@@ -358,15 +359,8 @@ func (s *Service) PatchResource(ctx context.Context, c Caller, id resourceid.ID,
 
 // GetResource returns a resource the caller may read.
 func (s *Service) GetResource(ctx context.Context, c Caller, id resourceid.ID) (store.Resource, error) {
-	k, err := s.kindOf(id)
+	k, id, _, err := s.admit(ctx, c, id, "read")
 	if err != nil {
-		return store.Resource{}, err
-	}
-	id = canonical(id, k)
-	if _, err := s.subscription(ctx, c, id.Subscription); err != nil {
-		return store.Resource{}, err
-	}
-	if err := s.authorize(ctx, c, id.String(), k.Type()+"/read"); err != nil {
 		return store.Resource{}, err
 	}
 	r, err := s.Store.GetResource(ctx, id.String())
@@ -422,15 +416,8 @@ func (s *Service) ListResources(ctx context.Context, c Caller, subscriptionID st
 // DeleteResource deletes a resource and what it stands for. found is false
 // when there was nothing to delete.
 func (s *Service) DeleteResource(ctx context.Context, c Caller, id resourceid.ID) (found bool, err error) {
-	k, err := s.kindOf(id)
+	_, id, _, err = s.admit(ctx, c, id, "delete")
 	if err != nil {
-		return false, err
-	}
-	id = canonical(id, k)
-	if _, err := s.subscription(ctx, c, id.Subscription); err != nil {
-		return false, err
-	}
-	if err := s.authorize(ctx, c, id.String(), k.Type()+"/delete"); err != nil {
 		return false, err
 	}
 	r, err := s.Store.GetResource(ctx, id.String())
