@@ -135,17 +135,23 @@ func (h *Handler) group(w http.ResponseWriter, r *http.Request, c controlplane.C
 		return writeJSON(w, http.StatusOK, groupOut(g))
 	case http.MethodDelete:
 		found, err := h.Service.DeleteResourceGroup(ctx, c, sub, name)
-		if err != nil {
-			return err
-		}
-		if !found {
-			w.WriteHeader(http.StatusNoContent)
-			return nil
-		}
-		w.WriteHeader(http.StatusOK)
-		return nil
+		return deleted(w, found, err)
 	}
 	return methodNotAllowed(r)
+}
+
+// deleted answers a DELETE as the resource manager does: 200 when
+// something was deleted, 204 when there was nothing to delete.
+func deleted(w http.ResponseWriter, found bool, err error) error {
+	if err != nil {
+		return err
+	}
+	if found {
+		w.WriteHeader(http.StatusOK)
+	} else {
+		w.WriteHeader(http.StatusNoContent)
+	}
+	return nil
 }
 
 func createdOr(created bool) int {
@@ -229,15 +235,7 @@ func (h *Handler) resource(w http.ResponseWriter, r *http.Request, c controlplan
 		return writeJSON(w, http.StatusOK, resourceOut(rs))
 	case http.MethodDelete:
 		found, err := h.Service.DeleteResource(ctx, c, id)
-		if err != nil {
-			return err
-		}
-		if !found {
-			w.WriteHeader(http.StatusNoContent)
-			return nil
-		}
-		w.WriteHeader(http.StatusOK)
-		return nil
+		return deleted(w, found, err)
 	}
 	return methodNotAllowed(r)
 }
