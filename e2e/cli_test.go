@@ -20,6 +20,20 @@ func berthCLI(t *testing.T, config string, args ...string) (string, error) {
 	return string(out), err
 }
 
+// cliRunner returns a runner of the CLI, each call with the configuration
+// directory it names, that fails the test on error and returns the
+// trimmed output.
+func cliRunner(t *testing.T) func(config string, args ...string) string {
+	return func(config string, args ...string) string {
+		t.Helper()
+		out, err := berthCLI(t, config, args...)
+		if err != nil {
+			t.Fatalf("berth %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return strings.TrimSpace(out)
+	}
+}
+
 func TestCLILoginAndTokens(t *testing.T) {
 	s := berthtest.Start(t)
 	config := t.TempDir()

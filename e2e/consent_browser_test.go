@@ -42,14 +42,7 @@ func TestConsentInBrowser(t *testing.T) {
 	redirect := cb.URL + "/callback"
 
 	adminA, adminB := t.TempDir(), t.TempDir()
-	run := func(config string, args ...string) string {
-		t.Helper()
-		out, err := berthCLI(t, config, args...)
-		if err != nil {
-			t.Fatalf("berth %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return strings.TrimSpace(out)
-	}
+	run := cliRunner(t)
 	run(adminA, "login", "--data-dir", s.DataDir, "-o", "none")
 	appID := run(adminA, "ad", "app", "create", "--display-name", "cluster-puller", "--sign-in-audience", "AzureADMultipleOrgs",
 		"--web-redirect-uris", redirect, "--query", "appId", "-o", "tsv")
@@ -208,14 +201,7 @@ func TestConsentInBrowser(t *testing.T) {
 func TestAdminConsentCLI(t *testing.T) {
 	s := berthtest.Start(t)
 	adminA, adminB := t.TempDir(), t.TempDir()
-	run := func(config string, args ...string) string {
-		t.Helper()
-		out, err := berthCLI(t, config, args...)
-		if err != nil {
-			t.Fatalf("berth %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return strings.TrimSpace(out)
-	}
+	run := cliRunner(t)
 	run(adminA, "login", "--data-dir", s.DataDir, "-o", "none")
 	appID := run(adminA, "ad", "app", "create", "--display-name", "automation", "--sign-in-audience", "AzureADMultipleOrgs", "--query", "appId", "-o", "tsv")
 	secret := run(adminA, "ad", "app", "credential", "reset", "--id", appID, "--query", "password", "-o", "tsv")

@@ -56,14 +56,10 @@ func newClientCert(t *testing.T, name string) clientCert {
 // its own, and returns that directory and a runner that fails the test on
 // error.
 func adminCLI(t *testing.T, s *berthtest.Server) (string, func(args ...string) string) {
-	config := t.TempDir()
+	config, cli := t.TempDir(), cliRunner(t)
 	run := func(args ...string) string {
 		t.Helper()
-		out, err := berthCLI(t, config, args...)
-		if err != nil {
-			t.Fatalf("berth %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return strings.TrimSpace(out)
+		return cli(config, args...)
 	}
 	run("login", "--data-dir", s.DataDir, "-o", "none")
 	return config, run

@@ -16,14 +16,7 @@ import (
 func TestDirectoryCLI(t *testing.T) {
 	s := berthtest.Start(t)
 	admin, other := t.TempDir(), t.TempDir()
-	run := func(config string, args ...string) string {
-		t.Helper()
-		out, err := berthCLI(t, config, args...)
-		if err != nil {
-			t.Fatalf("berth %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return strings.TrimSpace(out)
-	}
+	run := cliRunner(t)
 	run(admin, "login", "--data-dir", s.DataDir, "-o", "none")
 
 	appID := run(admin, "ad", "app", "create", "--display-name", "e2e-app", "--web-redirect-uris", "https://a.example/cb", "https://b.example/cb",

@@ -13,14 +13,10 @@ import (
 // groups, registries and identities, and create-for-rbac run twice.
 func TestCLIManagement(t *testing.T) {
 	s := berthtest.Start(t)
-	config := t.TempDir()
+	config, cli := t.TempDir(), cliRunner(t)
 	run := func(args ...string) string {
 		t.Helper()
-		out, err := berthCLI(t, config, args...)
-		if err != nil {
-			t.Fatalf("berth %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return strings.TrimSpace(out)
+		return cli(config, args...)
 	}
 	fail := func(want string, args ...string) {
 		t.Helper()

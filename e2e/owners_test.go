@@ -17,14 +17,7 @@ import (
 func TestDirectoryOwners(t *testing.T) {
 	s := berthtest.Start(t)
 	admin, ownerCfg := t.TempDir(), t.TempDir()
-	run := func(config string, args ...string) string {
-		t.Helper()
-		out, err := berthCLI(t, config, args...)
-		if err != nil {
-			t.Fatalf("berth %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return strings.TrimSpace(out)
-	}
+	run := cliRunner(t)
 	run(admin, "login", "--data-dir", s.DataDir, "-o", "none")
 
 	// The owner-to-be: a principal with a secret and no role.
