@@ -2,15 +2,9 @@ package arm
 
 import (
 	"net/http"
-	"regexp"
-	"strings"
 
 	"github.com/berthhq/berth/internal/controlplane"
 )
-
-var roleNameTerm = regexp.MustCompile(`(?i)^\s*roleName\s+eq\s+('(?:[^']|'')*')\s*$`)
-
-func unquote(s string) string { return strings.ReplaceAll(s[1:len(s)-1], "''", "'") }
 
 // endpoints is the cloud metadata clients read to configure themselves:
 // the 2015-01-01 object form, or the list form of newer API versions.

@@ -4,11 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"regexp"
 	"strings"
 
 	"github.com/berthhq/berth/internal/controlplane"
 	"github.com/berthhq/berth/internal/resourceid"
+	"github.com/berthhq/berth/internal/resourcetype"
 	"github.com/berthhq/berth/internal/store"
 )
 
@@ -240,36 +240,11 @@ func (h *Handler) resource(w http.ResponseWriter, r *http.Request, c controlplan
 	return methodNotAllowed(r)
 }
 
-// The $filter forms of resource listings: "resourceType eq '..'" and
-// "name eq '..'", joined with "and".
-var filterTerm = regexp.MustCompile(`(?i)^\s*(resourceType|name)\s+eq\s+'((?:[^']|'')*)'\s*$`)
-
-func parseResourceFilter(s string) (controlplane.ResourceFilter, error) {
-	var f controlplane.ResourceFilter
-	if strings.TrimSpace(s) == "" {
-		return f, nil
-	}
-	for _, term := range regexp.MustCompile(`(?i)\s+and\s+`).Split(s, -1) {
-		m := filterTerm.FindStringSubmatch(term)
-		if m == nil {
-			return f, &controlplane.Error{Kind: controlplane.ErrBadRequest, Code: "InvalidFilterInQueryString",
-				Message: "Invalid $filter '" + s + "'. Supported: resourceType eq '{type}', name eq '{name}', joined with 'and'."}
-		}
-		v := strings.ReplaceAll(m[2], "''", "'")
-		if strings.EqualFold(m[1], "resourceType") {
-			f.Type = v
-		} else {
-			f.Name = v
-		}
-	}
-	return f, nil
-}
-
 func (h *Handler) listResources(w http.ResponseWriter, r *http.Request, c controlplane.Caller, sub, group, typ string) error {
 	if r.Method != http.MethodGet {
 		return methodNotAllowed(r)
 	}
-	f, err := parseResourceFilter(r.URL.Query().Get("$filter"))
+	f, err := resourceFilter(r.URL.Query().Get("$filter"))
 	if err != nil {
 		return err
 	}
@@ -295,11 +270,11 @@ func (h *Handler) provider(w http.ResponseWriter, r *http.Request, sub, namespac
 		return methodNotAllowed(r)
 	}
 	var types []map[string]any
-	for _, t := range []string{controlplane.TypeRegistry, controlplane.TypeIdentity, controlplane.TypeVirtualMachine, controlplane.TypeManagedCluster} {
+	for _, t := range resourcetype.All() {
 		ns, typ, _ := strings.Cut(t, "/")
 		if strings.EqualFold(ns, namespace) {
 			namespace = ns
-			types = append(types, map[string]any{"resourceType": typ, "locations": []string{}, "apiVersions": apiVersions[t]})
+			types = append(types, map[string]any{"resourceType": typ, "locations": []string{}, "apiVersions": resourcetype.APIVersions(t)})
 		}
 	}
 	if types == nil {
@@ -310,15 +285,6 @@ func (h *Handler) provider(w http.ResponseWriter, r *http.Request, sub, namespac
 		"id": "/subscriptions/" + sub + "/providers/" + namespace, "namespace": namespace,
 		"registrationState": "Registered", "registrationPolicy": "RegistrationRequired", "resourceTypes": types,
 	})
-}
-
-// apiVersions are those the cloud CLI and SDKs send for each type; berth
-// serves every version the same.
-var apiVersions = map[string][]string{
-	controlplane.TypeRegistry:       {"2023-11-01-preview", "2023-07-01", "2023-01-01-preview", "2022-12-01", "2022-02-01-preview", "2021-09-01", "2019-05-01"},
-	controlplane.TypeIdentity:       {"2023-01-31", "2022-01-31-preview", "2018-11-30"},
-	controlplane.TypeVirtualMachine: {"2024-07-01", "2023-09-01", "2022-11-01", "2022-08-01"},
-	controlplane.TypeManagedCluster: {"2024-09-01", "2024-02-01", "2023-08-01", "2022-11-01"},
 }
 
 // action serves POST {resource id}/{action}.
@@ -345,7 +311,7 @@ func (h *Handler) action(w http.ResponseWriter, r *http.Request, c controlplane.
 // secret is checked and forgotten: the answer, like the cloud's, has no
 // body.
 func (h *Handler) resetServicePrincipal(w http.ResponseWriter, r *http.Request, c controlplane.Caller, id resourceid.ID) error {
-	if !strings.EqualFold(id.Type(), controlplane.TypeManagedCluster) {
+	if !strings.EqualFold(id.Type(), resourcetype.ManagedCluster) {
 		return notSupported(r)
 	}
 	var in struct {

@@ -78,19 +78,6 @@ func (h *Handler) roleDefinitions(w http.ResponseWriter, r *http.Request, c cont
 	return list(w, out)
 }
 
-// roleNameFilter reads "roleName eq '<name>'", the one filter clients send.
-func roleNameFilter(f string) (string, error) {
-	if f == "" {
-		return "", nil
-	}
-	m := roleNameTerm.FindStringSubmatch(f)
-	if m == nil {
-		return "", &controlplane.Error{Kind: controlplane.ErrBadRequest, Code: "InvalidFilter",
-			Message: "The filter '" + f + "' is not supported. Supported: roleName eq '{name}'."}
-	}
-	return unquote(m[1]), nil
-}
-
 type assignmentJSON struct {
 	ID         string `json:"id"`
 	Name       string `json:"name"`
@@ -132,7 +119,7 @@ func (h *Handler) roleAssignments(w http.ResponseWriter, r *http.Request, c cont
 		if r.Method != http.MethodGet {
 			return methodNotAllowed(r)
 		}
-		f, err := controlplane.ParseAssignmentFilter(r.URL.Query().Get("$filter"))
+		f, err := assignmentFilter(r.URL.Query().Get("$filter"))
 		if err != nil {
 			return err
 		}

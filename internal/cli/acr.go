@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/berthhq/berth/internal/pki"
+	"github.com/berthhq/berth/internal/resourcetype"
 )
 
 // NullUser is the user name that tells a registry the password is a
@@ -26,7 +27,7 @@ const NullUser = "00000000-0000-0000-0000-000000000000"
 
 // ShowRegistryCredentials gets the admin user's name and password names.
 func (m *Management) ShowRegistryCredentials(ctx context.Context, name, group string) (Object, error) {
-	id, err := m.resourceID(ctx, group, RegistryType, name)
+	id, err := m.resourceID(ctx, group, resourcetype.Registry, name)
 	if err != nil {
 		return nil, err
 	}
@@ -37,7 +38,7 @@ func (m *Management) ShowRegistryCredentials(ctx context.Context, name, group st
 // RenewRegistryCredential replaces one admin password and returns the new
 // one, the only time it is shown.
 func (m *Management) RenewRegistryCredential(ctx context.Context, name, group, passwordName string) (Object, error) {
-	id, err := m.resourceID(ctx, group, RegistryType, name)
+	id, err := m.resourceID(ctx, group, resourcetype.Registry, name)
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +57,7 @@ type RegistryUpdate struct {
 // UpdateRegistry changes a registry's settings with a PATCH, as the cloud
 // CLI's acr update does.
 func (m *Management) UpdateRegistry(ctx context.Context, o RegistryUpdate) (Object, error) {
-	id, err := m.resourceID(ctx, o.Group, RegistryType, o.Name)
+	id, err := m.resourceID(ctx, o.Group, resourcetype.Registry, o.Name)
 	if err != nil {
 		return nil, err
 	}

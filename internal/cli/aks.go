@@ -10,13 +10,8 @@ import (
 	"path/filepath"
 
 	"github.com/berthhq/berth/internal/pki"
+	"github.com/berthhq/berth/internal/resourcetype"
 )
-
-// ClusterType is the resource type of Kubernetes clusters.
-const ClusterType = "Microsoft.ContainerService/managedClusters"
-
-// clusterAPI is the container service's version the cloud CLI sends.
-const clusterAPI = "2024-09-01"
 
 // msiClientID is what a cluster that runs as managed identities shows as
 // its service principal's client id, as in the cloud.
@@ -62,7 +57,7 @@ func (m *Management) CreateCluster(ctx context.Context, o ClusterCreate) (Object
 	} else {
 		props["servicePrincipalProfile"] = map[string]any{"clientId": o.ServicePrincipal, "secret": o.ClientSecret}
 	}
-	path, err := m.resourcePath(o.Group, ClusterType, o.Name)
+	path, err := m.resourcePath(o.Group, resourcetype.ManagedCluster, o.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -75,12 +70,12 @@ func (m *Management) CreateCluster(ctx context.Context, o ClusterCreate) (Object
 
 // ShowCluster gets a cluster.
 func (m *Management) ShowCluster(ctx context.Context, name, group string) (Object, error) {
-	return m.showResource(ctx, group, ClusterType, name, clusterAPI)
+	return m.showResource(ctx, group, resourcetype.ManagedCluster, name, clusterAPI)
 }
 
 // DeleteCluster deletes a cluster, and with it its identities.
 func (m *Management) DeleteCluster(ctx context.Context, name, group string) error {
-	return m.deleteResource(ctx, group, ClusterType, name, clusterAPI)
+	return m.deleteResource(ctx, group, resourcetype.ManagedCluster, name, clusterAPI)
 }
 
 // ResetClusterServicePrincipal makes the cluster's nodes authenticate as
@@ -88,7 +83,7 @@ func (m *Management) DeleteCluster(ctx context.Context, name, group string) erro
 // update-credentials --reset-service-principal). Nodes learn of it from a
 // new node file (NodeConfig).
 func (m *Management) ResetClusterServicePrincipal(ctx context.Context, name, group, clientID, clientSecret string) (Object, error) {
-	path, err := m.resourcePath(group, ClusterType, name)
+	path, err := m.resourcePath(group, resourcetype.ManagedCluster, name)
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/berthhq/berth/internal/resourcetype"
 )
 
 // API versions sent to the management API, those of the cloud CLI's
@@ -18,9 +20,16 @@ import (
 const (
 	subscriptionsAPI = "2020-01-01"
 	resourcesAPI     = "2021-04-01"
-	registryAPI      = "2023-07-01"
-	identityAPI      = "2023-01-31"
 	authorizationAPI = "2022-04-01"
+)
+
+// The versions sent for berth's own resource types: the newest stable
+// one each, as the cloud CLI sends.
+var (
+	registryAPI = resourcetype.StableAPIVersion(resourcetype.Registry)
+	identityAPI = resourcetype.StableAPIVersion(resourcetype.Identity)
+	clusterAPI  = resourcetype.StableAPIVersion(resourcetype.ManagedCluster)
+	vmAPI       = resourcetype.StableAPIVersion(resourcetype.VirtualMachine)
 )
 
 // Management calls the management API (the resource manager shape) as the

@@ -6,12 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-)
 
-// Resource types berth's CLI manages.
-const (
-	RegistryType = "Microsoft.ContainerRegistry/registries"
-	IdentityType = "Microsoft.ManagedIdentity/userAssignedIdentities"
+	"github.com/berthhq/berth/internal/resourcetype"
 )
 
 // ResourceGroupOf is the resource group named in a resource id.
@@ -209,7 +205,7 @@ func (m *Management) CreateRegistry(ctx context.Context, o RegistryCreate) (Obje
 	if o.SKU == "" {
 		o.SKU = "Basic"
 	}
-	path, err := m.resourcePath(o.Group, RegistryType, o.Name)
+	path, err := m.resourcePath(o.Group, resourcetype.Registry, o.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -228,17 +224,17 @@ func (m *Management) CreateRegistry(ctx context.Context, o RegistryCreate) (Obje
 // ShowRegistry gets a registry, found in the subscription if group is
 // empty.
 func (m *Management) ShowRegistry(ctx context.Context, name, group string) (Object, error) {
-	return m.showResource(ctx, group, RegistryType, name, registryAPI)
+	return m.showResource(ctx, group, resourcetype.Registry, name, registryAPI)
 }
 
 // ListRegistries lists the registries of a group or the subscription.
 func (m *Management) ListRegistries(ctx context.Context, group string) ([]Object, error) {
-	return m.listResources(ctx, group, RegistryType, registryAPI)
+	return m.listResources(ctx, group, resourcetype.Registry, registryAPI)
 }
 
 // DeleteRegistry deletes a registry.
 func (m *Management) DeleteRegistry(ctx context.Context, name, group string) error {
-	return m.deleteResource(ctx, group, RegistryType, name, registryAPI)
+	return m.deleteResource(ctx, group, resourcetype.Registry, name, registryAPI)
 }
 
 func (m *Management) showResource(ctx context.Context, group, typ, name, apiVersion string) (Object, error) {
@@ -273,7 +269,7 @@ func (m *Management) CreateIdentity(ctx context.Context, name, group, location s
 			return nil, err
 		}
 	}
-	path, err := m.resourcePath(group, IdentityType, name)
+	path, err := m.resourcePath(group, resourcetype.Identity, name)
 	if err != nil {
 		return nil, err
 	}
@@ -286,15 +282,15 @@ func (m *Management) CreateIdentity(ctx context.Context, name, group, location s
 
 // ShowIdentity gets a user-assigned managed identity.
 func (m *Management) ShowIdentity(ctx context.Context, name, group string) (Object, error) {
-	return m.showResource(ctx, group, IdentityType, name, identityAPI)
+	return m.showResource(ctx, group, resourcetype.Identity, name, identityAPI)
 }
 
 // ListIdentities lists the identities of a group or the subscription.
 func (m *Management) ListIdentities(ctx context.Context, group string) ([]Object, error) {
-	return m.listResources(ctx, group, IdentityType, identityAPI)
+	return m.listResources(ctx, group, resourcetype.Identity, identityAPI)
 }
 
 // DeleteIdentity deletes a user-assigned managed identity.
 func (m *Management) DeleteIdentity(ctx context.Context, name, group string) error {
-	return m.deleteResource(ctx, group, IdentityType, name, identityAPI)
+	return m.deleteResource(ctx, group, resourcetype.Identity, name, identityAPI)
 }

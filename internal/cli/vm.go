@@ -11,13 +11,8 @@ import (
 	"strings"
 
 	"github.com/berthhq/berth/internal/imds"
+	"github.com/berthhq/berth/internal/resourcetype"
 )
-
-// VMType is the resource type of virtual machines.
-const VMType = "Microsoft.Compute/virtualMachines"
-
-// vmAPI is the compute provider's version the cloud CLI sends.
-const vmAPI = "2024-07-01"
 
 // VMCreate are berth vm create's options. AssignIdentity and Identities
 // are --assign-identity and its ids: alone it assigns the system
@@ -127,7 +122,7 @@ func (m *Management) CreateVM(ctx context.Context, o VMCreate) (Object, error) {
 	if o.AssignIdentity {
 		body["identity"] = vmIdentityBlock(splitIdentities(o.Identities))
 	}
-	path, err := m.resourcePath(o.Group, VMType, o.Name)
+	path, err := m.resourcePath(o.Group, resourcetype.VirtualMachine, o.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +162,7 @@ func (m *Management) writeMachineCredential(ctx context.Context, vmID, file stri
 // ResetVMCredential issues a machine a new credential into file; the
 // agent running with the old one gets no more tokens.
 func (m *Management) ResetVMCredential(ctx context.Context, name, group, file string) (Object, error) {
-	id, err := m.resourcePath(group, VMType, name)
+	id, err := m.resourcePath(group, resourcetype.VirtualMachine, name)
 	if err != nil {
 		return nil, err
 	}
@@ -179,13 +174,13 @@ func (m *Management) ResetVMCredential(ctx context.Context, name, group, file st
 
 // ShowVM gets a virtual machine.
 func (m *Management) ShowVM(ctx context.Context, name, group string) (Object, error) {
-	return m.showResource(ctx, group, VMType, name, vmAPI)
+	return m.showResource(ctx, group, resourcetype.VirtualMachine, name, vmAPI)
 }
 
 // DeleteVM deletes a virtual machine; its system-assigned identity goes
 // with it.
 func (m *Management) DeleteVM(ctx context.Context, name, group string) error {
-	return m.deleteResource(ctx, group, VMType, name, vmAPI)
+	return m.deleteResource(ctx, group, resourcetype.VirtualMachine, name, vmAPI)
 }
 
 // vmIdentity reads a machine's identity as what a PUT would set: whether
@@ -225,7 +220,7 @@ func (m *Management) RemoveVMIdentity(ctx context.Context, name, group string, i
 }
 
 func (m *Management) changeVMIdentity(ctx context.Context, name, group string, ids []string, add bool) (Object, error) {
-	path, err := m.resourcePath(group, VMType, name)
+	path, err := m.resourcePath(group, resourcetype.VirtualMachine, name)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/berthhq/berth/internal/authz"
 	"github.com/berthhq/berth/internal/ids"
 	"github.com/berthhq/berth/internal/resourceid"
+	"github.com/berthhq/berth/internal/resourcetype"
 	"github.com/berthhq/berth/internal/store"
 )
 
@@ -31,7 +32,7 @@ func EnsureOwner(ctx context.Context, st store.RoleAssignments, tenantID, subscr
 // id (a data directory made before registries were resources) gets its
 // resource record.
 func (s *Service) EnsureRegistry(ctx context.Context, sub store.Subscription, group, location, name string) (store.Resource, error) {
-	id := resourceid.Resource(sub.ID, group, TypeRegistry, name)
+	id := resourceid.Resource(sub.ID, group, resourcetype.Registry, name)
 	if r, err := s.Store.GetResource(ctx, id.String()); err == nil {
 		return r, nil
 	} else if !errors.Is(err, store.ErrNotFound) {
@@ -42,7 +43,7 @@ func (s *Service) EnsureRegistry(ctx context.Context, sub store.Subscription, gr
 	if err != nil && !errors.Is(err, store.ErrExists) {
 		return store.Resource{}, err
 	}
-	r := store.Resource{ID: id.String(), SubscriptionID: sub.ID, ResourceGroup: group, Type: TypeRegistry, Name: name,
+	r := store.Resource{ID: id.String(), SubscriptionID: sub.ID, ResourceGroup: group, Type: resourcetype.Registry, Name: name,
 		Location: location, CreatedAt: now, UpdatedAt: now}
 	k := registryKind{}
 	err = k.create(ctx, s, sub, &r, ResourceInput{})

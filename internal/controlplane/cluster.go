@@ -11,54 +11,14 @@ import (
 	"time"
 
 	"github.com/berthhq/berth/internal/resourceid"
+	"github.com/berthhq/berth/internal/resourcetype"
 	"github.com/berthhq/berth/internal/secret"
 	"github.com/berthhq/berth/internal/store"
 )
 
-// TypeManagedCluster is a Kubernetes cluster's record: berth runs no
-// cluster, but keeps what its nodes authenticate as.
-const TypeManagedCluster = "Microsoft.ContainerService/managedClusters"
-
-// MSIClientID is the client id the cloud shows in the service principal
-// profile of a cluster that runs as managed identities.
-const MSIClientID = "msi"
-
 // DefaultKubernetesVersion is what a cluster created without a version
 // records.
 const DefaultKubernetesVersion = "1.30.0"
-
-// KubeletIdentityKey is the identity profile's key for the nodes'
-// identity.
-const KubeletIdentityKey = "kubeletidentity"
-
-// ClusterProperties are a managed cluster's properties. The service
-// principal's secret is not among them: berth keeps secrets only as
-// hashes, so the operator keeps it, and the node file carries it.
-type ClusterProperties struct {
-	ProvisioningState       string                     `json:"provisioningState"`
-	KubernetesVersion       string                     `json:"kubernetesVersion"`
-	DNSPrefix               string                     `json:"dnsPrefix"`
-	FQDN                    string                     `json:"fqdn"`
-	NodeResourceGroup       string                     `json:"nodeResourceGroup"`
-	AgentPoolProfiles       json.RawMessage            `json:"agentPoolProfiles,omitempty"`
-	ServicePrincipalProfile ServicePrincipalProfile    `json:"servicePrincipalProfile"`
-	IdentityProfile         map[string]ClusterIdentity `json:"identityProfile,omitempty"`
-	PodIdentityProfile      json.RawMessage            `json:"podIdentityProfile,omitempty"`
-}
-
-// ServicePrincipalProfile names the application a cluster's nodes
-// authenticate as, or MSIClientID.
-type ServicePrincipalProfile struct {
-	ClientID string `json:"clientId"`
-}
-
-// ClusterIdentity is a user-assigned identity in a cluster's identity
-// profile.
-type ClusterIdentity struct {
-	ClientID   string `json:"clientId"`
-	ObjectID   string `json:"objectId"`
-	ResourceID string `json:"resourceId"`
-}
 
 type clusterInput struct {
 	KubernetesVersion       string          `json:"kubernetesVersion"`
@@ -75,7 +35,7 @@ var clusterName = regexp.MustCompile(`^[a-zA-Z0-9][-_a-zA-Z0-9]{0,62}$`)
 
 type clusterKind struct{}
 
-func (clusterKind) Type() string { return TypeManagedCluster }
+func (clusterKind) Type() string { return resourcetype.ManagedCluster }
 
 func (k clusterKind) create(ctx context.Context, s *Service, sub store.Subscription, r *store.Resource, in ResourceInput) error {
 	if !clusterName.MatchString(r.Name) {
@@ -86,10 +46,10 @@ func (k clusterKind) create(ctx context.Context, s *Service, sub store.Subscript
 		return err
 	}
 	managed := len(in.Identity) > 0 && string(in.Identity) != "null"
-	if managed == (pin.ServicePrincipalProfile != nil && pin.ServicePrincipalProfile.ClientID != MSIClientID) {
+	if managed == (pin.ServicePrincipalProfile != nil && pin.ServicePrincipalProfile.ClientID != resourcetype.MSIClientID) {
 		return fail(ErrBadRequest, "InvalidParameter", "Give either servicePrincipalProfile (clientId and secret) or a managed identity (identity.type SystemAssigned), not both or neither.")
 	}
-	p := ClusterProperties{ProvisioningState: "Succeeded", KubernetesVersion: pin.KubernetesVersion, DNSPrefix: pin.DNSPrefix,
+	p := resourcetype.ClusterProperties{ProvisioningState: "Succeeded", KubernetesVersion: pin.KubernetesVersion, DNSPrefix: pin.DNSPrefix,
 		AgentPoolProfiles: pin.AgentPoolProfiles, PodIdentityProfile: pin.PodIdentityProfile,
 		NodeResourceGroup: "MC_" + r.ResourceGroup + "_" + r.Name + "_" + normalizeLocation(r.Location)}
 	if p.KubernetesVersion == "" {
@@ -113,7 +73,7 @@ func (k clusterKind) create(ctx context.Context, s *Service, sub store.Subscript
 		r.Properties, err = json.Marshal(p)
 		return err
 	}
-	p.ServicePrincipalProfile.ClientID = MSIClientID
+	p.ServicePrincipalProfile.ClientID = resourcetype.MSIClientID
 	if err := k.applyIdentity(ctx, s, sub.TenantID, r, nil, in); err != nil {
 		return err
 	}
@@ -125,14 +85,14 @@ func (k clusterKind) create(ctx context.Context, s *Service, sub store.Subscript
 		k.destroyIdentity(ctx, s, *r)
 		return err
 	}
-	p.IdentityProfile = map[string]ClusterIdentity{KubeletIdentityKey: kubelet}
+	p.IdentityProfile = map[string]resourcetype.ClusterIdentity{resourcetype.KubeletIdentityKey: kubelet}
 	r.Properties, err = json.Marshal(p)
 	return err
 }
 
 // applyIdentity is the cluster's own identity (its control plane's), of
 // the same shape and life as a virtual machine's.
-func (clusterKind) applyIdentity(ctx context.Context, s *Service, tenantID string, r *store.Resource, cur *VMIdentity, in ResourceInput) error {
+func (clusterKind) applyIdentity(ctx context.Context, s *Service, tenantID string, r *store.Resource, cur *resourcetype.VMIdentity, in ResourceInput) error {
 	var want struct {
 		Type string `json:"type"`
 	}
@@ -148,31 +108,31 @@ func (clusterKind) applyIdentity(ctx context.Context, s *Service, tenantID strin
 // createKubeletIdentity makes the nodes' user-assigned identity, as the
 // cloud does in the node resource group; berth has no such group, so it
 // goes into the cluster's own, named <cluster>-agentpool.
-func (s *Service) createKubeletIdentity(ctx context.Context, sub store.Subscription, cluster store.Resource) (ClusterIdentity, error) {
+func (s *Service) createKubeletIdentity(ctx context.Context, sub store.Subscription, cluster store.Resource) (resourcetype.ClusterIdentity, error) {
 	id := resourceid.ID{Subscription: cluster.SubscriptionID, ResourceGroup: cluster.ResourceGroup,
 		Namespace: "Microsoft.ManagedIdentity", Types: []string{"userAssignedIdentities"}, Names: []string{cluster.Name + "-agentpool"}}
 	now := time.Now().UTC()
-	r := store.Resource{ID: id.String(), SubscriptionID: id.Subscription, ResourceGroup: id.ResourceGroup, Type: TypeIdentity,
+	r := store.Resource{ID: id.String(), SubscriptionID: id.Subscription, ResourceGroup: id.ResourceGroup, Type: resourcetype.Identity,
 		Name: id.Name(), Location: cluster.Location, CreatedAt: now, UpdatedAt: now}
 	if err := (identityKind{}).create(ctx, s, sub, &r, ResourceInput{}); err != nil {
-		return ClusterIdentity{}, err
+		return resourcetype.ClusterIdentity{}, err
 	}
 	if err := s.Store.CreateResource(ctx, r); err != nil {
 		(identityKind{}).destroy(ctx, s, r)
 		if errors.Is(err, store.ErrExists) {
-			return ClusterIdentity{}, fail(ErrConflict, "Conflict", "The kubelet identity %s exists already: delete it or name the cluster otherwise.", r.ID)
+			return resourcetype.ClusterIdentity{}, fail(ErrConflict, "Conflict", "The kubelet identity %s exists already: delete it or name the cluster otherwise.", r.ID)
 		}
-		return ClusterIdentity{}, err
+		return resourcetype.ClusterIdentity{}, err
 	}
-	var p IdentityProperties
+	var p resourcetype.IdentityProperties
 	if err := json.Unmarshal(r.Properties, &p); err != nil {
-		return ClusterIdentity{}, err
+		return resourcetype.ClusterIdentity{}, err
 	}
-	return ClusterIdentity{ClientID: p.ClientID, ObjectID: p.PrincipalID, ResourceID: r.ID}, nil
+	return resourcetype.ClusterIdentity{ClientID: p.ClientID, ObjectID: p.PrincipalID, ResourceID: r.ID}, nil
 }
 
 func (k clusterKind) update(ctx context.Context, s *Service, old store.Resource, r *store.Resource, in ResourceInput, replace bool) error {
-	var p ClusterProperties
+	var p resourcetype.ClusterProperties
 	if err := json.Unmarshal(old.Properties, &p); err != nil {
 		return err
 	}
@@ -196,7 +156,7 @@ func (k clusterKind) update(ctx context.Context, s *Service, old store.Resource,
 	// The cloud CLI sends a cluster back with its client id and no
 	// secret: only a new client id needs (and proves) its secret.
 	if sp := pin.ServicePrincipalProfile; sp != nil && sp.ClientID != p.ServicePrincipalProfile.ClientID {
-		if p.ServicePrincipalProfile.ClientID == MSIClientID || sp.ClientID == MSIClientID {
+		if p.ServicePrincipalProfile.ClientID == resourcetype.MSIClientID || sp.ClientID == resourcetype.MSIClientID {
 			return fail(ErrBadRequest, "BadRequest", "A cluster does not change between a service principal and managed identities.")
 		}
 		if err := s.checkClientSecret(ctx, sub.TenantID, sp.ClientID, sp.Secret); err != nil {
@@ -204,19 +164,19 @@ func (k clusterKind) update(ctx context.Context, s *Service, old store.Resource,
 		}
 		p.ServicePrincipalProfile.ClientID = sp.ClientID
 	}
-	var cur VMIdentity
+	var cur resourcetype.VMIdentity
 	if len(old.Identity) > 0 {
 		if err := json.Unmarshal(old.Identity, &cur); err != nil {
 			return err
 		}
 	}
-	if p.ServicePrincipalProfile.ClientID != MSIClientID && len(in.Identity) > 0 && string(in.Identity) != "null" {
+	if p.ServicePrincipalProfile.ClientID != resourcetype.MSIClientID && len(in.Identity) > 0 && string(in.Identity) != "null" {
 		return fail(ErrBadRequest, "BadRequest", "A cluster does not change between a service principal and managed identities.")
 	}
 	if err := k.applyIdentity(ctx, s, sub.TenantID, r, &cur, in); err != nil {
 		return err
 	}
-	if p.ServicePrincipalProfile.ClientID == MSIClientID && r.Identity == nil {
+	if p.ServicePrincipalProfile.ClientID == resourcetype.MSIClientID && r.Identity == nil {
 		return fail(ErrBadRequest, "BadRequest", "A cluster that runs as managed identities keeps its system-assigned identity.")
 	}
 	r.Properties, err = json.Marshal(p)
@@ -233,21 +193,21 @@ func (s *Service) ResetServicePrincipal(ctx context.Context, c Caller, id resour
 	if err != nil {
 		return err
 	}
-	if err := s.authorize(ctx, c, id.String(), TypeManagedCluster+"/resetServicePrincipalProfile/action"); err != nil {
+	if err := s.authorize(ctx, c, id.String(), resourcetype.ManagedCluster+"/resetServicePrincipalProfile/action"); err != nil {
 		return err
 	}
 	r, err := s.Store.GetResource(ctx, id.String())
 	if errors.Is(err, store.ErrNotFound) {
-		return resourceNotFound(TypeManagedCluster, id.Name(), id.ResourceGroup)
+		return resourceNotFound(resourcetype.ManagedCluster, id.Name(), id.ResourceGroup)
 	}
 	if err != nil {
 		return err
 	}
-	var p ClusterProperties
+	var p resourcetype.ClusterProperties
 	if err := json.Unmarshal(r.Properties, &p); err != nil {
 		return err
 	}
-	if p.ServicePrincipalProfile.ClientID == MSIClientID {
+	if p.ServicePrincipalProfile.ClientID == resourcetype.MSIClientID {
 		return fail(ErrBadRequest, "BadRequest", "The cluster %s runs as managed identities: it has no service principal to reset.", r.Name)
 	}
 	if err := s.checkClientSecret(ctx, sub.TenantID, clientID, clientSecret); err != nil {
@@ -299,7 +259,7 @@ func (k clusterKind) destroy(ctx context.Context, s *Service, r store.Resource) 
 	if err := k.destroyIdentity(ctx, s, r); err != nil {
 		return err
 	}
-	var p ClusterProperties
+	var p resourcetype.ClusterProperties
 	if len(r.Properties) == 0 {
 		return nil
 	}

@@ -8,14 +8,15 @@ import (
 	"time"
 
 	"github.com/berthhq/berth/internal/resourceid"
+	"github.com/berthhq/berth/internal/resourcetype"
 	"github.com/berthhq/berth/internal/secret"
 	"github.com/berthhq/berth/internal/store"
 )
 
 // Actions on a registry's admin user credentials.
 const (
-	actionListCredentials      = TypeRegistry + "/listCredentials/action"
-	actionRegenerateCredential = TypeRegistry + "/regenerateCredential/action"
+	actionListCredentials      = resourcetype.Registry + "/listCredentials/action"
+	actionRegenerateCredential = resourcetype.Registry + "/regenerateCredential/action"
 )
 
 // RegistryPasswordNames are the admin user's two passwords, so that one
@@ -68,7 +69,7 @@ func (s *Service) RegenerateRegistryCredential(ctx context.Context, c Caller, id
 		Registry: RegistryKey(r.Name), Name: canon, Hint: secret.Hint(value), Salt: salt, Hash: sum, CreatedAt: time.Now().UTC(),
 	})
 	if errors.Is(err, store.ErrNotFound) {
-		return RegistryCredentials{}, resourceNotFound(TypeRegistry, id.Name(), id.ResourceGroup)
+		return RegistryCredentials{}, resourceNotFound(resourcetype.Registry, id.Name(), id.ResourceGroup)
 	}
 	if err != nil {
 		return RegistryCredentials{}, err
@@ -95,7 +96,7 @@ func (s *Service) adminRegistry(ctx context.Context, c Caller, id resourceid.ID,
 	if err != nil {
 		return store.Resource{}, err
 	}
-	if k.Type() != TypeRegistry {
+	if k.Type() != resourcetype.Registry {
 		return store.Resource{}, fail(ErrBadRequest, "InvalidResourceType", "The resource type '%s' has no admin credentials.", k.Type())
 	}
 	id = canonical(id, k)
@@ -112,7 +113,7 @@ func (s *Service) adminRegistry(ctx context.Context, c Caller, id resourceid.ID,
 	if err != nil {
 		return r, err
 	}
-	var p RegistryProperties
+	var p resourcetype.RegistryProperties
 	if err := json.Unmarshal(r.Properties, &p); err != nil {
 		return r, err
 	}

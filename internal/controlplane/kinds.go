@@ -6,9 +6,9 @@ import (
 	"errors"
 	"regexp"
 	"strings"
-	"time"
 
 	"github.com/berthhq/berth/internal/ids"
+	"github.com/berthhq/berth/internal/resourcetype"
 	"github.com/berthhq/berth/internal/store"
 )
 
@@ -27,17 +27,11 @@ type kind interface {
 	destroy(ctx context.Context, s *Service, r store.Resource) error
 }
 
-// Resource types berth serves.
-const (
-	TypeRegistry = "Microsoft.ContainerRegistry/registries"
-	TypeIdentity = "Microsoft.ManagedIdentity/userAssignedIdentities"
-)
-
 var kinds = map[string]kind{
-	strings.ToLower(TypeRegistry):       registryKind{},
-	strings.ToLower(TypeIdentity):       identityKind{},
-	strings.ToLower(TypeVirtualMachine): vmKind{},
-	strings.ToLower(TypeManagedCluster): clusterKind{},
+	strings.ToLower(resourcetype.Registry):       registryKind{},
+	strings.ToLower(resourcetype.Identity):       identityKind{},
+	strings.ToLower(resourcetype.VirtualMachine): vmKind{},
+	strings.ToLower(resourcetype.ManagedCluster): clusterKind{},
 }
 
 // errRaced is a create that found what it was about to make already made
@@ -52,27 +46,6 @@ func decodeInput(raw json.RawMessage, v any) error {
 		return fail(ErrBadRequest, "InvalidRequestContent", "The request content was invalid and could not be deserialized: %v.", err)
 	}
 	return nil
-}
-
-// RegistryProperties are a registry resource's properties.
-type RegistryProperties struct {
-	LoginServer          string           `json:"loginServer"`
-	CreationDate         time.Time        `json:"creationDate"`
-	ProvisioningState    string           `json:"provisioningState"`
-	AdminUserEnabled     bool             `json:"adminUserEnabled"`
-	AnonymousPullEnabled bool             `json:"anonymousPullEnabled"`
-	Policies             RegistryPolicies `json:"policies"`
-	PublicNetworkAccess  string           `json:"publicNetworkAccess"`
-	DataEndpointEnabled  bool             `json:"dataEndpointEnabled"`
-	ZoneRedundancy       string           `json:"zoneRedundancy"`
-}
-
-// RegistryPolicies holds the one policy berth acts on: whether directory
-// tokens for the management resource are accepted at the registry.
-type RegistryPolicies struct {
-	AzureADAuthenticationAsArmPolicy struct {
-		Status string `json:"status"`
-	} `json:"azureADAuthenticationAsArmPolicy"`
 }
 
 type registryInput struct {
@@ -94,7 +67,7 @@ var registryName = regexp.MustCompile(`^[a-zA-Z0-9]{5,50}$`)
 
 type registryKind struct{}
 
-func (registryKind) Type() string { return TypeRegistry }
+func (registryKind) Type() string { return resourcetype.Registry }
 
 // RegistryKey is the registry's name as the data plane knows it: login
 // servers are host names, so case does not tell registries apart.
@@ -105,7 +78,7 @@ func (k registryKind) create(ctx context.Context, s *Service, sub store.Subscrip
 		return fail(ErrBadRequest, "InvalidResourceName",
 			"Resource name '%s' is invalid. The name can contain only alphanumeric characters and must be between 5 and 50 characters.", r.Name)
 	}
-	p := RegistryProperties{
+	p := resourcetype.RegistryProperties{
 		LoginServer: RegistryKey(r.Name) + "." + s.RegistrySuffix, CreationDate: r.CreatedAt, ProvisioningState: "Succeeded",
 		PublicNetworkAccess: "Enabled", ZoneRedundancy: "Disabled",
 	}
@@ -124,7 +97,7 @@ func (k registryKind) create(ctx context.Context, s *Service, sub store.Subscrip
 }
 
 func (k registryKind) update(_ context.Context, _ *Service, old store.Resource, r *store.Resource, in ResourceInput, replace bool) error {
-	var p RegistryProperties
+	var p resourcetype.RegistryProperties
 	if err := json.Unmarshal(old.Properties, &p); err != nil {
 		return err
 	}
@@ -141,7 +114,7 @@ func (k registryKind) update(_ context.Context, _ *Service, old store.Resource, 
 }
 
 // fill applies a PUT's SKU and properties to r.
-func (registryKind) fill(r *store.Resource, p *RegistryProperties, in ResourceInput) error {
+func (registryKind) fill(r *store.Resource, p *resourcetype.RegistryProperties, in ResourceInput) error {
 	var sku skuJSON
 	var pin registryInput
 	if err := decodeInput(in.SKU, &sku); err != nil {
@@ -204,25 +177,18 @@ func (registryKind) destroy(ctx context.Context, s *Service, r store.Resource) e
 	return err
 }
 
-// IdentityProperties are a user-assigned identity's properties.
-type IdentityProperties struct {
-	TenantID    string `json:"tenantId"`
-	PrincipalID string `json:"principalId"`
-	ClientID    string `json:"clientId"`
-}
-
 var identityName = regexp.MustCompile(`^[a-zA-Z0-9][-\w]{2,127}$`)
 
 type identityKind struct{}
 
-func (identityKind) Type() string { return TypeIdentity }
+func (identityKind) Type() string { return resourcetype.Identity }
 
 func (identityKind) create(ctx context.Context, s *Service, sub store.Subscription, r *store.Resource, _ ResourceInput) error {
 	if !identityName.MatchString(r.Name) {
 		return fail(ErrBadRequest, "InvalidResourceName",
 			"Resource name '%s' is invalid. The name must be 3 to 128 characters of letters, digits, hyphens and underscores, starting with a letter or digit.", r.Name)
 	}
-	p := IdentityProperties{TenantID: sub.TenantID, PrincipalID: ids.New(), ClientID: ids.New()}
+	p := resourcetype.IdentityProperties{TenantID: sub.TenantID, PrincipalID: ids.New(), ClientID: ids.New()}
 	err := s.Store.CreateServicePrincipal(ctx, store.ServicePrincipal{
 		ObjectID: p.PrincipalID, TenantID: sub.TenantID, AppID: p.ClientID, AppOwnerTenantID: sub.TenantID,
 		Type: store.PrincipalManagedIdentity, DisplayName: r.Name, CreatedAt: r.CreatedAt,
@@ -241,7 +207,7 @@ func (identityKind) update(context.Context, *Service, store.Resource, *store.Res
 }
 
 func (identityKind) destroy(ctx context.Context, s *Service, r store.Resource) error {
-	var p IdentityProperties
+	var p resourcetype.IdentityProperties
 	if len(r.Properties) == 0 {
 		return nil
 	}

@@ -205,55 +205,6 @@ type AssignmentFilter struct {
 	PrincipalID string
 }
 
-// ParseAssignmentFilter parses the $filter forms clients send:
-// "atScope()", "principalId eq '<id>'", "assignedTo('<id>')" and those
-// joined with "and".
-func ParseAssignmentFilter(s string) (AssignmentFilter, error) {
-	var f AssignmentFilter
-	if strings.TrimSpace(s) == "" {
-		return f, nil
-	}
-	bad := fail(ErrBadRequest, "InvalidFilter", "The filter '%s' is not supported. Supported: atScope(), principalId eq '{id}', assignedTo('{id}').", s)
-	for _, term := range splitAnd(s) {
-		lower := strings.ToLower(term)
-		switch {
-		case lower == "atscope()":
-			f.AtScope = true
-		case strings.HasPrefix(lower, "principalid eq "):
-			id, ok := quoted(term[len("principalId eq "):])
-			if !ok {
-				return f, bad
-			}
-			f.PrincipalID = id
-		case strings.HasPrefix(lower, "assignedto(") && strings.HasSuffix(lower, ")"):
-			id, ok := quoted(term[len("assignedTo(") : len(term)-1])
-			if !ok {
-				return f, bad
-			}
-			f.PrincipalID = id
-		default:
-			return f, bad
-		}
-	}
-	return f, nil
-}
-
-func splitAnd(s string) []string {
-	var out []string
-	for _, t := range regexp.MustCompile(`(?i)\s+and\s+`).Split(strings.TrimSpace(s), -1) {
-		out = append(out, strings.TrimSpace(t))
-	}
-	return out
-}
-
-func quoted(s string) (string, bool) {
-	s = strings.TrimSpace(s)
-	if len(s) < 2 || s[0] != '\'' || s[len(s)-1] != '\'' {
-		return "", false
-	}
-	return strings.ReplaceAll(s[1:len(s)-1], "''", "'"), true
-}
-
 // ListRoleAssignments lists the assignments that apply at scope (at it and
 // above it) and, unless f.AtScope, those below it.
 func (s *Service) ListRoleAssignments(ctx context.Context, c Caller, scope resourceid.ID, f AssignmentFilter) ([]store.RoleAssignment, error) {

@@ -17,49 +17,15 @@ import (
 
 	"github.com/berthhq/berth/internal/ids"
 	"github.com/berthhq/berth/internal/resourceid"
+	"github.com/berthhq/berth/internal/resourcetype"
 	"github.com/berthhq/berth/internal/store"
 )
-
-// TypeVirtualMachine is a machine that runs berth's metadata agent.
-const TypeVirtualMachine = "Microsoft.Compute/virtualMachines"
-
-// VMProperties are a virtual machine's properties. MachineKey is the
-// public half of the machine credential its metadata agent signs with;
-// the private half was handed out once.
-type VMProperties struct {
-	VMID              string          `json:"vmId"`
-	ProvisioningState string          `json:"provisioningState"`
-	HardwareProfile   json.RawMessage `json:"hardwareProfile,omitempty"`
-	StorageProfile    json.RawMessage `json:"storageProfile,omitempty"`
-	MachineKey        *MachineKey     `json:"machineKey,omitempty"`
-}
-
-// MachineKey is a machine credential's public key.
-type MachineKey struct {
-	KeyID     string    `json:"keyId"`
-	PublicKey string    `json:"publicKey"` // base64 PKIX DER
-	CreatedAt time.Time `json:"createdAt"`
-}
-
-// VMIdentity is a virtual machine's identity block, in the cloud's shape.
-type VMIdentity struct {
-	Type                   string                      `json:"type"`
-	PrincipalID            string                      `json:"principalId,omitempty"`
-	TenantID               string                      `json:"tenantId,omitempty"`
-	UserAssignedIdentities map[string]UserAssignedInfo `json:"userAssignedIdentities,omitempty"`
-}
-
-// UserAssignedInfo is what a VM shows of an identity attached to it.
-type UserAssignedInfo struct {
-	PrincipalID string `json:"principalId"`
-	ClientID    string `json:"clientId"`
-}
 
 var vmName = regexp.MustCompile(`^[a-zA-Z0-9][-a-zA-Z0-9_.]{0,62}$`)
 
 type vmKind struct{}
 
-func (vmKind) Type() string { return TypeVirtualMachine }
+func (vmKind) Type() string { return resourcetype.VirtualMachine }
 
 func (k vmKind) create(ctx context.Context, s *Service, sub store.Subscription, r *store.Resource, in ResourceInput) error {
 	if !vmName.MatchString(r.Name) || strings.HasSuffix(r.Name, ".") {
@@ -72,7 +38,7 @@ func (k vmKind) create(ctx context.Context, s *Service, sub store.Subscription, 
 	if err := decodeInput(in.Properties, &pin); err != nil {
 		return err
 	}
-	p := VMProperties{VMID: ids.New(), ProvisioningState: "Succeeded", HardwareProfile: pin.HardwareProfile, StorageProfile: pin.StorageProfile}
+	p := resourcetype.VMProperties{VMID: ids.New(), ProvisioningState: "Succeeded", HardwareProfile: pin.HardwareProfile, StorageProfile: pin.StorageProfile}
 	var err error
 	if r.Properties, err = json.Marshal(p); err != nil {
 		return err
@@ -81,7 +47,7 @@ func (k vmKind) create(ctx context.Context, s *Service, sub store.Subscription, 
 }
 
 func (k vmKind) update(ctx context.Context, s *Service, old store.Resource, r *store.Resource, in ResourceInput, _ bool) error {
-	var p VMProperties
+	var p resourcetype.VMProperties
 	if err := json.Unmarshal(old.Properties, &p); err != nil {
 		return err
 	}
@@ -102,7 +68,7 @@ func (k vmKind) update(ctx context.Context, s *Service, old store.Resource, r *s
 	if r.Properties, err = json.Marshal(p); err != nil {
 		return err
 	}
-	var cur VMIdentity
+	var cur resourcetype.VMIdentity
 	if len(old.Identity) > 0 {
 		if err := json.Unmarshal(old.Identity, &cur); err != nil {
 			return err
@@ -116,7 +82,7 @@ func (k vmKind) update(ctx context.Context, s *Service, old store.Resource, r *s
 }
 
 func (vmKind) destroy(ctx context.Context, s *Service, r store.Resource) error {
-	var cur VMIdentity
+	var cur resourcetype.VMIdentity
 	if len(r.Identity) == 0 {
 		return nil
 	}
@@ -138,9 +104,9 @@ func (vmKind) destroy(ctx context.Context, s *Service, r store.Resource) error {
 // user-assigned identities are attached by resource id, each one the
 // caller may assign. A PUT without an identity block keeps the current
 // one.
-func (k vmKind) applyIdentity(ctx context.Context, s *Service, tenantID string, r *store.Resource, cur *VMIdentity, in ResourceInput) error {
+func (k vmKind) applyIdentity(ctx context.Context, s *Service, tenantID string, r *store.Resource, cur *resourcetype.VMIdentity, in ResourceInput) error {
 	if cur == nil {
-		cur = &VMIdentity{}
+		cur = &resourcetype.VMIdentity{}
 	}
 	if len(in.Identity) == 0 || string(in.Identity) == "null" {
 		if cur.Type == "" {
@@ -173,11 +139,11 @@ func (k vmKind) applyIdentity(ctx context.Context, s *Service, tenantID string, 
 	if user != (len(want.UserAssignedIdentities) > 0) {
 		return fail(ErrBadRequest, "InvalidIdentityValues", "userAssignedIdentities must be given exactly when the identity type includes UserAssigned.")
 	}
-	next := VMIdentity{TenantID: tenantID}
+	next := resourcetype.VMIdentity{TenantID: tenantID}
 	// User-assigned identities first: they may refuse, and then nothing
 	// has been made or deleted yet.
 	if user {
-		next.UserAssignedIdentities = map[string]UserAssignedInfo{}
+		next.UserAssignedIdentities = map[string]resourcetype.UserAssignedInfo{}
 		for raw, v := range want.UserAssignedIdentities {
 			if string(v) == "null" {
 				continue // a PATCH-style removal
@@ -226,30 +192,30 @@ func (k vmKind) applyIdentity(ctx context.Context, s *Service, tenantID string, 
 // userAssigned resolves a user-assigned identity by resource id for
 // attaching it to a machine: it must exist in the tenant, and the caller
 // must be allowed to assign it.
-func (s *Service) userAssigned(ctx context.Context, c Caller, tenantID, raw string) (UserAssignedInfo, string, error) {
+func (s *Service) userAssigned(ctx context.Context, c Caller, tenantID, raw string) (resourcetype.UserAssignedInfo, string, error) {
 	id, err := resourceid.Parse(raw)
-	if err != nil || !strings.EqualFold(id.Type(), TypeIdentity) {
-		return UserAssignedInfo{}, "", fail(ErrBadRequest, "InvalidIdentityValues", "'%s' is not the resource id of a user-assigned identity.", raw)
+	if err != nil || !strings.EqualFold(id.Type(), resourcetype.Identity) {
+		return resourcetype.UserAssignedInfo{}, "", fail(ErrBadRequest, "InvalidIdentityValues", "'%s' is not the resource id of a user-assigned identity.", raw)
 	}
 	id = canonical(id, identityKind{})
 	if err := s.authorize(ctx, c, id.String(), "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action"); err != nil {
-		return UserAssignedInfo{}, "", err
+		return resourcetype.UserAssignedInfo{}, "", err
 	}
 	res, err := s.Store.GetResource(ctx, id.String())
 	if errors.Is(err, store.ErrNotFound) {
-		return UserAssignedInfo{}, "", fail(ErrBadRequest, "FailedIdentityOperation", "The user-assigned identity '%s' was not found.", raw)
+		return resourcetype.UserAssignedInfo{}, "", fail(ErrBadRequest, "FailedIdentityOperation", "The user-assigned identity '%s' was not found.", raw)
 	}
 	if err != nil {
-		return UserAssignedInfo{}, "", err
+		return resourcetype.UserAssignedInfo{}, "", err
 	}
-	var p IdentityProperties
+	var p resourcetype.IdentityProperties
 	if err := json.Unmarshal(res.Properties, &p); err != nil {
-		return UserAssignedInfo{}, "", err
+		return resourcetype.UserAssignedInfo{}, "", err
 	}
 	if p.TenantID != tenantID {
-		return UserAssignedInfo{}, "", fail(ErrBadRequest, "FailedIdentityOperation", "The user-assigned identity '%s' is in another tenant.", raw)
+		return resourcetype.UserAssignedInfo{}, "", fail(ErrBadRequest, "FailedIdentityOperation", "The user-assigned identity '%s' is in another tenant.", raw)
 	}
-	return UserAssignedInfo{PrincipalID: p.PrincipalID, ClientID: p.ClientID}, res.ID, nil
+	return resourcetype.UserAssignedInfo{PrincipalID: p.PrincipalID, ClientID: p.ClientID}, res.ID, nil
 }
 
 // MachineCredential is a virtual machine's credential as handed out, once:
@@ -270,7 +236,7 @@ type MachineCredential struct {
 // NewMachineCredential issues a virtual machine a new credential; the one
 // it had stops working at once.
 func (s *Service) NewMachineCredential(ctx context.Context, c Caller, id resourceid.ID) (MachineCredential, error) {
-	if !strings.EqualFold(id.Type(), TypeVirtualMachine) {
+	if !strings.EqualFold(id.Type(), resourcetype.VirtualMachine) {
 		return MachineCredential{}, fail(ErrBadRequest, "InvalidResourceType", "Only virtual machines have machine credentials.")
 	}
 	id = canonical(id, vmKind{})
@@ -278,17 +244,17 @@ func (s *Service) NewMachineCredential(ctx context.Context, c Caller, id resourc
 	if err != nil {
 		return MachineCredential{}, err
 	}
-	if err := s.authorize(ctx, c, id.String(), TypeVirtualMachine+"/generateMachineCredential/action"); err != nil {
+	if err := s.authorize(ctx, c, id.String(), resourcetype.VirtualMachine+"/generateMachineCredential/action"); err != nil {
 		return MachineCredential{}, err
 	}
 	r, err := s.Store.GetResource(ctx, id.String())
 	if errors.Is(err, store.ErrNotFound) {
-		return MachineCredential{}, resourceNotFound(TypeVirtualMachine, id.Name(), id.ResourceGroup)
+		return MachineCredential{}, resourceNotFound(resourcetype.VirtualMachine, id.Name(), id.ResourceGroup)
 	}
 	if err != nil {
 		return MachineCredential{}, err
 	}
-	var p VMProperties
+	var p resourcetype.VMProperties
 	if err := json.Unmarshal(r.Properties, &p); err != nil {
 		return MachineCredential{}, err
 	}
@@ -305,7 +271,7 @@ func (s *Service) NewMachineCredential(ctx context.Context, c Caller, id resourc
 		return MachineCredential{}, err
 	}
 	sum := sha256.Sum256(pub)
-	p.MachineKey = &MachineKey{KeyID: base64.RawURLEncoding.EncodeToString(sum[:]), PublicKey: base64.StdEncoding.EncodeToString(pub), CreatedAt: time.Now().UTC()}
+	p.MachineKey = &resourcetype.MachineKey{KeyID: base64.RawURLEncoding.EncodeToString(sum[:]), PublicKey: base64.StdEncoding.EncodeToString(pub), CreatedAt: time.Now().UTC()}
 	if r.Properties, err = json.Marshal(p); err != nil {
 		return MachineCredential{}, err
 	}
@@ -318,45 +284,4 @@ func (s *Service) NewMachineCredential(ctx context.Context, c Caller, id resourc
 		TenantID: sub.TenantID, Location: r.Location, KeyID: p.MachineKey.KeyID,
 		PrivateKey: string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: priv})),
 	}, nil
-}
-
-// MachineIdentities are what a machine may get tokens for, right now.
-type MachineIdentities struct {
-	TenantID string
-	Key      *MachineKey
-	// System is the system-assigned identity's principal, if any.
-	System string
-	// User maps each attached identity's resource id to it.
-	User map[string]UserAssignedInfo
-}
-
-// Machine reads a virtual machine's current key and identities, for the
-// token service. Nothing is authorized: the caller proves it is the
-// machine by its key.
-func Machine(ctx context.Context, st interface {
-	GetResource(ctx context.Context, id string) (store.Resource, error)
-}, id string) (MachineIdentities, error) {
-	r, err := st.GetResource(ctx, id)
-	if err != nil {
-		return MachineIdentities{}, err
-	}
-	if !strings.EqualFold(r.Type, TypeVirtualMachine) {
-		return MachineIdentities{}, store.ErrNotFound
-	}
-	var p VMProperties
-	if err := json.Unmarshal(r.Properties, &p); err != nil {
-		return MachineIdentities{}, err
-	}
-	m := MachineIdentities{Key: p.MachineKey, User: map[string]UserAssignedInfo{}}
-	if len(r.Identity) > 0 {
-		var ident VMIdentity
-		if err := json.Unmarshal(r.Identity, &ident); err != nil {
-			return m, err
-		}
-		m.TenantID, m.System = ident.TenantID, ident.PrincipalID
-		for k, v := range ident.UserAssignedIdentities {
-			m.User[k] = v
-		}
-	}
-	return m, nil
 }

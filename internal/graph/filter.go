@@ -1,8 +1,10 @@
 package graph
 
 import (
-	"regexp"
+	"slices"
 	"strings"
+
+	"github.com/berthhq/berth/internal/odata"
 )
 
 // filter is a parsed $filter: one of the forms the cloud CLI sends, a
@@ -15,37 +17,24 @@ type filter struct {
 	value  string
 }
 
-const literal = `'((?:[^']|'')*)'`
-
-var (
-	eqFilter         = regexp.MustCompile(`^\s*(\w+)\s+eq\s+` + literal + `\s*$`)
-	startswithFilter = regexp.MustCompile(`^\s*startswith\(\s*(\w+)\s*,\s*` + literal + `\s*\)\s*$`)
-	anyFilter        = regexp.MustCompile(`^\s*(\w+)/any\(\s*(\w+)\s*:\s*(\w+)\s+eq\s+` + literal + `\s*\)\s*$`)
-)
-
 // parseFilter parses expr against the properties the collection allows
 // ("servicePrincipalNames" only in any()). An empty expression matches all.
 func parseFilter(expr string, props ...string) (*filter, error) {
-	if strings.TrimSpace(expr) == "" {
+	terms, err := odata.Parse(expr)
+	if err == nil && len(terms) == 0 {
 		return nil, nil
 	}
-	allowed := func(p string) bool {
-		for _, q := range props {
-			if q == p {
-				return true
+	if err == nil && len(terms) == 1 {
+		t := terms[0]
+		collection := t.Prop == "servicePrincipalNames"
+		if slices.Contains(props, t.Prop) && collection == (t.Func == "any") {
+			switch t.Func {
+			case "eq", "any":
+				return &filter{prop: t.Prop, value: t.Value}, nil
+			case "startswith":
+				return &filter{prop: t.Prop, prefix: true, value: t.Value}, nil
 			}
 		}
-		return false
-	}
-	unquote := func(s string) string { return strings.ReplaceAll(s, "''", "'") }
-	if m := eqFilter.FindStringSubmatch(expr); m != nil && allowed(m[1]) && m[1] != "servicePrincipalNames" {
-		return &filter{prop: m[1], value: unquote(m[2])}, nil
-	}
-	if m := startswithFilter.FindStringSubmatch(expr); m != nil && allowed(m[1]) && m[1] != "servicePrincipalNames" {
-		return &filter{prop: m[1], prefix: true, value: unquote(m[2])}, nil
-	}
-	if m := anyFilter.FindStringSubmatch(expr); m != nil && m[1] == "servicePrincipalNames" && allowed(m[1]) && m[2] == m[3] {
-		return &filter{prop: m[1], value: unquote(m[4])}, nil
 	}
 	return nil, invalid("Invalid filter clause: unsupported $filter " + expr)
 }

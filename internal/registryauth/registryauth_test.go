@@ -25,6 +25,7 @@ import (
 	"github.com/berthhq/berth/internal/registry"
 	"github.com/berthhq/berth/internal/registryauth"
 	"github.com/berthhq/berth/internal/resourceid"
+	"github.com/berthhq/berth/internal/resourcetype"
 	"github.com/berthhq/berth/internal/secret"
 	"github.com/berthhq/berth/internal/store"
 	"github.com/berthhq/berth/internal/store/sqlstore"
@@ -121,7 +122,7 @@ func (f *fixture) registryID(name string) string {
 	if name == "foreign" {
 		tid = tenantB
 	}
-	return resourceid.Resource("sub-"+tid, "g", controlplane.TypeRegistry, name).String()
+	return resourceid.Resource("sub-"+tid, "g", resourcetype.Registry, name).String()
 }
 
 // principal makes an application with a secret and its service principal.

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/berthhq/berth/internal/authz"
-	"github.com/berthhq/berth/internal/controlplane"
 	"github.com/berthhq/berth/internal/keys"
+	"github.com/berthhq/berth/internal/resourcetype"
 	"github.com/berthhq/berth/internal/secret"
 	"github.com/berthhq/berth/internal/store"
 	"github.com/berthhq/berth/internal/sts"
@@ -180,7 +180,7 @@ func (s *Service) readRegistry(ctx context.Context, name string) (Registry, erro
 	if err != nil {
 		return Registry{}, err
 	}
-	var p controlplane.RegistryProperties
+	var p resourcetype.RegistryProperties
 	if err := json.Unmarshal(res.Properties, &p); err != nil {
 		return Registry{}, fmt.Errorf("registry %s properties: %w", name, err)
 	}

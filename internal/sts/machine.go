@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/berthhq/berth/internal/controlplane"
 	"github.com/berthhq/berth/internal/jws"
+	"github.com/berthhq/berth/internal/resourcetype"
 	"github.com/berthhq/berth/internal/store"
 )
 
@@ -103,7 +103,7 @@ func (s *Service) IssueManagedIdentity(ctx context.Context, req ManagedIdentityR
 	if h.Alg != "ES256" || c.Iss == "" || c.Sub != c.Iss {
 		return ManagedIdentityToken{}, fmt.Errorf("%w: ES256, with iss and sub the machine's resource id", ErrMachineCredential)
 	}
-	m, err := controlplane.Machine(ctx, s.Machines, c.Iss)
+	m, err := s.machine(ctx, c.Iss)
 	if errors.Is(err, store.ErrNotFound) {
 		return ManagedIdentityToken{}, fmt.Errorf("%w: no such machine", ErrMachineCredential)
 	}
@@ -139,10 +139,23 @@ func (s *Service) IssueManagedIdentity(ctx context.Context, req ManagedIdentityR
 	return ManagedIdentityToken{Token: tok, ClientID: sp.AppID}, err
 }
 
+// machine reads a virtual machine's current key and identities. Nothing
+// is authorized: the caller proves it is the machine by its key.
+func (s *Service) machine(ctx context.Context, id string) (resourcetype.MachineIdentities, error) {
+	r, err := s.Machines.GetResource(ctx, id)
+	if err != nil {
+		return resourcetype.MachineIdentities{}, err
+	}
+	if !strings.EqualFold(r.Type, resourcetype.VirtualMachine) {
+		return resourcetype.MachineIdentities{}, store.ErrNotFound
+	}
+	return resourcetype.Machine(r.Properties, r.Identity)
+}
+
 // pickIdentity finds the identity a request names among the machine's:
 // its principal's object id and its resource id (the machine's own, for
 // the system-assigned identity).
-func pickIdentity(ctx context.Context, dir store.Directory, m controlplane.MachineIdentities, vmID string, req ManagedIdentityRequest) (principal, mirid string, err error) {
+func pickIdentity(ctx context.Context, dir store.Directory, m resourcetype.MachineIdentities, vmID string, req ManagedIdentityRequest) (principal, mirid string, err error) {
 	switch {
 	case req.ResourceID != "":
 		for id, u := range m.User {

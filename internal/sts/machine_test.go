@@ -19,6 +19,7 @@ import (
 	"github.com/berthhq/berth/internal/ids"
 	"github.com/berthhq/berth/internal/keys"
 	"github.com/berthhq/berth/internal/resourceid"
+	"github.com/berthhq/berth/internal/resourcetype"
 	"github.com/berthhq/berth/internal/store"
 	"github.com/berthhq/berth/internal/sts"
 	"github.com/berthhq/berth/internal/testutil/stores"
@@ -101,12 +102,12 @@ func TestManagedIdentityGrant(t *testing.T) {
 		must(err)
 		return r
 	}
-	idRes := put(controlplane.TypeIdentity, "builder", `{}`)
-	var ua controlplane.IdentityProperties
+	idRes := put(resourcetype.Identity, "builder", `{}`)
+	var ua resourcetype.IdentityProperties
 	json.Unmarshal(idRes.Properties, &ua)
-	other := put(controlplane.TypeIdentity, "unassigned", `{}`)
-	vm := put(controlplane.TypeVirtualMachine, "vm1", `{"identity":{"type":"SystemAssigned, UserAssigned","userAssignedIdentities":{"`+strings.ToLower(idRes.ID)+`":{}}}}`)
-	var vmIdent controlplane.VMIdentity
+	other := put(resourcetype.Identity, "unassigned", `{}`)
+	vm := put(resourcetype.VirtualMachine, "vm1", `{"identity":{"type":"SystemAssigned, UserAssigned","userAssignedIdentities":{"`+strings.ToLower(idRes.ID)+`":{}}}}`)
+	var vmIdent resourcetype.VMIdentity
 	must(json.Unmarshal(vm.Identity, &vmIdent))
 	if vmIdent.PrincipalID == "" || vmIdent.TenantID != tid || vmIdent.UserAssignedIdentities[idRes.ID].ClientID != ua.ClientID {
 		t.Fatalf("VM identity: %s", vm.Identity)
@@ -114,7 +115,7 @@ func TestManagedIdentityGrant(t *testing.T) {
 	vmID, _ := resourceid.Parse(vm.ID)
 	cred, err := cp.NewMachineCredential(ctx, admin, vmID)
 	must(err)
-	vm2 := put(controlplane.TypeVirtualMachine, "vm2", `{"identity":{"type":"SystemAssigned"}}`)
+	vm2 := put(resourcetype.VirtualMachine, "vm2", `{"identity":{"type":"SystemAssigned"}}`)
 	vm2ID, _ := resourceid.Parse(vm2.ID)
 	cred2, err := cp.NewMachineCredential(ctx, admin, vm2ID)
 	must(err)
@@ -177,7 +178,7 @@ func TestManagedIdentityGrant(t *testing.T) {
 	}
 	// Detaching the user-assigned identity and the system one: no more
 	// tokens for them, and the system identity's principal is gone.
-	put(controlplane.TypeVirtualMachine, "vm1", `{"identity":{"type":"None"}}`)
+	put(resourcetype.VirtualMachine, "vm1", `{"identity":{"type":"None"}}`)
 	if _, err := issue(fresh, claimsFor(fresh), sts.ManagedIdentityRequest{ClientID: ua.ClientID}); !errors.Is(err, sts.ErrIdentityNotFound) {
 		t.Fatalf("a detached identity: %v", err)
 	}
@@ -188,7 +189,7 @@ func TestManagedIdentityGrant(t *testing.T) {
 		t.Fatalf("the system identity's principal after removal: %v", err)
 	}
 	// With only one user-assigned identity, it is the default.
-	put(controlplane.TypeVirtualMachine, "vm1", `{"identity":{"type":"UserAssigned","userAssignedIdentities":{"`+idRes.ID+`":{}}}}`)
+	put(resourcetype.VirtualMachine, "vm1", `{"identity":{"type":"UserAssigned","userAssignedIdentities":{"`+idRes.ID+`":{}}}}`)
 	tok, err = issue(fresh, claimsFor(fresh), sts.ManagedIdentityRequest{})
 	must(err)
 	if tok.ClientID != ua.ClientID {

@@ -1,0 +1,136 @@
+package resourcetype
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// RegistryProperties are a registry resource's properties.
+type RegistryProperties struct {
+	LoginServer          string           `json:"loginServer"`
+	CreationDate         time.Time        `json:"creationDate"`
+	ProvisioningState    string           `json:"provisioningState"`
+	AdminUserEnabled     bool             `json:"adminUserEnabled"`
+	AnonymousPullEnabled bool             `json:"anonymousPullEnabled"`
+	Policies             RegistryPolicies `json:"policies"`
+	PublicNetworkAccess  string           `json:"publicNetworkAccess"`
+	DataEndpointEnabled  bool             `json:"dataEndpointEnabled"`
+	ZoneRedundancy       string           `json:"zoneRedundancy"`
+}
+
+// RegistryPolicies holds the one policy berth acts on: whether directory
+// tokens for the management resource are accepted at the registry.
+type RegistryPolicies struct {
+	AzureADAuthenticationAsArmPolicy struct {
+		Status string `json:"status"`
+	} `json:"azureADAuthenticationAsArmPolicy"`
+}
+
+// IdentityProperties are a user-assigned identity's properties.
+type IdentityProperties struct {
+	TenantID    string `json:"tenantId"`
+	PrincipalID string `json:"principalId"`
+	ClientID    string `json:"clientId"`
+}
+
+// VMProperties are a virtual machine's properties. MachineKey is the
+// public half of the machine credential its metadata agent signs with;
+// the private half was handed out once.
+type VMProperties struct {
+	VMID              string          `json:"vmId"`
+	ProvisioningState string          `json:"provisioningState"`
+	HardwareProfile   json.RawMessage `json:"hardwareProfile,omitempty"`
+	StorageProfile    json.RawMessage `json:"storageProfile,omitempty"`
+	MachineKey        *MachineKey     `json:"machineKey,omitempty"`
+}
+
+// MachineKey is a machine credential's public key.
+type MachineKey struct {
+	KeyID     string    `json:"keyId"`
+	PublicKey string    `json:"publicKey"` // base64 PKIX DER
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// VMIdentity is a virtual machine's identity block, in the cloud's shape.
+type VMIdentity struct {
+	Type                   string                      `json:"type"`
+	PrincipalID            string                      `json:"principalId,omitempty"`
+	TenantID               string                      `json:"tenantId,omitempty"`
+	UserAssignedIdentities map[string]UserAssignedInfo `json:"userAssignedIdentities,omitempty"`
+}
+
+// UserAssignedInfo is what a VM shows of an identity attached to it.
+type UserAssignedInfo struct {
+	PrincipalID string `json:"principalId"`
+	ClientID    string `json:"clientId"`
+}
+
+// MachineIdentities are what a machine may get tokens for, right now.
+type MachineIdentities struct {
+	TenantID string
+	Key      *MachineKey
+	// System is the system-assigned identity's principal, if any.
+	System string
+	// User maps each attached identity's resource id to it.
+	User map[string]UserAssignedInfo
+}
+
+// Machine reads what a virtual machine may get tokens for from its
+// resource's properties and identity block, as the control plane stores
+// them.
+func Machine(properties, identity json.RawMessage) (MachineIdentities, error) {
+	var p VMProperties
+	if err := json.Unmarshal(properties, &p); err != nil {
+		return MachineIdentities{}, err
+	}
+	m := MachineIdentities{Key: p.MachineKey, User: map[string]UserAssignedInfo{}}
+	if len(identity) == 0 {
+		return m, nil
+	}
+	var ident VMIdentity
+	if err := json.Unmarshal(identity, &ident); err != nil {
+		return m, err
+	}
+	m.TenantID, m.System = ident.TenantID, ident.PrincipalID
+	for k, v := range ident.UserAssignedIdentities {
+		m.User[k] = v
+	}
+	return m, nil
+}
+
+// MSIClientID is the client id the cloud shows in the service principal
+// profile of a cluster that runs as managed identities.
+const MSIClientID = "msi"
+
+// KubeletIdentityKey is the identity profile's key for the nodes'
+// identity.
+const KubeletIdentityKey = "kubeletidentity"
+
+// ClusterProperties are a managed cluster's properties. The service
+// principal's secret is not among them: berth keeps secrets only as
+// hashes, so the operator keeps it, and the node file carries it.
+type ClusterProperties struct {
+	ProvisioningState       string                     `json:"provisioningState"`
+	KubernetesVersion       string                     `json:"kubernetesVersion"`
+	DNSPrefix               string                     `json:"dnsPrefix"`
+	FQDN                    string                     `json:"fqdn"`
+	NodeResourceGroup       string                     `json:"nodeResourceGroup"`
+	AgentPoolProfiles       json.RawMessage            `json:"agentPoolProfiles,omitempty"`
+	ServicePrincipalProfile ServicePrincipalProfile    `json:"servicePrincipalProfile"`
+	IdentityProfile         map[string]ClusterIdentity `json:"identityProfile,omitempty"`
+	PodIdentityProfile      json.RawMessage            `json:"podIdentityProfile,omitempty"`
+}
+
+// ServicePrincipalProfile names the application a cluster's nodes
+// authenticate as, or MSIClientID.
+type ServicePrincipalProfile struct {
+	ClientID string `json:"clientId"`
+}
+
+// ClusterIdentity is a user-assigned identity in a cluster's identity
+// profile.
+type ClusterIdentity struct {
+	ClientID   string `json:"clientId"`
+	ObjectID   string `json:"objectId"`
+	ResourceID string `json:"resourceId"`
+}
