@@ -20,6 +20,7 @@ import (
 	"github.com/berthhq/berth/internal/graph"
 	"github.com/berthhq/berth/internal/password"
 	"github.com/berthhq/berth/internal/store"
+	"github.com/berthhq/berth/internal/throttle"
 )
 
 //go:embed templates
@@ -33,14 +34,18 @@ type Store interface {
 
 // Handler serves the sign-in and consent pages.
 type Handler struct {
-	dir      store.Directory
-	consent  *graph.Service
-	log      *slog.Logger
-	key      []byte
-	pages    map[string]*template.Template
-	style    template.CSS
-	csp      string
-	throttle throttle
+	dir     store.Directory
+	consent *graph.Service
+	log     *slog.Logger
+	key     []byte
+	pages   map[string]*template.Template
+	style   template.CSS
+	csp     string
+	// throttle slows down password guessing per user. Attempts made while
+	// a user's wait lasts are refused without checking the password, so
+	// that a guesser cannot make the server spend argon2's memory and time
+	// either.
+	throttle *throttle.Failures
 	// hashing bounds concurrent argon2id checks, each 64 MiB, so that a
 	// burst of sign-ins cannot exhaust memory.
 	hashing chan struct{}
@@ -67,9 +72,10 @@ func New(ctx context.Context, st Store, log *slog.Logger) (*Handler, error) {
 		style: template.CSS(css),
 		// The stylesheet is inline and allowed by its hash, so no other
 		// style, script or resource of any kind can load.
-		csp:     "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
-		hashing: make(chan struct{}, maxConcurrentHashes),
-		now:     time.Now,
+		csp:      "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+		hashing:  make(chan struct{}, maxConcurrentHashes),
+		throttle: &throttle.Failures{Free: 5, Window: 15 * time.Minute, First: time.Second, Max: 5 * time.Minute},
+		now:      time.Now,
 	}
 	for _, name := range []string{"signin", "consent", "error"} {
 		t, err := template.ParseFS(templateFS, "templates/base.html", "templates/"+name+".html")
@@ -339,7 +345,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, f *flow, s sess
 		tenant = t
 	}
 	who := tenant.ID + "/" + strings.ToLower(username)
-	if wait := h.throttle.wait(who, now); wait > 0 {
+	if wait := h.throttle.Wait(who, now); wait > 0 {
 		secs := int((wait + time.Second - 1) / time.Second)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		return h.showSignIn(w, http.StatusTooManyRequests, f, s, username, []fieldError{{"password",
@@ -361,13 +367,13 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, f *flow, s sess
 		return err
 	}
 	if !ok || u.ObjectID == "" {
-		h.throttle.failed(who, now)
+		h.throttle.Failed(who, now)
 		// Not the name typed: people type passwords into it by mistake.
 		h.log.Info("sign-in failed", "tenant", tenant.ID, "user", u.ObjectID)
 		return h.showSignIn(w, http.StatusUnauthorized, f, s, username, []fieldError{{"password",
 			"The user principal name or password is incorrect"}})
 	}
-	h.throttle.succeeded(who)
+	h.throttle.Succeeded(who)
 	// A new session id, so that one planted before sign-in is worth
 	// nothing after it.
 	h.writeSession(w, tenant.ID, u.ObjectID, now)
