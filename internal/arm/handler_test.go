@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/berthhq/berth/internal/authz"
+	"github.com/berthhq/berth/internal/clientauth"
 	"github.com/berthhq/berth/internal/controlplane"
 	"github.com/berthhq/berth/internal/ids"
 	"github.com/berthhq/berth/internal/store"
@@ -79,7 +80,7 @@ func newFixture(t *testing.T) *fixture {
 		}
 		f.toks[name] = sts.Claims{TenantID: tid, ObjectID: name}
 	}
-	cp := &controlplane.Service{Store: meta, Authz: &authz.Engine{Store: meta}, RegistrySuffix: "cr.test"}
+	cp := &controlplane.Service{Store: meta, Authz: &authz.Engine{Store: meta}, Clients: clientauth.NewChecker(meta), RegistrySuffix: "cr.test"}
 	f.h = &Handler{Service: cp, Verifier: f.toks, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), RegistrySuffix: "cr.test"}
 	return f
 }

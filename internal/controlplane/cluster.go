@@ -10,9 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berthhq/berth/internal/clientauth"
 	"github.com/berthhq/berth/internal/resourceid"
 	"github.com/berthhq/berth/internal/resourcetype"
-	"github.com/berthhq/berth/internal/secret"
 	"github.com/berthhq/berth/internal/store"
 )
 
@@ -65,7 +65,7 @@ func (k clusterKind) create(ctx context.Context, s *Service, sub store.Subscript
 	p.FQDN = strings.ToLower(p.DNSPrefix) + "-" + hex.EncodeToString(nonce) + ".hcp." + normalizeLocation(r.Location) + ".k8s.localhost"
 	if !managed {
 		sp := pin.ServicePrincipalProfile
-		if err := s.checkClientSecret(ctx, sub.TenantID, sp.ClientID, sp.Secret); err != nil {
+		if err := s.checkClientSecret(ctx, in.caller, sub.TenantID, sp.ClientID, sp.Secret); err != nil {
 			return err
 		}
 		p.ServicePrincipalProfile.ClientID = sp.ClientID
@@ -159,7 +159,7 @@ func (k clusterKind) update(ctx context.Context, s *Service, old store.Resource,
 		if p.ServicePrincipalProfile.ClientID == resourcetype.MSIClientID || sp.ClientID == resourcetype.MSIClientID {
 			return fail(ErrBadRequest, "BadRequest", "A cluster does not change between a service principal and managed identities.")
 		}
-		if err := s.checkClientSecret(ctx, sub.TenantID, sp.ClientID, sp.Secret); err != nil {
+		if err := s.checkClientSecret(ctx, in.caller, sub.TenantID, sp.ClientID, sp.Secret); err != nil {
 			return err
 		}
 		p.ServicePrincipalProfile.ClientID = sp.ClientID
@@ -210,7 +210,7 @@ func (s *Service) ResetServicePrincipal(ctx context.Context, c Caller, id resour
 	if p.ServicePrincipalProfile.ClientID == resourcetype.MSIClientID {
 		return fail(ErrBadRequest, "BadRequest", "The cluster %s runs as managed identities: it has no service principal to reset.", r.Name)
 	}
-	if err := s.checkClientSecret(ctx, sub.TenantID, clientID, clientSecret); err != nil {
+	if err := s.checkClientSecret(ctx, c, sub.TenantID, clientID, clientSecret); err != nil {
 		return err
 	}
 	p.ServicePrincipalProfile.ClientID = clientID
@@ -224,35 +224,24 @@ func (s *Service) ResetServicePrincipal(ctx context.Context, c Caller, id resour
 // checkClientSecret proves that an application authenticates in a tenant
 // with a secret, as the token service would let it: the secret is one of
 // the application's, current, and the application has a service
-// principal in the tenant.
-func (s *Service) checkClientSecret(ctx context.Context, tenantID, clientID, given string) error {
+// principal in the tenant. Wrong secrets are throttled per caller.
+func (s *Service) checkClientSecret(ctx context.Context, c Caller, tenantID, clientID, given string) error {
 	if clientID == "" || given == "" {
 		return fail(ErrBadRequest, "InvalidParameter", "servicePrincipalProfile needs clientId and secret.")
 	}
-	app, err := s.Store.GetApplicationByAppID(ctx, clientID)
-	if errors.Is(err, store.ErrNotFound) {
-		return fail(ErrBadRequest, "ServicePrincipalNotFound", "The application %s was not found.", clientID)
-	}
-	if err != nil {
-		return err
-	}
-	if _, err := s.Store.GetServicePrincipalByAppID(ctx, tenantID, app.AppID); errors.Is(err, store.ErrNotFound) {
+	_, err := s.Clients.Secret(ctx, tenantID, clientID, given, "principal:"+c.ObjectID)
+	switch {
+	case errors.Is(err, clientauth.ErrNoServicePrincipal):
 		return fail(ErrBadRequest, "ServicePrincipalNotFound",
 			"The application %s has no service principal in the cluster's tenant %s: create one there, or consent to the application.", clientID, tenantID)
-	} else if err != nil {
-		return err
+	case errors.Is(err, clientauth.ErrApplicationNotFound):
+		return fail(ErrBadRequest, "ServicePrincipalNotFound", "The application %s was not found.", clientID)
+	case errors.Is(err, clientauth.ErrSecretExpired):
+		return fail(ErrBadRequest, "BadRequest", "The secret of the application %s has expired.", clientID)
+	case errors.Is(err, clientauth.ErrInvalidSecret):
+		return fail(ErrBadRequest, "BadRequest", "The secret is not a current client secret of the application %s.", clientID)
 	}
-	creds, err := s.Store.ListPasswordCredentials(ctx, app.ObjectID)
-	if err != nil {
-		return err
-	}
-	now := time.Now()
-	for _, c := range creds {
-		if !now.Before(c.StartDateTime) && !now.After(c.EndDateTime) && secret.Verify(given, c.Salt, c.Hash) {
-			return nil
-		}
-	}
-	return fail(ErrBadRequest, "BadRequest", "The secret is not a current client secret of the application %s.", clientID)
+	return err
 }
 
 func (k clusterKind) destroy(ctx context.Context, s *Service, r store.Resource) error {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/berthhq/berth/internal/authz"
+	"github.com/berthhq/berth/internal/clientauth"
 	"github.com/berthhq/berth/internal/resourceid"
 	"github.com/berthhq/berth/internal/store"
 )
@@ -35,6 +36,9 @@ type Service struct {
 	Authz *authz.Engine
 	// RegistrySuffix makes login servers: <registry name>.<suffix>.
 	RegistrySuffix string
+	// Clients checks the secrets of clusters' service principals, as it
+	// does for every surface.
+	Clients *clientauth.Checker
 	// RegistryDeleted, if set, is told the name of each registry deleted,
 	// after the fact, so that the data plane stops serving it at once.
 	RegistryDeleted func(name string)

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berthhq/berth/internal/clientauth"
 	"github.com/berthhq/berth/internal/ociapi"
 )
 
@@ -72,7 +73,7 @@ func (g *Gate) identify(r *http.Request, registry string) (caller, error) {
 			return c, fail(ErrUnauthorized, "unsupported authorization scheme")
 		}
 		c.scheme = "Basic"
-		if c.id, err = g.Service.Basic(ctx, reg, user, pass); err != nil {
+		if c.id, err = g.Service.Basic(ctx, reg, user, pass, clientauth.SourceOf(r)); err != nil {
 			return c, err
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/berthhq/berth/internal/clientauth"
 )
 
 // TokenHandler serves a registry's token endpoints: POST /oauth2/exchange,
@@ -92,7 +94,7 @@ func (h *TokenHandler) token(w http.ResponseWriter, r *http.Request, reg Registr
 	if err != nil {
 		return err
 	}
-	req := TokenRequest{Scopes: scopes, Offline: form.Get("offline_token") == "true" || form.Get("access_type") == "offline"}
+	req := TokenRequest{Scopes: scopes, Offline: form.Get("offline_token") == "true" || form.Get("access_type") == "offline", Source: clientauth.SourceOf(r)}
 	if r.Method == http.MethodGet {
 		if user, pass, ok := r.BasicAuth(); ok {
 			req.Basic, req.User, req.Pass = true, user, pass

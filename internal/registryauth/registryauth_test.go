@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/berthhq/berth/internal/authz"
+	"github.com/berthhq/berth/internal/clientauth"
 	"github.com/berthhq/berth/internal/controlplane"
 	"github.com/berthhq/berth/internal/ids"
 	"github.com/berthhq/berth/internal/jws"
@@ -63,9 +64,10 @@ func newFixture(t *testing.T, rate float64) *fixture {
 	ring := &keys.Ring{Store: meta, MaxTokenLifetime: 24 * time.Hour}
 	must(t, ring.Ensure(ctx))
 	engine := &authz.Engine{Store: meta}
-	f := &fixture{t: t, meta: meta, ring: ring, sts: &sts.Service{Directory: meta, Keys: ring, Lifetime: time.Hour},
+	clients := clientauth.NewChecker(meta)
+	f := &fixture{t: t, meta: meta, ring: ring, sts: &sts.Service{Directory: meta, Keys: ring, Clients: clients, Lifetime: time.Hour},
 		secret: map[string]string{}, sps: map[string]string{}, apps: map[string]string{}}
-	f.cp = &controlplane.Service{Store: meta, Authz: engine, RegistrySuffix: suffix}
+	f.cp = &controlplane.Service{Store: meta, Authz: engine, Clients: clients, RegistrySuffix: suffix}
 	now := time.Now()
 	for _, tid := range []string{tenantA, tenantB} {
 		must(t, meta.CreateTenant(ctx, store.Tenant{ID: tid, Domain: tid + ".example", CreatedAt: now}))
@@ -87,7 +89,7 @@ func newFixture(t *testing.T, rate float64) *fixture {
 	f.assign("owner", "/subscriptions/sub-"+tenantA, authz.Owner)
 	f.assign("stranger", "/subscriptions/sub-"+tenantB, authz.Owner)
 
-	svc := &registryauth.Service{Store: meta, Authz: engine, Keys: ring, Directory: f.sts, Suffix: suffix}
+	svc := &registryauth.Service{Store: meta, Authz: engine, Keys: ring, Directory: f.sts, Clients: clients, Suffix: suffix}
 	f.gate = &registryauth.Gate{Service: svc, Throttle: &registryauth.Throttle{Rate: rate, Burst: 2}}
 	registryFor := func(r *http.Request) (string, error) {
 		name, ok := strings.CutSuffix(strings.Split(r.Host, ":")[0], "."+suffix)

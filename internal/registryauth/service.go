@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/berthhq/berth/internal/authz"
+	"github.com/berthhq/berth/internal/clientauth"
 	"github.com/berthhq/berth/internal/keys"
 	"github.com/berthhq/berth/internal/resourcetype"
 	"github.com/berthhq/berth/internal/secret"
@@ -59,9 +60,6 @@ type Store interface {
 	GetRegistry(ctx context.Context, name string) (store.Registry, error)
 	ListRegistryPasswords(ctx context.Context, registry string) ([]store.RegistryPassword, error)
 	GetResource(ctx context.Context, id string) (store.Resource, error)
-	GetApplicationByAppID(ctx context.Context, appID string) (store.Application, error)
-	ListPasswordCredentials(ctx context.Context, appObjectID string) ([]store.PasswordCredential, error)
-	GetServicePrincipalByAppID(ctx context.Context, tenantID, appID string) (store.ServicePrincipal, error)
 }
 
 // DirectoryVerifier checks directory tokens.
@@ -75,6 +73,9 @@ type Service struct {
 	Authz     *authz.Engine
 	Keys      *keys.Ring
 	Directory DirectoryVerifier
+	// Clients checks service principals' secrets, as it does for every
+	// surface.
+	Clients *clientauth.Checker
 	// Suffix makes login servers: <registry>.<suffix>.
 	Suffix          string
 	RefreshLifetime time.Duration
@@ -232,7 +233,7 @@ func (id Identity) key(reg Registry) string {
 // Basic authenticates Basic credentials at a registry: a service
 // principal's app id and secret, the admin user's name and password, or
 // the null user with a registry refresh token.
-func (s *Service) Basic(ctx context.Context, reg Registry, user, pass string) (Identity, error) {
+func (s *Service) Basic(ctx context.Context, reg Registry, user, pass, source string) (Identity, error) {
 	if user == NullUser {
 		c, err := s.verify(ctx, reg, pass, grantRefresh)
 		if err != nil {
@@ -240,7 +241,9 @@ func (s *Service) Basic(ctx context.Context, reg Registry, user, pass string) (I
 		}
 		return c.identity(), nil
 	}
-	k := sha256.Sum256([]byte(reg.Name + "\x00" + user + "\x00" + pass))
+	// By instance, not name: a registry deleted and its name taken again
+	// must not answer from its predecessor's entries.
+	k := sha256.Sum256([]byte(reg.Instance + "\x00" + user + "\x00" + pass))
 	now := time.Now()
 	s.mu.Lock()
 	c, hit := s.basic[k]
@@ -251,7 +254,7 @@ func (s *Service) Basic(ctx context.Context, reg Registry, user, pass string) (I
 			return c.id, nil
 		}
 	}
-	id, err := s.checkBasic(ctx, reg, user, pass, now)
+	id, err := s.checkBasic(ctx, reg, user, pass, source)
 	if err != nil {
 		return Identity{}, err
 	}
@@ -266,7 +269,7 @@ func (s *Service) Basic(ctx context.Context, reg Registry, user, pass string) (I
 
 var errBadCredentials = fail(ErrUnauthorized, "invalid username or password")
 
-func (s *Service) checkBasic(ctx context.Context, reg Registry, user, pass string, now time.Time) (Identity, error) {
+func (s *Service) checkBasic(ctx context.Context, reg Registry, user, pass, source string) (Identity, error) {
 	if strings.EqualFold(user, reg.Name) {
 		if !reg.AdminUserEnabled {
 			return Identity{}, errBadCredentials
@@ -282,37 +285,21 @@ func (s *Service) checkBasic(ctx context.Context, reg Registry, user, pass strin
 		}
 		return Identity{}, errBadCredentials
 	}
-	app, err := s.Store.GetApplicationByAppID(ctx, user)
-	if errors.Is(err, store.ErrNotFound) {
-		return Identity{}, errBadCredentials
-	}
-	if err != nil {
-		return Identity{}, err
-	}
-	creds, err := s.Store.ListPasswordCredentials(ctx, app.ObjectID)
-	if err != nil {
-		return Identity{}, err
-	}
-	ok := false
-	for _, c := range creds {
-		if !now.Before(c.StartDateTime) && !now.After(c.EndDateTime) && secret.Verify(pass, c.Salt, c.Hash) {
-			ok = true
-		}
-	}
-	if !ok {
-		return Identity{}, errBadCredentials
-	}
 	// The application acts in the registry's tenant through its service
 	// principal there: none, no access (another tenant's application
 	// needs consent first).
-	sp, err := s.Store.GetServicePrincipalByAppID(ctx, reg.TenantID, app.AppID)
-	if errors.Is(err, store.ErrNotFound) {
-		return Identity{}, fail(ErrUnauthorized, "application %s has no service principal in the registry's tenant", app.AppID)
-	}
-	if err != nil {
+	client, err := s.Clients.Secret(ctx, reg.TenantID, user, pass, source)
+	switch {
+	case errors.Is(err, clientauth.ErrNoServicePrincipal):
+		return Identity{}, fail(ErrUnauthorized, "application %s has no service principal in the registry's tenant", user)
+	case errors.Is(err, clientauth.ErrSecretExpired):
+		return Identity{}, fail(ErrUnauthorized, "the client secret has expired")
+	case errors.Is(err, clientauth.ErrApplicationNotFound), errors.Is(err, clientauth.ErrInvalidSecret):
+		return Identity{}, errBadCredentials
+	case err != nil:
 		return Identity{}, err
 	}
-	return Identity{Kind: KindPrincipal, PrincipalID: sp.ObjectID}, nil
+	return Identity{Kind: KindPrincipal, PrincipalID: client.ServicePrincipal.ObjectID}, nil
 }
 
 // Registry actions, as scopes and tokens name them.

@@ -160,7 +160,10 @@ type TokenRequest struct {
 	RefreshToken string
 	User, Pass   string
 	Basic        bool
-	Scopes       []Scope
+	// Source is where the request came from, for the wrong-secret
+	// throttle (clientauth.SourceOf).
+	Source string
+	Scopes []Scope
 	// Offline asks for a refresh token too (docker login's
 	// offline_token).
 	Offline bool
@@ -186,7 +189,7 @@ func (s *Service) Token(ctx context.Context, reg Registry, req TokenRequest) (To
 		id = c.identity()
 	case req.Basic:
 		var err error
-		if id, err = s.Basic(ctx, reg, req.User, req.Pass); err != nil {
+		if id, err = s.Basic(ctx, reg, req.User, req.Pass, req.Source); err != nil {
 			return TokenResponse{}, err
 		}
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/berthhq/berth/internal/arm"
 	"github.com/berthhq/berth/internal/authz"
+	"github.com/berthhq/berth/internal/clientauth"
 	"github.com/berthhq/berth/internal/controlplane"
 	"github.com/berthhq/berth/internal/gc"
 	"github.com/berthhq/berth/internal/graph"
@@ -78,7 +79,10 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 	}
 	url := scheme + "://" + ln.Addr().String()
 	engine := &authz.Engine{Store: stores.Meta}
-	cp := &controlplane.Service{Store: stores.Meta, Authz: engine, RegistrySuffix: cfg.RegistrySuffix}
+	// One credential check for every surface, so that one throttle counts
+	// a client's wrong secrets wherever they are sent.
+	clients := clientauth.NewChecker(stores.Meta)
+	cp := &controlplane.Service{Store: stores.Meta, Authz: engine, Clients: clients, RegistrySuffix: cfg.RegistrySuffix}
 	boot, err := ensureBootstrap(ctx, stores.Meta, cp, cfg, url)
 	if err != nil {
 		ln.Close()
@@ -112,9 +116,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := newMetrics(reg)
-	stsService := &sts.Service{Directory: stores.Meta, Machines: stores.Meta, Keys: ring, Lifetime: sts.DefaultLifetime}
+	stsService := &sts.Service{Directory: stores.Meta, Machines: stores.Meta, Keys: ring, Clients: clients, Lifetime: sts.DefaultLifetime}
 	regAuth := &registryauth.Service{
-		Store: stores.Meta, Authz: engine, Keys: ring, Directory: stsService, Suffix: cfg.RegistrySuffix,
+		Store: stores.Meta, Authz: engine, Keys: ring, Directory: stsService, Clients: clients, Suffix: cfg.RegistrySuffix,
 		AccessLifetime: cfg.RegistryAccessLifetime, RefreshLifetime: cfg.RegistryRefreshLifetime,
 	}
 	h := &handler{

@@ -5,16 +5,13 @@ import "errors"
 // Domain errors of the token service. Each maps to one AADSTS code at the
 // wire (see handler.go).
 var (
-	ErrTenantNotFound      = errors.New("tenant not found")
-	ErrApplicationNotFound = errors.New("application not found in the directory")
-	ErrInvalidSecret       = errors.New("invalid client secret provided")
-	ErrSecretExpired       = errors.New("the client secrets are expired")
-	ErrResourceNotFound    = errors.New("resource principal not found")
-	ErrInvalidScope        = errors.New("the scope is not valid")
-	ErrMultipleResources   = errors.New("more than one resource in the scope")
-	ErrUnsupportedGrant    = errors.New("unsupported grant type")
-	ErrMissingParameter    = errors.New("a required parameter is missing")
-	ErrInvalidRequest      = errors.New("the request is malformed")
+	ErrTenantNotFound    = errors.New("tenant not found")
+	ErrResourceNotFound  = errors.New("resource principal not found")
+	ErrInvalidScope      = errors.New("the scope is not valid")
+	ErrMultipleResources = errors.New("more than one resource in the scope")
+	ErrUnsupportedGrant  = errors.New("unsupported grant type")
+	ErrMissingParameter  = errors.New("a required parameter is missing")
+	ErrInvalidRequest    = errors.New("the request is malformed")
 
 	// Client assertion (certificate credential) failures.
 	ErrAssertionMalformed   = errors.New("the client assertion is not a valid JWT")

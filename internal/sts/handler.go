@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berthhq/berth/internal/clientauth"
 	"github.com/berthhq/berth/internal/ids"
 )
 
@@ -108,7 +109,7 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request, tenant string, v
 		return ErrUnsupportedGrant
 	}
 	req := ClientCredentials{Tenant: tenant, ClientID: f.Get("client_id"), ClientSecret: f.Get("client_secret"), Authority: authority(r), V2: v2,
-		ClientAssertionType: f.Get("client_assertion_type"), ClientAssertion: f.Get("client_assertion")}
+		ClientAssertionType: f.Get("client_assertion_type"), ClientAssertion: f.Get("client_assertion"), Source: clientauth.SourceOf(r)}
 	if user, pass, ok := r.BasicAuth(); ok {
 		// client_secret_basic: the form-encoded id and secret.
 		u, err1 := url.QueryUnescape(user)
@@ -305,12 +306,12 @@ var wireErrors = []struct {
 		t, _, _ := splitTenant(r.URL.Path)
 		return fmt.Sprintf("Tenant '%s' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.", t)
 	}}},
-	{ErrApplicationNotFound, wireError{400, "unauthorized_client", 700016, func(r *http.Request, _ error) string {
+	{clientauth.ErrApplicationNotFound, wireError{400, "unauthorized_client", 700016, func(r *http.Request, _ error) string {
 		t, _, _ := splitTenant(r.URL.Path)
 		return fmt.Sprintf("Application with identifier '%s' was not found in the directory '%s'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant.", r.PostForm.Get("client_id"), t)
 	}}},
-	{ErrInvalidSecret, wireError{401, "invalid_client", 7000215, constText("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app.")}},
-	{ErrSecretExpired, wireError{401, "invalid_client", 7000222, constText("The provided client secret keys are expired.")}},
+	{clientauth.ErrInvalidSecret, wireError{401, "invalid_client", 7000215, constText("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app.")}},
+	{clientauth.ErrSecretExpired, wireError{401, "invalid_client", 7000222, constText("The provided client secret keys are expired.")}},
 	{ErrAssertionMalformed, wireError{400, "invalid_request", 50027, assertionText("JWT token is invalid or malformed.")}},
 	{ErrAssertionKeyNotFound, wireError{401, "invalid_client", 700027, func(r *http.Request, err error) string {
 		return fmt.Sprintf("The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., %s, Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '%s'.]", assertionDetail(err), r.PostForm.Get("client_id"))

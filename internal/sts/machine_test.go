@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/berthhq/berth/internal/authz"
+	"github.com/berthhq/berth/internal/clientauth"
 	"github.com/berthhq/berth/internal/controlplane"
 	"github.com/berthhq/berth/internal/ids"
 	"github.com/berthhq/berth/internal/keys"
@@ -76,8 +77,8 @@ func TestManagedIdentityGrant(t *testing.T) {
 	if err := ring.Ensure(ctx); err != nil {
 		t.Fatal(err)
 	}
-	s := &sts.Service{Directory: meta, Machines: meta, Keys: ring, Lifetime: time.Hour}
-	cp := &controlplane.Service{Store: meta, Authz: &authz.Engine{Store: meta}, RegistrySuffix: "cr.test"}
+	s := &sts.Service{Directory: meta, Machines: meta, Keys: ring, Clients: clientauth.NewChecker(meta), Lifetime: time.Hour}
+	cp := &controlplane.Service{Store: meta, Authz: &authz.Engine{Store: meta}, Clients: clientauth.NewChecker(meta), RegistrySuffix: "cr.test"}
 	must := func(err error) {
 		t.Helper()
 		if err != nil {

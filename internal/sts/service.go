@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berthhq/berth/internal/clientauth"
 	"github.com/berthhq/berth/internal/jws"
 	"github.com/berthhq/berth/internal/keys"
-	"github.com/berthhq/berth/internal/secret"
 	"github.com/berthhq/berth/internal/store"
 )
 
@@ -20,11 +20,10 @@ type Service struct {
 	// Machines finds virtual machines for the managed-identity grant.
 	Machines MachineStore
 	Keys     *keys.Ring
+	// Clients checks client secrets, as it does for every surface.
+	Clients *clientauth.Checker
 	// Lifetime of an access token.
 	Lifetime time.Duration
-
-	// guard slows down repeated wrong secrets for one client.
-	guard throttle
 }
 
 // DefaultLifetime is the cloud's: an hour, reported as 3599 seconds.
@@ -49,6 +48,9 @@ type ClientCredentials struct {
 	Authority string
 	// V2 is set for the v2.0 endpoint, which shapes the response only.
 	V2 bool
+	// Source is where the request came from, for the wrong-secret
+	// throttle (clientauth.SourceOf).
+	Source string
 }
 
 // Token is an issued access token.
@@ -85,64 +87,32 @@ func (s *Service) Issue(ctx context.Context, req ClientCredentials) (Token, erro
 	if !ok {
 		return Token{}, ErrResourceNotFound
 	}
-	app, err := s.Directory.GetApplicationByAppID(ctx, req.ClientID)
-	if errors.Is(err, store.ErrNotFound) {
-		return Token{}, ErrApplicationNotFound
-	}
-	if err != nil {
-		return Token{}, err
-	}
-	// The application authenticates with its home tenant's credentials,
-	// but only where it has a service principal: its home tenant, or one
-	// whose administrator consented to it.
-	sp, err := s.Directory.GetServicePrincipalByAppID(ctx, tenant.ID, app.AppID)
-	if errors.Is(err, store.ErrNotFound) {
-		return Token{}, ErrApplicationNotFound
-	}
-	if err != nil {
-		return Token{}, err
-	}
 	now := time.Now()
 	// acr is how the application authenticated, as appidacr/azpacr say
 	// it: "1" a secret, "2" a certificate.
+	var client clientauth.Client
 	var acr string
 	switch {
 	case req.ClientAssertion != "" || req.ClientAssertionType != "":
-		err, acr = s.checkAssertion(ctx, req, tenant, app, now), "2"
+		// The application authenticates with its home tenant's
+		// credentials, but only where it has a service principal.
+		if client, err = s.Clients.Find(ctx, tenant.ID, req.ClientID); err == nil {
+			err = s.checkAssertion(ctx, req, tenant, client.Application, now)
+		}
+		acr = "2"
 	case req.ClientSecret != "":
-		if err := s.guard.wait(ctx, app.AppID); err != nil {
+		client, err = s.Clients.Secret(ctx, tenant.ID, req.ClientID, req.ClientSecret, req.Source)
+		acr = "1"
+	default:
+		if _, err := s.Clients.Find(ctx, tenant.ID, req.ClientID); err != nil {
 			return Token{}, err
 		}
-		err, acr = s.checkSecret(ctx, app, req.ClientSecret, now), "1"
-		if errors.Is(err, ErrInvalidSecret) {
-			s.guard.failed(app.AppID, now)
-		} else if err == nil {
-			s.guard.succeeded(app.AppID)
-		}
-	default:
 		return Token{}, missing("client_assertion' or 'client_secret")
 	}
 	if err != nil {
 		return Token{}, err
 	}
-	return s.sign(ctx, req, tenant, app, sp, res, acr, now, nil)
-}
-
-func (s *Service) checkSecret(ctx context.Context, app store.Application, given string, now time.Time) error {
-	creds, err := s.Directory.ListPasswordCredentials(ctx, app.ObjectID)
-	if err != nil {
-		return err
-	}
-	for _, c := range creds {
-		if !secret.Verify(given, c.Salt, c.Hash) {
-			continue
-		}
-		if now.Before(c.StartDateTime) || now.After(c.EndDateTime) {
-			return ErrSecretExpired
-		}
-		return nil
-	}
-	return ErrInvalidSecret
+	return s.sign(ctx, req, tenant, client.Application, client.ServicePrincipal, res, acr, now, nil)
 }
 
 func (s *Service) sign(ctx context.Context, req ClientCredentials, tenant store.Tenant, app store.Application, sp store.ServicePrincipal, res Resource, acr string, now time.Time, extra map[string]any) (Token, error) {
