@@ -3,9 +3,10 @@ package authz
 import (
 	"context"
 	"strings"
-	"sync"
+	"time"
 
 	"github.com/berthhq/berth/internal/store"
+	"github.com/berthhq/berth/internal/store/cache"
 )
 
 // Store is what the engine reads: one principal's assignments.
@@ -13,29 +14,15 @@ type Store interface {
 	RoleAssignmentsOfPrincipal(ctx context.Context, principalID string) ([]store.RoleAssignment, error)
 }
 
-// Versioned is a store that can say when role assignments last changed.
-// ok is false when other processes write them too, and then the engine
-// reads the store on every check.
-type Versioned interface {
-	RoleAssignmentsVersion() (v uint64, ok bool)
-}
-
 // Engine answers authorization checks from the stored role assignments.
+// While the store vouches for the version of its role assignments
+// (store.Versions), each principal's grants are kept in memory and read
+// again after any assignment changes.
 type Engine struct {
 	Store Store
 
-	mu    sync.Mutex
-	cache map[string]cached
+	cache cache.Cache[string, Grants]
 }
-
-type cached struct {
-	version uint64
-	grants  Grants
-}
-
-// maxCached bounds the cache: past it, the cache starts over rather than
-// grow with every principal that ever made a request.
-const maxCached = 100_000
 
 // Grants are one principal's role assignments, resolved to their roles,
 // for answering several checks of one request with one read.
@@ -49,36 +36,28 @@ type grant struct {
 // Grants reads a principal's assignments. Assignments naming a role that
 // does not exist grant nothing.
 func (e *Engine) Grants(ctx context.Context, principalID string) (Grants, error) {
-	v, cacheable := e.version()
+	var v uint64
+	vs, cacheable := e.Store.(store.Versions)
 	if cacheable {
-		e.mu.Lock()
-		c, hit := e.cache[principalID]
-		e.mu.Unlock()
-		if hit && c.version == v {
-			return c.grants, nil
+		v, cacheable = vs.Version(store.RoleAssignmentTables)
+	}
+	if cacheable {
+		if g, hit := e.cache.Get(principalID, v, time.Time{}); hit {
+			return g, nil
 		}
 	}
 	g, err := e.read(ctx, principalID)
 	if err != nil || !cacheable {
 		return g, err
 	}
-	e.mu.Lock()
-	if e.cache == nil || len(e.cache) >= maxCached {
-		e.cache = make(map[string]cached)
-	}
 	// Tagged with the version read before the store was: a write that
 	// lands in between makes the entry stale at once.
-	e.cache[principalID] = cached{version: v, grants: g}
-	e.mu.Unlock()
+	e.cache.Put(principalID, g, v, time.Time{}, len(principalID)+len(g)*grantSize)
 	return g, nil
 }
 
-func (e *Engine) version() (uint64, bool) {
-	if vs, ok := e.Store.(Versioned); ok {
-		return vs.RoleAssignmentsVersion()
-	}
-	return 0, false
-}
+// grantSize is what one grant costs in the cache: a scope and a pointer.
+const grantSize = 256
 
 func (e *Engine) read(ctx context.Context, principalID string) (Grants, error) {
 	as, err := e.Store.RoleAssignmentsOfPrincipal(ctx, principalID)

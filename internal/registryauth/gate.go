@@ -8,11 +8,11 @@ import (
 	"math"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/berthhq/berth/internal/clientauth"
 	"github.com/berthhq/berth/internal/ociapi"
+	"github.com/berthhq/berth/internal/store/cache"
 )
 
 // Gate is the registry's ociapi.Authorizer.
@@ -20,17 +20,13 @@ type Gate struct {
 	Service  *Service
 	Throttle *Throttle
 
-	// tokens caches verified access tokens by their hash until they
+	// tokens keeps verified access tokens by their hash until they
 	// expire, so that a client's every request costs a map look-up, not
 	// an RSA verification.
-	mu     sync.Mutex
-	tokens map[[32]byte]claims
+	tokens cache.Cache[[32]byte, claims]
 }
 
 var _ ociapi.Authorizer = (*Gate)(nil)
-
-// maxCachedTokens bounds the cache of verified access tokens.
-const maxCachedTokens = 100_000
 
 // caller is who a /v2/ request comes from, and with what.
 type caller struct {
@@ -83,22 +79,15 @@ func (g *Gate) identify(r *http.Request, registry string) (caller, error) {
 func (g *Gate) accessToken(ctx context.Context, reg Registry, token string) (claims, error) {
 	k := sha256.Sum256([]byte(token))
 	now := time.Now()
-	g.mu.Lock()
-	c, hit := g.tokens[k]
-	g.mu.Unlock()
-	if hit && c.check(reg, grantAccess, now) == nil {
+	if c, hit := g.tokens.Get(k, 0, now); hit && c.check(reg, grantAccess, now) == nil {
 		return c, nil
 	}
 	c, err := g.Service.verify(ctx, reg, token, grantAccess)
 	if err != nil {
 		return c, err
 	}
-	g.mu.Lock()
-	if g.tokens == nil || len(g.tokens) >= maxCachedTokens {
-		g.tokens = map[[32]byte]claims{}
-	}
-	g.tokens[k] = c
-	g.mu.Unlock()
+	// Decoded, the claims take about twice the token's length in memory.
+	g.tokens.Put(k, c, 0, time.Unix(c.Expires, 0), 2*len(token))
 	return c, nil
 }
 

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/berthhq/berth/internal/authz"
@@ -18,6 +17,7 @@ import (
 	"github.com/berthhq/berth/internal/resourcetype"
 	"github.com/berthhq/berth/internal/secret"
 	"github.com/berthhq/berth/internal/store"
+	"github.com/berthhq/berth/internal/store/cache"
 	"github.com/berthhq/berth/internal/sts"
 )
 
@@ -81,18 +81,15 @@ type Service struct {
 	RefreshLifetime time.Duration
 	AccessLifetime  time.Duration
 
-	// basic caches recent successful Basic checks by a hash of the
-	// credentials, so that a client sending them on every request costs
-	// a map look-up, not a secret hash and two queries. Entries expire
-	// (basicTTL), so a removed secret stops working within that time.
-	mu         sync.Mutex
-	basic      map[[32]byte]cachedIdentity
-	registries map[string]cachedRegistry
-}
-
-type cachedIdentity struct {
-	id      Identity
-	expires time.Time
+	// basic keeps recent successful Basic checks by a hash of the
+	// credentials and the registry instance, so that a client sending
+	// them on every request costs a map look-up, not a secret hash and
+	// two queries. Entries expire (basicTTL), so a removed secret stops
+	// working within that time.
+	basic cache.Cache[[32]byte, Identity]
+	// registries keeps registries with their settings while the store
+	// vouches that no registry or resource changed.
+	registries cache.Cache[string, Registry]
 }
 
 const basicTTL = 30 * time.Second
@@ -114,57 +111,41 @@ type Registry struct {
 	ManagementTokens bool
 }
 
-// Versioned is a store that can say when registries or their resources
-// last changed; ok is false when other processes change them too.
-type Versioned interface {
-	RegistriesVersion() (v uint64, ok bool)
-}
-
-type cachedRegistry struct {
-	version uint64
-	reg     Registry
-}
+// registryEntrySize is what a registry costs in the cache: its names,
+// ids and settings.
+const registryEntrySize = 512
 
 // Registry looks a registry up with its settings. While the store can
 // vouch that no registry changed, it answers from memory: every registry
 // request starts here.
 func (s *Service) Registry(ctx context.Context, name string) (Registry, error) {
-	vs, versioned := s.Store.(Versioned)
-	var v uint64
+	v, versioned := s.registriesVersion()
 	if versioned {
-		v, versioned = vs.RegistriesVersion()
-	}
-	if versioned {
-		s.mu.Lock()
-		c, hit := s.registries[name]
-		s.mu.Unlock()
-		if hit && c.version == v {
-			return c.reg, nil
+		if reg, hit := s.registries.Get(name, v, time.Time{}); hit {
+			return reg, nil
 		}
 	}
 	reg, err := s.readRegistry(ctx, name)
 	if err != nil || !versioned {
 		return reg, err
 	}
-	s.mu.Lock()
-	if s.registries == nil || len(s.registries) >= 10_000 {
-		s.registries = map[string]cachedRegistry{}
-	}
 	// Tagged with the version read before the store was, so a change in
 	// between makes it stale at once.
-	s.registries[name] = cachedRegistry{version: v, reg: reg}
-	s.mu.Unlock()
+	s.registries.Put(name, reg, v, time.Time{}, registryEntrySize)
 	return reg, nil
 }
 
-// Cached reports whether Registry answers from memory, which makes the
+func (s *Service) registriesVersion() (uint64, bool) {
+	if vs, ok := s.Store.(store.Versions); ok {
+		return vs.Version(store.RegistryTables)
+	}
+	return 0, false
+}
+
+// cached reports whether Registry answers from memory, which makes the
 // settings free to read on every request.
 func (s *Service) cached() bool {
-	vs, ok := s.Store.(Versioned)
-	if !ok {
-		return false
-	}
-	_, ok = vs.RegistriesVersion()
+	_, ok := s.registriesVersion()
 	return ok
 }
 
@@ -245,25 +226,17 @@ func (s *Service) Basic(ctx context.Context, reg Registry, user, pass, source st
 	// must not answer from its predecessor's entries.
 	k := sha256.Sum256([]byte(reg.Instance + "\x00" + user + "\x00" + pass))
 	now := time.Now()
-	s.mu.Lock()
-	c, hit := s.basic[k]
-	s.mu.Unlock()
-	if hit && now.Before(c.expires) {
+	if id, hit := s.basic.Get(k, 0, now); hit {
 		// The admin user can be turned off: that takes effect at once.
-		if c.id.Kind != KindAdmin || reg.AdminUserEnabled {
-			return c.id, nil
+		if id.Kind != KindAdmin || reg.AdminUserEnabled {
+			return id, nil
 		}
 	}
 	id, err := s.checkBasic(ctx, reg, user, pass, source)
 	if err != nil {
 		return Identity{}, err
 	}
-	s.mu.Lock()
-	if s.basic == nil || len(s.basic) >= 10_000 {
-		s.basic = map[[32]byte]cachedIdentity{}
-	}
-	s.basic[k] = cachedIdentity{id: id, expires: now.Add(basicTTL)}
-	s.mu.Unlock()
+	s.basic.Put(k, id, 0, now.Add(basicTTL), len(id.PrincipalID))
 	return id, nil
 }
 

@@ -444,3 +444,34 @@ type Keys interface {
 	// RetireSigningKey sets when a key stops being published.
 	RetireSigningKey(ctx context.Context, id string, at time.Time) error
 }
+
+// Tables names a group of tables whose reads are cached together
+// (package store/cache).
+type Tables int
+
+// The groups of tables that caches follow.
+const (
+	// DirectoryTables are tenants, applications, their secrets and
+	// service principals: what the token service reads for every token.
+	DirectoryTables Tables = iota
+	// RoleAssignmentTables are the role assignments.
+	RoleAssignmentTables
+	// RegistryTables are registries and resources (a registry's settings
+	// are its resource's).
+	RegistryTables
+	// ManifestTables are manifests and tags.
+	ManifestTables
+	numTables
+)
+
+// NumTables is how many groups of tables there are.
+const NumTables = int(numTables)
+
+// Versions is implemented by stores that can say when tables last
+// changed: Version moves after every write to t, so a value read at one
+// version is current while the version is. ok is false when the store
+// cannot vouch for that (other processes write the same database), and
+// then nothing read from it may be kept by version.
+type Versions interface {
+	Version(t Tables) (v uint64, ok bool)
+}

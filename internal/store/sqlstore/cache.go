@@ -1,49 +1,43 @@
 package sqlstore
 
-import "sync"
+import (
+	"time"
 
-// versionedCache keeps reads made at a version of the tables they read.
-// The version is bumped after every write through this handle to those
-// tables, so an entry is good while the version has not moved. That holds
-// only while this handle is the tables' one writer: true of SQLite, which
-// one server owns, not of PostgreSQL, which replicas share and where the
-// caches are not used (DB.cacheable).
-type versionedCache[K comparable, V any] struct {
-	mu sync.Mutex
-	m  map[K]versioned[V]
+	"github.com/berthhq/berth/internal/store"
+	"github.com/berthhq/berth/internal/store/cache"
+)
+
+// Version reports how often t's tables were written through this handle.
+// It vouches for what a cache keeps only while this handle is the
+// database's one writer: true of SQLite, which one server owns (berth gc,
+// fsck and tenant create, run beside a server, write nothing that was read
+// before), not of PostgreSQL, which replicas share.
+func (db *DB) Version(t store.Tables) (v uint64, ok bool) {
+	return db.versions[t].Load(), db.group != nil
 }
 
-// maxCacheEntries bounds each cache: past it, the cache starts over
-// rather than grow with everything ever read.
-const maxCacheEntries = 10_000
+// written is deferred by every write to t's tables. It runs after the
+// commit, failed or not, so that no cache keeps what a committed write
+// changed.
+func (db *DB) written(t store.Tables) { db.versions[t].Add(1) }
 
-type versioned[V any] struct {
-	version uint64
-	value   V
-}
+// directoryEntrySize is what a directory row costs in a cache: a few ids,
+// names and timestamps.
+const directoryEntrySize = 512
 
-func (c *versionedCache[K, V]) get(k K, version uint64) (V, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.m[k]
-	if !ok || e.version != version {
-		var zero V
-		return zero, false
+// cached reads through a directory cache while the version of the
+// directory's tables is current.
+func cached[K comparable, V any](db *DB, c *cache.Cache[K, V], k K, read func() (V, error)) (V, error) {
+	v, ok := db.Version(store.DirectoryTables)
+	if !ok {
+		return read()
 	}
-	return e.value, true
-}
-
-// put keeps v under k, read at version: the version read before the
-// store was, so that a write in between makes the entry stale at once.
-func (c *versionedCache[K, V]) put(k K, version uint64, v V) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) >= maxCacheEntries {
-		c.m = make(map[K]versioned[V])
+	if val, hit := c.Get(k, v, time.Time{}); hit {
+		return val, nil
 	}
-	c.m[k] = versioned[V]{version: version, value: v}
+	val, err := read()
+	if err == nil {
+		c.Put(k, val, v, time.Time{}, directoryEntrySize)
+	}
+	return val, err
 }
-
-// cacheable reports whether this handle is the one writer of its
-// database, which the versioned caches need.
-func (db *DB) cacheable() bool { return db.group != nil }

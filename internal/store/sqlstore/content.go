@@ -199,25 +199,25 @@ const maxCachedManifestSize = 64 << 10
 
 // manifestsWritten is deferred by every write that can change what
 // GetManifest answers.
-func (db *DB) manifestsWritten() { db.manifests.Add(1) }
+func (db *DB) manifestsWritten() { db.written(store.ManifestTables) }
 
 // GetManifest answers from memory what it read at the current version of
 // manifests and tags (berth gc and fsck, which open the database too,
 // never write manifests).
 func (db *DB) GetManifest(ctx context.Context, repo store.Repo, ref oci.Reference) (store.Manifest, error) {
-	if !db.cacheable() {
+	v, cacheable := db.Version(store.ManifestTables)
+	if !cacheable {
 		return db.readManifest(ctx, repo, ref)
 	}
 	k := manifestKey{repo.Registry, repo.Name, string(ref.Digest) + ref.Tag}
-	v := db.manifests.Load()
-	if m, ok := db.manifestCache.get(k, v); ok {
+	if m, ok := db.manifestCache.Get(k, v, time.Time{}); ok {
 		return m, nil
 	}
 	m, err := db.readManifest(ctx, repo, ref)
 	if err != nil || len(m.Content) > maxCachedManifestSize {
 		return m, err
 	}
-	db.manifestCache.put(k, v, m)
+	db.manifestCache.Put(k, m, v, time.Time{}, len(m.Content)+len(k.repository)+len(k.ref))
 	return m, nil
 }
 

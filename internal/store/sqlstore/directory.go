@@ -25,27 +25,8 @@ func (db *DB) CreateTenant(ctx context.Context, t store.Tenant) error {
 }
 
 // directoryWritten is deferred by every write to tenants, applications,
-// their password credentials and service principals: the tables the
-// token service reads for every token.
-func (db *DB) directoryWritten() { db.directory.Add(1) }
-
-// cached reads through a directory cache while this handle is the
-// database's one writer (berth tenant create, run beside a server, only
-// adds: nothing it writes was read before).
-func cached[K comparable, V any](db *DB, c *versionedCache[K, V], k K, read func() (V, error)) (V, error) {
-	if !db.cacheable() {
-		return read()
-	}
-	v := db.directory.Load()
-	if val, ok := c.get(k, v); ok {
-		return val, nil
-	}
-	val, err := read()
-	if err == nil {
-		c.put(k, v, val)
-	}
-	return val, err
-}
+// their password credentials and service principals.
+func (db *DB) directoryWritten() { db.written(store.DirectoryTables) }
 
 func (db *DB) GetTenant(ctx context.Context, id string) (store.Tenant, error) {
 	return cached(db, &db.tenants, id, func() (store.Tenant, error) { return db.readTenant(ctx, id) })

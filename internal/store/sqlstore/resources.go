@@ -26,14 +26,7 @@ func decodeTags(s string) (map[string]string, error) {
 	return tags, json.Unmarshal([]byte(s), &tags)
 }
 
-// RegistriesVersion changes after every write to registries or resources
-// made through this handle; like RoleAssignmentsVersion, ok is false on
-// PostgreSQL, where other replicas write too.
-func (db *DB) RegistriesVersion() (v uint64, ok bool) {
-	return db.registries.Load(), db.group != nil
-}
-
-func (db *DB) registriesWritten() { db.registries.Add(1) }
+func (db *DB) registriesWritten() { db.written(store.RegistryTables) }
 
 // rawOrEmpty stores an absent JSON document as the empty string.
 func rawOrEmpty(r json.RawMessage) string { return string(r) }

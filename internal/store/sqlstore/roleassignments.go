@@ -8,19 +8,7 @@ import (
 	"github.com/berthhq/berth/internal/store"
 )
 
-// RoleAssignmentsVersion changes after every write to role assignments
-// made through this handle; an authorization cache keyed by it is correct
-// while this handle is the only writer. That holds for SQLite, which one
-// server owns, and not for PostgreSQL, which replicas share: there ok is
-// false and nothing may be cached.
-func (db *DB) RoleAssignmentsVersion() (v uint64, ok bool) {
-	return db.assignments.Load(), db.group != nil
-}
-
-// assignmentsWritten is deferred by every write that may touch role
-// assignments. It runs after the commit, failed or not, so that a cache
-// never keeps what a committed write changed.
-func (db *DB) assignmentsWritten() { db.assignments.Add(1) }
+func (db *DB) assignmentsWritten() { db.written(store.RoleAssignmentTables) }
 
 func (db *DB) CreateRoleAssignment(ctx context.Context, a store.RoleAssignment) error {
 	defer db.assignmentsWritten()

@@ -20,6 +20,7 @@ import (
 	_ "modernc.org/sqlite"             // registers the "sqlite" driver
 
 	"github.com/berthhq/berth/internal/store"
+	"github.com/berthhq/berth/internal/store/cache"
 )
 
 //go:embed migrations/*.sql
@@ -38,24 +39,21 @@ type DB struct {
 	// queries serve every pull and every token, and parsing them again each
 	// time was a measurable share of a request.
 	stmts sync.Map
-	// assignments counts writes to role assignments made through this
-	// handle; see RoleAssignmentsVersion. registries does the same for
-	// registries and resources (a registry's settings are its resource's).
-	assignments atomic.Uint64
-	registries  atomic.Uint64
-	// manifests counts writes to manifests and tags, directory those to
-	// tenants, applications, their secrets and service principals; the
-	// caches keep reads made at a version (see versionedCache).
-	manifests     atomic.Uint64
-	manifestCache versionedCache[manifestKey, store.Manifest]
-	directory     atomic.Uint64
-	tenants       versionedCache[string, store.Tenant]
-	apps          versionedCache[string, store.Application]
-	principals    versionedCache[[2]string, store.ServicePrincipal]
-	passwords     versionedCache[string, []store.PasswordCredential]
+	// versions counts writes made through this handle, per group of
+	// tables (see Version).
+	versions [store.NumTables]atomic.Uint64
+	// The caches of reads made at a version.
+	manifestCache cache.Cache[manifestKey, store.Manifest]
+	tenants       cache.Cache[string, store.Tenant]
+	apps          cache.Cache[string, store.Application]
+	principals    cache.Cache[[2]string, store.ServicePrincipal]
+	passwords     cache.Cache[string, []store.PasswordCredential]
 }
 
-var _ store.Store = (*DB)(nil)
+var (
+	_ store.Store    = (*DB)(nil)
+	_ store.Versions = (*DB)(nil)
+)
 
 // Open opens the store named by dsn: "postgres://..." or "postgresql://..."
 // for PostgreSQL, otherwise a path to an SQLite database file (created if

@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ReplaceKeyCredentials", testReplaceKeyCredentials},
 		{"UpdateApplication", testUpdateApplication},
 		{"FederatedCredentials", testFederatedCredentials},
+		{"VersionsFollowWrites", testVersionsFollowWrites},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })

@@ -1,0 +1,48 @@
+package storetest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/berthhq/berth/internal/store"
+)
+
+// testVersionsFollowWrites checks, for a store that vouches for its
+// versions, that a write to each group of tables moves that group's
+// version: every cache keyed by them relies on it.
+func testVersionsFollowWrites(t *testing.T, s store.Store) {
+	vs, ok := s.(store.Versions)
+	if !ok {
+		t.Skip("the store keeps no versions")
+	}
+	if _, ok := vs.Version(store.DirectoryTables); !ok {
+		t.Skip("the store does not vouch for its versions (other processes write it too)")
+	}
+	ctx := context.Background()
+	now := time.Now()
+	moves := func(tables store.Tables, name string, write func()) {
+		t.Helper()
+		before, _ := vs.Version(tables)
+		write()
+		if after, _ := vs.Version(tables); after == before {
+			t.Errorf("%s did not move the version of its tables", name)
+		}
+	}
+	moves(store.DirectoryTables, "CreateTenant", func() {
+		must(t, s.CreateTenant(ctx, store.Tenant{ID: "t-" + registry, Domain: registry + ".example", CreatedAt: now}))
+	})
+	moves(store.RegistryTables, "CreateRegistry", func() {
+		must(t, s.CreateRegistry(ctx, store.Registry{Name: registry, TenantID: "t-" + registry, ResourceID: "/r", CreatedAt: now}))
+	})
+	moves(store.RoleAssignmentTables, "CreateRoleAssignment", func() {
+		must(t, s.CreateRoleAssignment(ctx, store.RoleAssignment{ID: "a1", Scope: "/subscriptions/s", RoleDefinitionID: "r",
+			PrincipalID: "p", PrincipalType: "ServicePrincipal", TenantID: "t-" + registry, CreatedAt: now}))
+	})
+	repo := store.Repo{Registry: registry, Name: "app"}
+	d := dg("layer")
+	link(t, s, repo, d, 5)
+	moves(store.ManifestTables, "PutManifest", func() {
+		must(t, s.PutManifest(ctx, repo, image("app:v1", d), "v1"))
+	})
+}
