@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -205,21 +204,13 @@ func (p *Profile) checkPull(ctx context.Context, loginServer, repository string,
 // tokenGrants reads (without verifying: the registry did) whether an
 // access token carries an action on a repository.
 func tokenGrants(token, repository, action string) bool {
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		return false
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
-	if err != nil {
-		return false
-	}
 	var c struct {
 		Access []struct {
 			Type, Name string
 			Actions    []string
 		} `json:"access"`
 	}
-	if json.Unmarshal(payload, &c) != nil {
+	if unverifiedClaims(token, &c) != nil {
 		return false
 	}
 	for _, a := range c.Access {
@@ -235,18 +226,10 @@ func tokenGrants(token, repository, action string) bool {
 // maxCacheDuration. Its expiry is read, not verified: the registry
 // verifies the token.
 func cacheDuration(refreshToken string, now time.Time) time.Duration {
-	parts := strings.Split(refreshToken, ".")
-	if len(parts) != 3 {
-		return 0
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
-	if err != nil {
-		return 0
-	}
 	var c struct {
 		Exp int64 `json:"exp"`
 	}
-	if json.Unmarshal(payload, &c) != nil || c.Exp == 0 {
+	if unverifiedClaims(refreshToken, &c) != nil || c.Exp == 0 {
 		return 0
 	}
 	d := time.Unix(c.Exp, 0).Sub(now) / 2

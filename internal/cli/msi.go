@@ -151,22 +151,29 @@ func (mi ManagedIdentity) assignedIdentityInfo() string {
 	return "MSI"
 }
 
+// unverifiedClaims decodes a JWT's claims without checking its signature:
+// the client reads what a token says of itself (its tenant, expiry,
+// actions) only to decide what to ask next; the server verifies it.
+func unverifiedClaims(token string, v any) error {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return errors.New("not a JWT")
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(payload, v)
+}
+
 // tokenTenant reads the tenant from a token's tid claim. The token is not
 // verified here: the server verifies it on every request; the tenant only
 // tells the login which directory it is in.
 func tokenTenant(token string) (string, error) {
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		return "", errors.New("the managed identity's token is not a JWT")
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
-	if err != nil {
-		return "", err
-	}
 	var claims struct {
 		TID string `json:"tid"`
 	}
-	if err := json.Unmarshal(payload, &claims); err != nil || claims.TID == "" {
+	if err := unverifiedClaims(token, &claims); err != nil || claims.TID == "" {
 		return "", errors.New("the managed identity's token names no tenant")
 	}
 	return claims.TID, nil

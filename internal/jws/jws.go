@@ -9,7 +9,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/berthhq/berth/internal/keys"
@@ -55,38 +54,26 @@ type KeySource interface {
 // at now, and decodes its claims into claims. It does not look at what the
 // claims say.
 func Verify(ctx context.Context, src KeySource, token string, now time.Time, claims any) error {
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		return invalid("not a compact JWT")
-	}
-	var header struct {
-		Alg string `json:"alg"`
-		Kid string `json:"kid"`
-	}
-	if err := DecodeSegment(parts[0], &header); err != nil {
-		return invalid("header: " + err.Error())
-	}
-	// Only what berth signs with: this also refuses "none" and the HMAC
-	// algorithms that would take the public key as a shared secret.
-	if header.Alg != "RS256" {
-		return invalid("algorithm " + header.Alg)
-	}
-	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
-	if err != nil {
-		return invalid("signature encoding")
-	}
-	key, ok, err := src.Verifying(ctx, header.Kid, now)
+	t, err := Parse(token)
 	if err != nil {
 		return err
 	}
-	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
-	if !ok || rsa.VerifyPKCS1v15(&key.Private.PublicKey, crypto.SHA256, sum[:], sig) != nil {
+	// Only what berth signs with: this also refuses "none" and the HMAC
+	// algorithms that would take the public key as a shared secret.
+	if t.Header.Alg != "RS256" {
+		return invalid("algorithm " + t.Header.Alg)
+	}
+	key, ok, err := src.Verifying(ctx, t.Header.Kid, now)
+	if err != nil {
+		return err
+	}
+	if !ok {
 		return invalid("signature")
 	}
-	if err := DecodeSegment(parts[1], claims); err != nil {
-		return invalid("claims: " + err.Error())
+	if err := t.VerifyRSA(&key.Private.PublicKey); err != nil {
+		return err
 	}
-	return nil
+	return t.Claims(claims)
 }
 
 // DecodeSegment decodes one base64url JSON part of a JWT.

@@ -3,7 +3,6 @@ package sts
 import (
 	"bytes"
 	"context"
-	"crypto"
 	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/sha256"
@@ -94,12 +93,6 @@ func (s *Service) checkAssertion(ctx context.Context, req ClientCredentials, ten
 	return verifyAssertion(req.ClientAssertion, app.AppID, auds, creds, now)
 }
 
-type assertionHeader struct {
-	Alg     string `json:"alg"`
-	X5t     string `json:"x5t"`
-	X5tS256 string `json:"x5t#S256"`
-}
-
 type assertionClaims struct {
 	Iss string      `json:"iss"`
 	Sub string      `json:"sub"`
@@ -151,29 +144,21 @@ func (d *numericDate) UnmarshalJSON(b []byte) error {
 // PS256) by one of creds, found by its thumbprint header; issued by and
 // about clientID, for one of audiences, within its time range at now.
 func verifyAssertion(assertion, clientID string, audiences []string, creds []store.KeyCredential, now time.Time) error {
-	parts := strings.Split(assertion, ".")
-	if len(parts) != 3 {
-		return rejectAssertion(ErrAssertionMalformed, "not a compact JWS")
-	}
-	var h assertionHeader
-	if err := jws.DecodeSegment(parts[0], &h); err != nil {
-		return rejectAssertion(ErrAssertionMalformed, "header: %v", err)
+	tok, err := jws.Parse(assertion)
+	if err != nil {
+		return rejectAssertion(ErrAssertionMalformed, "%v", err)
 	}
 	var c assertionClaims
-	if err := jws.DecodeSegment(parts[1], &c); err != nil {
-		return rejectAssertion(ErrAssertionMalformed, "claims: %v", err)
-	}
-	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
-	if err != nil {
-		return rejectAssertion(ErrAssertionMalformed, "signature is not base64url")
+	if err := tok.Claims(&c); err != nil {
+		return rejectAssertion(ErrAssertionMalformed, "%v", err)
 	}
 	// The algorithm is decided here, never by what the key could do: alg
 	// none and the HMAC algorithms (keyed with the public certificate)
 	// are the classic ways to forge an assertion.
-	if h.Alg != "RS256" && h.Alg != "PS256" {
-		return rejectAssertion(ErrAssertionSignature, "unsupported signing algorithm '%s'", h.Alg)
+	if tok.Header.Alg != "RS256" && tok.Header.Alg != "PS256" {
+		return rejectAssertion(ErrAssertionSignature, "unsupported signing algorithm '%s'", tok.Header.Alg)
 	}
-	cred, err := findKeyCredential(h, creds, now)
+	cred, err := findKeyCredential(tok.Header, creds, now)
 	if err != nil {
 		return err
 	}
@@ -185,15 +170,7 @@ func verifyAssertion(assertion, clientID string, audiences []string, creds []sto
 	if !ok {
 		return rejectAssertion(ErrAssertionSignature, "the certificate's key is not an RSA key")
 	}
-	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
-	if h.Alg == "RS256" {
-		err = rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig)
-	} else {
-		// Signers pick the salt length (MSAL Go's equals the hash, others
-		// the maximum); the PSS encoding says which.
-		err = rsa.VerifyPSS(pub, crypto.SHA256, sum[:], sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto})
-	}
-	if err != nil {
+	if tok.VerifyRSA(pub) != nil {
 		return rejectAssertion(ErrAssertionSignature, "client assertion failed signature validation")
 	}
 	if !strings.EqualFold(c.Iss, clientID) {
@@ -224,7 +201,7 @@ func verifyAssertion(assertion, clientID string, audiences []string, creds []sto
 
 // findKeyCredential finds the certificate the header names, preferring
 // the SHA-256 thumbprint when both are given.
-func findKeyCredential(h assertionHeader, creds []store.KeyCredential, now time.Time) (store.KeyCredential, error) {
+func findKeyCredential(h jws.Header, creds []store.KeyCredential, now time.Time) (store.KeyCredential, error) {
 	given, sha256Print := h.X5tS256, true
 	if given == "" {
 		given, sha256Print = h.X5t, false

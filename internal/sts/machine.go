@@ -3,12 +3,10 @@ package sts
 import (
 	"context"
 	"crypto/ecdsa"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"math/big"
 	"strings"
 	"time"
 
@@ -92,15 +90,14 @@ func (s *Service) IssueManagedIdentity(ctx context.Context, req ManagedIdentityR
 		Exp numericDate `json:"exp"`
 		Nbf numericDate `json:"nbf"`
 	}
-	var h struct {
-		Alg string `json:"alg"`
-		Kid string `json:"kid"`
+	jwt, err := jws.Parse(req.Assertion)
+	if err == nil {
+		err = jwt.Claims(&c)
 	}
-	parts := strings.Split(req.Assertion, ".")
-	if len(parts) != 3 || jws.DecodeSegment(parts[0], &h) != nil || jws.DecodeSegment(parts[1], &c) != nil {
-		return ManagedIdentityToken{}, fmt.Errorf("%w: not a compact JWT", ErrMachineCredential)
+	if err != nil {
+		return ManagedIdentityToken{}, fmt.Errorf("%w: %v", ErrMachineCredential, err)
 	}
-	if h.Alg != "ES256" || c.Iss == "" || c.Sub != c.Iss {
+	if jwt.Header.Alg != "ES256" || c.Iss == "" || c.Sub != c.Iss {
 		return ManagedIdentityToken{}, fmt.Errorf("%w: ES256, with iss and sub the machine's resource id", ErrMachineCredential)
 	}
 	m, err := s.machine(ctx, c.Iss)
@@ -110,7 +107,7 @@ func (s *Service) IssueManagedIdentity(ctx context.Context, req ManagedIdentityR
 	if err != nil {
 		return ManagedIdentityToken{}, err
 	}
-	if m.Key == nil || m.Key.KeyID != h.Kid || !verifyES256(m.Key.PublicKey, parts, c.Exp, c.Nbf, now) {
+	if m.Key == nil || m.Key.KeyID != jwt.Header.Kid || !verifyMachineKey(jwt, m.Key.PublicKey, c.Exp, c.Nbf, now) {
 		return ManagedIdentityToken{}, fmt.Errorf("%w: signature, key or time range", ErrMachineCredential)
 	}
 	var auds []string
@@ -199,7 +196,9 @@ func pickIdentity(ctx context.Context, dir store.Directory, m resourcetype.Machi
 	return "", "", ErrIdentityNotFound
 }
 
-func verifyES256(publicKey string, parts []string, exp, nbf numericDate, now time.Time) bool {
+// verifyMachineKey checks the machine credential's signature and that it
+// is short-lived: the metadata agent signs a fresh one for each request.
+func verifyMachineKey(tok jws.Token, publicKey string, exp, nbf numericDate, now time.Time) bool {
 	der, err := base64.StdEncoding.DecodeString(publicKey)
 	if err != nil {
 		return false
@@ -209,15 +208,7 @@ func verifyES256(publicKey string, parts []string, exp, nbf numericDate, now tim
 		return false
 	}
 	key, ok := pub.(*ecdsa.PublicKey)
-	if !ok {
-		return false
-	}
-	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
-	if err != nil || len(sig) != 64 {
-		return false
-	}
-	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
-	if !ecdsa.Verify(key, sum[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])) {
+	if !ok || tok.VerifyES256(key) != nil {
 		return false
 	}
 	return exp.set && now.Add(-assertionSkew).Before(exp.t) && exp.t.Before(now.Add(machineAssertionLifetime+assertionSkew)) &&
