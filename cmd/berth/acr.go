@@ -119,7 +119,7 @@ func acr(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	m, err := cli.NewManagement()
+	m, err := loadManagement()
 	if err != nil {
 		return err
 	}

@@ -154,7 +154,7 @@ func ad(args []string, stdout, stderr io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	d, err := cli.NewDirectory()
+	d, err := loadDirectory()
 	if err != nil {
 		return err
 	}
@@ -194,7 +194,10 @@ func ad(args []string, stdout, stderr io.Writer) error {
 	case "sp list":
 		v, err = d.ListSPs(ctx, displayName)
 	case "sp create-for-rbac":
-		v, err = cli.CreateForRBAC(ctx, cli.ForRBAC{Name: displayName, Role: role, Scopes: scopes, Years: years})
+		var m *cli.Management
+		if m, err = loadManagement(); err == nil {
+			v, err = m.CreateForRBAC(ctx, cli.ForRBAC{Name: displayName, Role: role, Scopes: scopes, Years: years})
+		}
 	case "user create":
 		v, err = d.CreateUser(ctx, cli.UserCreate{DisplayName: displayName, UserPrincipalName: upn, Password: pw, ForceChange: forceChange, Role: role})
 	case "user show":

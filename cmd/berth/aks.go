@@ -87,7 +87,7 @@ func aks(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	m, err := cli.NewManagement()
+	m, err := loadManagement()
 	if err != nil {
 		return err
 	}

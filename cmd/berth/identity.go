@@ -4,8 +4,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-
-	"github.com/berthhq/berth/internal/cli"
 )
 
 const identityUsage = `usage:
@@ -46,7 +44,7 @@ func identity(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	m, err := cli.NewManagement()
+	m, err := loadManagement()
 	if err != nil {
 		return err
 	}

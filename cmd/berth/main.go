@@ -358,23 +358,44 @@ func account(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	var v any
-	var err error
-	switch name {
-	case "show":
-		v, err = cli.ShowAccount()
-	case "list":
-		v, err = cli.ListAccounts(ctx, refresh)
-	case "set":
+	if name == "set" {
 		if err := required("berth account set", "subscription", subscription); err != nil {
 			return err
 		}
-		return cli.SetSubscription(subscription)
+	}
+	p, err := cli.LoadProfile()
+	if err != nil {
+		return err
+	}
+	var v any
+	switch name {
+	case "show":
+		v = p.ShowAccount()
+	case "list":
+		v, err = p.ListAccounts(ctx, refresh)
+	case "set":
+		return p.SetSubscription(subscription)
 	case "get-access-token":
-		v, err = cli.GetAccessToken(ctx, resource)
+		v, err = p.AccessToken(ctx, resource)
 	}
 	if err != nil {
 		return err
 	}
 	return out.print(stdout, v)
+}
+
+func loadManagement() (*cli.Management, error) {
+	p, err := cli.LoadProfile()
+	if err != nil {
+		return nil, err
+	}
+	return p.Management()
+}
+
+func loadDirectory() (*cli.Directory, error) {
+	p, err := cli.LoadProfile()
+	if err != nil {
+		return nil, err
+	}
+	return p.Directory()
 }

@@ -56,7 +56,7 @@ func role(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	m, err := cli.NewManagement()
+	m, err := loadManagement()
 	if err != nil {
 		return err
 	}

@@ -71,7 +71,7 @@ func vm(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	m, err := cli.NewManagement()
+	m, err := loadManagement()
 	if err != nil {
 		return err
 	}

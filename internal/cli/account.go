@@ -65,7 +65,8 @@ func (p *Profile) accounts() []Account {
 	return out
 }
 
-func (p *Profile) current() Account {
+// ShowAccount returns the current subscription's account.
+func (p *Profile) ShowAccount() Account {
 	for _, a := range p.accounts() {
 		if a.IsDefault {
 			a.CloudName, a.EnvironmentName = "", cloudName
@@ -78,7 +79,7 @@ func (p *Profile) current() Account {
 // refreshSubscriptions fetches the principal's subscriptions, keeping the
 // current one if it is still among them, else choosing the first enabled.
 func (p *Profile) refreshSubscriptions(ctx context.Context) error {
-	m, err := p.management()
+	m, err := p.Management()
 	if err != nil {
 		return err
 	}
@@ -200,12 +201,8 @@ type AccessToken struct {
 	TokenType   string `json:"tokenType"`
 }
 
-// GetAccessToken returns a token for resource from the current login.
-func GetAccessToken(ctx context.Context, resource string) (AccessToken, error) {
-	p, err := LoadProfile()
-	if err != nil {
-		return AccessToken{}, err
-	}
+// AccessToken returns a token for resource.
+func (p *Profile) AccessToken(ctx context.Context, resource string) (AccessToken, error) {
 	t, err := p.Token(ctx, resource)
 	if err != nil {
 		return AccessToken{}, err
@@ -219,22 +216,9 @@ func GetAccessToken(ctx context.Context, resource string) (AccessToken, error) {
 	}, nil
 }
 
-// ShowAccount returns the current subscription's account.
-func ShowAccount() (Account, error) {
-	p, err := LoadProfile()
-	if err != nil {
-		return Account{}, err
-	}
-	return p.current(), nil
-}
-
 // ListAccounts returns an account per subscription, fetching the
 // subscriptions anew if refresh is set.
-func ListAccounts(ctx context.Context, refresh bool) ([]Account, error) {
-	p, err := LoadProfile()
-	if err != nil {
-		return nil, err
-	}
+func (p *Profile) ListAccounts(ctx context.Context, refresh bool) ([]Account, error) {
 	if refresh {
 		if err := p.refreshSubscriptions(ctx); err != nil {
 			return nil, err
@@ -247,11 +231,7 @@ func ListAccounts(ctx context.Context, refresh bool) ([]Account, error) {
 }
 
 // SetSubscription makes a subscription, by id or name, the current one.
-func SetSubscription(idOrName string) error {
-	p, err := LoadProfile()
-	if err != nil {
-		return err
-	}
+func (p *Profile) SetSubscription(idOrName string) error {
 	for _, s := range p.Subscriptions {
 		if strings.EqualFold(s.ID, idOrName) || strings.EqualFold(s.Name, idOrName) {
 			p.SubscriptionID = s.ID

@@ -23,12 +23,8 @@ type Directory struct {
 	client *http.Client
 }
 
-// NewDirectory loads the current login.
-func NewDirectory() (*Directory, error) {
-	p, err := LoadProfile()
-	if err != nil {
-		return nil, err
-	}
+// Directory is a directory API client as p.
+func (p *Profile) Directory() (*Directory, error) {
 	client, err := p.HTTPClient()
 	if err != nil {
 		return nil, err

@@ -18,6 +18,16 @@ type CredentialHelper struct {
 
 var _ credentials.Helper = CredentialHelper{}
 
+// management is a client as the current login: docker runs the helper
+// with no flags.
+func (CredentialHelper) management() (*Management, error) {
+	p, err := LoadProfile()
+	if err != nil {
+		return nil, err
+	}
+	return p.Management()
+}
+
 // Add ignores what docker asks to store: berth mints tokens on demand.
 func (CredentialHelper) Add(*credentials.Credentials) error { return nil }
 
@@ -27,7 +37,7 @@ func (CredentialHelper) Delete(string) error { return nil }
 // Get mints a refresh token for the registry at serverURL; a host that is
 // not one of the current subscription's registries has no credentials.
 func (h CredentialHelper) Get(serverURL string) (string, string, error) {
-	m, err := NewManagement()
+	m, err := h.management()
 	if err != nil {
 		return "", "", err
 	}
@@ -87,7 +97,7 @@ func (m *Management) unlistedLoginServer(ctx context.Context, host string) (stri
 
 // List names the registries of the current subscription.
 func (h CredentialHelper) List() (map[string]string, error) {
-	m, err := NewManagement()
+	m, err := h.management()
 	if err != nil {
 		return nil, err
 	}

@@ -39,16 +39,8 @@ type Management struct {
 	client *http.Client
 }
 
-// NewManagement loads the current login.
-func NewManagement() (*Management, error) {
-	p, err := LoadProfile()
-	if err != nil {
-		return nil, err
-	}
-	return p.management()
-}
-
-func (p *Profile) management() (*Management, error) {
+// Management is a management API client as p.
+func (p *Profile) Management() (*Management, error) {
 	client, err := p.HTTPClient()
 	if err != nil {
 		return nil, err

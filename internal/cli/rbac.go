@@ -28,16 +28,12 @@ type RBACCredential struct {
 // name), its service principal and a new secret replacing the old ones,
 // then assigns the role at each scope: the cloud CLI's requests in its
 // order. A name like http://foo stays the display name, as it does there.
-func CreateForRBAC(ctx context.Context, o ForRBAC) (RBACCredential, error) {
+func (m *Management) CreateForRBAC(ctx context.Context, o ForRBAC) (RBACCredential, error) {
 	if o.Role != "" && len(o.Scopes) == 0 {
 		return RBACCredential{}, errors.New("--scopes must be specified when --role is used")
 	}
 	if o.Name == "" {
 		o.Name = "berth-cli-" + time.Now().UTC().Format("2006-01-02-15-04-05")
-	}
-	m, err := NewManagement()
-	if err != nil {
-		return RBACCredential{}, err
 	}
 	if o.Role != "" {
 		if _, err := m.Subscription(); err != nil {

@@ -110,15 +110,15 @@ func (m *Management) resolveRole(ctx context.Context, role, scope string) (strin
 			names = append(names, n)
 		}
 	}
-	if near := nearMatches(role, names); len(near) > 0 {
+	if near := NearMatches(role, names); len(near) > 0 {
 		return "", fmt.Errorf("Role '%s' doesn't exist. Did you mean: %s?", role, strings.Join(near, ", "))
 	}
 	return "", fmt.Errorf("Role '%s' doesn't exist.", role)
 }
 
-// nearMatches are the names within a small edit distance of s, or
+// NearMatches are the names within a small edit distance of s, or
 // containing it, in any letter case, closest first.
-func nearMatches(s string, names []string) []string {
+func NearMatches(s string, names []string) []string {
 	type cand struct {
 		name string
 		dist int

@@ -18,8 +18,8 @@ func TestNearMatches(t *testing.T) {
 		{"xyzzy", nil},
 	}
 	for _, c := range cases {
-		if got := nearMatches(c.in, names); !slices.Equal(got, c.want) && !(len(got) == 0 && len(c.want) == 0) {
-			t.Errorf("nearMatches(%q) = %q, want %q", c.in, got, c.want)
+		if got := NearMatches(c.in, names); !slices.Equal(got, c.want) && !(len(got) == 0 && len(c.want) == 0) {
+			t.Errorf("NearMatches(%q) = %q, want %q", c.in, got, c.want)
 		}
 	}
 }
