@@ -16,6 +16,9 @@ import (
 // works; an object's values tab-separated; a list one line per element),
 // table or nothing.
 func Output(w io.Writer, v any, query, format string) error {
+	if err := CheckOutput(query, format); err != nil {
+		return err
+	}
 	// Round-trip through JSON so the query sees the wire field names.
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -31,16 +34,29 @@ func Output(w io.Writer, v any, query, format string) error {
 		}
 	}
 	switch format {
-	case "", "json":
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false)
-		return enc.Encode(data)
 	case "tsv":
 		return writeTSV(w, data)
 	case "table":
 		return writeTable(w, data)
 	case "none":
+		return nil
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(data)
+}
+
+// CheckOutput reports a query or format Output would refuse, so that a
+// command can refuse it before it changes anything.
+func CheckOutput(query, format string) error {
+	if query != "" {
+		if _, err := jmespath.Compile(query); err != nil {
+			return fmt.Errorf("--query: %w", err)
+		}
+	}
+	switch format {
+	case "", "json", "tsv", "table", "none":
 		return nil
 	}
 	return fmt.Errorf("--output must be json, tsv, table or none, not %q", format)
