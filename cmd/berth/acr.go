@@ -1,172 +1,163 @@
 package main
 
 import (
-	"flag"
 	"fmt"
-	"io"
-	"strconv"
 
 	"github.com/berthhq/berth/internal/cli"
 )
 
-const acrUsage = `usage:
-  berth acr create --name NAME --resource-group GROUP [--sku Basic] [--admin-enabled [true|false]] [--location LOCATION]
-  berth acr show --name NAME [--resource-group GROUP]
-  berth acr list [--resource-group GROUP]
-  berth acr update --name NAME [--resource-group GROUP] [--admin-enabled true|false] [--anonymous-pull-enabled true|false]
-  berth acr delete --name NAME [--resource-group GROUP] [--yes]
-  berth acr credential show --name NAME [--resource-group GROUP]
-  berth acr credential renew --name NAME --password-name password|password2 [--resource-group GROUP]
-  berth acr login --name NAME [--expose-token]
-  berth acr pull-secret --name NAME --username USER --password PASSWORD [--secret-name acr-auth] [--namespace NS] [--email EMAIL] [-o yaml|json]
-(--name is also -n, --resource-group -g, --location -l, --username -u, --password -p)
-`
-
-// optionalBool is a flag that remembers whether it was given.
-type optionalBool struct{ v *bool }
-
-func (o *optionalBool) String() string {
-	if o.v == nil {
-		return ""
-	}
-	return strconv.FormatBool(*o.v)
+// Registries as resources of the control plane, their admin credentials,
+// and logging in to them.
+var acrCommands = []command{
+	{words: "acr", summary: "Manage container registries."},
+	{
+		words:   "acr create",
+		summary: "Create a container registry.",
+		uses:    usesManagement,
+		examples: []example{
+			{"A registry with the admin user enabled.", "berth acr create -n myregistry -g G --admin-enabled true"},
+		},
+		flags: func(f *flagSet) runFunc {
+			o := cli.RegistryCreate{SKU: "Basic"}
+			f.StringVar(&o.Name, "name n", "The registry's name.", required)
+			f.StringVar(&o.Group, "resource-group g", "The resource group.", required)
+			f.StringVar(&o.Location, "location l", "The location (default: the resource group's).")
+			f.StringVar(&o.SKU, "sku", "The registry's SKU.")
+			f.BoolVar(&o.AdminEnabled, "admin-enabled", "Enable the admin user.")
+			return func(c *call) (any, error) { return c.m.CreateRegistry(c.ctx, o) }
+		},
+	},
+	{
+		words:   "acr show",
+		summary: "Show a container registry.",
+		uses:    usesManagement,
+		flags: func(f *flagSet) runFunc {
+			name, group := registry(f)
+			return func(c *call) (any, error) { return c.m.ShowRegistry(c.ctx, *name, *group) }
+		},
+	},
+	{
+		words:   "acr list",
+		summary: "List the container registries of the subscription or of a resource group.",
+		uses:    usesManagement,
+		flags: func(f *flagSet) runFunc {
+			group := f.String("resource-group g", "Only those of this resource group.")
+			return func(c *call) (any, error) { return c.m.ListRegistries(c.ctx, *group) }
+		},
+	},
+	{
+		words:   "acr update",
+		summary: "Change a container registry's admin user or anonymous pull.",
+		uses:    usesManagement,
+		flags: func(f *flagSet) runFunc {
+			name, group := registry(f)
+			admin := f.OptionalBool("admin-enabled", "Enable (true) or disable (false) the admin user.")
+			anonymous := f.OptionalBool("anonymous-pull-enabled", "Allow (true) or refuse (false) pulls without credentials.")
+			return func(c *call) (any, error) {
+				return c.m.UpdateRegistry(c.ctx, cli.RegistryUpdate{Name: *name, Group: *group, AdminEnabled: *admin, AnonymousPullEnabled: *anonymous})
+			}
+		},
+	},
+	{
+		words:   "acr delete",
+		summary: "Delete a container registry and its content.",
+		uses:    usesManagement,
+		flags: func(f *flagSet) runFunc {
+			name, group := registry(f)
+			yes := yesFlag(f)
+			return func(c *call) (any, error) {
+				if err := confirm(c, *yes); err != nil {
+					return nil, err
+				}
+				return nil, c.m.DeleteRegistry(c.ctx, *name, *group)
+			}
+		},
+	},
+	{words: "acr credential", summary: "Manage a registry's admin user credentials."},
+	{
+		words:   "acr credential show",
+		summary: "Show the admin user's name and password names.",
+		more:    "berth keeps only hashes of the passwords, so their values show as null: renew one to see it.",
+		uses:    usesManagement,
+		flags: func(f *flagSet) runFunc {
+			name, group := registry(f)
+			return func(c *call) (any, error) { return c.m.ShowRegistryCredentials(c.ctx, *name, *group) }
+		},
+	},
+	{
+		words:   "acr credential renew",
+		summary: "Make a new admin user password and show it, this once.",
+		uses:    usesManagement,
+		flags: func(f *flagSet) runFunc {
+			name, group := registry(f)
+			password := f.String("password-name", "The password to renew: password or password2.", required)
+			return func(c *call) (any, error) { return c.m.RenewRegistryCredential(c.ctx, *name, *group, *password) }
+		},
+	},
+	{
+		words:   "acr login",
+		summary: "Log in to a registry: write a registry token to the docker configuration.",
+		uses:    usesManagement,
+		flags: func(f *flagSet) runFunc {
+			name := f.String("name n", "The registry's name.", required)
+			expose := f.Bool("expose-token", "Print the registry's refresh token instead of writing the docker configuration.")
+			return func(c *call) (any, error) {
+				l, err := c.m.LoginRegistry(c.ctx, *name)
+				if err != nil {
+					return nil, err
+				}
+				if *expose {
+					return map[string]any{"accessToken": l.RefreshToken, "loginServer": l.LoginServer}, nil
+				}
+				if err := cli.WriteDockerAuth(l.Address, l.RefreshToken); err != nil {
+					return nil, err
+				}
+				fmt.Fprintln(c.stdout, "Login Succeeded")
+				return nil, nil
+			}
+		},
+	},
+	{
+		words:     "acr pull-secret",
+		summary:   "Print the Kubernetes image pull secret for a registry, as kubectl create secret docker-registry would.",
+		uses:      usesManagement,
+		ownOutput: true,
+		examples: []example{
+			{"Apply a pull secret for a service principal.",
+				"berth acr pull-secret -n myregistry -u APP_ID -p SECRET --namespace apps | kubectl apply -f -"},
+		},
+		flags: func(f *flagSet) runFunc {
+			o := cli.PullSecretOptions{Name: "acr-auth"}
+			name := f.String("name n", "The registry's name.", required)
+			f.StringVar(&o.Name, "secret-name", "The Secret's name.")
+			f.StringVar(&o.Namespace, "namespace", "The Secret's namespace.")
+			f.StringVar(&o.Username, "username u", "The user name the cluster pulls with (a service principal's application id).", required)
+			f.StringVar(&o.Password, "password p", "Its password.", required)
+			f.StringVar(&o.Email, "email", "An email address for the docker configuration entry.")
+			format := "yaml"
+			f.StringVar(&format, "output o", "Output format: yaml or json.")
+			f.check(func() error {
+				if format != "yaml" && format != "json" {
+					return fmt.Errorf("berth acr pull-secret: --output must be yaml or json, not %q", format)
+				}
+				return nil
+			})
+			return func(c *call) (any, error) {
+				reg, err := c.m.ShowRegistry(c.ctx, *name, "")
+				if err != nil {
+					return nil, err
+				}
+				if o.Server, err = c.m.RegistryAddress(reg); err != nil {
+					return nil, err
+				}
+				return nil, cli.WritePullSecret(c.stdout, o, format == "json")
+			}
+		},
+	},
 }
 
-func (o *optionalBool) Set(s string) error {
-	b, err := strconv.ParseBool(s)
-	if err != nil {
-		return err
-	}
-	o.v = &b
-	return nil
-}
-
-// acr is "berth acr": registries as resources of the control plane, their
-// admin credentials, and logging in to them.
-func acr(args []string, stdout, stderr io.Writer) error {
-	name, args := words(args)
-	var out outputFlags
-	fs := flag.NewFlagSet("berth acr "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var o cli.RegistryCreate
-	var yes, exposeToken bool
-	var adminEnabled, anonymousPull optionalBool
-	var passwordName string
-	var ps cli.PullSecretOptions
-	switch name {
-	case "create", "show", "delete", "update", "credential show", "credential renew", "login", "pull-secret":
-		stringFlag(fs, &o.Name, "the registry's name", "name", "n")
-	case "list":
-	default:
-		fmt.Fprint(stderr, acrUsage)
-		return errUsage
-	}
-	if name != "pull-secret" {
-		out.register(fs)
-	}
-	if name != "login" && name != "pull-secret" {
-		stringFlag(fs, &o.Group, "the resource group (default except for create: found in the subscription)", "resource-group", "g")
-	}
-	switch name {
-	case "create":
-		stringFlag(fs, &o.Location, "the location (default: the resource group's)", "location", "l")
-		fs.StringVar(&o.SKU, "sku", "Basic", "the registry's SKU")
-		fs.BoolVar(&o.AdminEnabled, "admin-enabled", false, "enable the admin user")
-	case "update":
-		fs.Var(&adminEnabled, "admin-enabled", "enable (true) or disable (false) the admin user")
-		fs.Var(&anonymousPull, "anonymous-pull-enabled", "allow (true) or refuse (false) pulls without credentials")
-	case "delete":
-		fs.BoolVar(&yes, "yes", false, "do not ask for confirmation")
-		fs.BoolVar(&yes, "y", false, "shorthand for --yes")
-	case "credential renew":
-		fs.StringVar(&passwordName, "password-name", "", "the password to renew: password or password2")
-	case "login":
-		fs.BoolVar(&exposeToken, "expose-token", false, "print the registry's refresh token instead of writing the docker configuration")
-	case "pull-secret":
-		fs.StringVar(&ps.Name, "secret-name", "acr-auth", "the Secret's name")
-		fs.StringVar(&ps.Namespace, "namespace", "", "the Secret's namespace")
-		stringFlag(fs, &ps.Username, "the user name the cluster pulls with (a service principal's application id)", "username", "u")
-		stringFlag(fs, &ps.Password, "its password", "password", "p")
-		fs.StringVar(&ps.Email, "email", "", "an email address for the docker configuration entry")
-		for _, n := range []string{"output", "o"} {
-			fs.StringVar(&out.format, n, "yaml", "output format: yaml or json")
-		}
-	}
-	if err := parseAz(fs, args); err != nil {
-		return err
-	}
-	if name != "list" {
-		if err := required("berth acr "+name, "name", o.Name); err != nil {
-			return err
-		}
-	}
-	switch name {
-	case "create":
-		if err := required("berth acr create", "resource-group", o.Group); err != nil {
-			return err
-		}
-	case "credential renew":
-		if err := required("berth acr credential renew", "password-name", passwordName); err != nil {
-			return err
-		}
-	case "pull-secret":
-		if err := required("berth acr pull-secret", "username", ps.Username, "password", ps.Password); err != nil {
-			return err
-		}
-		if out.format != "yaml" && out.format != "json" {
-			return fmt.Errorf("berth acr pull-secret: --output must be yaml or json, not %q", out.format)
-		}
-	}
-	ctx, stop := signalContext()
-	defer stop()
-	m, err := loadManagement()
-	if err != nil {
-		return err
-	}
-	var v any
-	switch name {
-	case "create":
-		v, err = m.CreateRegistry(ctx, o)
-	case "show":
-		v, err = m.ShowRegistry(ctx, o.Name, o.Group)
-	case "list":
-		v, err = m.ListRegistries(ctx, o.Group)
-	case "update":
-		v, err = m.UpdateRegistry(ctx, cli.RegistryUpdate{Name: o.Name, Group: o.Group, AdminEnabled: adminEnabled.v, AnonymousPullEnabled: anonymousPull.v})
-	case "delete":
-		if err := confirm(stderr, yes); err != nil {
-			return err
-		}
-		return m.DeleteRegistry(ctx, o.Name, o.Group)
-	case "credential show":
-		v, err = m.ShowRegistryCredentials(ctx, o.Name, o.Group)
-	case "credential renew":
-		v, err = m.RenewRegistryCredential(ctx, o.Name, o.Group, passwordName)
-	case "login":
-		l, err := m.LoginRegistry(ctx, o.Name)
-		if err != nil {
-			return err
-		}
-		if exposeToken {
-			return out.print(stdout, map[string]any{"accessToken": l.RefreshToken, "loginServer": l.LoginServer})
-		}
-		if err := cli.WriteDockerAuth(l.Address, l.RefreshToken); err != nil {
-			return err
-		}
-		fmt.Fprintln(stdout, "Login Succeeded")
-		return nil
-	case "pull-secret":
-		reg, err := m.ShowRegistry(ctx, o.Name, "")
-		if err != nil {
-			return err
-		}
-		if ps.Server, err = m.RegistryAddress(reg); err != nil {
-			return err
-		}
-		return cli.WritePullSecret(stdout, ps, out.format == "json")
-	}
-	if err != nil {
-		return err
-	}
-	return out.print(stdout, v)
+// registry is --name and --resource-group of the commands on one registry.
+func registry(f *flagSet) (name, group *string) {
+	return f.String("name n", "The registry's name.", required),
+		f.String("resource-group g", "The resource group (default: found in the subscription).")
 }

@@ -1,212 +1,250 @@
 package main
 
 import (
-	"context"
-	"flag"
-	"fmt"
-	"io"
-	"os/signal"
+	"errors"
 	"strings"
-	"syscall"
 
 	"github.com/berthhq/berth/internal/cli"
 )
 
-const adUsage = `usage:
-  berth ad app create --display-name NAME [--sign-in-audience AzureADMyOrg|AzureADMultipleOrgs] [--web-redirect-uris URI...]
-  berth ad app show --id APP_ID|OBJECT_ID
-  berth ad app list [--display-name NAME]
-  berth ad app delete --id APP_ID|OBJECT_ID
-  berth ad app credential reset --id APP_ID [--append] [--display-name NAME] [--years N | --cert @FILE.pem|PEM]
-  berth ad app credential list --id APP_ID [--cert]
-  berth ad app federated-credential create --id APP_ID --parameters @FILE.json|JSON
-  berth ad app federated-credential list --id APP_ID
-  berth ad app federated-credential show|delete --id APP_ID --federated-credential-id ID|NAME
-  berth ad app permission admin-consent --id APP_ID
-  berth ad sp create --id APP_ID
-  berth ad sp show --id APP_ID|OBJECT_ID|NAME
-  berth ad sp list [--display-name NAME]
-  berth ad sp create-for-rbac [--name NAME] [--role ROLE --scopes SCOPE...] [--years N]
-  berth ad user create --display-name NAME --user-principal-name UPN --password PASSWORD
-                       [--force-change-password-next-sign-in] [--role "Global Administrator"|"Application Administrator"|"User Administrator"]
-  berth ad user show --id OBJECT_ID|UPN
-  berth ad user list [--display-name NAME] [--upn UPN]
-`
-
-// ad is "berth ad": the directory's applications, service principals and
-// users, through the directory API as the logged-in principal.
-func ad(args []string, stdout, stderr io.Writer) error {
-	var cmd []string
-	for len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		cmd, args = append(cmd, args[0]), args[1:]
-	}
-	name := strings.Join(cmd, " ")
-	var out outputFlags
-	fs := flag.NewFlagSet("berth ad "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	out.register(fs)
-	var id, displayName, audience string
-	var uris, scopes listFlag
-	var upn, pw, role string
-	var cert, params, fedID string
-	var appendCred, forceChange, listCerts bool
-	var years int
-	needID := func(help string) { fs.StringVar(&id, "id", "", help) }
-	switch name {
-	case "app create":
-		fs.StringVar(&displayName, "display-name", "", "the application's display name")
-		fs.StringVar(&audience, "sign-in-audience", "", "AzureADMyOrg (default) or AzureADMultipleOrgs")
-		fs.Var(&uris, "web-redirect-uris", "a web redirect URI (repeatable; also space-separated)")
-	case "app show", "app delete":
-		needID("the application's app id or object id")
-	case "app list", "sp list":
-		fs.StringVar(&displayName, "display-name", "", "only those with this display name")
-	case "app credential reset":
-		needID("the application's app id or object id")
-		fs.BoolVar(&appendCred, "append", false, "keep the existing secrets (or certificates, with --cert)")
-		fs.StringVar(&displayName, "display-name", "", "the new secret's or certificate's description")
-		fs.IntVar(&years, "years", 1, "years the new secret is valid")
-		fs.StringVar(&cert, "cert", "", "upload a certificate instead of making a secret: @FILE (PEM) or the PEM text")
-	case "app credential list":
-		needID("the application's app id or object id")
-		fs.BoolVar(&listCerts, "cert", false, "list the certificates instead of the secrets")
-	case "app federated-credential create":
-		needID("the application's app id or object id")
-		fs.StringVar(&params, "parameters", "", "the credential, @FILE or JSON: {name, issuer, subject, audiences, description}")
-	case "app federated-credential list":
-		needID("the application's app id or object id")
-	case "app federated-credential show", "app federated-credential delete":
-		needID("the application's app id or object id")
-		fs.StringVar(&fedID, "federated-credential-id", "", "the credential's id or name")
-	case "sp create", "app permission admin-consent":
-		needID("the application's app id")
-	case "sp show":
-		needID("the service principal's app id, name (http://NAME) or object id")
-	case "sp create-for-rbac":
-		stringFlag(fs, &displayName, "the application's display name (reused if it exists)", "name", "n", "display-name")
-		fs.StringVar(&role, "role", "", "a role to assign at each of --scopes")
-		fs.Var(&scopes, "scopes", "the scopes of the role assignment (several after one --scopes)")
-		fs.IntVar(&years, "years", 1, "years the secret is valid")
-	case "user create":
-		fs.StringVar(&displayName, "display-name", "", "the user's display name")
-		fs.StringVar(&upn, "user-principal-name", "", "the user's sign-in name, NAME@TENANT-DOMAIN")
-		fs.StringVar(&pw, "password", "", "the user's password, at least 8 characters")
-		fs.BoolVar(&forceChange, "force-change-password-next-sign-in", false, "ask for a new password at the first sign-in")
-		fs.StringVar(&role, "role", "", "a directory role to give the user")
-	case "user show":
-		needID("the user's object id or user principal name")
-	case "user list":
-		fs.StringVar(&displayName, "display-name", "", "only those with this display name")
-		fs.StringVar(&upn, "upn", "", "only the user with this user principal name")
-	default:
-		fmt.Fprint(stderr, adUsage)
-		return errUsage
-	}
-	if err := fs.Parse(azArgs(fs, args, "scopes")); err != nil {
-		return errUsage
-	}
-	// --web-redirect-uris takes several values after one flag, as the
-	// cloud CLI's does: bare words go to it, and flags after them are
-	// parsed too.
-	for name == "app create" && fs.NArg() > 0 {
-		rest := fs.Args()
-		for len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-			uris, rest = append(uris, rest[0]), rest[1:]
-		}
-		if err := fs.Parse(rest); err != nil {
-			return errUsage
-		}
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "unexpected arguments: %v\n", fs.Args())
-		return errUsage
-	}
-	if fs.Lookup("id") != nil && id == "" {
-		return fmt.Errorf("berth ad %s: --id is required", name)
-	}
-	for _, f := range []struct{ flag, v string }{{"federated-credential-id", fedID}, {"parameters", params}} {
-		if fs.Lookup(f.flag) != nil && f.v == "" {
-			return fmt.Errorf("berth ad %s: --%s is required", name, f.flag)
-		}
-	}
-	if cert != "" {
-		var yearsSet bool
-		fs.Visit(func(f *flag.Flag) { yearsSet = yearsSet || f.Name == "years" })
-		if yearsSet {
-			// A certificate is valid for as long as it says.
-			return fmt.Errorf("berth ad app credential reset: --years does not apply to --cert")
-		}
-	}
-	if name == "app create" && displayName == "" {
-		return fmt.Errorf("berth ad app create: --display-name is required")
-	}
-	if name == "user create" {
-		for _, f := range []struct{ flag, v string }{{"display-name", displayName}, {"user-principal-name", upn}, {"password", pw}} {
-			if f.v == "" {
-				return fmt.Errorf("berth ad user create: --%s is required", f.flag)
+// The directory's applications, service principals and users, through the
+// directory API as the logged-in principal.
+var adCommands = []command{
+	{words: "ad", summary: "Manage the directory's applications, service principals and users."},
+	{words: "ad app", summary: "Manage applications."},
+	{
+		words:   "ad app create",
+		summary: "Create an application.",
+		uses:    usesDirectory,
+		examples: []example{
+			{"Create a multi-tenant application with a web redirect URI.",
+				"berth ad app create --display-name puller --sign-in-audience AzureADMultipleOrgs --web-redirect-uris https://app.example/consented"},
+		},
+		flags: func(f *flagSet) runFunc {
+			var o cli.AppCreate
+			f.StringVar(&o.DisplayName, "display-name", "The application's display name.", required)
+			f.StringVar(&o.SignInAudience, "sign-in-audience", "AzureADMyOrg (default) or AzureADMultipleOrgs.")
+			uris := f.List("web-redirect-uris", "Web redirect URIs, space-separated.")
+			return func(c *call) (any, error) {
+				for _, u := range *uris {
+					o.RedirectURIs = append(o.RedirectURIs, strings.Fields(u)...)
+				}
+				return c.d.CreateApp(c.ctx, o)
 			}
-		}
-	}
-	var redirects []string
-	for _, u := range uris {
-		redirects = append(redirects, strings.Fields(u)...)
-	}
+		},
+	},
+	{
+		words:   "ad app show",
+		summary: "Show an application.",
+		uses:    usesDirectory,
+		flags: func(f *flagSet) runFunc {
+			id := appID(f)
+			return func(c *call) (any, error) { return c.d.ShowApp(c.ctx, *id) }
+		},
+	},
+	{
+		words:   "ad app list",
+		summary: "List applications.",
+		uses:    usesDirectory,
+		flags: func(f *flagSet) runFunc {
+			name := f.String("display-name", "Only those with this display name.")
+			return func(c *call) (any, error) { return c.d.ListApps(c.ctx, *name) }
+		},
+	},
+	{
+		words:   "ad app delete",
+		summary: "Delete an application.",
+		uses:    usesDirectory,
+		flags: func(f *flagSet) runFunc {
+			id := appID(f)
+			return func(c *call) (any, error) { return nil, c.d.DeleteApp(c.ctx, *id) }
+		},
+	},
+	{words: "ad app credential", summary: "Manage an application's secrets and certificates."},
+	{
+		words:   "ad app credential reset",
+		summary: "Make a new secret for an application, or upload a certificate.",
+		more:    "The secret is shown this once. Without --append the application's other secrets (or certificates, with --cert) are removed.",
+		uses:    usesDirectory,
+		examples: []example{
+			{"Add a secret, keeping the others, and print it alone.", "berth ad app credential reset --id APP_ID --append --query password -o tsv"},
+			{"Upload a certificate.", "berth ad app credential reset --id APP_ID --cert @cert.pem"},
+		},
+		flags: func(f *flagSet) runFunc {
+			id := appID(f)
+			appendCred := f.Bool("append", "Keep the existing secrets (or certificates, with --cert).")
+			name := f.String("display-name", "The new secret's or certificate's description.")
+			years := f.Int("years", "Years the new secret is valid.", 1)
+			cert := f.String("cert", "Upload a certificate instead of making a secret: @FILE (PEM) or the PEM text.")
+			f.check(func() error {
+				if *cert != "" && f.given("years") {
+					// A certificate is valid for as long as it says.
+					return errors.New("berth ad app credential reset: --years does not apply to --cert")
+				}
+				return nil
+			})
+			return func(c *call) (any, error) {
+				if *cert != "" {
+					return c.d.ResetCertificate(c.ctx, cli.CertificateReset{ID: *id, Cert: *cert, Append: *appendCred, DisplayName: *name})
+				}
+				return c.d.ResetCredential(c.ctx, cli.CredentialReset{ID: *id, Append: *appendCred, DisplayName: *name, Years: *years})
+			}
+		},
+	},
+	{
+		words:   "ad app credential list",
+		summary: "List an application's secrets, or its certificates.",
+		uses:    usesDirectory,
+		flags: func(f *flagSet) runFunc {
+			id := appID(f)
+			certs := f.Bool("cert", "List the certificates instead of the secrets.")
+			return func(c *call) (any, error) { return c.d.ListCredentials(c.ctx, *id, *certs) }
+		},
+	},
+	{words: "ad app federated-credential", summary: "Manage an application's federated identity credentials."},
+	{
+		words:   "ad app federated-credential create",
+		summary: "Add a federated identity credential to an application.",
+		uses:    usesDirectory,
+		examples: []example{
+			{"Trust a Kubernetes service account's tokens.",
+				`berth ad app federated-credential create --id APP_ID --parameters '{"name": "kube", "issuer": "https://issuer.example", "subject": "system:serviceaccount:ns:sa", "audiences": ["api://AzureADTokenExchange"]}'`},
+		},
+		flags: func(f *flagSet) runFunc {
+			id := appID(f)
+			params := f.String("parameters", "The credential, @FILE or JSON: {name, issuer, subject, audiences, description}.", required)
+			return func(c *call) (any, error) { return c.d.CreateFederatedCredential(c.ctx, *id, *params) }
+		},
+	},
+	{
+		words:   "ad app federated-credential list",
+		summary: "List an application's federated identity credentials.",
+		uses:    usesDirectory,
+		flags: func(f *flagSet) runFunc {
+			id := appID(f)
+			return func(c *call) (any, error) { return c.d.ListFederatedCredentials(c.ctx, *id) }
+		},
+	},
+	{
+		words:   "ad app federated-credential show",
+		summary: "Show a federated identity credential.",
+		uses:    usesDirectory,
+		flags: func(f *flagSet) runFunc {
+			id, cred := appID(f), federatedCredentialID(f)
+			return func(c *call) (any, error) { return c.d.ShowFederatedCredential(c.ctx, *id, *cred) }
+		},
+	},
+	{
+		words:   "ad app federated-credential delete",
+		summary: "Delete a federated identity credential.",
+		uses:    usesDirectory,
+		flags: func(f *flagSet) runFunc {
+			id, cred := appID(f), federatedCredentialID(f)
+			return func(c *call) (any, error) { return nil, c.d.DeleteFederatedCredential(c.ctx, *id, *cred) }
+		},
+	},
+	{words: "ad app permission", summary: "Manage an application's permissions."},
+	{
+		words:   "ad app permission admin-consent",
+		summary: "Consent to an application in the login's tenant, as its administrator, without a browser.",
+		more:    "A multi-tenant application of another tenant gets a service principal here. Silent on success, as the cloud CLI's.",
+		uses:    usesDirectory,
+		flags: func(f *flagSet) runFunc {
+			id := f.String("id", "The application's app id.", required)
+			return func(c *call) (any, error) { return nil, c.d.AdminConsent(c.ctx, *id) }
+		},
+	},
+	{words: "ad sp", summary: "Manage service principals."},
+	{
+		words:   "ad sp create",
+		summary: "Create the service principal of an application.",
+		uses:    usesDirectory,
+		flags: func(f *flagSet) runFunc {
+			id := f.String("id", "The application's app id.", required)
+			return func(c *call) (any, error) { return c.d.CreateSP(c.ctx, *id) }
+		},
+	},
+	{
+		words:   "ad sp show",
+		summary: "Show a service principal.",
+		uses:    usesDirectory,
+		flags: func(f *flagSet) runFunc {
+			id := f.String("id", "The service principal's app id, name (http://NAME) or object id.", required)
+			return func(c *call) (any, error) { return c.d.ShowSP(c.ctx, *id) }
+		},
+	},
+	{
+		words:   "ad sp list",
+		summary: "List service principals.",
+		uses:    usesDirectory,
+		flags: func(f *flagSet) runFunc {
+			name := f.String("display-name", "Only those with this display name.")
+			return func(c *call) (any, error) { return c.d.ListSPs(c.ctx, *name) }
+		},
+	},
+	{
+		words:   "ad sp create-for-rbac",
+		summary: "Create an application with its service principal and a secret, and give it a role.",
+		more:    "An application of that name is reused, its secrets replaced by the new one, which is shown this once.",
+		uses:    usesManagement,
+		examples: []example{
+			{"A service principal that may pull from a registry.",
+				"berth ad sp create-for-rbac --name http://puller --role acrpull --scopes $(berth acr show --name default --query id -o tsv)"},
+		},
+		flags: func(f *flagSet) runFunc {
+			o := cli.ForRBAC{Years: 1}
+			f.StringVar(&o.Name, "name display-name n", "The application's display name (reused if it exists).")
+			f.StringVar(&o.Role, "role", "A role to assign at each of --scopes.")
+			f.ListVar(&o.Scopes, "scopes", "The scopes of the role assignment, space-separated.")
+			f.IntVar(&o.Years, "years", "Years the secret is valid.")
+			return func(c *call) (any, error) { return c.m.CreateForRBAC(c.ctx, o) }
+		},
+	},
+	{words: "ad user", summary: "Manage users."},
+	{
+		words:   "ad user create",
+		summary: "Create a user.",
+		uses:    usesDirectory,
+		examples: []example{
+			{"A user who administers the tenant.",
+				`berth ad user create --display-name "Fabrikam Admin" --user-principal-name admin@fabrikam.example --password "$PW" --role "Global Administrator"`},
+		},
+		flags: func(f *flagSet) runFunc {
+			var o cli.UserCreate
+			f.StringVar(&o.DisplayName, "display-name", "The user's display name.", required)
+			f.StringVar(&o.UserPrincipalName, "user-principal-name", "The user's sign-in name, NAME@TENANT-DOMAIN.", required)
+			f.StringVar(&o.Password, "password", "The user's password, at least 8 characters.", required)
+			f.BoolVar(&o.ForceChange, "force-change-password-next-sign-in", "Ask for a new password at the first sign-in.")
+			f.StringVar(&o.Role, "role", `A directory role to give the user: "Global Administrator", "Application Administrator" or "User Administrator".`)
+			return func(c *call) (any, error) { return c.d.CreateUser(c.ctx, o) }
+		},
+	},
+	{
+		words:   "ad user show",
+		summary: "Show a user.",
+		uses:    usesDirectory,
+		flags: func(f *flagSet) runFunc {
+			id := f.String("id", "The user's object id or user principal name.", required)
+			return func(c *call) (any, error) { return c.d.ShowUser(c.ctx, *id) }
+		},
+	},
+	{
+		words:   "ad user list",
+		summary: "List users.",
+		uses:    usesDirectory,
+		flags: func(f *flagSet) runFunc {
+			name := f.String("display-name", "Only those with this display name.")
+			upn := f.String("upn", "Only the user with this user principal name.")
+			return func(c *call) (any, error) { return c.d.ListUsers(c.ctx, *name, *upn) }
+		},
+	},
+}
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	d, err := loadDirectory()
-	if err != nil {
-		return err
-	}
-	var v any
-	switch name {
-	case "app create":
-		v, err = d.CreateApp(ctx, cli.AppCreate{DisplayName: displayName, SignInAudience: audience, RedirectURIs: redirects})
-	case "app show":
-		v, err = d.ShowApp(ctx, id)
-	case "app list":
-		v, err = d.ListApps(ctx, displayName)
-	case "app delete":
-		return d.DeleteApp(ctx, id)
-	case "app credential reset":
-		if cert != "" {
-			v, err = d.ResetCertificate(ctx, cli.CertificateReset{ID: id, Cert: cert, Append: appendCred, DisplayName: displayName})
-		} else {
-			v, err = d.ResetCredential(ctx, cli.CredentialReset{ID: id, Append: appendCred, DisplayName: displayName, Years: years})
-		}
-	case "app credential list":
-		v, err = d.ListCredentials(ctx, id, listCerts)
-	case "app federated-credential create":
-		v, err = d.CreateFederatedCredential(ctx, id, params)
-	case "app federated-credential list":
-		v, err = d.ListFederatedCredentials(ctx, id)
-	case "app federated-credential show":
-		v, err = d.ShowFederatedCredential(ctx, id, fedID)
-	case "app federated-credential delete":
-		return d.DeleteFederatedCredential(ctx, id, fedID)
-	case "app permission admin-consent":
-		// Silent on success, as the cloud CLI's.
-		return d.AdminConsent(ctx, id)
-	case "sp create":
-		v, err = d.CreateSP(ctx, id)
-	case "sp show":
-		v, err = d.ShowSP(ctx, id)
-	case "sp list":
-		v, err = d.ListSPs(ctx, displayName)
-	case "sp create-for-rbac":
-		var m *cli.Management
-		if m, err = loadManagement(); err == nil {
-			v, err = m.CreateForRBAC(ctx, cli.ForRBAC{Name: displayName, Role: role, Scopes: scopes, Years: years})
-		}
-	case "user create":
-		v, err = d.CreateUser(ctx, cli.UserCreate{DisplayName: displayName, UserPrincipalName: upn, Password: pw, ForceChange: forceChange, Role: role})
-	case "user show":
-		v, err = d.ShowUser(ctx, id)
-	case "user list":
-		v, err = d.ListUsers(ctx, displayName, upn)
-	}
-	if err != nil {
-		return err
-	}
-	return out.print(stdout, v)
+// appID is --id of the commands on one application.
+func appID(f *flagSet) *string {
+	return f.String("id", "The application's app id or object id.", required)
+}
+
+func federatedCredentialID(f *flagSet) *string {
+	return f.String("federated-credential-id", "The credential's id or name.", required)
 }

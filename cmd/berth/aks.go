@@ -2,114 +2,96 @@ package main
 
 import (
 	"errors"
-	"flag"
-	"fmt"
-	"io"
-	"os"
 
 	"github.com/berthhq/berth/internal/cli"
 )
 
-const aksUsage = `usage:
-  berth aks create --name NAME --resource-group GROUP
-                   (--service-principal APP_ID --client-secret SECRET | --enable-managed-identity)
-                   [--node-count N] [--kubernetes-version V] [--dns-name-prefix P] [--location LOCATION]
-  berth aks show --name NAME --resource-group GROUP
-  berth aks delete --name NAME --resource-group GROUP [--yes]
-  berth aks update-credentials --name NAME --resource-group GROUP --reset-service-principal
-                   --service-principal APP_ID --client-secret SECRET
-  berth aks get-node-config --name NAME --resource-group GROUP --file FILE
-                   [--client-secret SECRET]
-(--name is also -n, --resource-group -g, --location -l; get-node-config reads the
-service principal's secret from AAD_CLIENT_SECRET when --client-secret is not given)
-`
-
-// aks is "berth aks": Kubernetes clusters' records, their credentials,
-// and the node file their nodes' credential provider reads.
-func aks(args []string, stdout, stderr io.Writer) error {
-	name, args := words(args)
-	var out outputFlags
-	fs := flag.NewFlagSet("berth aks "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	out.register(fs)
-	var o cli.ClusterCreate
-	var nc cli.NodeConfigOptions
-	var yes, reset bool
-	switch name {
-	case "create", "show", "delete", "update-credentials", "get-node-config":
-	default:
-		fmt.Fprint(stderr, aksUsage)
-		return errUsage
-	}
-	stringFlag(fs, &o.Name, "the cluster's name", "name", "n")
-	stringFlag(fs, &o.Group, "the resource group", "resource-group", "g")
-	switch name {
-	case "create":
-		stringFlag(fs, &o.Location, "the location (default: the resource group's)", "location", "l")
-		fs.StringVar(&o.ServicePrincipal, "service-principal", "", "the application (client) id the nodes authenticate as")
-		fs.StringVar(&o.ClientSecret, "client-secret", "", "its secret, checked and not kept")
-		fs.BoolVar(&o.ManagedIdentity, "enable-managed-identity", false, "run as managed identities: a system-assigned one and a kubelet identity")
-		fs.IntVar(&o.NodeCount, "node-count", 3, "the number of nodes")
-		fs.StringVar(&o.KubernetesVersion, "kubernetes-version", "", "the Kubernetes version")
-		fs.StringVar(&o.DNSPrefix, "dns-name-prefix", "", "the API server's DNS prefix (default: the name)")
-	case "update-credentials":
-		fs.BoolVar(&reset, "reset-service-principal", false, "reset the service principal (the only credential berth resets)")
-		fs.StringVar(&o.ServicePrincipal, "service-principal", "", "the application (client) id")
-		fs.StringVar(&o.ClientSecret, "client-secret", "", "its secret")
-	case "get-node-config":
-		fs.StringVar(&nc.File, "file", "", "where to write the node file (mode 0600)")
-		fs.StringVar(&nc.ClientSecret, "client-secret", "", "the service principal's secret (default: $AAD_CLIENT_SECRET)")
-	case "delete":
-		fs.BoolVar(&yes, "yes", false, "do not ask for confirmation")
-		fs.BoolVar(&yes, "y", false, "shorthand for --yes")
-	}
-	if err := parseAz(fs, args); err != nil {
-		return err
-	}
-	if err := required("berth aks "+name, "name", o.Name, "resource-group", o.Group); err != nil {
-		return err
-	}
-	switch name {
-	case "update-credentials":
-		if !reset {
-			return errors.New("berth aks update-credentials: give --reset-service-principal (berth resets no other credential)")
-		}
-		if err := required("berth aks update-credentials", "service-principal", o.ServicePrincipal, "client-secret", o.ClientSecret); err != nil {
-			return err
-		}
-	case "get-node-config":
-		if err := required("berth aks get-node-config", "file", nc.File); err != nil {
-			return err
-		}
-		if nc.ClientSecret == "" {
-			nc.ClientSecret = os.Getenv("AAD_CLIENT_SECRET")
-		}
-	}
-	ctx, stop := signalContext()
-	defer stop()
-	m, err := loadManagement()
-	if err != nil {
-		return err
-	}
-	var v any
-	switch name {
-	case "create":
-		v, err = m.CreateCluster(ctx, o)
-	case "show":
-		v, err = m.ShowCluster(ctx, o.Name, o.Group)
-	case "delete":
-		if err := confirm(stderr, yes); err != nil {
-			return err
-		}
-		return m.DeleteCluster(ctx, o.Name, o.Group)
-	case "update-credentials":
-		v, err = m.ResetClusterServicePrincipal(ctx, o.Name, o.Group, o.ServicePrincipal, o.ClientSecret)
-	case "get-node-config":
-		nc.Name, nc.Group = o.Name, o.Group
-		v, err = m.WriteNodeConfig(ctx, nc)
-	}
-	if err != nil {
-		return err
-	}
-	return out.print(stdout, v)
+// Kubernetes clusters' records, their credentials, and the node file their
+// nodes' credential provider reads.
+var aksCommands = []command{
+	{words: "aks", summary: "Manage Kubernetes clusters: their records, credentials and node files."},
+	{
+		words:   "aks create",
+		summary: "Record a cluster, running as a service principal or as managed identities.",
+		more:    "berth checks the service principal's secret in the cluster's tenant and keeps only its client id.",
+		uses:    usesManagement,
+		examples: []example{
+			{"A cluster whose nodes pull as a service principal.", "berth aks create -g G -n C --service-principal APP_ID --client-secret SECRET --node-count 1"},
+			{"A cluster with a kubelet identity.", "berth aks create -g G -n C --enable-managed-identity"},
+		},
+		flags: func(f *flagSet) runFunc {
+			o := cli.ClusterCreate{NodeCount: 3}
+			f.StringVar(&o.Name, "name n", "The cluster's name.", required)
+			f.StringVar(&o.Group, "resource-group g", "The resource group.", required)
+			f.StringVar(&o.Location, "location l", "The location (default: the resource group's).")
+			f.StringVar(&o.ServicePrincipal, "service-principal", "The application (client) id the nodes authenticate as.")
+			f.StringVar(&o.ClientSecret, "client-secret", "Its secret, checked and not kept.")
+			f.BoolVar(&o.ManagedIdentity, "enable-managed-identity", "Run as managed identities: a system-assigned one and a kubelet identity.")
+			f.IntVar(&o.NodeCount, "node-count", "The number of nodes.")
+			f.StringVar(&o.KubernetesVersion, "kubernetes-version", "The Kubernetes version.")
+			f.StringVar(&o.DNSPrefix, "dns-name-prefix", "The API server's DNS prefix (default: the name).")
+			return func(c *call) (any, error) { return c.m.CreateCluster(c.ctx, o) }
+		},
+	},
+	{
+		words:   "aks show",
+		summary: "Show a cluster.",
+		uses:    usesManagement,
+		flags: func(f *flagSet) runFunc {
+			name, group := nameAndGroup(f, "The cluster's name.")
+			return func(c *call) (any, error) { return c.m.ShowCluster(c.ctx, *name, *group) }
+		},
+	},
+	{
+		words:   "aks delete",
+		summary: "Delete a cluster.",
+		uses:    usesManagement,
+		flags: func(f *flagSet) runFunc {
+			name, group := nameAndGroup(f, "The cluster's name.")
+			yes := yesFlag(f)
+			return func(c *call) (any, error) {
+				if err := confirm(c, *yes); err != nil {
+					return nil, err
+				}
+				return nil, c.m.DeleteCluster(c.ctx, *name, *group)
+			}
+		},
+	},
+	{
+		words:   "aks update-credentials",
+		summary: "Move a cluster to another service principal.",
+		uses:    usesManagement,
+		flags: func(f *flagSet) runFunc {
+			name, group := nameAndGroup(f, "The cluster's name.")
+			reset := f.Bool("reset-service-principal", "Reset the service principal (the only credential berth resets).", required)
+			f.check(func() error {
+				if !*reset {
+					return errors.New("berth aks update-credentials: give --reset-service-principal (berth resets no other credential)")
+				}
+				return nil
+			})
+			sp := f.String("service-principal", "The application (client) id.", required)
+			secret := f.String("client-secret", "Its secret, checked in the cluster's tenant and not kept.", required)
+			return func(c *call) (any, error) {
+				return c.m.ResetClusterServicePrincipal(c.ctx, *name, *group, *sp, *secret)
+			}
+		},
+	},
+	{
+		words:   "aks get-node-config",
+		summary: "Write the node file the cluster's nodes' credential provider reads (berth credential-provider).",
+		more:    "The cloud's azure.json keys plus berth's address, CA and registry suffix, mode 0600. Copy it to every node; it is read at each pull.",
+		uses:    usesManagement,
+		examples: []example{
+			{"The node file of a service principal cluster.", "AAD_CLIENT_SECRET=$SECRET berth aks get-node-config -g G -n C --file azure.json"},
+		},
+		flags: func(f *flagSet) runFunc {
+			var o cli.NodeConfigOptions
+			f.StringVar(&o.Name, "name n", "The cluster's name.", required)
+			f.StringVar(&o.Group, "resource-group g", "The resource group.", required)
+			f.StringVar(&o.File, "file", "Where to write the node file (mode 0600).", required)
+			f.StringVar(&o.ClientSecret, "client-secret", "The service principal's secret.", fromEnv("AAD_CLIENT_SECRET"))
+			return func(c *call) (any, error) { return c.m.WriteNodeConfig(c.ctx, o) }
+		},
+	},
 }

@@ -8,33 +8,25 @@ import (
 	"github.com/berthhq/berth/internal/cli"
 )
 
-// credentialProvider is "berth credential-provider NODE_FILE", run by the
-// kubelet: a CredentialProviderRequest on stdin, the response on stdout,
-// and on failure a message on stderr and a non-zero exit, which the
-// kubelet logs and does not cache.
-func credentialProvider(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) != 1 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintln(stderr, "usage: berth credential-provider NODE_FILE  (run by the kubelet: a CredentialProviderRequest on stdin)")
-		return errUsage
-	}
+// credentialProvider answers the kubelet's CredentialProviderRequest for
+// the node file named by the one argument.
+func credentialProvider(c *call) (any, error) {
 	var req cli.CredentialProviderRequest
-	if err := json.NewDecoder(io.LimitReader(stdin, 1<<20)).Decode(&req); err != nil {
-		return fmt.Errorf("reading the CredentialProviderRequest: %w", err)
+	if err := json.NewDecoder(io.LimitReader(c.stdin, 1<<20)).Decode(&req); err != nil {
+		return nil, fmt.Errorf("reading the CredentialProviderRequest: %w", err)
 	}
 	if req.APIVersion != cli.CredentialProviderAPI || req.Kind != "CredentialProviderRequest" {
-		return fmt.Errorf("a %s %s is not a CredentialProviderRequest of %s", req.APIVersion, req.Kind, cli.CredentialProviderAPI)
+		return nil, fmt.Errorf("a %s %s is not a CredentialProviderRequest of %s", req.APIVersion, req.Kind, cli.CredentialProviderAPI)
 	}
 	// Read at every call: a node file replaced after update-credentials
 	// takes effect without restarting the kubelet.
-	n, err := cli.LoadNodeConfig(args[0])
+	n, err := cli.LoadNodeConfig(c.args[0])
 	if err != nil {
-		return err
+		return nil, err
 	}
-	ctx, stop := signalContext()
-	defer stop()
-	resp, err := cli.ProvideCredentials(ctx, n, req.Image)
+	resp, err := cli.ProvideCredentials(c.ctx, n, req.Image)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return json.NewEncoder(stdout).Encode(resp)
+	return nil, json.NewEncoder(c.stdout).Encode(resp)
 }

@@ -1,47 +1,53 @@
 package main
 
 import (
-	"context"
-	"flag"
-	"io"
-	"os"
-	"os/signal"
-	"syscall"
-
 	"github.com/berthhq/berth/internal/imds"
 	"github.com/berthhq/berth/internal/server"
 )
 
-func imdsAgent(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("berth imds", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	vm := fs.String("vm", "", "the virtual machine's resource id (required)")
-	credPath := fs.String("credential", "", "the machine's credential file, as written by berth vm create (required)")
-	listen := fs.String("listen", "", "address to serve on (default "+imds.DefaultAddress+" when that address is local)")
-	header := fs.String("identity-header", "", "secret App Service-style clients send as X-IDENTITY-HEADER; enables IDENTITY_ENDPOINT=http://ADDR"+imds.AppServicePath+" (default $IDENTITY_HEADER)")
-	logFormat := fs.String("log-format", "text", "log format: text or json")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	// Read after parsing, not as the flag's default, which -h would print;
-	// the environment keeps the secret out of the process list.
-	if *header == "" {
-		*header = os.Getenv("IDENTITY_HEADER")
-	}
-	if *vm == "" || *credPath == "" {
-		fs.Usage()
-		return errUsage
-	}
-	cred, err := imds.LoadCredentialFile(*credPath)
-	if err != nil {
-		return err
-	}
-	log, err := server.NewLogger(stderr, *logFormat, *logLevel)
-	if err != nil {
-		return err
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	return imds.Serve(ctx, imds.Options{VM: *vm, Credential: cred, Listen: *listen, IdentityHeader: *header}, stdout, log)
+// The commands that run on machines and nodes.
+var nodeCommands = []command{
+	{
+		words:   "imds",
+		summary: "Serve the instance metadata endpoint on a machine, for its managed identities.",
+		more: "The machine proves itself to berth with its machine credential (berth vm create). It answers on " +
+			imds.DefaultAddress + " when that address is the machine's, else on --listen.",
+		local: true,
+		examples: []example{
+			{"On the machine vm1.", `berth imds --vm "$(jq -r .resourceId vm1.json)" --credential vm1.json`},
+		},
+		flags: func(f *flagSet) runFunc {
+			var o imds.Options
+			f.StringVar(&o.VM, "vm", "The virtual machine's resource id.", required)
+			path := f.String("credential", "The machine's credential file, as written by berth vm create.", required)
+			f.StringVar(&o.Listen, "listen", "Address to serve on (default "+imds.DefaultAddress+" when that address is local).")
+			f.StringVar(&o.IdentityHeader, "identity-header",
+				"Secret App Service-style clients send as X-IDENTITY-HEADER; enables IDENTITY_ENDPOINT=http://ADDR"+imds.AppServicePath+".",
+				fromEnv("IDENTITY_HEADER"))
+			logFormat, logLevel := "text", "info"
+			f.StringVar(&logFormat, "log-format", "Log format: text or json.")
+			f.StringVar(&logLevel, "log-level", "Log level: debug, info, warn, error.")
+			return func(c *call) (any, error) {
+				cred, err := imds.LoadCredentialFile(*path)
+				if err != nil {
+					return nil, err
+				}
+				o.Credential = cred
+				log, err := server.NewLogger(c.stderr, logFormat, logLevel)
+				if err != nil {
+					return nil, err
+				}
+				return nil, imds.Serve(c.ctx, o, c.stdout, log)
+			}
+		},
+	},
+	{
+		words:   "credential-provider",
+		summary: "The kubelet's image credential provider on a node.",
+		more: "Run by the kubelet: a CredentialProviderRequest on stdin, the response on stdout; on failure a message " +
+			"on stderr and exit code 1, which the kubelet logs and does not cache. NODE_FILE is written by berth aks get-node-config.",
+		args:  []string{"NODE_FILE"},
+		local: true,
+		run:   credentialProvider,
+	},
 }

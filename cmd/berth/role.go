@@ -1,82 +1,79 @@
 package main
 
 import (
-	"flag"
 	"fmt"
-	"io"
 
 	"github.com/berthhq/berth/internal/cli"
 )
 
-const roleUsage = `usage:
-  berth role definition list [--name ROLE] [--scope SCOPE]
-  berth role assignment create (--assignee NAME|APP_ID|OBJECT_ID | --assignee-object-id ID [--assignee-principal-type ServicePrincipal|User])
-                               --role ROLE|ID [--scope SCOPE]
-  berth role assignment list [--assignee X] [--role ROLE] [--scope SCOPE] [--include-inherited] [--all]
-  berth role assignment delete --ids ID... | [--assignee X] [--role ROLE] [--scope SCOPE] [--include-inherited]
-Roles are named in any letter case. SCOPE defaults to the current subscription.
-`
+// Role definitions and assignments. Roles are named in any letter case;
+// a scope defaults to the current subscription.
+var roleCommands = []command{
+	{words: "role", summary: "Manage role definitions and assignments."},
+	{words: "role definition", summary: "Manage role definitions."},
+	{
+		words:   "role definition list",
+		summary: "List the role definitions usable at a scope.",
+		uses:    usesManagement,
+		flags: func(f *flagSet) runFunc {
+			name := f.String("name n", "Only the role with this name.")
+			scope := f.String("scope", "The scope the roles are usable at (default: the subscription).")
+			return func(c *call) (any, error) { return c.m.ListRoleDefinitions(c.ctx, *name, *scope) }
+		},
+	},
+	{words: "role assignment", summary: "Manage role assignments."},
+	{
+		words:   "role assignment create",
+		summary: "Give a principal a role at a scope.",
+		more:    "The assignee is a user principal name, service principal name, app id or object id, looked up in the directory; --assignee-object-id skips the look-up.",
+		uses:    usesManagement,
+		examples: []example{
+			{"Let a service principal pull from a registry.", "berth role assignment create --assignee APP_ID --role acrpull --scope $(berth acr show -n R --query id -o tsv)"},
+		},
+		flags: func(f *flagSet) runFunc {
+			var o cli.AssignmentCreate
+			f.StringVar(&o.Assignee, "assignee", "A user principal name, service principal name, app id or object id.")
+			f.StringVar(&o.ObjectID, "assignee-object-id", "The assignee's object id, not looked up in the directory.")
+			f.StringVar(&o.PrincipalType, "assignee-principal-type", "ServicePrincipal, User or Group, with --assignee-object-id.")
+			f.StringVar(&o.Role, "role", "The role's name (in any letter case), id or definition id.")
+			f.StringVar(&o.Scope, "scope", "The scope: a subscription, resource group or resource id (default: the subscription).")
+			return func(c *call) (any, error) { return c.m.CreateAssignment(c.ctx, o) }
+		},
+	},
+	{
+		words:   "role assignment list",
+		summary: "List role assignments.",
+		uses:    usesManagement,
+		flags: func(f *flagSet) runFunc {
+			q := assignmentQuery(f)
+			f.BoolVar(&q.All, "all", "Those at every scope in the subscription.")
+			return func(c *call) (any, error) { return c.m.ListAssignments(c.ctx, *q) }
+		},
+	},
+	{
+		words:   "role assignment delete",
+		summary: "Delete role assignments, by id or by what they match.",
+		uses:    usesManagement,
+		flags: func(f *flagSet) runFunc {
+			q := assignmentQuery(f)
+			ids := f.List("ids", "The assignments' ids, space-separated.")
+			return func(c *call) (any, error) {
+				n, err := c.m.DeleteAssignments(c.ctx, *ids, *q)
+				if err == nil && n == 0 {
+					fmt.Fprintln(c.stderr, "No matched assignments were found to delete")
+				}
+				return nil, err
+			}
+		},
+	},
+}
 
-// role is "berth role": role definitions and assignments.
-func role(args []string, stdout, stderr io.Writer) error {
-	name, args := words(args)
-	var out outputFlags
-	fs := flag.NewFlagSet("berth role "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	out.register(fs)
-	var c cli.AssignmentCreate
+// assignmentQuery is the flags that choose role assignments.
+func assignmentQuery(f *flagSet) *cli.AssignmentQuery {
 	var q cli.AssignmentQuery
-	var idList listFlag
-	switch name {
-	case "definition list":
-		stringFlag(fs, &q.Role, "only the role with this name", "name", "n")
-		fs.StringVar(&q.Scope, "scope", "", "the scope the roles are usable at")
-	case "assignment create":
-		fs.StringVar(&c.Assignee, "assignee", "", "a user principal name, service principal name, app id or object id")
-		fs.StringVar(&c.ObjectID, "assignee-object-id", "", "the assignee's object id, not looked up in the directory")
-		fs.StringVar(&c.PrincipalType, "assignee-principal-type", "", "ServicePrincipal, User or Group, with --assignee-object-id")
-		fs.StringVar(&c.Role, "role", "", "the role's name, id or definition id")
-		fs.StringVar(&c.Scope, "scope", "", "the scope: a subscription, resource group or resource id")
-	case "assignment list", "assignment delete":
-		fs.StringVar(&q.Assignee, "assignee", "", "only those of this principal")
-		fs.StringVar(&q.Role, "role", "", "only those of this role")
-		fs.StringVar(&q.Scope, "scope", "", "only those at this scope")
-		fs.BoolVar(&q.Inherited, "include-inherited", false, "also those at scopes above --scope")
-		if name == "assignment list" {
-			fs.BoolVar(&q.All, "all", false, "those at every scope in the subscription")
-		} else {
-			fs.Var(&idList, "ids", "the assignments' ids (several after one --ids)")
-		}
-	default:
-		fmt.Fprint(stderr, roleUsage)
-		return errUsage
-	}
-	if err := parseAz(fs, args, "ids"); err != nil {
-		return err
-	}
-	ctx, stop := signalContext()
-	defer stop()
-	m, err := loadManagement()
-	if err != nil {
-		return err
-	}
-	var v any
-	switch name {
-	case "definition list":
-		v, err = m.ListRoleDefinitions(ctx, q.Role, q.Scope)
-	case "assignment create":
-		v, err = m.CreateAssignment(ctx, c)
-	case "assignment list":
-		v, err = m.ListAssignments(ctx, q)
-	case "assignment delete":
-		n, err := m.DeleteAssignments(ctx, idList, q)
-		if err == nil && n == 0 {
-			fmt.Fprintln(stderr, "No matched assignments were found to delete")
-		}
-		return err
-	}
-	if err != nil {
-		return err
-	}
-	return out.print(stdout, v)
+	f.StringVar(&q.Assignee, "assignee", "Only those of this principal.")
+	f.StringVar(&q.Role, "role", "Only those of this role.")
+	f.StringVar(&q.Scope, "scope", "Only those at this scope.")
+	f.BoolVar(&q.Inherited, "include-inherited", "Also those at scopes above --scope.")
+	return &q
 }

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"github.com/berthhq/berth/internal/cli"
+	"github.com/berthhq/berth/internal/server"
+)
+
+var accountCommands = []command{
+	{
+		words:   "login",
+		summary: "Log in: as the local server's bootstrap administrator, a service principal, or a managed identity.",
+		examples: []example{
+			{"Log in as the bootstrap administrator of the server on this machine.", "berth login"},
+			{"Log in as a service principal.", "berth login --service-principal -u APP_ID -p SECRET --tenant TENANT --server https://berth.example:8443 --ca-file ca.crt"},
+			{"Log in on a machine as its managed identity.", "BERTH_SERVER=https://berth.example:8443 berth login --identity"},
+		},
+		flags: func(f *flagSet) runFunc {
+			o := cli.LoginOptions{DataDir: server.DefaultDataDir()}
+			f.BoolVar(&o.ServicePrincipal, "service-principal", "Log in as a service principal (--username APP_ID --password SECRET --tenant TENANT).")
+			f.BoolVar(&o.Identity, "identity", "Log in as the machine's managed identity, with tokens from its metadata endpoint (berth imds).")
+			f.StringVar(&o.Username, "username u", "The service principal's application (client) id; with --identity, the identity's client id, object id or resource id (default: the system-assigned identity).")
+			f.StringVar(&o.Password, "password p", "The service principal's client secret.")
+			f.StringVar(&o.Tenant, "tenant t", "The tenant id or domain.")
+			f.StringVar(&o.Server, "server", "Berth's address, https://HOST:PORT (default: the current login's, or the local server's; with --identity, $BERTH_SERVER).")
+			f.StringVar(&o.CAFile, "ca-file", "The CA certificate berth's server certificate is signed by (default: the local data directory's; with --identity, $BERTH_CA_FILE).")
+			f.StringVar(&o.DataDir, "data-dir", "The local server's data directory, for the bootstrap login and its CA.")
+			return func(c *call) (any, error) { return cli.Login(c.ctx, o) }
+		},
+	},
+	{
+		words:   "logout",
+		summary: "Log out: forget the login and its tokens.",
+		run:     func(*call) (any, error) { return nil, cli.Logout() },
+	},
+	{words: "account", summary: "Manage the login's subscriptions and tokens."},
+	{
+		words:   "account show",
+		summary: "Show the current subscription's account.",
+		uses:    usesLogin,
+		run:     func(c *call) (any, error) { return c.p.ShowAccount(), nil },
+	},
+	{
+		words:   "account list",
+		summary: "List the subscriptions of the login.",
+		uses:    usesLogin,
+		flags: func(f *flagSet) runFunc {
+			refresh := f.Bool("refresh", "Fetch the subscriptions anew.")
+			return func(c *call) (any, error) { return c.p.ListAccounts(c.ctx, *refresh) }
+		},
+	},
+	{
+		words:   "account set",
+		summary: "Make a subscription the current one.",
+		uses:    usesLogin,
+		flags: func(f *flagSet) runFunc {
+			sub := f.String("subscription s", "The subscription's id or name.", required)
+			return func(c *call) (any, error) { return nil, c.p.SetSubscription(*sub) }
+		},
+	},
+	{
+		words:   "account get-access-token",
+		summary: "Get a token for a resource as the login.",
+		uses:    usesLogin,
+		examples: []example{
+			{"Get a token for the registries' audience.", "berth account get-access-token --resource https://containerregistry.azure.net --query accessToken -o tsv"},
+		},
+		flags: func(f *flagSet) runFunc {
+			resource := cli.ManagementResource
+			f.StringVar(&resource, "resource", "The resource (audience) of the token.")
+			return func(c *call) (any, error) { return c.p.AccessToken(c.ctx, resource) }
+		},
+	},
+}

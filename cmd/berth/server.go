@@ -1,0 +1,166 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/berthhq/berth/internal/fsck"
+	"github.com/berthhq/berth/internal/gc"
+	"github.com/berthhq/berth/internal/keys"
+	"github.com/berthhq/berth/internal/server"
+	"github.com/berthhq/berth/internal/store"
+)
+
+// The server and the maintenance commands that run where its stores are
+// (also while it runs).
+var serverCommands = []command{
+	{
+		words:   "serve",
+		summary: "Start the server.",
+		local:   true,
+		examples: []example{
+			{"Serve on port 8443 with the data in /var/lib/berth.", "berth serve --listen :8443 --data-dir /var/lib/berth"},
+		},
+		flags: func(f *flagSet) runFunc {
+			cfg := server.Defaults()
+			storeFlags(f, &cfg)
+			f.StringVar(&cfg.Listen, "listen", "Address to listen on (HOST:PORT; port 0 picks a free one).")
+			f.ListVar(&cfg.Hosts, "host", "Extra host names or IPs for the server certificate.")
+			f.StringVar(&cfg.RegistrySuffix, "registry-suffix", "DNS suffix of login servers: registry R answers at R.<suffix>.")
+			f.BoolVar(&cfg.InsecureHTTP, "insecure-http", "Serve plain HTTP (loopback addresses only).")
+			f.StringVar(&cfg.LogFormat, "log-format", "Log format: text or json.")
+			f.StringVar(&cfg.LogLevel, "log-level", "Log level: debug, info, warn, error.")
+			f.DurationVar(&cfg.GCInterval, "gc-interval", "Run garbage collection this often (0: never; use berth gc).")
+			f.DurationVar(&cfg.GCGrace, "gc-grace", "Garbage collection spares content touched within this window.")
+			f.DurationVar(&cfg.RegistryAccessLifetime, "registry-token-lifetime", "Lifetime of registry access tokens.")
+			f.DurationVar(&cfg.RegistryRefreshLifetime, "registry-refresh-token-lifetime", "Lifetime of registry refresh tokens.")
+			f.Float64Var(&cfg.RegistryRate, "registry-rate", "Registry requests per second allowed to each principal (0: no limit); more get 429 TOOMANYREQUESTS.")
+			f.IntVar(&cfg.RegistryBurst, "registry-burst", "Requests a principal may make at once above --registry-rate.")
+			f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", "How long in-flight requests may take after SIGTERM.")
+			f.StringVar(&cfg.DebugListen, "debug-listen", "Serve Go's profiler (/debug/pprof/) on this loopback address, e.g. 127.0.0.1:6060.")
+			return func(c *call) (any, error) {
+				log, err := server.NewLogger(c.stderr, cfg.LogFormat, cfg.LogLevel)
+				if err != nil {
+					return nil, err
+				}
+				return nil, server.Run(c.ctx, cfg, c.stdout, log)
+			}
+		},
+	},
+	{
+		words:   "gc",
+		summary: "Remove unreferenced blobs and abandoned uploads.",
+		local:   true,
+		flags: func(f *flagSet) runFunc {
+			grace := time.Hour
+			f.DurationVar(&grace, "grace", "Spare content touched within this window (pushes in progress).")
+			return withStores(f, func(c *call, stores *server.Stores) error {
+				log, err := server.NewLogger(c.stderr, "text", "warn")
+				if err != nil {
+					return err
+				}
+				st, err := (&gc.Collector{Meta: stores.Meta, Blobs: stores.Blobs, Grace: grace, Log: log}).Run(c.ctx)
+				if errors.Is(err, gc.ErrRunning) {
+					fmt.Fprintln(c.stdout, "another garbage collection is running; nothing done")
+					return nil
+				}
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.stdout, "deleted %d blobs (%d bytes), removed %d abandoned uploads\n", st.BlobsDeleted, st.BytesFreed, st.UploadsRemoved)
+				return nil
+			})
+		},
+	},
+	{
+		words:   "fsck",
+		summary: "Verify every blob and manifest.",
+		local:   true,
+		flags: func(f *flagSet) runFunc {
+			return withStores(f, func(c *call, stores *server.Stores) error {
+				rep, err := fsck.Check(c.ctx, stores.Meta, stores.Blobs)
+				if err != nil {
+					return err
+				}
+				for _, p := range rep.Problems {
+					fmt.Fprintln(c.stdout, "problem:", p)
+				}
+				fmt.Fprintf(c.stdout, "checked %d blobs and %d manifests: %d problems, %d unpublished blob records (left by interrupted uploads; gc removes them)\n",
+					rep.BlobsChecked, rep.ManifestsChecked, len(rep.Problems), rep.Unpublished)
+				if !rep.Clean() {
+					return errors.New("fsck found problems")
+				}
+				return nil
+			})
+		},
+	},
+	{words: "keys", summary: "Manage the token signing keys."},
+	{
+		words:   "keys rotate",
+		summary: "Add a token signing key; it signs once --publish-for has passed.",
+		more: "Servers publish the new key at once, so that verifiers that cache the key set fetch it " +
+			"before it signs; the current keys retire once their tokens have expired.",
+		local: true,
+		flags: func(f *flagSet) runFunc {
+			publishFor := time.Hour
+			f.DurationVar(&publishFor, "publish-for", "How long the new key is published before it signs.")
+			return withStores(f, func(c *call, stores *server.Stores) error {
+				ring := &keys.Ring{Store: stores.Meta, MaxTokenLifetime: server.MaxTokenLifetime}
+				id, err := ring.Rotate(c.ctx, publishFor)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.stdout, "new signing key %s is published now and signs from %s; the current keys retire once their tokens have expired\n",
+					id, time.Now().Add(publishFor).UTC().Format(time.RFC3339))
+				return nil
+			})
+		},
+	},
+	{words: "tenant", summary: "Manage tenants."},
+	{
+		words:   "tenant create",
+		summary: "Add a tenant with its own administrator.",
+		more:    "Prints the tenant and its administrator's credentials as JSON, the secret shown this once.",
+		local:   true,
+		flags: func(f *flagSet) runFunc {
+			name := "Tenant"
+			f.StringVar(&name, "display-name", "The tenant's display name.")
+			domain := f.String("domain", "The tenant's domain name (default: <id prefix>.berth.localhost).")
+			return withStores(f, func(c *call, stores *server.Stores) error {
+				a, err := server.CreateTenant(c.ctx, stores.Meta, name, *domain)
+				if errors.Is(err, store.ErrExists) {
+					return fmt.Errorf("a tenant with the domain %q exists already", *domain)
+				}
+				if err != nil {
+					return err
+				}
+				enc := json.NewEncoder(c.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(a)
+			})
+		},
+	},
+}
+
+// storeFlags are the flags of every command that opens the stores.
+func storeFlags(f *flagSet, cfg *server.Config) {
+	f.StringVar(&cfg.DataDir, "data-dir", "Data directory (certificates, bootstrap credentials, SQLite database, blobs).")
+	f.StringVar(&cfg.Database, "database", "PostgreSQL URL (postgres://...) for the metadata store; default: SQLite in the data directory.")
+}
+
+// withStores declares the store flags and runs fn with the stores they
+// name, open until it returns.
+func withStores(f *flagSet, fn func(*call, *server.Stores) error) runFunc {
+	cfg := server.Defaults()
+	storeFlags(f, &cfg)
+	return func(c *call) (any, error) {
+		stores, err := server.OpenStores(c.ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		defer stores.Close()
+		return nil, fn(c, stores)
+	}
+}
