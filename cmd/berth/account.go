@@ -21,10 +21,11 @@ var accountCommands = []command{
 			f.StringVar(&o.Username, "username u", "The service principal's application (client) id; with --identity, the identity's client id, object id or resource id (default: the system-assigned identity).")
 			f.StringVar(&o.Password, "password p", "The service principal's client secret.")
 			f.StringVar(&o.Tenant, "tenant t", "The tenant id or domain.")
-			f.StringVar(&o.Server, "server", "Berth's address, https://HOST:PORT (default: the current login's, or the local server's; with --identity, $BERTH_SERVER).")
-			f.StringVar(&o.CAFile, "ca-file", "The CA certificate berth's server certificate is signed by (default: the local data directory's; with --identity, $BERTH_CA_FILE).")
 			f.StringVar(&o.DataDir, "data-dir", "The local server's data directory, for the bootstrap login and its CA.")
-			return func(c *call) (any, error) { return cli.Login(c.ctx, o) }
+			return func(c *call) (any, error) {
+				o.Server, o.CAFile = c.endpoint.Server, c.endpoint.CAFile
+				return cli.Login(c.ctx, o)
+			}
 		},
 	},
 	{

@@ -55,24 +55,35 @@ const (
 )
 
 // call is a command's run: the arguments that are not flags, the streams,
-// a context ended by SIGINT or SIGTERM, and the login and clients the
-// command uses.
+// a context ended by SIGINT or SIGTERM, where berth is, and the login and
+// clients the command uses.
 type call struct {
-	ctx    context.Context
-	args   []string
-	stdin  io.Reader
-	stdout io.Writer
-	stderr io.Writer
-	p      *cli.Profile
-	m      *cli.Management
-	d      *cli.Directory
+	ctx      context.Context
+	args     []string
+	stdin    io.Reader
+	stdout   io.Writer
+	stderr   io.Writer
+	endpoint cli.Endpoint
+	p        *cli.Profile
+	m        *cli.Management
+	d        *cli.Directory
 }
 
 // globals are the arguments every client command takes.
-type globals struct{ query, output string }
+type globals struct {
+	endpoint      cli.Endpoint
+	query, output string
+}
 
 func (g *globals) register(f *flagSet, c *command) {
-	if c.local || c.ownOutput {
+	if c.local {
+		return
+	}
+	f.StringVar(&g.endpoint.Server, "server", "Berth's address, https://HOST:PORT, if not the login's (for login: the current login's, "+
+		"or the local server's).", global, fromEnv("BERTH_SERVER"))
+	f.StringVar(&g.endpoint.CAFile, "ca-file", "The CA certificate berth's server certificate is signed by, if not the login's "+
+		"(for login: the local data directory's).", global, fromEnv("BERTH_CA_FILE"))
+	if c.ownOutput {
 		return
 	}
 	f.StringVar(&g.query, "query", "JMESPath query string applied to the output, as in the cloud CLI.", global)
@@ -216,7 +227,7 @@ func (n *node) exec(args []string, s streams) int {
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	c := &call{ctx: ctx, args: rest, stdin: s.stdin, stdout: s.stdout, stderr: s.stderr}
+	c := &call{ctx: ctx, args: rest, stdin: s.stdin, stdout: s.stdout, stderr: s.stderr, endpoint: g.endpoint}
 	if err := c.open(n.cmd.uses); err != nil {
 		return fail(s.stderr, err)
 	}
@@ -241,12 +252,13 @@ func (n *node) positional(rest []string) error {
 	return nil
 }
 
-// open loads the login and builds the client the command uses.
+// open loads the login, reached at c.endpoint, and builds the client the
+// command uses.
 func (c *call) open(u uses) error {
 	if u == usesNothing {
 		return nil
 	}
-	p, err := cli.LoadProfile()
+	p, err := cli.LoadLogin(c.endpoint)
 	if err != nil {
 		return err
 	}

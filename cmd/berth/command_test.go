@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/berthhq/berth/internal/cli"
 )
 
 // testRun runs a table the way run runs berth's, returning the exit code
@@ -152,7 +155,9 @@ func TestRunnerHelp(t *testing.T) {
 			"\nArguments\n    --color [Required]   : The box's color.\n    --name -n [Required] : The box's name.\n",
 			"    --size               : The box's size. Default: 3.\n",
 			"    --tags               : Tags, space-separated.\n",
-			"\nGlobal Arguments\n    --help -h            : Show this help message and exit.\n    --output -o          : Output format: json, tsv, table or none. Default: json.\n",
+			"\nGlobal Arguments\n    --ca-file            : The CA certificate",
+			"    --help -h            : Show this help message and exit.\n    --output -o          : Output format: json, tsv, table or none. Default: json.\n",
+			"    --server             : Berth's address, https://HOST:PORT, if not the login's",
 			"\nExamples\n    A blue box.\n        berth box create --name b --color blue\n",
 		} {
 			if !strings.Contains(out, want) {
@@ -189,6 +194,41 @@ func TestRunnerOutput(t *testing.T) {
 	}
 	if _, out, _ = testRun(sample(&got), "box", "list", "-o", "none"); out != "" {
 		t.Errorf("none output %q", out)
+	}
+}
+
+// TestClientCommandsReachBerthFromTheEnvironment: every client command
+// takes --server and --ca-file, defaulted from $BERTH_SERVER and
+// $BERTH_CA_FILE, over the stored login's.
+func TestClientCommandsReachBerthFromTheEnvironment(t *testing.T) {
+	t.Setenv("BERTH_CONFIG_DIR", t.TempDir())
+	if err := (&cli.Profile{Server: "https://stored.example"}).Save(); err != nil {
+		t.Fatal(err)
+	}
+	table := []command{
+		{summary: "The tool."},
+		{words: "where", summary: "Where berth is.", uses: usesLogin, run: func(c *call) (any, error) { return c.p.Server, nil }},
+	}
+	for _, tc := range []struct {
+		env, args []string
+		want      string
+	}{
+		{nil, nil, "https://stored.example"},
+		{[]string{"BERTH_SERVER", "https://env.example"}, nil, "https://env.example"},
+		{[]string{"BERTH_SERVER", "https://env.example"}, []string{"--server", "https://flag.example"}, "https://flag.example"},
+	} {
+		t.Setenv("BERTH_SERVER", "")
+		if tc.env != nil {
+			t.Setenv(tc.env[0], tc.env[1])
+		}
+		code, out, errOut := testRun(table, append([]string{"where", "-o", "tsv"}, tc.args...)...)
+		if code != 0 || out != tc.want+"\n" {
+			t.Errorf("env %q args %q: exit %d %q %s, want %s", tc.env, tc.args, code, out, errOut, tc.want)
+		}
+	}
+	t.Setenv("BERTH_CA_FILE", filepath.Join(t.TempDir(), "missing.crt"))
+	if code, _, errOut := testRun(table, "where"); code != 1 || !strings.Contains(errOut, "missing.crt") {
+		t.Errorf("a CA file that is not there: exit %d %s", code, errOut)
 	}
 }
 
@@ -239,6 +279,9 @@ func TestTable(t *testing.T) {
 		slices.Sort(declared)
 		if !slices.Equal(listed, declared) {
 			t.Errorf("%s: help lists %q, the table declares %q", n.path, listed, declared)
+		}
+		if !n.cmd.local && (f.byName["server"] == nil || f.byName["ca-file"] == nil) {
+			t.Errorf("%s: a client command without --server and --ca-file", n.path)
 		}
 		if !n.cmd.local && !n.cmd.ownOutput && (f.byName["output"] == nil || f.byName["query"] == nil) {
 			t.Errorf("%s: a client command without --output and --query", n.path)

@@ -19,14 +19,14 @@ type LoginOptions struct {
 	ServicePrincipal bool
 	// Identity logs in as the machine's managed identity (Username, if
 	// set, names which: a client id, object id or resource id), with
-	// tokens from its metadata endpoint. Server and CAFile default to
-	// $BERTH_SERVER and $BERTH_CA_FILE.
+	// tokens from its metadata endpoint. It needs Server.
 	Identity bool
 	Username string
 	Password string
 	Tenant   string
-	// Server and CAFile default to those of the current login, then to
-	// the local data directory's.
+	// Server and CAFile (berth's --server and --ca-file, or
+	// $BERTH_SERVER and $BERTH_CA_FILE) default to those of the current
+	// login, then to the local data directory's.
 	Server  string
 	CAFile  string
 	DataDir string
@@ -121,12 +121,6 @@ func Login(ctx context.Context, o LoginOptions) ([]Account, error) {
 	case o.Identity:
 		if o.ServicePrincipal || o.Password != "" {
 			return nil, errors.New("--identity takes no --service-principal or --password: the metadata endpoint vouches for the machine")
-		}
-		if o.Server == "" {
-			o.Server = os.Getenv("BERTH_SERVER")
-		}
-		if o.CAFile == "" {
-			o.CAFile = os.Getenv("BERTH_CA_FILE")
 		}
 		if o.Server == "" {
 			return nil, errors.New("--identity needs berth's address: pass --server https://HOST:PORT (and --ca-file) or set BERTH_SERVER (and BERTH_CA_FILE)")

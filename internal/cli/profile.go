@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/berthhq/berth/internal/pki"
@@ -38,6 +39,20 @@ type Profile struct {
 	// which management commands work in.
 	Subscriptions  []Subscription `json:"subscriptions,omitempty"`
 	SubscriptionID string         `json:"subscriptionId,omitempty"`
+
+	// stored is the login's own address and CA while an Endpoint
+	// replaces them: Save keeps those.
+	stored *storedEndpoint
+}
+
+type storedEndpoint struct{ server, caCert string }
+
+// Endpoint is where one command reaches berth, if not at the login's
+// address: --server and --ca-file, which default to $BERTH_SERVER and
+// $BERTH_CA_FILE.
+type Endpoint struct {
+	Server string
+	CAFile string
 }
 
 // Subscription is one the principal has access to.
@@ -93,12 +108,39 @@ func LoadProfile() (*Profile, error) {
 	return &p, nil
 }
 
+// LoadLogin reads the stored login, to be reached at e: e's address and
+// CA, where given, replace the login's for this process only (the same
+// berth under another name, or through another network), and the stored
+// login keeps its own.
+func LoadLogin(e Endpoint) (*Profile, error) {
+	p, err := LoadProfile()
+	if err != nil || (e.Server == "" && e.CAFile == "") {
+		return p, err
+	}
+	p.stored = &storedEndpoint{p.Server, p.CACert}
+	if e.Server != "" {
+		p.Server = strings.TrimRight(e.Server, "/")
+	}
+	if e.CAFile != "" {
+		pem, err := os.ReadFile(e.CAFile)
+		if err != nil {
+			return nil, err
+		}
+		p.CACert = string(pem)
+	}
+	return p, nil
+}
+
 // Save writes the profile, readable only by its owner.
 func (p *Profile) Save() error {
 	if err := os.MkdirAll(ConfigDir(), 0o700); err != nil {
 		return err
 	}
-	b, err := json.MarshalIndent(p, "", "  ")
+	saved := *p
+	if p.stored != nil {
+		saved.Server, saved.CACert = p.stored.server, p.stored.caCert
+	}
+	b, err := json.MarshalIndent(saved, "", "  ")
 	if err != nil {
 		return err
 	}
