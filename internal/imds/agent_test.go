@@ -230,11 +230,29 @@ func TestAttacks(t *testing.T) {
 			t.Fatalf("%d calls to berth for refused requests", n-before)
 		}
 	})
+	// Every header a proxy adds, on every path: a proxy on the machine
+	// must not pass the machine's tokens to whoever reaches the proxy.
 	t.Run("proxied", func(t *testing.T) {
 		before := calls.n.Load()
-		r := get(t, tokenURL(srv.URL, managementRes), map[string]string{"Metadata": "true", "X-Forwarded-For": "203.0.113.7"})
-		if r.status != 400 || r.body["error"] != "invalid_request" || calls.n.Load() != before {
-			t.Fatalf("proxied: %d %s", r.status, r.raw)
+		headers := map[string]string{
+			"X-Forwarded-For": "203.0.113.7", "Forwarded": "for=203.0.113.7", "X-Forwarded-Host": "imds.example",
+			"X-Forwarded-Proto": "http", "X-Forwarded-Port": "80", "X-Forwarded-Server": "proxy", "X-Real-IP": "203.0.113.7",
+			"Via": "1.1 proxy", "X-Client-IP": "203.0.113.7", "True-Client-IP": "203.0.113.7", "X-Cluster-Client-IP": "203.0.113.7",
+			"X-Original-Forwarded-For": "203.0.113.7", "X-ProxyUser-Ip": "203.0.113.7",
+		}
+		for h, v := range headers {
+			for _, target := range []string{tokenURL(srv.URL, managementRes), srv.URL + InstancePath + "?api-version=2021-02-01"} {
+				r := get(t, target, map[string]string{"Metadata": "true", h: v})
+				want := `{"error":"invalid_request","error_description":"Request was forwarded by a proxy (` + http.CanonicalHeaderKey(h) +
+					`); the metadata endpoint answers only direct requests"}` + "\n"
+				if r.status != 400 || r.raw != want {
+					// Not the raw answer: it may hold a token.
+					t.Errorf("%s: %d %v", h, r.status, r.body["error_description"])
+				}
+			}
+		}
+		if n := calls.n.Load(); n != before {
+			t.Fatalf("%d calls to berth for proxied requests", n-before)
 		}
 	})
 	t.Run("bad requests", func(t *testing.T) {

@@ -54,16 +54,44 @@ type handler struct {
 
 // refuseProxied turns away requests a proxy forwarded: the endpoint is
 // for the machine's own processes, and a proxy on the machine could
-// otherwise hand its tokens to whoever reaches the proxy.
+// otherwise hand its tokens to whoever reaches the proxy. Proxies mark
+// what they forward in several ways, so every marking counts.
 func refuseProxied(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, ok := r.Header["X-Forwarded-For"]; ok {
+		if h := proxyHeader(r.Header); h != "" {
 			writeError(w, &Error{Status: http.StatusBadRequest, Code: "invalid_request",
-				Description: "Request was forwarded by a proxy (X-Forwarded-For); the metadata endpoint answers only direct requests"})
+				Description: "Request was forwarded by a proxy (" + h + "); the metadata endpoint answers only direct requests"})
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// proxyHeaders are the headers, in canonical form, by which proxies and
+// load balancers say they forwarded a request; any X-Forwarded-* header
+// counts too.
+var proxyHeaders = []string{
+	"Forwarded", "Via", "X-Real-Ip", "X-Client-Ip", "True-Client-Ip", "X-Cluster-Client-Ip",
+	"X-Original-Forwarded-For", "X-Proxyuser-Ip", "X-Originating-Ip", "X-Remote-Ip", "X-Remote-Addr",
+	"Client-Ip", "Cf-Connecting-Ip", "Fastly-Client-Ip",
+}
+
+// proxyHeader names a header of h that a proxy adds, or "".
+func proxyHeader(h http.Header) string {
+	if _, ok := h["X-Forwarded-For"]; ok {
+		return "X-Forwarded-For"
+	}
+	for _, name := range proxyHeaders {
+		if _, ok := h[name]; ok {
+			return name
+		}
+	}
+	for name := range h {
+		if strings.HasPrefix(name, "X-Forwarded-") {
+			return name
+		}
+	}
+	return ""
 }
 
 // metadataHeader checks the header that a server-side request forgery
