@@ -165,10 +165,17 @@ func TestKeyCredentials(t *testing.T) {
 		"signInAudience":     {`{"signInAudience":"AzureADMultipleOrgs","keyCredentials":[]}`, "signInAudience cannot be changed"},
 		"empty display name": {`{"displayName":" ","keyCredentials":[]}`, "displayName cannot be empty"},
 		"bad redirect URI":   {`{"web":{"redirectUris":["http://example.com/cb"]},"keyCredentials":[]}`, "redirectUris"},
-		"malformed JSON":     {`{"keyCredentials":[`, "Unable to read JSON"},
+		// Look-alikes of loopback that a prefix check let through.
+		"localhost suffix":      {`{"web":{"redirectUris":["http://localhost.evil.example/"]},"keyCredentials":[]}`, "redirectUris"},
+		"127.0.0.1 suffix":      {`{"web":{"redirectUris":["http://127.0.0.1.evil.example/"]},"keyCredentials":[]}`, "redirectUris"},
+		"localhost as userinfo": {`{"web":{"redirectUris":["http://localhost@evil.example/"]},"keyCredentials":[]}`, "redirectUris"},
+		"userinfo on loopback":  {`{"web":{"redirectUris":["http://evil.example@127.0.0.1/"]},"keyCredentials":[]}`, "redirectUris"},
+		"localhost with port":   {`{"web":{"redirectUris":["http://localhost:80@evil.example/"]},"keyCredentials":[]}`, "redirectUris"},
+		"malformed JSON":        {`{"keyCredentials":[`, "Unable to read JSON"},
 	} {
 		c := patch("owner", tc.body)
-		msg, _ := c.body["error"].(map[string]any)["message"].(string)
+		e, _ := c.body["error"].(map[string]any)
+		msg, _ := e["message"].(string)
 		if c.status != 400 || errorCode(c) != "Request_BadRequest" || !strings.Contains(msg, tc.msg) {
 			t.Errorf("%s: %d %s %q, want 400 mentioning %q", what, c.status, errorCode(c), msg, tc.msg)
 		}
@@ -197,11 +204,11 @@ func TestKeyCredentials(t *testing.T) {
 
 	// Other properties change without touching the certificates; an
 	// empty array removes them all.
-	if c := patch("owner", `{"displayName":"renamed","web":{"redirectUris":["https://a.example/cb"]}}`); c.status != 204 {
+	if c := patch("owner", `{"displayName":"renamed","web":{"redirectUris":["https://a.example/cb","http://localhost:8400/cb","http://127.0.0.2/","http://[::1]/cb"]}}`); c.status != 204 {
 		t.Fatalf("rename: %+v", c)
 	}
 	c := do("plain", "GET", "/v1.0/applications/"+app, "")
-	if c.body["displayName"] != "renamed" || fmt.Sprint(c.body["web"].(map[string]any)["redirectUris"]) != "[https://a.example/cb]" || keyIDs() != idC {
+	if c.body["displayName"] != "renamed" || fmt.Sprint(c.body["web"].(map[string]any)["redirectUris"]) != "[https://a.example/cb http://localhost:8400/cb http://127.0.0.2/ http://[::1]/cb]" || keyIDs() != idC {
 		t.Fatalf("after rename: %+v", c.body)
 	}
 	if c := patch("admin", `{"keyCredentials":[]}`); c.status != 204 || len(keys()) != 0 {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/berthhq/berth/internal/ids"
+	"github.com/berthhq/berth/internal/redirecturi"
 	"github.com/berthhq/berth/internal/secret"
 	"github.com/berthhq/berth/internal/store"
 )
@@ -95,10 +96,8 @@ func (s *Service) CreateApplication(ctx context.Context, c Caller, n NewApplicat
 }
 
 func checkRedirectURIs(uris []string) error {
-	for _, u := range uris {
-		if !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://localhost") && !strings.HasPrefix(u, "http://127.0.0.1") {
-			return invalid("Invalid value specified for property 'redirectUris' of resource 'Application'.")
-		}
+	if err := redirecturi.CheckAll(uris); err != nil {
+		return invalid("Invalid value specified for property 'redirectUris' of resource 'Application': " + err.Error() + ".")
 	}
 	return nil
 }

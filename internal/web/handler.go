@@ -19,6 +19,7 @@ import (
 
 	"github.com/berthhq/berth/internal/graph"
 	"github.com/berthhq/berth/internal/password"
+	"github.com/berthhq/berth/internal/redirecturi"
 	"github.com/berthhq/berth/internal/store"
 	"github.com/berthhq/berth/internal/throttle"
 )
@@ -201,23 +202,19 @@ func (h *Handler) check(ctx context.Context, r *http.Request) (*flow, error) {
 	if f.home, err = h.dir.GetTenant(ctx, app.TenantID); err != nil {
 		return nil, err
 	}
-	f.redirect = f.query.Get("redirect_uri")
+	requested := f.query.Get("redirect_uri")
 	switch {
-	case f.redirect == "" && len(app.WebRedirectURIs) > 0:
+	case requested == "" && len(app.WebRedirectURIs) > 0:
 		// As in the cloud, the application's first reply address
 		// stands in for one not given.
-		f.redirect = app.WebRedirectURIs[0]
-	case f.redirect == "":
+		requested = app.WebRedirectURIs[0]
+	case requested == "":
 		return nil, failure(http.StatusBadRequest, "No redirect URI", "Application %s has no redirect URI registered, so there is nowhere to return to.", app.DisplayName)
-	default:
-		registered := false
-		for _, u := range app.WebRedirectURIs {
-			registered = registered || u == f.redirect
-		}
-		if !registered {
-			return nil, failure(http.StatusBadRequest, "Redirect URI not registered",
-				"The redirect URI %q is not registered on application %s. Its owner must add it before this link can be used.", f.redirect, app.DisplayName)
-		}
+	}
+	var ok bool
+	if f.redirect, ok = redirecturi.Match(app.WebRedirectURIs, requested); !ok {
+		return nil, failure(http.StatusBadRequest, "Redirect URI not registered",
+			"The redirect URI %q is not registered on application %s. Its owner must add it before this link can be used.", requested, app.DisplayName)
 	}
 	if f.tenant.ID != "" {
 		if err := checkAudience(f, f.tenant); err != nil {

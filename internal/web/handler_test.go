@@ -326,6 +326,59 @@ func TestRefusedBeforeSignIn(t *testing.T) {
 	}
 }
 
+// TestRedirectURIs: the browser goes only to a registered redirect URI,
+// parsed rather than compared by prefix; an http loopback URI matches on
+// any port, as native clients pick theirs when they start. URIs stored
+// before registration checked them (look-alikes of loopback) are never
+// used.
+func TestRedirectURIs(t *testing.T) {
+	f := newFixture(t)
+	native := store.Application{ObjectID: "no", AppID: "44444444-4444-4444-4444-444444444444", TenantID: f.a.ID, DisplayName: "Native",
+		SignInAudience: graph.AudienceMultipleOrgs, WebRedirectURIs: []string{
+			"http://127.0.0.1/cb", "http://localhost:8400/native", "https://app.example:8443/cb",
+			"http://localhost.evil.example/cb", "http://127.0.0.1.evil.example/cb", "http://localhost@evil.example/cb",
+		}}
+	must(t, f.meta.CreateApplication(context.Background(), native))
+	target := func(redirectURI string) string {
+		return "/" + f.b.ID + "/adminconsent?client_id=" + native.AppID + "&state=s&redirect_uri=" + url.QueryEscape(redirectURI)
+	}
+	for _, c := range []struct{ requested, goesTo string }{
+		{"http://127.0.0.1/cb", "http://127.0.0.1/cb"},
+		{"http://127.0.0.1:53124/cb", "http://127.0.0.1:53124/cb"},
+		{"http://localhost/native", "http://localhost/native"},
+		{"http://localhost:61000/native", "http://localhost:61000/native"},
+		{"https://app.example:8443/cb", "https://app.example:8443/cb"},
+	} {
+		b := &browser{f: f}
+		u := location(t, b.decide(target(c.requested), b.signIn(target(c.requested), "admin@b.example", pw), "accept", true))
+		if got := u.Scheme + "://" + u.Host + u.Path; got != c.goesTo || u.Query().Get("admin_consent") != "True" {
+			t.Errorf("%s: redirected to %s, want %s", c.requested, u, c.goesTo)
+		}
+	}
+	for _, requested := range []string{
+		"http://localhost.evil.example/cb", "http://localhost.evil.example:8080/cb", "http://127.0.0.1.evil.example/cb",
+		"http://localhost@evil.example/cb", "http://localhost:80@evil.example/cb", "http://evil.example@127.0.0.1/cb",
+		"http://127.0.0.1:53124/other", "http://127.0.0.1/cb?x=1", "http://127.0.0.1/cb#x", "http://localhost/cb",
+		"http://[::1]/cb", "https://127.0.0.1/cb", "https://app.example/cb", "https://app.example:9443/cb",
+		"http://app.example:8443/cb", "http://127.0.0.1:notaport/cb",
+	} {
+		b := &browser{f: f}
+		r := b.get(target(requested))
+		if r.StatusCode != http.StatusBadRequest || r.Header.Get("Location") != "" || !strings.Contains(r.body, "<h1>Redirect URI not registered</h1>") || strings.Contains(r.body, "<form") {
+			t.Errorf("%s: %d %q, want the error page", requested, r.StatusCode, r.Header.Get("Location"))
+		}
+	}
+	// With no redirect_uri, the first registered URI stands in, if it
+	// is one that may be used.
+	bad := store.Application{ObjectID: "bo", AppID: "55555555-5555-5555-5555-555555555555", TenantID: f.a.ID, DisplayName: "Old",
+		SignInAudience: graph.AudienceMultipleOrgs, WebRedirectURIs: []string{"http://localhost.evil.example/cb"}}
+	must(t, f.meta.CreateApplication(context.Background(), bad))
+	r := (&browser{f: f}).get("/" + f.b.ID + "/adminconsent?client_id=" + bad.AppID + "&state=s")
+	if r.StatusCode != http.StatusBadRequest || strings.Contains(r.body, "<form") {
+		t.Errorf("a stored look-alike as the default: %d %q", r.StatusCode, r.Header.Get("Location"))
+	}
+}
+
 func consentTarget(f *fixture) string {
 	return "/" + f.b.ID + "/oauth2/authorize?client_id=" + f.multi.AppID + "&response_type=code&redirect_uri=" + url.QueryEscape(redirect) + "&state=" + url.QueryEscape(state)
 }
