@@ -178,6 +178,12 @@ func (f *flagSet) IntVar(p *int, names, help string, opts ...flagOpt) {
 	f.add(names, help, single, never, opts)
 }
 
+// Int64Var declares a 64-bit integer flag whose default is *p.
+func (f *flagSet) Int64Var(p *int64, names, help string, opts ...flagOpt) {
+	f.fs.Int64Var(p, first(names), *p, help)
+	f.add(names, help, single, never, opts)
+}
+
 // ListVar declares a multi-valued flag appending to *p.
 func (f *flagSet) ListVar(p *[]string, names, help string, opts ...flagOpt) {
 	f.fs.Var((*listValue)(p), first(names), help)

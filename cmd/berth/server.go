@@ -38,6 +38,11 @@ var serverCommands = []command{
 			f.DurationVar(&cfg.RegistryRefreshLifetime, "registry-refresh-token-lifetime", "Lifetime of registry refresh tokens.")
 			f.Float64Var(&cfg.RegistryRate, "registry-rate", "Registry requests per second allowed to each principal (0: no limit); more get 429 TOOMANYREQUESTS.")
 			f.IntVar(&cfg.RegistryBurst, "registry-burst", "Requests a principal may make at once above --registry-rate.")
+			f.DurationVar(&cfg.ReadHeaderTimeout, "read-header-timeout", "How long a client may take to send a request's head.")
+			f.DurationVar(&cfg.IdleTimeout, "idle-timeout", "How long a kept-alive connection may wait for its next request.")
+			f.DurationVar(&cfg.BodyTimeout, "body-timeout", "How long a request body may pause before the connection is closed.")
+			f.Int64Var(&cfg.BodyMinRate, "body-min-rate", "Bytes per second a request body must average after --body-timeout's grace (0: no minimum).")
+			f.IntVar(&cfg.MaxConnsPerClient, "max-conns-per-client", "Connections one client address (an IPv6 /64) may hold at once (0: no limit; raise behind a proxy or NAT).")
 			f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", "How long in-flight requests may take after SIGTERM.")
 			f.StringVar(&cfg.DebugListen, "debug-listen", "Serve Go's profiler (/debug/pprof/) on this loopback address, e.g. 127.0.0.1:6060.")
 			return func(c *call) (any, error) {

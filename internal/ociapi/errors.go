@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 
 	"github.com/berthhq/berth/internal/registry"
@@ -76,6 +77,8 @@ func codeOf(err error) wireError {
 		{errPaginationN, wireError{http.StatusBadRequest, "PAGINATION_NUMBER_INVALID"}},
 		{ErrDenied, wireError{http.StatusForbidden, "DENIED"}},
 		{ErrTooManyRequests, wireError{http.StatusTooManyRequests, "TOOMANYREQUESTS"}},
+		// A body read past its deadline: the client was too slow.
+		{os.ErrDeadlineExceeded, wireError{http.StatusRequestTimeout, "BLOB_UPLOAD_INVALID"}},
 	}
 	for _, e := range table {
 		if errors.Is(err, e.err) {

@@ -37,6 +37,17 @@ type Config struct {
 	// (bursts of RegistryBurst); 0: no limit.
 	RegistryRate  float64
 	RegistryBurst int
+	// Slow clients. ReadHeaderTimeout bounds a request's head,
+	// IdleTimeout a kept-alive connection between requests. A request
+	// body may pause at most BodyTimeout, and must arrive at BodyMinRate
+	// bytes a second on average after that grace (0: no minimum).
+	// MaxConnsPerClient bounds the connections one client address (an
+	// IPv6 /64) holds at once (0: no bound).
+	ReadHeaderTimeout time.Duration
+	IdleTimeout       time.Duration
+	BodyTimeout       time.Duration
+	BodyMinRate       int64
+	MaxConnsPerClient int
 }
 
 // DefaultRegistryName is the registry bootstrap creates.
@@ -68,6 +79,12 @@ func Defaults() Config {
 		RegistryAccessLifetime:  75 * time.Minute,
 		RegistryRefreshLifetime: 3 * time.Hour,
 		RegistryBurst:           100,
+
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		BodyTimeout:       time.Minute,
+		BodyMinRate:       1024,
+		MaxConnsPerClient: 256,
 	}
 }
 
@@ -104,6 +121,14 @@ func (c *Config) Validate() error {
 	}
 	if c.RegistryRate < 0 || c.RegistryBurst < 1 {
 		return errors.New("--registry-rate must not be negative and --registry-burst must be at least 1")
+	}
+	for name, d := range map[string]time.Duration{"--read-header-timeout": c.ReadHeaderTimeout, "--idle-timeout": c.IdleTimeout, "--body-timeout": c.BodyTimeout} {
+		if d <= 0 {
+			return fmt.Errorf("%s must be positive", name)
+		}
+	}
+	if c.BodyMinRate < 0 || c.MaxConnsPerClient < 0 {
+		return errors.New("--body-min-rate and --max-conns-per-client must not be negative")
 	}
 	return nil
 }

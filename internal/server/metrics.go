@@ -12,6 +12,9 @@ type metrics struct {
 	duration *prometheus.HistogramVec
 	gcBlobs  prometheus.Counter
 	gcBytes  prometheus.Counter
+
+	connsRefused prometheus.Counter
+	bodyTimeouts prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -25,8 +28,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"surface"}),
 		gcBlobs: prometheus.NewCounter(prometheus.CounterOpts{Name: "berth_gc_blobs_deleted_total", Help: "Blobs removed by garbage collection."}),
 		gcBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "berth_gc_bytes_freed_total", Help: "Bytes freed by garbage collection."}),
+		connsRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "berth_http_connections_refused_total", Help: "Connections closed on accept because their client held --max-conns-per-client.",
+		}),
+		bodyTimeouts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "berth_http_body_timeouts_total", Help: "Requests whose body paused longer than --body-timeout or arrived under --body-min-rate.",
+		}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.gcBlobs, m.gcBytes)
+	reg.MustRegister(m.requests, m.duration, m.gcBlobs, m.gcBytes, m.connsRefused, m.bodyTimeouts)
 	return m
 }
 

@@ -73,6 +73,11 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 	if err != nil {
 		return err
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := newMetrics(reg)
+	// Counted before TLS, so that a refused client costs no handshake.
+	ln = newLimitListener(ln, cfg.MaxConnsPerClient, m.connsRefused.Inc)
 	scheme := "https"
 	if cfg.InsecureHTTP {
 		scheme = "http"
@@ -113,9 +118,6 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 		return err
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m := newMetrics(reg)
 	stsService := &sts.Service{Directory: stores.Meta, Machines: stores.Meta, Keys: ring, Clients: clients, Lifetime: sts.DefaultLifetime}
 	regAuth := &registryauth.Service{
 		Store: stores.Meta, Authz: engine, Keys: ring, Directory: stsService, Clients: clients, Suffix: cfg.RegistrySuffix,
@@ -147,8 +149,8 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 	h.registryTokens.RegistryFor = h.registryFor
 	srv := &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
@@ -265,6 +267,7 @@ func (h *handler) forgetRegistry(name string) { h.known.Delete(name) }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	watchBody(w, r, h.cfg.BodyTimeout, h.cfg.BodyMinRate, h.metrics.bodyTimeouts.Inc)
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	surface := h.route(rec, r)
 	h.metrics.observe(surface, r.Method, rec.status, time.Since(start))
