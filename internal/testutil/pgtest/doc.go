@@ -9,8 +9,9 @@
 // discarded anyway.
 //
 // PostgreSQL refuses to run as root, while CI runs tests as root, so under
-// root the server runs as the "postgres" system user, which is created if it
-// does not exist.
+// root the server runs as the "postgres" system user, which the server
+// package creates. The database is made with the pgx driver that the SQL
+// store uses.
 //
 // When the binaries are missing the test is skipped, unless
 // BERTH_REQUIRE_POSTGRES=1 is set (as CI does), in which case it fails:
