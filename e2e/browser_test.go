@@ -109,9 +109,10 @@ func newBrowser(t *testing.T, chromium string, s *berthtest.Server) func() conte
 //
 //	browser consent URL USER PASSWORD
 //
-// opens a consent URL (any of CONTRACTS.md §1's three forms) in a fresh
+// opens a consent URL (any of the three forms in docs/wire.md) in a fresh
 // headless Chromium, signs in as USER, ticks "consent on behalf of your
-// organization" and accepts, as SCENARIOS.md S3 step 2 has tenant B's
+// organization" and accepts, as step 2 of scenario S3
+// (testdata/scenarios/s3_cross_tenant_cluster.txtar) has tenant B's
 // administrator do, and prints the query of the redirect URI the browser
 // was sent to, one key=value a line in key order. It fails, with the
 // page's heading, when no consent page follows the sign-in, and when the

@@ -18,7 +18,8 @@ import (
 	"github.com/berthhq/berth/internal/testutil/berthtest"
 )
 
-// TestConsentInBrowser is SCENARIOS.md S3 step 2 in a real browser:
+// TestConsentInBrowser is step 2 of scenario S3
+// (testdata/scenarios/s3_cross_tenant_cluster.txtar) in a real browser:
 // headless Chromium opens tenant B's authorize URL for tenant A's
 // multi-tenant application, tenant B's administrator signs in with the
 // keyboard, ticks "consent on behalf of your organization" and accepts;

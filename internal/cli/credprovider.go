@@ -98,8 +98,8 @@ func registryOf(image, suffix string) (host, name string, ok bool) {
 	return host, label, true
 }
 
-// ProvideCredentials answers a kubelet's request for image, as CONTRACTS
-// §5 says the cloud's provider does: for a registry of berth's, in
+// ProvideCredentials answers a kubelet's request for image as the cloud's
+// provider does (docs/wire.md, "Kubernetes"): for a registry of berth's, in
 // service principal mode the application's id and secret (the node file
 // holds them already; the registry checks them on every pull, in its own
 // tenant, through the service principal consented there), in managed

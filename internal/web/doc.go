@@ -1,6 +1,6 @@
 // Package web serves the pages a person uses in a browser: signing in as a
 // tenant's user and an administrator's consent to a multi-tenant
-// application (CONTRACTS.md section 1, "Admin consent"). It answers the
+// application (docs/wire.md, "Sign-in and admin consent"). It answers the
 // three consent URL forms,
 //
 //	GET /{t}/oauth2/authorize?client_id&response_type=code&redirect_uri[&prompt=admin_consent][&state]
