@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/berthhq/berth/internal/authz"
+	"github.com/berthhq/berth/internal/clientauth"
 	"github.com/berthhq/berth/internal/controlplane"
 	"github.com/berthhq/berth/internal/ids"
 	"github.com/berthhq/berth/internal/resourceid"
@@ -69,7 +70,7 @@ func newFixture(t *testing.T) *fixture {
 				PrincipalID: c.ObjectID, PrincipalType: controlplane.PrincipalTypeServicePrincipal, TenantID: c.TenantID, CreatedAt: now}))
 		}
 	}
-	f.cp = &controlplane.Service{Store: meta, Authz: &authz.Engine{Store: meta}, RegistrySuffix: "cr.test",
+	f.cp = &controlplane.Service{Store: meta, Authz: &authz.Engine{Store: meta}, Clients: clientauth.NewChecker(meta), RegistrySuffix: "cr.test",
 		RegistryDeleted: func(name string) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
