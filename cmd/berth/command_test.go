@@ -109,6 +109,7 @@ func TestRunnerRefusesBadCommandLinesBeforeRunning(t *testing.T) {
 		{[]string{"box", "create", "-n", "b", "--color", "red", "--query", "[", "-o", "tsv"}, 1, "--query"},
 		{[]string{"box", "create", "-n", "b", "--color", "red", "--size", "big"}, 2, `--size: "big" is not valid`},
 		{[]string{"box", "create", "-n", "b", "--color"}, 2, "--color needs a value"},
+		{[]string{"box", "create", "--color", "red", "-n"}, 2, "berth box create: -n needs a value"},
 		{[]string{"box", "create", "-n", "b", "--colour", "red"}, 2, "unknown flag --colour; did you mean --color?\nRun 'berth box create --help' for its arguments.\n"},
 		{[]string{"box", "create", "-n", "b", "--zzzzzz"}, 2, "unknown flag --zzzzzz\n"},
 		{[]string{"box", "create", "-n", "b", "--color", "red", "stray"}, 2, "unexpected arguments: stray"},

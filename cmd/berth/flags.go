@@ -265,7 +265,7 @@ func (f *flagSet) parse(args []string) ([]string, error) {
 	for _, s := range f.specs {
 		if v := os.Getenv(s.env); s.env != "" && !s.given && v != "" {
 			if err := f.set(s, s.names[0], v); err != nil {
-				return nil, fmt.Errorf("$%s: %w", s.env, err)
+				return nil, fmt.Errorf("$%s: %v", s.env, err)
 			}
 		}
 	}
@@ -286,7 +286,7 @@ func (f *flagSet) flag(a string, after []string) (int, error) {
 	s.given = true
 	values, took, ok := s.take(value, hasValue, after)
 	if !ok {
-		return 0, usagef("%s: --%s needs a value", f.cmd, name)
+		return 0, usagef("%s: %s%s needs a value", f.cmd, dashes(name), name)
 	}
 	for _, v := range values {
 		if err := f.set(s, name, v); err != nil {
@@ -323,7 +323,7 @@ func (s *flagSpec) take(value string, hasValue bool, after []string) (values []s
 
 func (f *flagSet) set(s *flagSpec, name, value string) error {
 	if err := f.fs.Set(s.names[0], value); err != nil {
-		return usagef("%s: --%s: %q is not valid: %v", f.cmd, name, value, err)
+		return usagef("%s: %s%s: %q is not valid: %v", f.cmd, dashes(name), name, value, err)
 	}
 	return nil
 }
