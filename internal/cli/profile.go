@@ -126,6 +126,12 @@ func LoadLogin(e Endpoint) (*Profile, error) {
 		if err != nil {
 			return nil, err
 		}
+		// The login's tokens go only to the berth it was made with: the
+		// CA that berth's certificate chains to says which one it is. A
+		// different CA is another berth, which would be handed them.
+		if p.stored.caCert != "" && strings.TrimSpace(string(pem)) != strings.TrimSpace(p.stored.caCert) {
+			return nil, fmt.Errorf("%s is not the CA of the berth you are logged in to (%s): run berth login for that server first", e.CAFile, p.stored.server)
+		}
 		p.CACert = string(pem)
 	}
 	return p, nil

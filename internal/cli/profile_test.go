@@ -8,7 +8,10 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/berthhq/berth/internal/pki"
 )
 
 // TestLoadLoginAtAnotherAddress reaches a login's berth at an address and
@@ -56,5 +59,33 @@ func TestLoadLoginAtAnotherAddress(t *testing.T) {
 	}
 	if p, err := LoadLogin(Endpoint{}); err != nil || p.Server != stored.Server {
 		t.Errorf("no endpoint: %v %v", p, err)
+	}
+}
+
+// A login made with one berth's CA is not handed to a server of another
+// CA: that would give it the login's tokens.
+func TestLoadLoginRefusesAnotherCA(t *testing.T) {
+	// Two berths' data directories: each makes its own CA.
+	ca := func() string {
+		dir := t.TempDir()
+		if _, err := pki.Ensure(dir, []string{"localhost"}); err != nil {
+			t.Fatal(err)
+		}
+		return filepath.Join(dir, "ca.crt")
+	}
+	oneCA, otherCA := ca(), ca()
+	pemOne, err := os.ReadFile(oneCA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("BERTH_CONFIG_DIR", t.TempDir())
+	if err := (&Profile{Server: "https://127.0.0.1:8443", CACert: string(pemOne), TenantID: "t", User: User{Name: "a"}, Secret: "s"}).Save(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadLogin(Endpoint{Server: "https://127.0.0.2:8443", CAFile: oneCA}); err != nil {
+		t.Errorf("the same berth's CA at another address: %v", err)
+	}
+	if _, err := LoadLogin(Endpoint{Server: "https://127.0.0.3:8443", CAFile: otherCA}); err == nil || !strings.Contains(err.Error(), "berth login") {
+		t.Errorf("another berth's CA: %v, want a refusal that says to log in there", err)
 	}
 }
