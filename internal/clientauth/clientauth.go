@@ -51,6 +51,9 @@ func NewChecker(dir Directory) *Checker {
 type Client struct {
 	Application      store.Application
 	ServicePrincipal store.ServicePrincipal
+	// SecretKeyID names the password credential the client proved, for
+	// what is minted from it to be tied to that one secret.
+	SecretKeyID string
 }
 
 // Find looks up the application clientID and its service principal in
@@ -86,7 +89,7 @@ func (c *Checker) Secret(ctx context.Context, tenantID, clientID, given, source 
 		return Client{}, err
 	}
 	now := time.Now()
-	err = c.checkSecret(ctx, client.Application, given, now)
+	client.SecretKeyID, err = c.checkSecret(ctx, client.Application, given, now)
 	switch {
 	case errors.Is(err, ErrInvalidSecret):
 		c.guard.Failed(key, now)
@@ -99,24 +102,45 @@ func (c *Checker) Secret(ctx context.Context, tenantID, clientID, given, source 
 	return client, nil
 }
 
-func (c *Checker) checkSecret(ctx context.Context, app store.Application, given string, now time.Time) error {
+func (c *Checker) checkSecret(ctx context.Context, app store.Application, given string, now time.Time) (keyID string, err error) {
 	if given == "" {
-		return ErrInvalidSecret
+		return "", ErrInvalidSecret
 	}
 	creds, err := c.Directory.ListPasswordCredentials(ctx, app.ObjectID)
 	if err != nil {
-		return err
+		return "", err
 	}
 	for _, cred := range creds {
 		if !secret.Verify(given, cred.Salt, cred.Hash) {
 			continue
 		}
-		if now.Before(cred.StartDateTime) || now.After(cred.EndDateTime) {
-			return ErrSecretExpired
+		if !Current(cred, now) {
+			return "", ErrSecretExpired
 		}
-		return nil
+		return cred.KeyID, nil
 	}
-	return ErrInvalidSecret
+	return "", ErrInvalidSecret
+}
+
+// SecretCurrent reports whether the application still has the password
+// credential keyID, and it is current: what a token minted from that
+// secret is checked against when it is used again.
+func (c *Checker) SecretCurrent(ctx context.Context, appObjectID, keyID string, now time.Time) (bool, error) {
+	creds, err := c.Directory.ListPasswordCredentials(ctx, appObjectID)
+	if err != nil {
+		return false, err
+	}
+	for _, cred := range creds {
+		if cred.KeyID == keyID {
+			return Current(cred, now), nil
+		}
+	}
+	return false, nil
+}
+
+// Current reports whether a secret is within its validity at now.
+func Current(cred store.PasswordCredential, now time.Time) bool {
+	return !now.Before(cred.StartDateTime) && !now.After(cred.EndDateTime)
 }
 
 // SourceOf is where a request comes from, as the throttle keys attempts:

@@ -642,3 +642,90 @@ func TestRecreatedRegistryRefusesOldTokens(t *testing.T) {
 		t.Errorf("a new refresh token: %d %s", a.status, a.raw)
 	}
 }
+
+// A refresh token does not outlive what it was minted from: a removed
+// client secret, a renewed admin password or a deleted service principal
+// ends its chain, and renewing it never moves its end.
+func TestRefreshTokensEndWithTheirOrigin(t *testing.T) {
+	f := newFixture(t, 0)
+	ctx := context.Background()
+	offline := func(auth string) string {
+		t.Helper()
+		a := f.v2(login, "GET", "/oauth2/token?service="+login+"&scope=repository:app:pull&offline_token=true", auth)
+		if a.status != 200 || a.str("refresh_token") == "" {
+			t.Fatalf("token with offline_token: %d %s", a.status, a.raw)
+		}
+		return a.str("refresh_token")
+	}
+	renew := func(rt string) answer {
+		return f.post(login, "/oauth2/token", url.Values{"grant_type": {"refresh_token"}, "service": {login}, "refresh_token": {rt},
+			"scope": {"repository:app:pull"}, "offline_token": {"true"}})
+	}
+
+	// A chain renewed again and again keeps its first end.
+	f.principal("renewer", tenantA)
+	f.assign("renewer", f.registryID("myregistry"), authz.AcrPull)
+	rt := offline(basic(f.apps["renewer"], f.secret[f.apps["renewer"]]))
+	first := payload(t, rt)["exp"].(float64)
+	// Into the next second, so that a renewal that restarted the
+	// lifetime would end later than the first token.
+	time.Sleep(1100 * time.Millisecond)
+	for i := 0; i < 3; i++ {
+		a := renew(rt)
+		if a.status != 200 || a.str("refresh_token") == "" {
+			t.Fatalf("renewal %d: %d %s", i, a.status, a.raw)
+		}
+		rt = a.str("refresh_token")
+		if exp := payload(t, rt)["exp"].(float64); exp > first {
+			t.Fatalf("renewal %d moved the chain's end from %v to %v", i, first, exp)
+		}
+	}
+
+	// A client secret removed.
+	f.principal("secretive", tenantA)
+	f.assign("secretive", f.registryID("myregistry"), authz.AcrPull)
+	app := f.apps["secretive"]
+	rt = offline(basic(app, f.secret[app]))
+	renewed := renew(rt).str("refresh_token")
+	a, err := f.meta.GetApplicationByAppID(ctx, app)
+	must(t, err)
+	creds, err := f.meta.ListPasswordCredentials(ctx, a.ObjectID)
+	must(t, err)
+	must(t, f.meta.RemovePasswordCredential(ctx, a.ObjectID, creds[0].KeyID))
+	for name, tok := range map[string]string{"the first refresh token": rt, "its renewal": renewed} {
+		if a := renew(tok); a.status != 401 {
+			t.Errorf("%s after its secret was removed: %d %s", name, a.status, a.raw)
+		}
+		if a := f.v2(login, "GET", "/v2/", basic(registryauth.NullUser, tok)); a.status != 401 {
+			t.Errorf("%s as Basic credentials after its secret was removed: %d", name, a.status)
+		}
+	}
+
+	// An admin password renewed.
+	pw := secret.Generate()
+	salt, sum := secret.Hash(pw)
+	must(t, f.meta.PutRegistryPassword(ctx, store.RegistryPassword{Registry: "myregistry", Name: "password", Salt: salt, Hash: sum, CreatedAt: time.Now()}))
+	owner := controlplane.Caller{TenantID: tenantA, ObjectID: f.sps["owner"]}
+	regID, _ := resourceid.Parse(f.registryID("myregistry"))
+	_, _, err = f.cp.PutResource(ctx, owner, regID, controlplane.ResourceInput{Properties: json.RawMessage(`{"adminUserEnabled":true}`)})
+	must(t, err)
+	rt = offline(basic("myregistry", pw))
+	if a := renew(rt); a.status != 200 {
+		t.Fatalf("admin refresh token before the renewal: %d %s", a.status, a.raw)
+	}
+	salt, sum = secret.Hash(secret.Generate())
+	must(t, f.meta.PutRegistryPassword(ctx, store.RegistryPassword{Registry: "myregistry", Name: "password", Salt: salt, Hash: sum, CreatedAt: time.Now()}))
+	if a := renew(rt); a.status != 401 {
+		t.Errorf("admin refresh token after its password was renewed: %d %s", a.status, a.raw)
+	}
+
+	// A service principal deleted (consent withdrawn), its assignment
+	// left behind.
+	f.principal("consented", tenantA)
+	f.assign("consented", f.registryID("myregistry"), authz.AcrPull)
+	rt = f.refresh("consented")
+	must(t, f.meta.DeleteServicePrincipal(ctx, f.sps["consented"]))
+	if a := renew(rt); a.status != 401 {
+		t.Errorf("refresh token of a deleted service principal: %d %s", a.status, a.raw)
+	}
+}

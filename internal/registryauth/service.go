@@ -60,6 +60,7 @@ type Store interface {
 	GetRegistry(ctx context.Context, name string) (store.Registry, error)
 	ListRegistryPasswords(ctx context.Context, registry string) ([]store.RegistryPassword, error)
 	GetResource(ctx context.Context, id string) (store.Resource, error)
+	GetServicePrincipal(ctx context.Context, objectID string) (store.ServicePrincipal, error)
 }
 
 // DirectoryVerifier checks directory tokens.
@@ -191,6 +192,10 @@ func (s *Service) registryIdentity(ctx context.Context, name string) (Registry, 
 type Identity struct {
 	Kind        string // KindPrincipal, KindAdmin or KindAnonymous
 	PrincipalID string // the principal's object id, for KindPrincipal
+	// Origin is the credential the identity was proved with, which
+	// refresh tokens minted for it carry and are checked against on every
+	// use (see origin.go).
+	Origin string
 }
 
 // Kinds of identity.
@@ -216,7 +221,7 @@ func (id Identity) key(reg Registry) string {
 // the null user with a registry refresh token.
 func (s *Service) Basic(ctx context.Context, reg Registry, user, pass, source string) (Identity, error) {
 	if user == NullUser {
-		c, err := s.verify(ctx, reg, pass, grantRefresh)
+		c, err := s.verifyRefresh(ctx, reg, pass)
 		if err != nil {
 			return Identity{}, err
 		}
@@ -253,7 +258,7 @@ func (s *Service) checkBasic(ctx context.Context, reg Registry, user, pass, sour
 		}
 		for _, p := range pws {
 			if secret.Verify(pass, p.Salt, p.Hash) {
-				return Identity{Kind: KindAdmin}, nil
+				return Identity{Kind: KindAdmin, Origin: adminOrigin(p)}, nil
 			}
 		}
 		return Identity{}, errBadCredentials
@@ -272,7 +277,8 @@ func (s *Service) checkBasic(ctx context.Context, reg Registry, user, pass, sour
 	case err != nil:
 		return Identity{}, err
 	}
-	return Identity{Kind: KindPrincipal, PrincipalID: client.ServicePrincipal.ObjectID}, nil
+	return Identity{Kind: KindPrincipal, PrincipalID: client.ServicePrincipal.ObjectID,
+		Origin: secretOrigin(client.Application.ObjectID, client.SecretKeyID)}, nil
 }
 
 // Registry actions, as scopes and tokens name them.

@@ -42,10 +42,12 @@ type claims struct {
 	Tenant    string   `json:"tenant"`
 	Registry  string   `json:"registry_instance"`
 	Access    []Access `json:"access,omitempty"`
+	// Origin, on refresh tokens, is the credential they were minted from.
+	Origin string `json:"origin,omitempty"`
 }
 
 func (c claims) identity() Identity {
-	id := Identity{Kind: c.Kind}
+	id := Identity{Kind: c.Kind, Origin: c.Origin}
 	if c.Kind == KindPrincipal {
 		id.PrincipalID = c.Subject
 	}
@@ -66,8 +68,17 @@ func (s *Service) lifetime(grant string) time.Duration {
 }
 
 func (s *Service) issue(ctx context.Context, reg Registry, id Identity, grant string, access []Access) (string, time.Time, error) {
+	return s.issueUntil(ctx, reg, id, grant, access, time.Time{})
+}
+
+// issueUntil issues a token that expires after its lifetime or at
+// notAfter, whichever comes first (a zero notAfter: its lifetime).
+func (s *Service) issueUntil(ctx context.Context, reg Registry, id Identity, grant string, access []Access, notAfter time.Time) (string, time.Time, error) {
 	now := time.Now()
 	exp := now.Add(s.lifetime(grant))
+	if !notAfter.IsZero() && notAfter.Before(exp) {
+		exp = notAfter
+	}
 	key, err := s.Keys.Signing(ctx, now)
 	if err != nil {
 		return "", exp, err
@@ -76,9 +87,14 @@ func (s *Service) issue(ctx context.Context, reg Registry, id Identity, grant st
 	if id.Kind == KindAdmin {
 		sub = reg.Name
 	}
+	var origin string
+	if grant == grantRefresh {
+		origin = id.Origin
+	}
 	tok, err := jws.Sign(key, nil, claims{
 		JTI: ids.New(), Subject: sub, Kind: id.Kind, NotBefore: now.Add(-time.Minute).Unix(), Expires: exp.Unix(), IssuedAt: now.Unix(),
-		Issuer: reg.LoginServer, Audience: reg.LoginServer, Version: "1.0", GrantType: grant, Tenant: reg.TenantID, Registry: reg.Instance, Access: access,
+		Issuer: reg.LoginServer, Audience: reg.LoginServer, Version: "1.0", GrantType: grant, Tenant: reg.TenantID, Registry: reg.Instance,
+		Access: access, Origin: origin,
 	})
 	return tok, exp, err
 }
@@ -142,7 +158,7 @@ func (s *Service) Exchange(ctx context.Context, reg Registry, accessToken, tenan
 	if c.TenantID != reg.TenantID || (tenant != "" && tenant != reg.TenantID) {
 		return "", fail(ErrUnauthorized, "the access token's tenant is not the registry's tenant")
 	}
-	id := Identity{Kind: KindPrincipal, PrincipalID: c.ObjectID}
+	id := Identity{Kind: KindPrincipal, PrincipalID: c.ObjectID, Origin: directoryOrigin}
 	p, err := s.permissions(ctx, reg, id)
 	if err != nil {
 		return "", err
@@ -180,13 +196,17 @@ type TokenResponse struct {
 // may do of them.
 func (s *Service) Token(ctx context.Context, reg Registry, req TokenRequest) (TokenResponse, error) {
 	id := Identity{Kind: KindAnonymous}
+	// A refresh token renewed by a refresh token ends when the first of
+	// its chain does: only presenting the credential again starts a new
+	// chain.
+	var chainEnds time.Time
 	switch {
 	case req.RefreshToken != "":
-		c, err := s.verify(ctx, reg, req.RefreshToken, grantRefresh)
+		c, err := s.verifyRefresh(ctx, reg, req.RefreshToken)
 		if err != nil {
 			return TokenResponse{}, err
 		}
-		id = c.identity()
+		id, chainEnds = c.identity(), time.Unix(c.Expires, 0)
 	case req.Basic:
 		var err error
 		if id, err = s.Basic(ctx, reg, req.User, req.Pass, req.Source); err != nil {
@@ -209,7 +229,7 @@ func (s *Service) Token(ctx context.Context, reg Registry, req TokenRequest) (To
 	}
 	out := TokenResponse{AccessToken: tok, ExpiresIn: int(time.Until(exp).Seconds())}
 	if req.Offline && id.Kind != KindAnonymous {
-		if out.RefreshToken, _, err = s.issue(ctx, reg, id, grantRefresh, nil); err != nil {
+		if out.RefreshToken, _, err = s.issueUntil(ctx, reg, id, grantRefresh, nil, chainEnds); err != nil {
 			return TokenResponse{}, err
 		}
 	}
