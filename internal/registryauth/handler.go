@@ -55,7 +55,9 @@ func (h *TokenHandler) serve(w http.ResponseWriter, r *http.Request) error {
 		if r.URL.Path != "/oauth2/token" {
 			return errMethod
 		}
-		form = r.URL.Query()
+		if form, err = url.ParseQuery(r.URL.RawQuery); err != nil {
+			return fail(ErrBadRequest, "malformed query: %v", err)
+		}
 	default:
 		return errMethod
 	}

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -727,5 +728,33 @@ func TestRefreshTokensEndWithTheirOrigin(t *testing.T) {
 	must(t, f.meta.DeleteServicePrincipal(ctx, f.sps["consented"]))
 	if a := renew(rt); a.status != 401 {
 		t.Errorf("refresh token of a deleted service principal: %d %s", a.status, a.raw)
+	}
+}
+
+// A token request cannot make a token as large as it likes: repeated
+// scopes are merged and distinct ones are bounded.
+func TestScopesAreBounded(t *testing.T) {
+	f := newFixture(t, 0)
+	auth := basic(f.apps["puller"], f.secret[f.apps["puller"]])
+	q := url.Values{"service": {login}}
+	for i := 0; i < 5000; i++ {
+		q.Add("scope", "repository:app:pull,pull")
+	}
+	a := f.v2(login, "GET", "/oauth2/token?"+q.Encode(), auth)
+	if a.status != 200 {
+		t.Fatalf("5,000 copies of one scope: %d %.200s", a.status, a.raw)
+	}
+	if tok := a.str("access_token"); len(tok) > 4096 {
+		t.Errorf("5,000 copies of one scope made a %d-byte token", len(tok))
+	}
+	if got := actionsIn(t, a.str("access_token")); len(got) != 1 || got["repository:app"] != "pull" {
+		t.Errorf("merged scope carries %v", got)
+	}
+	q = url.Values{"service": {login}}
+	for i := 0; i <= registryauth.MaxScopes; i++ {
+		q.Add("scope", fmt.Sprintf("repository:app%d:pull", i))
+	}
+	if a := f.v2(login, "GET", "/oauth2/token?"+q.Encode(), auth); a.status != 400 {
+		t.Errorf("%d distinct scopes: %d %.200s", registryauth.MaxScopes+1, a.status, a.raw)
 	}
 }

@@ -372,11 +372,18 @@ type Scope struct {
 	Actions []string
 }
 
+// MaxScopes bounds the distinct scopes one token request may ask for:
+// with repositories' names at most 255 characters and five actions, a
+// token stays under about 20 KB, however the request is written.
+const MaxScopes = 50
+
 // ParseScopes parses scope parameters, each holding one or more
 // space-separated scopes. Scopes of types berth does not serve are
-// dropped, as a registry does; malformed ones are an error.
+// dropped, as a registry does; malformed ones are an error. Scopes naming
+// the same repository are merged, actions once each.
 func ParseScopes(values []string) ([]Scope, error) {
 	var out []Scope
+	index := map[[2]string]int{}
 	for _, v := range values {
 		for _, f := range strings.Fields(v) {
 			typ, rest, ok1 := strings.Cut(f, ":")
@@ -397,11 +404,30 @@ func ParseScopes(values []string) ([]Scope, error) {
 			default:
 				continue
 			}
-			out = append(out, Scope{Type: typ, Name: name, Actions: actions})
+			k := [2]string{typ, name}
+			i, seen := index[k]
+			if !seen {
+				if len(out) == MaxScopes {
+					return nil, fail(ErrBadRequest, "more than %d scopes in one request", MaxScopes)
+				}
+				i, index[k] = len(out), len(out)
+				out = append(out, Scope{Type: typ, Name: name})
+			}
+			for _, a := range actions {
+				if !slices.Contains(out[i].Actions, a) {
+					if len(out[i].Actions) == maxActions {
+						return nil, fail(ErrBadRequest, "malformed scope '%s': more than %d actions", f, maxActions)
+					}
+					out[i].Actions = append(out[i].Actions, a)
+				}
+			}
 		}
 	}
 	return out, nil
 }
+
+// maxActions bounds the distinct actions of one scope: five are served.
+const maxActions = 16
 
 // access computes what a token for scopes carries: each scope's actions
 // that the identity has, "*" expanded.
