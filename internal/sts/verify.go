@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/berthhq/berth/internal/jws"
+	"github.com/berthhq/berth/internal/store"
 )
 
 // ErrInvalidToken is every reason an access token is refused; the reason
@@ -74,6 +75,16 @@ func (s *Service) VerifyAny(ctx context.Context, token string, wants ...Resource
 	}
 	if c.Tid == "" || c.Oid == "" || !issuerOf(c.Iss, c.Tid) {
 		return Claims{}, invalid("issuer or subject")
+	}
+	// A token does not outlive its principal: deleting a service
+	// principal (an application's consent withdrawn, a managed identity
+	// removed) stops its tokens at once, not when they expire.
+	sp, err := s.Directory.GetServicePrincipal(ctx, c.Oid)
+	if errors.Is(err, store.ErrNotFound) || err == nil && sp.TenantID != c.Tid {
+		return Claims{}, invalid("the principal no longer exists")
+	}
+	if err != nil {
+		return Claims{}, err
 	}
 	appID := c.AppID
 	if appID == "" {

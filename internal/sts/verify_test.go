@@ -15,6 +15,7 @@ import (
 	"github.com/berthhq/berth/internal/jws"
 	"github.com/berthhq/berth/internal/keys"
 	"github.com/berthhq/berth/internal/store"
+	"github.com/berthhq/berth/internal/testutil/stores"
 )
 
 // memKeys is an in-memory signing key table.
@@ -63,8 +64,20 @@ func TestVerify(t *testing.T) {
 	if err := ring.Ensure(ctx); err != nil {
 		t.Fatal(err)
 	}
-	s := &Service{Keys: ring}
+	meta, _ := stores.New(t)
 	now := time.Now()
+	for _, tid := range []string{verifyTenant, "other-tenant"} {
+		if err := meta.CreateTenant(ctx, store.Tenant{ID: tid, Domain: tid + ".example", CreatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for oid, tid := range map[string]string{"sp-object": verifyTenant, "elsewhere": "other-tenant"} {
+		if err := meta.CreateServicePrincipal(ctx, store.ServicePrincipal{ObjectID: oid, TenantID: tid, AppID: oid + "-app",
+			AppOwnerTenantID: tid, Type: store.PrincipalManagedIdentity, DisplayName: oid, CreatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := &Service{Keys: ring, Directory: meta}
 	key, err := ring.Signing(ctx, now)
 	if err != nil {
 		t.Fatal(err)
@@ -92,14 +105,16 @@ func TestVerify(t *testing.T) {
 	}
 
 	bad := map[string]func(map[string]any){
-		"expired":      func(c map[string]any) { c["exp"] = now.Add(-time.Hour).Unix() },
-		"no exp":       func(c map[string]any) { delete(c, "exp") },
-		"future":       func(c map[string]any) { c["nbf"] = now.Add(time.Hour).Unix() },
-		"wrong aud":    func(c map[string]any) { c["aud"] = "https://management.azure.com" },
-		"unknown aud":  func(c map[string]any) { c["aud"] = "https://example.com" },
-		"other tenant": func(c map[string]any) { c["iss"] = "https://h/other-tenant/" },
-		"issuer path":  func(c map[string]any) { c["iss"] = "https://h/" + verifyTenant + "/x" },
-		"no oid":       func(c map[string]any) { delete(c, "oid") },
+		"expired":                     func(c map[string]any) { c["exp"] = now.Add(-time.Hour).Unix() },
+		"no exp":                      func(c map[string]any) { delete(c, "exp") },
+		"future":                      func(c map[string]any) { c["nbf"] = now.Add(time.Hour).Unix() },
+		"wrong aud":                   func(c map[string]any) { c["aud"] = "https://management.azure.com" },
+		"unknown aud":                 func(c map[string]any) { c["aud"] = "https://example.com" },
+		"other tenant":                func(c map[string]any) { c["iss"] = "https://h/other-tenant/" },
+		"issuer path":                 func(c map[string]any) { c["iss"] = "https://h/" + verifyTenant + "/x" },
+		"no oid":                      func(c map[string]any) { delete(c, "oid") },
+		"deleted principal":           func(c map[string]any) { c["oid"] = "deleted" },
+		"principal of another tenant": func(c map[string]any) { c["oid"] = "elsewhere" },
 	}
 	for name, edit := range bad {
 		claims := verifyClaims(now)

@@ -137,8 +137,12 @@ func scanServicePrincipal(row scanner) (store.ServicePrincipal, error) {
 	return sp, notFound(err, store.ErrNotFound)
 }
 
+// GetServicePrincipal is read for every directory and management token
+// verified: it answers from the directory cache.
 func (db *DB) GetServicePrincipal(ctx context.Context, objectID string) (store.ServicePrincipal, error) {
-	return scanServicePrincipal(db.queryRow(ctx, "SELECT "+servicePrincipalColumns+" FROM service_principals WHERE object_id = $1", objectID))
+	return cached(db, &db.principalsByID, objectID, func() (store.ServicePrincipal, error) {
+		return scanServicePrincipal(db.queryRow(ctx, "SELECT "+servicePrincipalColumns+" FROM service_principals WHERE object_id = $1", objectID))
+	})
 }
 
 func (db *DB) ListServicePrincipals(ctx context.Context, tenantID string) ([]store.ServicePrincipal, error) {

@@ -43,11 +43,12 @@ type DB struct {
 	// tables (see Version).
 	versions [store.NumTables]atomic.Uint64
 	// The caches of reads made at a version.
-	manifestCache cache.Cache[manifestKey, store.Manifest]
-	tenants       cache.Cache[string, store.Tenant]
-	apps          cache.Cache[string, store.Application]
-	principals    cache.Cache[[2]string, store.ServicePrincipal]
-	passwords     cache.Cache[string, []store.PasswordCredential]
+	manifestCache  cache.Cache[manifestKey, store.Manifest]
+	tenants        cache.Cache[string, store.Tenant]
+	apps           cache.Cache[string, store.Application]
+	principals     cache.Cache[[2]string, store.ServicePrincipal]
+	principalsByID cache.Cache[string, store.ServicePrincipal]
+	passwords      cache.Cache[string, []store.PasswordCredential]
 }
 
 var (
