@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -45,33 +44,6 @@ func registryAddress(s *berthtest.Server) string {
 	return "default.cr.localhost:" + port
 }
 
-// runWith runs the berth binary under a name (a symlink in a temp dir)
-// with extra environment and stdin; it returns stdout and the exit code.
-func runWith(t *testing.T, as string, env []string, stdin string, args ...string) (string, int) {
-	t.Helper()
-	bin := berthtest.Binary(t)
-	if as != "" {
-		link := filepath.Join(t.TempDir(), as)
-		if err := os.Symlink(bin, link); err != nil {
-			t.Fatal(err)
-		}
-		bin = link
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	if _, exit := err.(*exec.ExitError); err != nil && !exit {
-		t.Fatal(err)
-	}
-	if stderr.Len() > 0 {
-		t.Logf("%s %v stderr: %s", as, args, stderr.String())
-	}
-	return stdout.String(), cmd.ProcessState.ExitCode()
-}
-
 // pushPull pushes a new image to repo with auth and pulls it back.
 func pushPull(t *testing.T, s *berthtest.Server, auth authn.Authenticator, repo string) error {
 	t.Helper()
@@ -104,16 +76,16 @@ func pull(t *testing.T, s *berthtest.Server, auth authn.Authenticator, repo stri
 // go-containerregistry at the login server.
 func TestACRLogin(t *testing.T) {
 	s := startBerth(t)
-	config, _ := adminCLI(t, s)
+	admin := adminCLI(t, s)
 	addr := registryAddress(s)
 	docker := t.TempDir()
 	configPath := filepath.Join(docker, "config.json")
 	if err := os.WriteFile(configPath, []byte(`{"psFormat":"table {{.ID}}","auths":{"other.example":{"auth":"eDp5"}}}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	env := []string{"BERTH_CONFIG_DIR=" + config, "DOCKER_CONFIG=" + docker}
-
-	out, code := runWith(t, "", env, "", "acr", "login", "--name", "default")
+	withDocker := admin
+	withDocker.env = []string{"DOCKER_CONFIG=" + docker}
+	out, code := withDocker.status("acr", "login", "--name", "default")
 	if code != 0 || strings.TrimSpace(out) != "Login Succeeded" {
 		t.Fatalf("acr login: %d %s", code, out)
 	}
@@ -138,7 +110,7 @@ func TestACRLogin(t *testing.T) {
 		t.Fatalf("with acr login's identity token: %v", err)
 	}
 
-	out, code = runWith(t, "", env, "", "acr", "login", "-n", "default", "--expose-token")
+	out, code = withDocker.status("acr", "login", "-n", "default", "--expose-token")
 	var exposed struct{ AccessToken, LoginServer string }
 	if code != 0 || json.Unmarshal([]byte(out), &exposed) != nil || exposed.LoginServer != "default.cr.localhost" || exposed.AccessToken == "" {
 		t.Fatalf("acr login --expose-token: %d %s", code, out)
@@ -153,10 +125,11 @@ func TestACRLogin(t *testing.T) {
 	// The credential helper needs no acr login: a fresh docker
 	// configuration directory, which it must leave empty.
 	helperDocker := t.TempDir()
-	env = []string{"BERTH_CONFIG_DIR=" + config, "DOCKER_CONFIG=" + helperDocker}
 	helper := func(stdin string, args ...string) (string, int) {
 		t.Helper()
-		return runWith(t, "docker-credential-berth", env, stdin, args...)
+		c := admin
+		c.env, c.stdin, c.as = []string{"DOCKER_CONFIG=" + helperDocker}, stdin, "docker-credential-berth"
+		return c.status(args...)
 	}
 	for _, server := range []string{addr, "https://" + addr, "https://" + addr + "/v2/"} {
 		out, code = helper(server+"\n", "get")
@@ -194,8 +167,9 @@ func TestACRLogin(t *testing.T) {
 // admin user is enabled, and so is the pull secret made of them.
 func TestACRAdminCredentials(t *testing.T) {
 	s := startBerth(t)
-	config, run := adminCLI(t, s)
-	if out, err := berthCLI(t, config, "acr", "credential", "show", "--name", "default"); err == nil || !strings.Contains(out, "UnAuthorizedForCredentialOperations") {
+	owner := adminCLI(t, s)
+	run := owner.run
+	if out, err := owner.try("acr", "credential", "show", "--name", "default"); err == nil || !strings.Contains(out, "UnAuthorizedForCredentialOperations") {
 		t.Fatalf("credential show with the admin user disabled: %v %s", err, out)
 	}
 	if got := run("acr", "update", "--name", "default", "--admin-enabled", "true", "--query", "adminUserEnabled", "-o", "tsv"); got != "True" {

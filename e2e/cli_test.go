@@ -1,7 +1,7 @@
 package e2e
 
 import (
-	"encoding/json"
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,85 +11,105 @@ import (
 	"github.com/berthhq/berth/internal/testutil/berthtest"
 )
 
-// berthCLI runs the CLI with its own configuration directory.
-func berthCLI(t *testing.T, config string, args ...string) (string, error) {
-	t.Helper()
-	cmd := exec.Command(berthtest.Binary(t), args...)
-	cmd.Env = append(os.Environ(), "BERTH_CONFIG_DIR="+config)
-	out, err := cmd.CombinedOutput()
-	return string(out), err
+// cli is how e2e's Go tests run the berth CLI, the one place that does:
+// as one user, with a configuration directory of its own (config, as
+// BERTH_CONFIG_DIR; empty keeps the environment's), more environment,
+// standard input, and the name it is called by (as, a symlink to the
+// binary, as docker calls docker-credential-berth). Flows that are only
+// CLI commands and their output belong in testdata/scenarios instead.
+type cli struct {
+	t      *testing.T // for try, status and run; exec needs only bin
+	bin    string
+	config string
+	env    []string
+	stdin  string
+	as     string
 }
 
-// cliRunner returns a runner of the CLI, each call with the configuration
-// directory it names, that fails the test on error and returns the
-// trimmed output.
-func cliRunner(t *testing.T) func(config string, args ...string) string {
-	return func(config string, args ...string) string {
-		t.Helper()
-		out, err := berthCLI(t, config, args...)
-		if err != nil {
-			t.Fatalf("berth %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return strings.TrimSpace(out)
-	}
+// newCLI is the CLI with its own configuration directory.
+func newCLI(t *testing.T, config string) cli {
+	return cli{t: t, bin: berthtest.Binary(t), config: config}
 }
 
-func TestCLILoginAndTokens(t *testing.T) {
-	s := berthtest.Start(t)
-	config := t.TempDir()
-	run := func(args ...string) string {
-		t.Helper()
-		out, err := berthCLI(t, config, args...)
+// exec runs the CLI once; err is an *exec.ExitError when it exited with
+// a failure.
+func (c cli) exec(args ...string) (stdout, stderr string, err error) {
+	bin := c.bin
+	if c.as != "" {
+		dir, err := os.MkdirTemp("", "berth-as-")
 		if err != nil {
-			t.Fatalf("berth %s: %v\n%s", strings.Join(args, " "), err, out)
+			return "", "", err
 		}
-		return out
+		defer os.RemoveAll(dir)
+		bin = filepath.Join(dir, c.as)
+		if err := os.Symlink(c.bin, bin); err != nil {
+			return "", "", err
+		}
 	}
-	if out, err := berthCLI(t, config, "account", "show"); err == nil || !strings.Contains(out, "berth login") {
-		t.Fatalf("account show before login: %v %s", err, out)
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), c.env...)
+	if c.config != "" {
+		cmd.Env = append(cmd.Env, "BERTH_CONFIG_DIR="+c.config)
 	}
-	run("login", "--data-dir", s.DataDir, "-o", "none")
-	if got := strings.TrimSpace(run("account", "show", "--query", "user.name", "-o", "tsv")); got != s.Boot.ClientID {
-		t.Fatalf("logged in as %q, want the bootstrap administrator %s", got, s.Boot.ClientID)
-	}
-	fi, err := os.Stat(filepath.Join(config, "profile.json"))
-	if err != nil || fi.Mode().Perm() != 0o600 {
-		t.Fatalf("profile mode %v (%v)", fi.Mode().Perm(), err)
-	}
-	first := strings.TrimSpace(run("account", "get-access-token", "--query", "accessToken", "-o", "tsv"))
-	if strings.Count(first, ".") != 2 {
-		t.Fatalf("not a JWT: %q", first)
-	}
-	if again := strings.TrimSpace(run("account", "get-access-token", "--query", "accessToken", "-o", "tsv")); again != first {
-		t.Error("a valid cached token was not reused")
-	}
-	var tok map[string]any
-	json.Unmarshal([]byte(run("account", "get-access-token", "--resource", "https://containerregistry.azure.net")), &tok)
-	if tok["tokenType"] != "Bearer" || tok["tenant"] != s.Boot.TenantID || tok["accessToken"] == first {
-		t.Errorf("registry token %v", tok)
-	}
+	cmd.Stdin = strings.NewReader(c.stdin)
+	var out, errs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errs
+	err = cmd.Run()
+	return out.String(), errs.String(), err
+}
 
-	// A service principal of another tenant, by its credentials; the
-	// server and CA carry over from the current login.
-	var b struct{ TenantID, SubscriptionID, ClientID, ClientSecret string }
-	out, err := s.Berth("tenant", "create", "--domain", "cli.example")
-	if err != nil || json.Unmarshal([]byte(out), &b) != nil {
-		t.Fatalf("tenant create: %v %s", err, out)
+// try runs the CLI and returns what it printed (stdout, then stderr) and
+// its error, for tests that expect a failure.
+func (c cli) try(args ...string) (string, error) {
+	c.t.Helper()
+	stdout, stderr, err := c.exec(args...)
+	if err != nil {
+		if _, exited := err.(*exec.ExitError); !exited {
+			c.t.Fatalf("berth %s: %v", strings.Join(args, " "), err)
+		}
 	}
-	if out, err := berthCLI(t, config, "login", "--service-principal", "-u", b.ClientID, "-p", "wrong", "--tenant", b.TenantID); err == nil || !strings.Contains(out, "AADSTS7000215") {
-		t.Fatalf("login with a wrong secret: %v %s", err, out)
+	return stdout + stderr, err
+}
+
+// status runs the CLI and returns its stdout and exit status, for tests
+// of what a program calling it (docker, a kubelet) reads; stderr goes to
+// the test's log.
+func (c cli) status(args ...string) (string, int) {
+	c.t.Helper()
+	stdout, stderr, err := c.exec(args...)
+	code := 0
+	if e, ok := err.(*exec.ExitError); ok {
+		code = e.ExitCode()
+	} else if err != nil {
+		c.t.Fatalf("berth %s: %v", strings.Join(args, " "), err)
 	}
-	if got := strings.TrimSpace(run("account", "show", "--query", "tenantId", "-o", "tsv")); got != s.Boot.TenantID {
-		t.Fatalf("a failed login replaced the current one: %s", got)
+	if stderr != "" {
+		c.t.Logf("%s %v stderr: %s", c.as, args, stderr)
 	}
-	// Logged in by the tenant's domain, the account shows the tenant id
-	// of the subscription the server lists, as the cloud CLI's does.
-	run("login", "--service-principal", "-u", b.ClientID, "-p", b.ClientSecret, "--tenant", "cli.example", "-o", "none")
-	if got := strings.TrimSpace(run("account", "show", "--query", "[id, tenantId]", "-o", "tsv")); got != b.SubscriptionID+"\n"+b.TenantID {
-		t.Fatalf("account after service principal login: %q, want subscription %s in tenant %s", got, b.SubscriptionID, b.TenantID)
+	return stdout, code
+}
+
+// run runs the CLI, fails the test if it fails, and returns its trimmed
+// stdout.
+func (c cli) run(args ...string) string {
+	c.t.Helper()
+	stdout, stderr, err := c.exec(args...)
+	if err != nil {
+		c.t.Fatalf("berth %s: %v\n%s%s", strings.Join(args, " "), err, stdout, stderr)
 	}
-	run("logout")
-	if out, err := berthCLI(t, config, "account", "get-access-token"); err == nil || !strings.Contains(out, "berth login") {
-		t.Fatalf("get-access-token after logout: %v %s", err, out)
-	}
+	return strings.TrimSpace(stdout)
+}
+
+// operator runs the CLI as the server's operator does, on its data
+// directory (tenant create, keys, gc, fsck).
+func operator(t *testing.T, s *berthtest.Server, args ...string) (string, error) {
+	return newCLI(t, "").try(append(args, "--data-dir", s.DataDir)...)
+}
+
+// adminCLI is the CLI logged in as the bootstrap administrator, with a
+// configuration directory of its own.
+func adminCLI(t *testing.T, s *berthtest.Server) cli {
+	c := newCLI(t, t.TempDir())
+	c.run("login", "--data-dir", s.DataDir, "-o", "none")
+	return c
 }

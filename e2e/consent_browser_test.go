@@ -42,14 +42,13 @@ func TestConsentInBrowser(t *testing.T) {
 	defer cb.Close()
 	redirect := cb.URL + "/callback"
 
-	adminA, adminB := t.TempDir(), t.TempDir()
-	run := cliRunner(t)
-	run(adminA, "login", "--data-dir", s.DataDir, "-o", "none")
-	appID := run(adminA, "ad", "app", "create", "--display-name", "cluster-puller", "--sign-in-audience", "AzureADMultipleOrgs",
+	adminA, adminB := newCLI(t, t.TempDir()), newCLI(t, t.TempDir())
+	adminA.run("login", "--data-dir", s.DataDir, "-o", "none")
+	appID := adminA.run("ad", "app", "create", "--display-name", "cluster-puller", "--sign-in-audience", "AzureADMultipleOrgs",
 		"--web-redirect-uris", redirect, "--query", "appId", "-o", "tsv")
-	secret := run(adminA, "ad", "app", "credential", "reset", "--id", appID, "--query", "password", "-o", "tsv")
+	secret := adminA.run("ad", "app", "credential", "reset", "--id", appID, "--query", "password", "-o", "tsv")
 
-	out, err := s.Berth("tenant", "create", "--display-name", "Fabrikam", "--domain", "fabrikam.example")
+	out, err := operator(t, s, "tenant", "create", "--display-name", "Fabrikam", "--domain", "fabrikam.example")
 	if err != nil {
 		t.Fatalf("berth tenant create: %v\n%s", err, out)
 	}
@@ -57,11 +56,11 @@ func TestConsentInBrowser(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &b); err != nil {
 		t.Fatal(err)
 	}
-	run(adminB, "login", "--service-principal", "-u", b.ClientID, "-p", b.ClientSecret, "--tenant", b.TenantID, "--data-dir", s.DataDir, "-o", "none")
+	adminB.run("login", "--service-principal", "-u", b.ClientID, "-p", b.ClientSecret, "--tenant", b.TenantID, "--data-dir", s.DataDir, "-o", "none")
 	const password = "Correct-Horse-Battery-9"
-	run(adminB, "ad", "user", "create", "--display-name", "Fabrikam Admin", "--user-principal-name", "admin@fabrikam.example",
+	adminB.run("ad", "user", "create", "--display-name", "Fabrikam Admin", "--user-principal-name", "admin@fabrikam.example",
 		"--password", password, "--role", "Global Administrator", "-o", "none")
-	run(adminB, "ad", "user", "create", "--display-name", "Fabrikam User", "--user-principal-name", "user@fabrikam.example",
+	adminB.run("ad", "user", "create", "--display-name", "Fabrikam User", "--user-principal-name", "user@fabrikam.example",
 		"--password", password, "-o", "none")
 
 	tokenInB := func() (int, map[string]any) {
@@ -75,7 +74,7 @@ func TestConsentInBrowser(t *testing.T) {
 	}
 	noSP := func(when string) {
 		t.Helper()
-		if out, err := berthCLI(t, adminB, "ad", "sp", "show", "--id", appID); err == nil {
+		if out, err := adminB.try("ad", "sp", "show", "--id", appID); err == nil {
 			t.Fatalf("%s: a service principal exists in tenant B:\n%s", when, out)
 		}
 	}
@@ -187,7 +186,7 @@ func TestConsentInBrowser(t *testing.T) {
 	if len(callbacks) != 0 {
 		t.Fatalf("more callbacks than the consent: %v", <-callbacks)
 	}
-	if owner := run(adminB, "ad", "sp", "show", "--id", appID, "--query", "appOwnerOrganizationId", "-o", "tsv"); owner != s.Boot.TenantID {
+	if owner := adminB.run("ad", "sp", "show", "--id", appID, "--query", "appOwnerOrganizationId", "-o", "tsv"); owner != s.Boot.TenantID {
 		t.Fatalf("the service principal in tenant B names home tenant %q, want tenant A %s", owner, s.Boot.TenantID)
 	}
 	if status, body := tokenInB(); status != 200 || body["access_token"] == nil {
@@ -201,13 +200,12 @@ func TestConsentInBrowser(t *testing.T) {
 // service principal there); the application then gets tokens in B.
 func TestAdminConsentCLI(t *testing.T) {
 	s := berthtest.Start(t)
-	adminA, adminB := t.TempDir(), t.TempDir()
-	run := cliRunner(t)
-	run(adminA, "login", "--data-dir", s.DataDir, "-o", "none")
-	appID := run(adminA, "ad", "app", "create", "--display-name", "automation", "--sign-in-audience", "AzureADMultipleOrgs", "--query", "appId", "-o", "tsv")
-	secret := run(adminA, "ad", "app", "credential", "reset", "--id", appID, "--query", "password", "-o", "tsv")
-	single := run(adminA, "ad", "app", "create", "--display-name", "internal", "--query", "appId", "-o", "tsv")
-	out, err := s.Berth("tenant", "create", "--domain", "b.example")
+	adminA, adminB := newCLI(t, t.TempDir()), newCLI(t, t.TempDir())
+	adminA.run("login", "--data-dir", s.DataDir, "-o", "none")
+	appID := adminA.run("ad", "app", "create", "--display-name", "automation", "--sign-in-audience", "AzureADMultipleOrgs", "--query", "appId", "-o", "tsv")
+	secret := adminA.run("ad", "app", "credential", "reset", "--id", appID, "--query", "password", "-o", "tsv")
+	single := adminA.run("ad", "app", "create", "--display-name", "internal", "--query", "appId", "-o", "tsv")
+	out, err := operator(t, s, "tenant", "create", "--domain", "b.example")
 	if err != nil {
 		t.Fatalf("berth tenant create: %v\n%s", err, out)
 	}
@@ -215,7 +213,7 @@ func TestAdminConsentCLI(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &b); err != nil {
 		t.Fatal(err)
 	}
-	run(adminB, "login", "--service-principal", "-u", b.ClientID, "-p", b.ClientSecret, "--tenant", b.TenantID, "--data-dir", s.DataDir, "-o", "none")
+	adminB.run("login", "--service-principal", "-u", b.ClientID, "-p", b.ClientSecret, "--tenant", b.TenantID, "--data-dir", s.DataDir, "-o", "none")
 	token := func() (int, map[string]any) {
 		return tokenError(t, s, "/b.example/oauth2/token", url.Values{
 			"grant_type": {"client_credentials"}, "client_id": {appID}, "client_secret": {secret},
@@ -226,18 +224,18 @@ func TestAdminConsentCLI(t *testing.T) {
 		t.Fatalf("before consent: %d %v", status, body)
 	}
 	for range 2 {
-		if out := run(adminB, "ad", "app", "permission", "admin-consent", "--id", appID); out != "" {
-			t.Fatalf("admin-consent printed %q", out)
+		if out, err := adminB.try("ad", "app", "permission", "admin-consent", "--id", appID); err != nil || out != "" {
+			t.Fatalf("admin-consent: %v, printed %q", err, out)
 		}
 	}
-	if owner := run(adminB, "ad", "sp", "show", "--id", appID, "--query", "appOwnerOrganizationId", "-o", "tsv"); owner != s.Boot.TenantID {
+	if owner := adminB.run("ad", "sp", "show", "--id", appID, "--query", "appOwnerOrganizationId", "-o", "tsv"); owner != s.Boot.TenantID {
 		t.Fatalf("service principal's home tenant %q", owner)
 	}
 	if status, body := token(); status != 200 || body["access_token"] == nil {
 		t.Fatalf("after consent: %d %v", status, body)
 	}
 	// A single-tenant application cannot be consented to elsewhere.
-	if out, err := berthCLI(t, adminB, "ad", "app", "permission", "admin-consent", "--id", single); err == nil || !strings.Contains(out, "does not reference a valid application") {
+	if out, err := adminB.try("ad", "app", "permission", "admin-consent", "--id", single); err == nil || !strings.Contains(out, "does not reference a valid application") {
 		t.Fatalf("admin-consent to a single-tenant application: %v %s", err, out)
 	}
 }

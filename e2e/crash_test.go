@@ -89,7 +89,7 @@ func TestCrashDuringPushes(t *testing.T) {
 				gone++
 			}
 		}
-		sum, err := runFsck(s)
+		sum, err := runFsck(t, s)
 		if err != nil {
 			t.Errorf("cycle %d: %v", cycle, err)
 		}
@@ -103,7 +103,7 @@ func TestCrashDuringPushes(t *testing.T) {
 
 	// The collector must clear what the crashes left (unpublished records,
 	// dead sessions) without touching acknowledged images.
-	r, err := runGC(s, "1ms")
+	r, err := runGC(t, s, "1ms")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func TestCrashDuringPushes(t *testing.T) {
 	for _, err := range v.verifyAll(ctx, acked, true) {
 		t.Errorf("after collecting the crashes' leftovers: acknowledged image lost: %v", err)
 	}
-	sum, err := runFsck(s)
+	sum, err := runFsck(t, s)
 	if err != nil {
 		t.Error(err)
 	}

@@ -52,28 +52,15 @@ func newClientCert(t *testing.T, name string) clientCert {
 	return clientCert{key: key, cert: cert, pem: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))}
 }
 
-// adminCLI logs the bootstrap administrator in with a config directory of
-// its own, and returns that directory and a runner that fails the test on
-// error.
-func adminCLI(t *testing.T, s *berthtest.Server) (string, func(args ...string) string) {
-	config, cli := t.TempDir(), cliRunner(t)
-	run := func(args ...string) string {
-		t.Helper()
-		return cli(config, args...)
-	}
-	run("login", "--data-dir", s.DataDir, "-o", "none")
-	return config, run
-}
-
 // TestCertificateCredentialCLI: a certificate uploaded with `ad app
 // credential reset --cert` is what the cloud SDK's certificate credential
 // signs with; a reset without --append replaces it, so the old one stops
 // working at once, and --append keeps it.
 func TestCertificateCredentialCLI(t *testing.T) {
 	s := berthtest.Start(t)
-	config, run := adminCLI(t, s)
-	appID := run("ad", "app", "create", "--display-name", "cert-app", "--query", "appId", "-o", "tsv")
-	run("ad", "sp", "create", "--id", appID, "-o", "none")
+	admin := adminCLI(t, s)
+	appID := admin.run("ad", "app", "create", "--display-name", "cert-app", "--query", "appId", "-o", "tsv")
+	admin.run("ad", "sp", "create", "--id", appID, "-o", "none")
 
 	ctx := context.Background()
 	token := func(c clientCert) error {
@@ -91,7 +78,7 @@ func TestCertificateCredentialCLI(t *testing.T) {
 	}
 	certs := func() string {
 		t.Helper()
-		return run("ad", "app", "credential", "list", "--id", appID, "--cert", "--query", "sort([].displayName)", "-o", "tsv")
+		return admin.run("ad", "app", "credential", "list", "--id", appID, "--cert", "--query", "sort([].displayName)", "-o", "tsv")
 	}
 
 	first, second, third := newClientCert(t, "first"), newClientCert(t, "second"), newClientCert(t, "third")
@@ -104,7 +91,7 @@ func TestCertificateCredentialCLI(t *testing.T) {
 		Password *string `json:"password"`
 		Tenant   string  `json:"tenant"`
 	}
-	if err := json.Unmarshal([]byte(run("ad", "app", "credential", "reset", "--id", appID, "--cert", "@"+file)), &out); err != nil ||
+	if err := json.Unmarshal([]byte(admin.run("ad", "app", "credential", "reset", "--id", appID, "--cert", "@"+file)), &out); err != nil ||
 		out.AppID != appID || out.Tenant != s.Boot.TenantID || out.Password != nil {
 		t.Fatalf("credential reset --cert: %+v %v", out, err)
 	}
@@ -116,14 +103,14 @@ func TestCertificateCredentialCLI(t *testing.T) {
 	}
 
 	// The PEM text itself, without --append: the first certificate goes.
-	run("ad", "app", "credential", "reset", "--id", appID, "--cert", second.pem, "-o", "none")
+	admin.run("ad", "app", "credential", "reset", "--id", appID, "--cert", second.pem, "-o", "none")
 	if err := token(first); err == nil || !strings.Contains(err.Error(), "invalid_client") {
 		t.Fatalf("token with a replaced certificate: %v", err)
 	}
 	if err := token(second); err != nil {
 		t.Fatalf("token with the new certificate: %v", err)
 	}
-	run("ad", "app", "credential", "reset", "--id", appID, "--cert", third.pem, "--append", "--display-name", "third one", "-o", "none")
+	admin.run("ad", "app", "credential", "reset", "--id", appID, "--cert", third.pem, "--append", "--display-name", "third one", "-o", "none")
 	for _, c := range []clientCert{second, third} {
 		if err := token(c); err != nil {
 			t.Fatalf("token with %s after --append: %v", c.cert.Subject, err)
@@ -132,7 +119,7 @@ func TestCertificateCredentialCLI(t *testing.T) {
 	if got := certs(); got != "CN=second\nthird one" {
 		t.Fatalf("certificates after --append: %q", got)
 	}
-	if got := run("ad", "app", "credential", "list", "--id", appID, "--query", "length(@)", "-o", "tsv"); got != "0" {
+	if got := admin.run("ad", "app", "credential", "list", "--id", appID, "--query", "length(@)", "-o", "tsv"); got != "0" {
 		t.Fatalf("credential list without --cert lists %s secrets", got)
 	}
 
@@ -159,80 +146,12 @@ func TestCertificateCredentialCLI(t *testing.T) {
 		"--years and --cert": {[]string{"--cert", first.pem, "--years", "2"}, "--years does not apply"},
 		"unknown app":        {[]string{"--cert", first.pem, "--id", "00000000-0000-0000-0000-000000000001"}, "doesn't exist"},
 	} {
-		out, err := berthCLI(t, config, append([]string{"ad", "app", "credential", "reset", "--id", appID}, tc.args...)...)
+		out, err := admin.try(append([]string{"ad", "app", "credential", "reset", "--id", appID}, tc.args...)...)
 		if err == nil || !strings.Contains(out, tc.msg) {
 			t.Errorf("%s: %v %q, want an error mentioning %q", what, err, out, tc.msg)
 		}
 	}
 	if got := certs(); got != "CN=second\nthird one" {
 		t.Fatalf("certificates after refused uploads: %q", got)
-	}
-}
-
-// TestFederatedCredentialCLI: federated identity credentials through `ad
-// app federated-credential`, created from JSON text and from a file,
-// found by id and by name, refused when bad or taken, and deleted.
-func TestFederatedCredentialCLI(t *testing.T) {
-	s := berthtest.Start(t)
-	config, run := adminCLI(t, s)
-	appID := run("ad", "app", "create", "--display-name", "workload-app", "--query", "appId", "-o", "tsv")
-	fc := func(verb string, args ...string) []string {
-		return append([]string{"ad", "app", "federated-credential", verb, "--id", appID}, args...)
-	}
-
-	var kube struct {
-		ID, Name, Issuer, Subject string
-		Audiences                 []string
-		Description               *string
-	}
-	out := run(fc("create", "--parameters", `{"name":"kube-default","issuer":"https://oidc.example/cluster","subject":"system:serviceaccount:default:app"}`)...)
-	if err := json.Unmarshal([]byte(out), &kube); err != nil || kube.ID == "" || kube.Name != "kube-default" || kube.Issuer != "https://oidc.example/cluster" ||
-		kube.Subject != "system:serviceaccount:default:app" || len(kube.Audiences) != 1 || kube.Audiences[0] != "api://AzureADTokenExchange" || kube.Description != nil {
-		t.Fatalf("create: %s %v", out, err)
-	}
-	file := filepath.Join(t.TempDir(), "ci.json")
-	params := `{"name":"ci-main","issuer":"https://ci.example","subject":"repo:org/app:ref:refs/heads/main","audiences":["api://custom"],"description":"CI"}`
-	if err := os.WriteFile(file, []byte(params), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if got := run(fc("create", "--parameters", "@"+file, "--query", "audiences[0]", "-o", "tsv")...); got != "api://custom" {
-		t.Fatalf("create from a file: %q", got)
-	}
-	if got := run(fc("list", "--query", "[].name", "-o", "tsv")...); got != "ci-main\nkube-default" {
-		t.Fatalf("list: %q", got)
-	}
-	for _, ref := range []string{kube.ID, "kube-default"} {
-		if got := run(fc("show", "--federated-credential-id", ref, "--query", "id", "-o", "tsv")...); got != kube.ID {
-			t.Errorf("show %s: %q", ref, got)
-		}
-	}
-
-	for what, tc := range map[string]struct {
-		args []string
-		msg  string
-	}{
-		"taken name":      {fc("create", "--parameters", `{"name":"KUBE-default","issuer":"https://i.example","subject":"s"}`), "already exists"},
-		"http issuer":     {fc("create", "--parameters", `{"name":"plain","issuer":"http://i.example","subject":"s"}`), "https URL"},
-		"bad name":        {fc("create", "--parameters", `{"name":"a b","issuer":"https://i.example","subject":"s"}`), "3 to 120"},
-		"no subject":      {fc("create", "--parameters", `{"name":"nosub","issuer":"https://i.example"}`), "subject is required"},
-		"not JSON":        {fc("create", "--parameters", `name=x`), "not a JSON object"},
-		"missing file":    {fc("create", "--parameters", "@"+filepath.Join(t.TempDir(), "missing.json")), "no such file"},
-		"no parameters":   {fc("create"), "--parameters is required"},
-		"no credential":   {fc("show"), "--federated-credential-id is required"},
-		"unknown":         {fc("show", "--federated-credential-id", "nothing"), "doesn't exist"},
-		"unknown deleted": {fc("delete", "--federated-credential-id", "nothing"), "doesn't exist"},
-	} {
-		out, err := berthCLI(t, config, tc.args...)
-		if err == nil || !strings.Contains(out, tc.msg) {
-			t.Errorf("%s: %v %q, want an error mentioning %q", what, err, out, tc.msg)
-		}
-	}
-
-	run(fc("delete", "--federated-credential-id", "kube-default")...)
-	if out, err := berthCLI(t, config, fc("show", "--federated-credential-id", kube.ID)...); err == nil || !strings.Contains(out, "doesn't exist") {
-		t.Fatalf("show after delete: %v %s", err, out)
-	}
-	if got := run(fc("list", "--query", "[].name", "-o", "tsv")...); got != "ci-main" {
-		t.Fatalf("list after delete: %q", got)
 	}
 }

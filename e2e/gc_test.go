@@ -56,7 +56,7 @@ func TestGCConcurrentWithPushes(t *testing.T) {
 		defer close(gcDone)
 		for time.Now().Before(load.end) {
 			gcRuns++
-			r, err := runGC(s, "1ms")
+			r, err := runGC(t, s, "1ms")
 			if err != nil {
 				// Keep collecting: a failed run must not end the
 				// race the rest of the test is about.
@@ -127,7 +127,7 @@ func TestGCConcurrentWithPushes(t *testing.T) {
 				t.Errorf("%s: deleted manifest %s@%s: got %v, want 404 MANIFEST_UNKNOWN", when, img.Repo, img.Digest, err)
 			}
 		}
-		sum, err := runFsck(s)
+		sum, err := runFsck(t, s)
 		if err != nil {
 			t.Errorf("%s: %v", when, err)
 		}
@@ -137,11 +137,11 @@ func TestGCConcurrentWithPushes(t *testing.T) {
 
 	// With nothing in flight, one more collection must take exactly what
 	// no live manifest references, and a second one must find nothing.
-	final, err := runGCToCompletion(s)
+	final, err := runGCToCompletion(t, s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := runGCToCompletion(s)
+	again, err := runGCToCompletion(t, s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -492,9 +492,9 @@ func serverGCDeleted(ctx context.Context, s *berthtest.Server) string {
 
 // runGCToCompletion runs berth gc until it is not turned away by the
 // server's own collector holding the lease.
-func runGCToCompletion(s *berthtest.Server) (gcResult, error) {
+func runGCToCompletion(t *testing.T, s *berthtest.Server) (gcResult, error) {
 	for range 100 {
-		r, err := runGC(s, "1ms")
+		r, err := runGC(t, s, "1ms")
 		if err != nil || !r.Skipped {
 			return r, err
 		}

@@ -195,18 +195,18 @@ func TestTokenOfDeletedRegistryInAnotherTenant(t *testing.T) {
 	}
 	e.run("acr", "delete", "-n", "reusedname", "--yes", "-o", "none")
 
-	out, err := e.s.Berth("tenant", "create", "--domain", "reuse.example")
+	out, err := operator(t, e.s, "tenant", "create", "--domain", "reuse.example")
 	var b struct{ TenantID, ClientID, ClientSecret string }
 	if err != nil || json.Unmarshal([]byte(out), &b) != nil {
 		t.Fatalf("tenant create: %v %s", err, out)
 	}
-	other := t.TempDir()
+	other := newCLI(t, t.TempDir())
 	for _, args := range [][]string{
 		{"login", "--service-principal", "-u", b.ClientID, "-p", b.ClientSecret, "--tenant", b.TenantID, "--server", e.s.URL, "--ca-file", e.s.CAFile, "-o", "none"},
 		{"group", "create", "-n", "theirs", "-l", "westeurope", "-o", "none"},
 		{"acr", "create", "-n", "reusedname", "-g", "theirs", "-o", "none"},
 	} {
-		if out, err := berthCLI(t, other, args...); err != nil {
+		if out, err := other.try(args...); err != nil {
 			t.Fatalf("berth %s (tenant B): %v\n%s", strings.Join(args, " "), err, out)
 		}
 	}

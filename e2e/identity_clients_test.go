@@ -55,7 +55,7 @@ type identityEnv struct {
 func newIdentityEnv(t *testing.T, registry string) *identityEnv {
 	t.Helper()
 	s := startBerth(t)
-	_, run := adminCLI(t, s)
+	run := adminCLI(t, s).run
 	run("group", "create", "-n", "images", "-l", "westeurope", "-o", "none")
 	run("acr", "create", "-n", registry, "-g", "images", "-o", "none")
 	e := &identityEnv{t: t, s: s, run: run, registryID: run("acr", "show", "-n", registry, "--query", "id", "-o", "tsv")}
@@ -121,16 +121,9 @@ func (e *identityEnv) ref(repoTag string) name.Reference {
 // directory token for resource, as `berth account get-access-token` does.
 func directoryToken(t *testing.T, s *berthtest.Server, p principal, resource string) string {
 	t.Helper()
-	config := t.TempDir()
-	if out, err := berthCLI(t, config, "login", "--service-principal", "-u", p.appID, "-p", p.secret, "--tenant", s.Boot.TenantID,
-		"--server", s.URL, "--ca-file", s.CAFile, "-o", "none"); err != nil {
-		t.Fatalf("login as %s: %v\n%s", p.appID, err, out)
-	}
-	out, err := berthCLI(t, config, "account", "get-access-token", "--resource", resource, "--query", "accessToken", "-o", "tsv")
-	if err != nil {
-		t.Fatalf("get-access-token: %v\n%s", err, out)
-	}
-	return strings.TrimSpace(out)
+	c := newCLI(t, t.TempDir())
+	c.run("login", "--service-principal", "-u", p.appID, "-p", p.secret, "--tenant", s.Boot.TenantID, "--server", s.URL, "--ca-file", s.CAFile, "-o", "none")
+	return c.run("account", "get-access-token", "--resource", resource, "--query", "accessToken", "-o", "tsv")
 }
 
 // exchange trades a directory token for a registry refresh token at a
@@ -479,7 +472,7 @@ func TestSkopeoWithIdentity(t *testing.T) {
 	t.Parallel()
 	sk := newSkopeo(t)
 	s := startBerth(t)
-	_, run := adminCLI(t, s)
+	run := adminCLI(t, s).run
 	e := &identityEnv{t: t, s: s, run: run, registryID: run("acr", "show", "-n", s.Boot.Registry, "--query", "id", "-o", "tsv")}
 	pusher := e.principal("skopeo-pusher", "acrpush", "")
 	puller := e.principal("skopeo-puller", "acrpull", "")

@@ -51,7 +51,7 @@ func TestKeyRotation(t *testing.T) {
 	s := berthtest.Start(t)
 	ctx := context.Background()
 	before := clientToken(t, s)
-	out, err := s.Berth("keys", "rotate", "--publish-for", "1h")
+	out, err := operator(t, s, "keys", "rotate", "--publish-for", "1h")
 	if err != nil || !strings.Contains(out, "new signing key") {
 		t.Fatalf("berth keys rotate: %v\n%s", err, out)
 	}
@@ -74,7 +74,7 @@ func TestKeyRotation(t *testing.T) {
 	if _, err := verifier.Verify(oidc.ClientContext(ctx, s.Client()), before); err != nil {
 		t.Fatalf("a token signed before the rotation does not verify after it: %v", err)
 	}
-	if out, err := s.Berth("keys", "spin"); err == nil {
+	if out, err := operator(t, s, "keys", "spin"); err == nil {
 		t.Fatalf("berth keys spin succeeded: %s", out)
 	}
 }

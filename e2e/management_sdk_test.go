@@ -122,7 +122,7 @@ func TestManagementWithCloudSDK(t *testing.T) {
 	}
 
 	// A second principal, Reader on the subscription.
-	_, run := adminCLI(t, s)
+	run := adminCLI(t, s).run
 	readerApp := run("ad", "app", "create", "--display-name", "reader", "--query", "appId", "-o", "tsv")
 	readerSecret := run("ad", "app", "credential", "reset", "--id", readerApp, "--query", "password", "-o", "tsv")
 	readerSP := run("ad", "sp", "create", "--id", readerApp, "--query", "id", "-o", "tsv")

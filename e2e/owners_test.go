@@ -16,21 +16,20 @@ import (
 // application's secrets.
 func TestDirectoryOwners(t *testing.T) {
 	s := berthtest.Start(t)
-	admin, ownerCfg := t.TempDir(), t.TempDir()
-	run := cliRunner(t)
-	run(admin, "login", "--data-dir", s.DataDir, "-o", "none")
+	admin, ownerCfg := newCLI(t, t.TempDir()), newCLI(t, t.TempDir())
+	admin.run("login", "--data-dir", s.DataDir, "-o", "none")
 
 	// The owner-to-be: a principal with a secret and no role.
-	ownerApp := run(admin, "ad", "app", "create", "--display-name", "owner-principal", "--query", "appId", "-o", "tsv")
-	ownerSecret := run(admin, "ad", "app", "credential", "reset", "--id", ownerApp, "--query", "password", "-o", "tsv")
-	ownerSP := run(admin, "ad", "sp", "create", "--id", ownerApp, "--query", "id", "-o", "tsv")
+	ownerApp := admin.run("ad", "app", "create", "--display-name", "owner-principal", "--query", "appId", "-o", "tsv")
+	ownerSecret := admin.run("ad", "app", "credential", "reset", "--id", ownerApp, "--query", "password", "-o", "tsv")
+	ownerSP := admin.run("ad", "sp", "create", "--id", ownerApp, "--query", "id", "-o", "tsv")
 
-	owned := run(admin, "ad", "app", "create", "--display-name", "owned", "--query", "id", "-o", "tsv")
-	ownedAppID := run(admin, "ad", "app", "show", "--id", owned, "--query", "appId", "-o", "tsv")
-	other := run(admin, "ad", "app", "create", "--display-name", "not-owned", "--query", "appId", "-o", "tsv")
-	first := run(admin, "ad", "app", "credential", "reset", "--id", ownedAppID, "--query", "password", "-o", "tsv")
+	owned := admin.run("ad", "app", "create", "--display-name", "owned", "--query", "id", "-o", "tsv")
+	ownedAppID := admin.run("ad", "app", "show", "--id", owned, "--query", "appId", "-o", "tsv")
+	other := admin.run("ad", "app", "create", "--display-name", "not-owned", "--query", "appId", "-o", "tsv")
+	first := admin.run("ad", "app", "credential", "reset", "--id", ownedAppID, "--query", "password", "-o", "tsv")
 
-	tok := run(admin, "account", "get-access-token", "--resource", "https://graph.microsoft.com", "--query", "accessToken", "-o", "tsv")
+	tok := admin.run("account", "get-access-token", "--resource", "https://graph.microsoft.com", "--query", "accessToken", "-o", "tsv")
 	graph := func(method, path, body string) (int, []byte) {
 		t.Helper()
 		req, _ := http.NewRequest(method, s.URL+path, strings.NewReader(body))
@@ -67,22 +66,22 @@ func TestDirectoryOwners(t *testing.T) {
 		t.Fatalf("owners: %s, want the administrator and %s", body, ownerSP)
 	}
 
-	run(ownerCfg, "login", "--service-principal", "-u", ownerApp, "-p", ownerSecret, "--tenant", s.Boot.TenantID, "--data-dir", s.DataDir, "-o", "none")
+	ownerCfg.run("login", "--service-principal", "-u", ownerApp, "-p", ownerSecret, "--tenant", s.Boot.TenantID, "--data-dir", s.DataDir, "-o", "none")
 	var cred struct{ AppID, Password string }
-	if err := json.Unmarshal([]byte(run(ownerCfg, "ad", "app", "credential", "reset", "--id", ownedAppID)), &cred); err != nil ||
+	if err := json.Unmarshal([]byte(ownerCfg.run("ad", "app", "credential", "reset", "--id", ownedAppID)), &cred); err != nil ||
 		cred.AppID != ownedAppID || len(cred.Password) < 32 || cred.Password == first {
 		t.Fatalf("credential reset by the owner: %+v %v", cred, err)
 	}
-	if n := run(admin, "ad", "app", "show", "--id", ownedAppID, "--query", "length(passwordCredentials)", "-o", "tsv"); n != "1" {
+	if n := admin.run("ad", "app", "show", "--id", ownedAppID, "--query", "length(passwordCredentials)", "-o", "tsv"); n != "1" {
 		t.Fatalf("the owner's reset left %s secrets, want its new one only", n)
 	}
-	if out, err := berthCLI(t, ownerCfg, "ad", "app", "create", "--display-name", "not allowed"); err == nil || !strings.Contains(out, "Insufficient privileges") {
+	if out, err := ownerCfg.try("ad", "app", "create", "--display-name", "not allowed"); err == nil || !strings.Contains(out, "Insufficient privileges") {
 		t.Fatalf("app create by an owner without a role: %v %s", err, out)
 	}
-	if out, err := berthCLI(t, ownerCfg, "ad", "app", "credential", "reset", "--id", other); err == nil || !strings.Contains(out, "Insufficient privileges") {
+	if out, err := ownerCfg.try("ad", "app", "credential", "reset", "--id", other); err == nil || !strings.Contains(out, "Insufficient privileges") {
 		t.Fatalf("credential reset of an application it does not own: %v %s", err, out)
 	}
-	if n := run(admin, "ad", "app", "show", "--id", other, "--query", "length(passwordCredentials)", "-o", "tsv"); n != "0" {
+	if n := admin.run("ad", "app", "show", "--id", other, "--query", "length(passwordCredentials)", "-o", "tsv"); n != "0" {
 		t.Fatalf("a refused reset left %s secrets", n)
 	}
 }

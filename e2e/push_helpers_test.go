@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/berthhq/berth/internal/testutil/berthtest"
@@ -524,8 +525,8 @@ func (v *imageVerifier) verifyAll(ctx context.Context, imgs []pushedImage, check
 
 // runFsck runs berth fsck on the server's data directory and returns its
 // summary line, or an error with the whole report if it found problems.
-func runFsck(s *berthtest.Server) (string, error) {
-	out, err := s.Berth("fsck")
+func runFsck(t *testing.T, s *berthtest.Server) (string, error) {
+	out, err := operator(t, s, "fsck")
 	if err != nil {
 		return "", fmt.Errorf("berth fsck: %v\n%s", err, out)
 	}
@@ -540,8 +541,8 @@ type gcResult struct {
 	Skipped bool
 }
 
-func runGC(s *berthtest.Server, grace string) (gcResult, error) {
-	out, err := s.Berth("gc", "--grace", grace)
+func runGC(t *testing.T, s *berthtest.Server, grace string) (gcResult, error) {
+	out, err := operator(t, s, "gc", "--grace", grace)
 	if err != nil {
 		return gcResult{}, fmt.Errorf("berth gc: %v\n%s", err, out)
 	}

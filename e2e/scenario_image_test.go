@@ -8,9 +8,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -159,28 +156,17 @@ func secretCredentials(secretJSON, ref string) (user, pass string, err error) {
 // for ref's registry, in the script's configuration and metadata
 // endpoint, and returns what docker would send.
 func helperCredentials(ts *testscript.TestScript, bin, ref string) (user, pass string, err error) {
-	dir, err := os.MkdirTemp("", "credhelper-")
-	if err != nil {
-		return "", "", err
-	}
-	defer os.RemoveAll(dir)
-	helper := filepath.Join(dir, "docker-credential-berth")
-	if err := os.Symlink(bin, helper); err != nil {
-		return "", "", err
-	}
-	cmd := exec.Command(helper, "get")
-	cmd.Env = os.Environ()
-	for _, k := range []string{"BERTH_CONFIG_DIR", "BERTH_IMDS_ENDPOINT", "DOCKER_CONFIG"} {
-		cmd.Env = append(cmd.Env, k+"="+ts.Getenv(k))
-	}
 	host := strings.SplitN(ref, "/", 2)[0]
-	cmd.Stdin = strings.NewReader(host + "\n")
-	out, err := cmd.Output()
+	helper := cli{bin: bin, as: "docker-credential-berth", stdin: host + "\n"}
+	for _, k := range []string{"BERTH_CONFIG_DIR", "BERTH_IMDS_ENDPOINT", "DOCKER_CONFIG"} {
+		helper.env = append(helper.env, k+"="+ts.Getenv(k))
+	}
+	out, stderr, err := helper.exec("get")
 	if err != nil {
-		return "", "", fmt.Errorf("docker-credential-berth get %s: %v: %s", host, err, out)
+		return "", "", fmt.Errorf("docker-credential-berth get %s: %v: %s%s", host, err, out, stderr)
 	}
 	var c struct{ ServerURL, Username, Secret string }
-	if err := json.Unmarshal(out, &c); err != nil || c.Secret == "" {
+	if err := json.Unmarshal([]byte(out), &c); err != nil || c.Secret == "" {
 		return "", "", fmt.Errorf("docker-credential-berth get %s: %q (%v)", host, out, err)
 	}
 	return c.Username, c.Secret, nil
@@ -192,20 +178,17 @@ func helperCredentials(ts *testscript.TestScript, bin, ref string) (user, pass s
 // registry. A provider that fails is an error, as a kubelet pull without
 // credentials would be.
 func providerCredentials(ts *testscript.TestScript, bin, nodeFile, ref string) (user, pass string, err error) {
-	cmd := exec.Command(bin, "credential-provider", nodeFile)
-	cmd.Env = append(os.Environ(), "BERTH_IMDS_ENDPOINT="+ts.Getenv("BERTH_IMDS_ENDPOINT"))
-	cmd.Stdin = strings.NewReader(`{"apiVersion":"credentialprovider.kubelet.k8s.io/v1","kind":"CredentialProviderRequest","image":"` + ref + `"}`)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	provider := cli{bin: bin, env: []string{"BERTH_IMDS_ENDPOINT=" + ts.Getenv("BERTH_IMDS_ENDPOINT")},
+		stdin: `{"apiVersion":"credentialprovider.kubelet.k8s.io/v1","kind":"CredentialProviderRequest","image":"` + ref + `"}`}
+	out, stderr, err := provider.exec("credential-provider", nodeFile)
 	if err != nil {
-		return "", "", fmt.Errorf("berth credential-provider: %v: %s", err, stderr.String())
+		return "", "", fmt.Errorf("berth credential-provider: %v: %s", err, stderr)
 	}
 	var resp struct {
 		APIVersion, Kind, CacheKeyType, CacheDuration string
 		Auth                                          map[string]struct{ Username, Password string }
 	}
-	if err := json.Unmarshal(out, &resp); err != nil {
+	if err := json.Unmarshal([]byte(out), &resp); err != nil {
 		return "", "", fmt.Errorf("berth credential-provider answered %q: %v", out, err)
 	}
 	if resp.APIVersion != "credentialprovider.kubelet.k8s.io/v1" || resp.Kind != "CredentialProviderResponse" || resp.CacheKeyType != "Registry" {

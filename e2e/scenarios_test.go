@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -65,10 +64,8 @@ func TestScenarios(t *testing.T) {
 			} {
 				e.Setenv(k, v)
 			}
-			cmd := exec.Command(bin, "login", "--data-dir", s.DataDir, "-o", "none")
-			cmd.Env = append(os.Environ(), "BERTH_CONFIG_DIR="+config)
-			if out, err := cmd.CombinedOutput(); err != nil {
-				return fmt.Errorf("berth login: %v\n%s", err, out)
+			if stdout, stderr, err := (cli{bin: bin, config: config}).exec("login", "--data-dir", s.DataDir, "-o", "none"); err != nil {
+				return fmt.Errorf("berth login: %v\n%s%s", err, stdout, stderr)
 			}
 			return nil
 		},
@@ -184,15 +181,12 @@ func startAgent(bin, vmID, credential string, flags ...string) (addr string, sto
 // PREFIX_SUBSCRIPTION_ID, PREFIX_ADMIN_ID and PREFIX_ADMIN_SECRET: the new
 // tenant and its administrator.
 func tenantCommand(ts *testscript.TestScript, bin, dataDir, prefix, domain string) {
-	cmd := exec.Command(bin, "tenant", "create", "--display-name", prefix, "--domain", domain, "--data-dir", dataDir)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	out, stderr, err := (cli{bin: bin}).exec("tenant", "create", "--display-name", prefix, "--domain", domain, "--data-dir", dataDir)
 	if err != nil {
-		ts.Fatalf("berth tenant create: %v\n%s", err, stderr.String())
+		ts.Fatalf("berth tenant create: %v\n%s", err, stderr)
 	}
 	var t struct{ TenantID, SubscriptionID, ClientID, ClientSecret string }
-	if err := json.Unmarshal(out, &t); err != nil || t.TenantID == "" || t.ClientSecret == "" {
+	if err := json.Unmarshal([]byte(out), &t); err != nil || t.TenantID == "" || t.ClientSecret == "" {
 		ts.Fatalf("berth tenant create printed %q: %v", out, err)
 	}
 	for k, v := range map[string]string{"TENANT_ID": t.TenantID, "SUBSCRIPTION_ID": t.SubscriptionID, "ADMIN_ID": t.ClientID, "ADMIN_SECRET": t.ClientSecret} {

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -192,8 +191,8 @@ func TestServeOnPostgres(t *testing.T) {
 }
 
 func TestServeRefusesPlainHTTPOffLoopback(t *testing.T) {
-	out, err := exec.Command(berthtest.Binary(t), "serve", "--data-dir", t.TempDir(), "--listen", "0.0.0.0:0", "--insecure-http").CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "only allowed on a loopback address") {
+	out, err := newCLI(t, "").try("serve", "--data-dir", t.TempDir(), "--listen", "0.0.0.0:0", "--insecure-http")
+	if err == nil || !strings.Contains(out, "only allowed on a loopback address") {
 		t.Fatalf("serve --insecure-http on 0.0.0.0: err %v, output %s", err, out)
 	}
 }

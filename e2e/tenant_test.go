@@ -15,7 +15,7 @@ import (
 // principal (consent) there.
 func TestTenants(t *testing.T) {
 	s := berthtest.Start(t)
-	out, err := s.Berth("tenant", "create", "--display-name", "Tenant B", "--domain", "b.example")
+	out, err := operator(t, s, "tenant", "create", "--display-name", "Tenant B", "--domain", "b.example")
 	if err != nil {
 		t.Fatalf("berth tenant create: %v\n%s", err, out)
 	}
@@ -23,7 +23,7 @@ func TestTenants(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &b); err != nil || b.TenantID == "" || b.ClientSecret == "" || b.Domain != "b.example" {
 		t.Fatalf("output %q: %v", out, err)
 	}
-	if out, err := s.Berth("tenant", "create", "--domain", "B.example"); err == nil || !strings.Contains(out, "exists already") {
+	if out, err := operator(t, s, "tenant", "create", "--domain", "B.example"); err == nil || !strings.Contains(out, "exists already") {
 		t.Fatalf("a second tenant with the same domain: %v\n%s", err, out)
 	}
 	token := func(tenant, client, secret string) (int, map[string]any) {

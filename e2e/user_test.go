@@ -15,12 +15,13 @@ import (
 // is a conflict; a principal with no directory role may not create users.
 func TestUserCLI(t *testing.T) {
 	s := berthtest.Start(t)
-	admin, other := t.TempDir(), t.TempDir()
+	admin, other := newCLI(t, t.TempDir()), newCLI(t, t.TempDir())
 	const password = "Tr0ub4dor&3-not-in-logs"
+	// Every output, stdout and stderr, is searched for the password.
 	var outputs []string
-	run := func(config string, args ...string) string {
+	run := func(c cli, args ...string) string {
 		t.Helper()
-		out, err := berthCLI(t, config, args...)
+		out, err := c.try(args...)
 		outputs = append(outputs, out)
 		if err != nil {
 			t.Fatalf("berth %s: %v\n%s", strings.Join(args, " "), err, out)
@@ -32,7 +33,7 @@ func TestUserCLI(t *testing.T) {
 	// The bootstrap tenant's domain is derived from its id; a user
 	// principal name outside it is refused, naming the domain to use.
 	domain := strings.ToLower(s.Boot.TenantID[:8]) + ".berth.localhost"
-	out, err := berthCLI(t, admin, "ad", "user", "create", "--display-name", "X", "--user-principal-name", "x@elsewhere.example", "--password", password)
+	out, err := admin.try("ad", "user", "create", "--display-name", "X", "--user-principal-name", "x@elsewhere.example", "--password", password)
 	outputs = append(outputs, out)
 	if err == nil || !strings.Contains(out, domain) {
 		t.Fatalf("a user outside the tenant's domain: %v %s", err, out)
@@ -61,10 +62,10 @@ func TestUserCLI(t *testing.T) {
 		t.Fatalf("user list --upn: %q", got)
 	}
 	run(admin, "ad", "user", "show", "--id", id, "-o", "table")
-	if out, err := berthCLI(t, admin, "ad", "user", "show", "--id", "nobody@"+domain); err == nil || !strings.Contains(out, "doesn't exist") {
+	if out, err := admin.try("ad", "user", "show", "--id", "nobody@"+domain); err == nil || !strings.Contains(out, "doesn't exist") {
 		t.Errorf("user show of nobody: %v %s", err, out)
 	}
-	if out, err := berthCLI(t, admin, "ad", "user", "create", "--display-name", "B", "--user-principal-name", "b@"+domain, "--password", password, "--role", "Janitor"); err == nil || !strings.Contains(out, "unknown directory role") {
+	if out, err := admin.try("ad", "user", "create", "--display-name", "B", "--user-principal-name", "b@"+domain, "--password", password, "--role", "Janitor"); err == nil || !strings.Contains(out, "unknown directory role") {
 		t.Errorf("an unknown role: %v %s", err, out)
 	}
 	if got := run(admin, "ad", "user", "list", "--query", "length(@)", "-o", "tsv"); got != "1" {
@@ -89,7 +90,7 @@ func TestUserCLI(t *testing.T) {
 	if resp.StatusCode != http.StatusConflict || e.Error.Code != "Request_MultipleObjectsWithSameKeyValue" {
 		t.Fatalf("a second user with the same UPN: %s %+v", resp.Status, e)
 	}
-	out, err = berthCLI(t, admin, "ad", "user", "create", "--display-name", "Ada again", "--user-principal-name", strings.ToLower(upn), "--password", password)
+	out, err = admin.try("ad", "user", "create", "--display-name", "Ada again", "--user-principal-name", strings.ToLower(upn), "--password", password)
 	outputs = append(outputs, out)
 	if err == nil || !strings.Contains(out, "Another object with the same value") {
 		t.Fatalf("CLI create of a duplicate: %v %s", err, out)
@@ -112,7 +113,7 @@ func TestUserCLI(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden || e.Error.Code != "Authorization_RequestDenied" {
 		t.Fatalf("user create without a directory role: %s %+v", resp.Status, e)
 	}
-	if out, err := berthCLI(t, other, "ad", "user", "create", "--display-name", "Bob", "--user-principal-name", "bob@"+domain, "--password", password); err == nil || !strings.Contains(out, "Insufficient privileges") {
+	if out, err := other.try("ad", "user", "create", "--display-name", "Bob", "--user-principal-name", "bob@"+domain, "--password", password); err == nil || !strings.Contains(out, "Insufficient privileges") {
 		t.Fatalf("CLI user create without a directory role: %v %s", err, out)
 	}
 	// Reading is open to the tenant's principals.

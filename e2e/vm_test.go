@@ -16,7 +16,8 @@ import (
 // real agent's App Service form, with every token from the agent.
 func TestCLIVirtualMachines(t *testing.T) {
 	s := startBerth(t)
-	config, run := adminCLI(t, s)
+	admin := adminCLI(t, s)
+	run := admin.run
 	run("group", "create", "-n", "vms", "-l", "here", "-o", "none")
 	uid := run("identity", "create", "-g", "vms", "-n", "builder", "--query", "id", "-o", "tsv")
 	credFile := filepath.Join(t.TempDir(), "machines", "vm1.json")
@@ -49,7 +50,7 @@ func TestCLIVirtualMachines(t *testing.T) {
 	if got := run("vm", "identity", "show", "-g", "vms", "-n", "vm1", "--query", "type", "-o", "tsv"); got != "UserAssigned" {
 		t.Fatalf("after removing the system identity: %s", got)
 	}
-	if out, err := berthCLI(t, config, "vm", "identity", "remove", "-g", "vms", "-n", "vm1"); err == nil {
+	if out, err := admin.try("vm", "identity", "remove", "-g", "vms", "-n", "vm1"); err == nil {
 		t.Fatalf("removing an absent system identity: %s", out)
 	}
 	run("vm", "identity", "remove", "-g", "vms", "-n", "vm1", "--identities", strings.ToLower(uid), "-o", "none")
@@ -74,22 +75,23 @@ func TestCLIVirtualMachines(t *testing.T) {
 		}
 	}()
 	onVM := t.TempDir()
-	env := []string{"BERTH_CONFIG_DIR=" + onVM, "IDENTITY_ENDPOINT=" + addr + "/msi/token", "BERTH_SERVER=" + s.URL, "BERTH_CA_FILE=" + s.CAFile}
-	if out, code := runWith(t, "", append(env, "IDENTITY_HEADER=wrong"), "", "login", "--identity"); code == 0 {
+	machine := newCLI(t, onVM)
+	machine.env = []string{"IDENTITY_ENDPOINT=" + addr + "/msi/token", "BERTH_SERVER=" + s.URL, "BERTH_CA_FILE=" + s.CAFile, "IDENTITY_HEADER=wrong"}
+	if out, code := machine.status("login", "--identity"); code == 0 {
 		t.Fatalf("login with the wrong identity header: %s", out)
 	}
-	env = append(env, "IDENTITY_HEADER=the-header")
-	if out, code := runWith(t, "", env, "", "login", "--identity", "-o", "none"); code != 0 {
+	machine.env = append(machine.env, "IDENTITY_HEADER=the-header")
+	if out, code := machine.status("login", "--identity", "-o", "none"); code != 0 {
 		t.Fatalf("login --identity: %s", out)
 	}
-	out, code := runWith(t, "", env, "", "account", "show", "--query", "user")
+	out, code := machine.status("account", "show", "--query", "user")
 	var user map[string]string
 	if code != 0 || json.Unmarshal([]byte(out), &user) != nil || user["assignedIdentityInfo"] != "MSI" || user["name"] != "systemAssignedIdentity" {
 		t.Fatalf("account show: %s", out)
 	}
 	// The directory's token comes from the agent too, for the system
 	// identity's principal.
-	out, code = runWith(t, "", env, "", "account", "get-access-token", "--resource", "https://graph.microsoft.com", "--query", "accessToken", "-o", "tsv")
+	out, code = machine.status("account", "get-access-token", "--resource", "https://graph.microsoft.com", "--query", "accessToken", "-o", "tsv")
 	if code != 0 || tokenClaim(t, strings.TrimSpace(out), "oid") != system {
 		t.Fatalf("directory token: %s", out)
 	}
@@ -99,7 +101,7 @@ func TestCLIVirtualMachines(t *testing.T) {
 	}
 
 	run("vm", "delete", "-g", "vms", "-n", "vm1", "--yes")
-	if out, err := berthCLI(t, config, "vm", "show", "-g", "vms", "-n", "vm1"); err == nil || !strings.Contains(out, "ResourceNotFound") {
+	if out, err := admin.try("vm", "show", "-g", "vms", "-n", "vm1"); err == nil || !strings.Contains(out, "ResourceNotFound") {
 		t.Fatalf("vm show after delete: %s", out)
 	}
 }

@@ -219,14 +219,6 @@ func (s *Server) Do(ctx context.Context, method, path string, body io.Reader, he
 	return s.Client().Do(req)
 }
 
-// Berth runs another berth subcommand (gc, fsck) on the server's data
-// directory and returns its combined output.
-func (s *Server) Berth(args ...string) (string, error) {
-	cmd := exec.Command(Binary(s.tb), append(args, "--data-dir", s.DataDir)...)
-	out, err := cmd.CombinedOutput()
-	return string(out), err
-}
-
 type syncBuffer struct {
 	mu sync.Mutex
 	b  strings.Builder
