@@ -174,6 +174,16 @@ var adCommands = []command{
 		},
 	},
 	{
+		words:   "ad sp delete",
+		summary: "Delete a service principal, with its role assignments.",
+		more:    "For another tenant's application this withdraws the consent given to it here: it gets no more tokens in this tenant, and its refresh tokens at registries stop working.",
+		uses:    usesDirectory,
+		flags: func(f *flagSet) runFunc {
+			id := f.String("id", "The service principal's app id, name (http://NAME) or object id.", required)
+			return func(c *call) (any, error) { return nil, c.d.DeleteSP(c.ctx, *id) }
+		},
+	},
+	{
 		words:   "ad sp list",
 		summary: "List service principals.",
 		uses:    usesDirectory,

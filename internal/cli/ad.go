@@ -263,6 +263,16 @@ func (d *Directory) ShowSP(ctx context.Context, id string) (Object, error) {
 	return d.find(ctx, "servicePrincipals", "servicePrincipalNames/any(c:c eq "+literal(id)+")", id, "Service principal")
 }
 
+// DeleteSP deletes a service principal by app id, name or object id: for
+// another tenant's application, this tenant's consent is withdrawn.
+func (d *Directory) DeleteSP(ctx context.Context, id string) error {
+	sp, err := d.ShowSP(ctx, id)
+	if err != nil {
+		return err
+	}
+	return d.do(ctx, http.MethodDelete, "/servicePrincipals/"+url.PathEscape(sp.str("id")), nil, nil)
+}
+
 // ListSPs lists the tenant's service principals, or those with a display
 // name.
 func (d *Directory) ListSPs(ctx context.Context, displayName string) ([]Object, error) {

@@ -53,6 +53,7 @@ func NewHandler(s *Service, v Verifier, log *slog.Logger) *Handler {
 		"POST /v1.0/servicePrincipals":                                      h.createServicePrincipal,
 		"GET /v1.0/servicePrincipals":                                       h.listServicePrincipals,
 		"GET /v1.0/servicePrincipals/{id}":                                  h.getServicePrincipal,
+		"DELETE /v1.0/servicePrincipals/{id}":                               h.deleteServicePrincipal,
 		"POST /v1.0/directoryObjects/getByIds":                              h.getByIDs,
 		"POST /v1.0/users":                                                  h.createUser,
 		"GET /v1.0/users":                                                   h.listUsers,
@@ -226,6 +227,14 @@ func (h *Handler) listApplications(w http.ResponseWriter, r *http.Request, c Cal
 		out = append(out, j)
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"value": out})
+}
+
+func (h *Handler) deleteServicePrincipal(w http.ResponseWriter, r *http.Request, c Caller) error {
+	if err := h.Service.DeleteServicePrincipal(r.Context(), c, r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 func (h *Handler) deleteApplication(w http.ResponseWriter, r *http.Request, c Caller) error {

@@ -245,6 +245,25 @@ func (s *Service) GetServicePrincipal(ctx context.Context, c Caller, objectID st
 	return sp, err
 }
 
+// DeleteServicePrincipal deletes a service principal of the caller's
+// tenant with its role assignments and directory roles. For another
+// tenant's application that withdraws this tenant's consent: the
+// application gets no more tokens here. A managed identity's principal
+// goes with its resource, not through the directory.
+func (s *Service) DeleteServicePrincipal(ctx context.Context, c Caller, objectID string) error {
+	if err := s.authorizeWrite(ctx, c); err != nil {
+		return err
+	}
+	sp, err := s.GetServicePrincipal(ctx, c, objectID)
+	if err != nil {
+		return err
+	}
+	if sp.Type == store.PrincipalManagedIdentity {
+		return invalid("The service principal " + objectID + " belongs to a managed identity: delete the identity's resource instead.")
+	}
+	return notFound(s.Directory.DeleteServicePrincipal(ctx, sp.ObjectID))
+}
+
 // ListServicePrincipals lists the caller's tenant's service principals
 // that match a $filter on appId, displayName or servicePrincipalNames.
 func (s *Service) ListServicePrincipals(ctx context.Context, c Caller, filterExpr string) ([]store.ServicePrincipal, error) {
