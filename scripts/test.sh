@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls exactly this).
 #
-# It installs what it needs (skopeo and chromium from Debian, the OCI
-# conformance suite from the Go module proxy), starts every server it uses
-# (PostgreSQL and berth itself, each on a free loopback port in a temporary
-# directory) and removes them on exit. Heavy builds are cached outside the
-# checkout in $BERTH_CACHE (default ~/.cache/berth-ci). Results worth
-# keeping (the conformance report) go to $BERTH_RESULTS (default
-# ./test-results).
+# It installs what it needs (skopeo, chromium and etcd from Debian, the OCI
+# conformance suite and kube-apiserver from the Go module proxy), starts
+# every server it uses (PostgreSQL and berth itself, each on a free loopback
+# port in a temporary directory) and removes them on exit. Heavy builds are
+# cached outside the checkout in $BERTH_CACHE (default ~/.cache/berth-ci).
+# Results worth keeping (the conformance report) go to $BERTH_RESULTS
+# (default ./test-results).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 export BERTH_CACHE=${BERTH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/berth-ci}
 export BERTH_RESULTS=${BERTH_RESULTS:-$root/test-results}
-# Tests that need PostgreSQL, skopeo or Chromium fail instead of skipping here.
+# Tests that need PostgreSQL, skopeo, Chromium or a Kubernetes API server
+# fail instead of skipping here.
 export BERTH_REQUIRE_POSTGRES=1 BERTH_REQUIRE_TOOLS=1
 mkdir -p "$BERTH_CACHE" "$BERTH_RESULTS"
 
@@ -32,7 +33,10 @@ step() { printf '\n=== %s\n' "$*"; }
 
 step "installing test tools"
 missing=()
-for tool in skopeo jq chromium; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+# tool:package where the two names differ.
+for spec in skopeo jq chromium etcd:etcd-server; do
+  command -v "${spec%%:*}" >/dev/null || missing+=("${spec#*:}")
+done
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
   $sudo apt-get update -qq
@@ -47,6 +51,10 @@ go vet ./...
 step "building berth"
 go build -o "$work/berth" ./cmd/berth
 export BERTH_BIN="$work/berth"
+
+step "kube-apiserver for the Kubernetes tests (built once, cached in \$BERTH_CACHE)"
+BERTH_KUBE_APISERVER=$(scripts/kube-apiserver.sh)
+export BERTH_KUBE_APISERVER
 
 step "unit, store conformance and end-to-end tests (race detector on)"
 go test -race -count=1 -timeout 30m ./...
