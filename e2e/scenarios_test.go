@@ -16,6 +16,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/berthhq/berth/internal/testutil/berthtest"
+	"github.com/berthhq/berth/internal/testutil/kubetest"
 )
 
 // TestScenarios runs the scripts in testdata/scenarios against one real
@@ -26,9 +27,11 @@ import (
 // `image` a container client (see imageCommand), `imds start VM_ID FILE`
 // the machine's metadata agent (see imdsCommand), `tenant create PREFIX
 // DOMAIN` another tenant (see tenantCommand), `browser consent URL USER
-// PASSWORD` a person consenting in Chromium (see browserCommand), the
-// condition [chromium] (false when it is not installed; an error instead
-// under BERTH_REQUIRE_TOOLS=1), and these variables:
+// PASSWORD` a person consenting in Chromium (see browserCommand), `kube`
+// a real Kubernetes API server for kubectl (see kubeCommand), the
+// conditions [chromium] and [kube] (false when Chromium, or etcd and
+// kube-apiserver, are not installed; an error instead under
+// BERTH_REQUIRE_TOOLS=1), and these variables:
 // TENANT_ID, SUBSCRIPTION_ID, BERTH_URL, BERTH_CA, BERTH_PORT, ADMIN_ID,
 // ADMIN_SECRET.
 func TestScenarios(t *testing.T) {
@@ -36,6 +39,7 @@ func TestScenarios(t *testing.T) {
 	bin := berthtest.Binary(t)
 	_, port, _ := net.SplitHostPort(s.Host)
 	chromium, chromiumErr := lookChromium()
+	kube, kubeErr := kubetest.Available()
 	spki, err := serverSPKI(s)
 	if err != nil {
 		t.Fatal(err)
@@ -43,13 +47,17 @@ func TestScenarios(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: filepath.Join("testdata", "scenarios"),
 		Condition: func(cond string) (bool, error) {
-			if cond != "chromium" {
-				return false, fmt.Errorf("unknown condition %q", cond)
+			switch cond {
+			case "chromium":
+				return chromium != "", chromiumErr
+			case "kube":
+				return kube, kubeErr
 			}
-			return chromium != "", chromiumErr
+			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Setup: func(e *testscript.Env) error {
 			config := filepath.Join(e.WorkDir, ".berth")
+			e.Values[kubeKey{}] = new(*kubetest.Cluster)
 			for k, v := range map[string]string{
 				"BERTH_CONFIG_DIR": config,
 				"TENANT_ID":        s.Boot.TenantID,
@@ -95,6 +103,17 @@ func TestScenarios(t *testing.T) {
 					ts.Fatalf("usage: imds start VM_ID CREDENTIAL_FILE")
 				}
 				imdsCommand(ts, bin, args[1], args[2])
+			},
+			"kube": func(ts *testscript.TestScript, neg bool, args []string) {
+				err := kubeCommand(ts, args)
+				switch {
+				case neg && err == nil:
+					ts.Fatalf("kube %s succeeded, want a failure", strings.Join(args, " "))
+				case !neg && err != nil:
+					ts.Fatalf("kube %s: %v", strings.Join(args, " "), err)
+				case neg:
+					ts.Logf("kube %s failed as it should: %v", strings.Join(args, " "), err)
+				}
 			},
 			"tenant": func(ts *testscript.TestScript, neg bool, args []string) {
 				if neg || len(args) != 3 || args[0] != "create" {
