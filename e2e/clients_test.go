@@ -43,9 +43,9 @@ const mib = 1 << 20
 // startBerth starts a server for one client test and prints its log when
 // the test fails, since the client's error alone rarely says why berth
 // answered as it did.
-func startBerth(t *testing.T) *berthtest.Server {
+func startBerth(t *testing.T, extra ...string) *berthtest.Server {
 	t.Helper()
-	s := berthtest.Start(t)
+	s := berthtest.Start(t, extra...)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("berth log:\n%s", s.Log.String())

@@ -52,9 +52,9 @@ type identityEnv struct {
 	loginServer, registryID string
 }
 
-func newIdentityEnv(t *testing.T, registry string) *identityEnv {
+func newIdentityEnv(t *testing.T, registry string, serveArgs ...string) *identityEnv {
 	t.Helper()
-	s := startBerth(t)
+	s := startBerth(t, serveArgs...)
 	run := adminCLI(t, s).run
 	run("group", "create", "-n", "images", "-l", "westeurope", "-o", "none")
 	run("acr", "create", "-n", registry, "-g", "images", "-o", "none")

@@ -43,6 +43,7 @@ var serverCommands = []command{
 			f.DurationVar(&cfg.BodyTimeout, "body-timeout", "How long a request body may pause before the connection is closed.")
 			f.Int64Var(&cfg.BodyMinRate, "body-min-rate", "Bytes per second a request body must average after --body-timeout's grace (0: no minimum).")
 			f.IntVar(&cfg.MaxConnsPerClient, "max-conns-per-client", "Connections one client address (an IPv6 /64) may hold at once (0: no limit; raise behind a proxy or NAT).")
+			f.StringVar(&cfg.FederationCAFile, "federation-ca-file", "PEM certificates that federated issuers' TLS certificates may chain to, beside the system's (a cluster that serves its own issuer documents).")
 			f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", "How long in-flight requests may take after SIGTERM.")
 			f.StringVar(&cfg.DebugListen, "debug-listen", "Serve Go's profiler (/debug/pprof/) on this loopback address, e.g. 127.0.0.1:6060.")
 			return func(c *call) (any, error) {

@@ -26,6 +26,11 @@ type Config struct {
 	GCInterval      time.Duration
 	GCGrace         time.Duration
 	ShutdownTimeout time.Duration
+	// FederationCAFile names PEM certificates of authorities that
+	// federated issuers' TLS certificates may chain to, beside the
+	// system's: a cluster's own CA, when it serves its issuer documents
+	// itself.
+	FederationCAFile string
 	// DebugListen serves Go's profiler (net/http/pprof) on a separate,
 	// loopback-only address; empty: off.
 	DebugListen string

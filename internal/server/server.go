@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -23,6 +25,7 @@ import (
 	"github.com/berthhq/berth/internal/authz"
 	"github.com/berthhq/berth/internal/clientauth"
 	"github.com/berthhq/berth/internal/controlplane"
+	"github.com/berthhq/berth/internal/federation"
 	"github.com/berthhq/berth/internal/gc"
 	"github.com/berthhq/berth/internal/graph"
 	"github.com/berthhq/berth/internal/ids"
@@ -118,7 +121,11 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 		return err
 	}
 
-	stsService := &sts.Service{Directory: stores.Meta, Machines: stores.Meta, Keys: ring, Clients: clients, Lifetime: sts.DefaultLifetime}
+	issuers, err := federatedIssuers(cfg.FederationCAFile)
+	if err != nil {
+		return err
+	}
+	stsService := &sts.Service{Directory: stores.Meta, Machines: stores.Meta, Keys: ring, Clients: clients, Issuers: issuers, Lifetime: sts.DefaultLifetime}
 	regAuth := &registryauth.Service{
 		Store: stores.Meta, Authz: engine, Keys: ring, Directory: stsService, Clients: clients, Suffix: cfg.RegistrySuffix,
 		AccessLifetime: cfg.RegistryAccessLifetime, RefreshLifetime: cfg.RegistryRefreshLifetime,
@@ -376,4 +383,24 @@ func debugMux() *http.ServeMux {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
+}
+
+// federatedIssuers trusts the system's roots and, if caFile is set, the
+// authorities it holds, for fetching federated issuers' documents.
+func federatedIssuers(caFile string) (*federation.Issuers, error) {
+	if caFile == "" {
+		return &federation.Issuers{}, nil
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, err
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", caFile)
+	}
+	return &federation.Issuers{Roots: pool}, nil
 }

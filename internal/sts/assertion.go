@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berthhq/berth/internal/federation"
 	"github.com/berthhq/berth/internal/ids"
 	"github.com/berthhq/berth/internal/jws"
 	"github.com/berthhq/berth/internal/store"
@@ -76,6 +77,11 @@ func (s *Service) checkAssertion(ctx context.Context, req ClientCredentials, ten
 	}
 	if req.ClientAssertion == "" {
 		return missing("client_assertion")
+	}
+	// An application signs its own assertions as their issuer; any other
+	// issuer is one it trusts through a federated credential.
+	if c, err := federation.Unverified(req.ClientAssertion); err == nil && !strings.EqualFold(c.Issuer, app.AppID) {
+		return s.checkFederated(ctx, app, req.ClientAssertion, c, now)
 	}
 	creds, err := s.Directory.ListKeyCredentials(ctx, app.ObjectID)
 	if err != nil {

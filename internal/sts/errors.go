@@ -21,4 +21,7 @@ var (
 	ErrAssertionIssuer      = errors.New("client assertion issuer is not the client id")
 	ErrAssertionAudience    = errors.New("client assertion audience is not the token endpoint")
 	ErrAssertionSubject     = errors.New("client assertion subject is not the client id")
+	// ErrExternalOIDC is a federated issuer whose discovery document or
+	// keys could not be fetched or read.
+	ErrExternalOIDC = errors.New("request to external OIDC endpoint failed")
 )

@@ -329,6 +329,7 @@ var wireErrors = []struct {
 	{ErrAssertionSubject, wireError{401, "invalid_client", 700213, func(_ *http.Request, err error) string {
 		return fmt.Sprintf("No matching federated identity record found for presented assertion subject '%s'.", assertionDetail(err))
 	}}},
+	{ErrExternalOIDC, wireError{400, "invalid_request", 90061, assertionText("Request to External OIDC endpoint failed.")}},
 	{ErrIdentityNotFound, wireError{400, "invalid_request", 700016, constText("Identity not found")}},
 	{ErrMachineCredential, wireError{401, "invalid_client", 700027, func(_ *http.Request, err error) string {
 		return "Client assertion failed signature validation. " + err.Error() + "."

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/berthhq/berth/internal/clientauth"
+	"github.com/berthhq/berth/internal/federation"
 	"github.com/berthhq/berth/internal/jws"
 	"github.com/berthhq/berth/internal/keys"
 	"github.com/berthhq/berth/internal/store"
@@ -22,6 +23,9 @@ type Service struct {
 	Keys     *keys.Ring
 	// Clients checks client secrets, as it does for every surface.
 	Clients *clientauth.Checker
+	// Issuers verifies the tokens of other issuers that federated
+	// identity credentials trust.
+	Issuers *federation.Issuers
 	// Lifetime of an access token.
 	Lifetime time.Duration
 }
