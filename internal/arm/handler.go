@@ -13,6 +13,7 @@ import (
 	"github.com/berthhq/berth/internal/controlplane"
 	"github.com/berthhq/berth/internal/ids"
 	"github.com/berthhq/berth/internal/resourceid"
+	"github.com/berthhq/berth/internal/store"
 	"github.com/berthhq/berth/internal/sts"
 )
 
@@ -213,6 +214,11 @@ func list[T any](w http.ResponseWriter, items []T) error {
 
 // writeError maps a failure to its status, once, here.
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, store.ErrInsufficientStorage) {
+		writeJSON(w, http.StatusInsufficientStorage, map[string]any{"error": map[string]string{"code": "InsufficientStorage",
+			"message": "The change cannot be stored: berth's disk is full. Reads still work; try again once space is freed."}})
+		return
+	}
 	var e *controlplane.Error
 	if !errors.As(err, &e) {
 		h.Log.Error("management API", "method", r.Method, "path", r.URL.Path, "err", err)

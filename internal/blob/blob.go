@@ -20,6 +20,9 @@ var (
 	ErrDigestMismatch = errors.New("digest mismatch")
 	// ErrTooLarge is content beyond the limit the caller set.
 	ErrTooLarge = errors.New("content too large")
+	// ErrInsufficientStorage is a write that failed for lack of space;
+	// like every failed write, it leaves the upload where it was.
+	ErrInsufficientStorage = errors.New("insufficient storage: the disk is full")
 )
 
 // Reader is committed content, seekable so that range requests can be

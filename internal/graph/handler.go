@@ -357,6 +357,10 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error, 
 		status, code = http.StatusConflict, "Request_MultipleObjectsWithSameKeyValue"
 	case errors.Is(err, ErrBadRequest):
 		status, code = http.StatusBadRequest, "Request_BadRequest"
+	case errors.Is(err, store.ErrInsufficientStorage):
+		// Graph's answer when storage is exhausted.
+		status, code = http.StatusInsufficientStorage, "quotaLimitReached"
+		msg = "The change cannot be stored: berth's disk is full. Reads still work; try again once space is freed."
 	}
 	if msg == "" {
 		msg = err.Error()

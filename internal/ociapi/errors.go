@@ -72,6 +72,8 @@ func codeOf(err error) wireError {
 		{registry.ErrManifestTooLarge, wireError{http.StatusRequestEntityTooLarge, "SIZE_INVALID"}},
 		{registry.ErrTagInvalid, wireError{http.StatusBadRequest, "TAG_INVALID"}},
 		{registry.ErrBusy, wireError{http.StatusTooManyRequests, "TOOMANYREQUESTS"}},
+		// The distribution spec has no code for a full disk.
+		{registry.ErrInsufficientStorage, wireError{http.StatusInsufficientStorage, "UNKNOWN"}},
 		{errMethod, wireError{http.StatusMethodNotAllowed, "UNSUPPORTED"}},
 		{errNotFound, wireError{http.StatusNotFound, "NAME_UNKNOWN"}},
 		{errPaginationN, wireError{http.StatusBadRequest, "PAGINATION_NUMBER_INVALID"}},

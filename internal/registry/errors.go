@@ -18,4 +18,7 @@ var (
 	// ErrBusy is a transient conflict with garbage collection; the client
 	// should retry.
 	ErrBusy = errors.New("content is being garbage collected, retry")
+	// ErrInsufficientStorage is a write refused for lack of space; it
+	// changed nothing, and pulls still work.
+	ErrInsufficientStorage = errors.New("insufficient storage: the registry's disk is full; pulls still work")
 )

@@ -166,10 +166,10 @@ func (s *Service) FinishUpload(ctx context.Context, repo store.Repo, id string, 
 		return 0, err
 	}
 	if err := s.blobs.AbortUpload(ctx, id); err != nil && !errors.Is(err, blob.ErrUploadNotFound) {
-		return 0, err
+		return 0, mapBlob(err)
 	}
 	if err := s.meta.DeleteUpload(ctx, id); err != nil && !errors.Is(err, store.ErrUploadUnknown) {
-		return 0, err
+		return 0, mapStore(err)
 	}
 	return size, nil
 }
@@ -189,7 +189,7 @@ func (s *Service) publish(ctx context.Context, repo store.Repo, id string, d oci
 			}
 			live, err := s.meta.PublishBlob(ctx, d)
 			if err != nil || live {
-				return err
+				return mapStore(err)
 			}
 		} else if !errors.Is(err, store.ErrBlobBusy) {
 			return mapStore(err)
@@ -346,6 +346,8 @@ func mapStore(err error) error {
 		return ErrUploadUnknown
 	case errors.Is(err, store.ErrBlobBusy):
 		return ErrBusy
+	case errors.Is(err, store.ErrInsufficientStorage):
+		return ErrInsufficientStorage
 	}
 	return err
 }
@@ -362,6 +364,8 @@ func mapBlob(err error) error {
 		return ErrRangeInvalid
 	case errors.Is(err, blob.ErrDigestMismatch):
 		return ErrDigestInvalid
+	case errors.Is(err, blob.ErrInsufficientStorage):
+		return ErrInsufficientStorage
 	}
 	return err
 }

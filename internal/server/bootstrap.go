@@ -1,10 +1,12 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,10 +47,11 @@ type bootstrapRecord struct {
 const bootstrapKey = "bootstrap"
 
 // ensureBootstrap creates the bootstrap tenant, subscription, administrator
-// and default registry on first start, and rewrites bootstrap.json on every
-// start (the URL may change). If the file was lost, the administrator gets
-// a new secret: the old one cannot be recovered from its hash.
-func ensureBootstrap(ctx context.Context, meta store.Store, cp *controlplane.Service, cfg Config, url string) (Bootstrap, error) {
+// and default registry on first start, and rewrites bootstrap.json when it
+// changed (the URL may). If the file was lost, the administrator gets a
+// new secret: the old one cannot be recovered from its hash. On a full
+// disk, a start that needs to write nothing new succeeds.
+func ensureBootstrap(ctx context.Context, meta store.Store, cp *controlplane.Service, cfg Config, url string, log *slog.Logger) (Bootstrap, error) {
 	path := filepath.Join(cfg.DataDir, BootstrapFile)
 	var rec bootstrapRecord
 	var fresh string // the administrator's secret, on first start
@@ -101,7 +104,18 @@ func ensureBootstrap(ctx context.Context, meta store.Store, cp *controlplane.Ser
 	if err != nil {
 		return Bootstrap{}, err
 	}
-	return b, pki.WriteFileAtomic(path, append(data, '\n'), 0o600)
+	data = append(data, '\n')
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
+		return b, nil
+	}
+	err = pki.WriteFileAtomic(path, data, 0o600)
+	if err != nil && b.ClientSecret == old.ClientSecret && (dataDisk{cfg.DataDir}).readOnly() != "" {
+		// The file still holds the administrator's credentials; only
+		// the address it names is stale.
+		log.Warn("bootstrap.json not updated: the disk is full", "url", url, "err", err)
+		return b, nil
+	}
+	return b, err
 }
 
 // TenantAdmin is a new tenant with its subscription and administrator.

@@ -6,4 +6,8 @@
 // registry; /v2/ on any other host goes to the default registry that
 // bootstrap created, so a laptop needs no DNS. /healthz, /readyz and
 // /metrics are served on every host.
+//
+// Slow clients are bounded per connection and per request body
+// (slowclients.go); a full data directory leaves pulls served and writes
+// refused, and /readyz says so (diskfull.go).
 package server

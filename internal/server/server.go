@@ -91,7 +91,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 	// a client's wrong secrets wherever they are sent.
 	clients := clientauth.NewChecker(stores.Meta)
 	cp := &controlplane.Service{Store: stores.Meta, Authz: engine, Clients: clients, RegistrySuffix: cfg.RegistrySuffix}
-	boot, err := ensureBootstrap(ctx, stores.Meta, cp, cfg, url)
+	boot, err := ensureBootstrap(ctx, stores.Meta, cp, cfg, url, log)
 	if err != nil {
 		ln.Close()
 		return err
@@ -150,6 +150,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 		graph:      graph.NewHandler(&graph.Service{Directory: stores.Meta}, stsService, log),
 		management: &arm.Handler{Service: cp, Verifier: stsService, Log: log, RegistrySuffix: cfg.RegistrySuffix},
 		pages:      pages,
+		disk:       dataDisk{cfg.DataDir},
 	}
 	cp.RegistryDeleted = h.forgetRegistry
 	h.registry.RegistryFor = h.registryFor
@@ -190,6 +191,17 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 		defer dbg.Close()
 	}
 
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		h.disk.watch(ctx, 10*time.Second, log)
+	}()
+
+	// Said before the ready line, so that whoever waits for that line
+	// has read it.
+	if ro := h.disk.readOnly(); ro != "" {
+		log.Warn(ro, "data_dir", cfg.DataDir)
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	printReady(out, url, cfg, boot)
@@ -261,6 +273,7 @@ type handler struct {
 	graph           *graph.Handler
 	management      *arm.Handler
 	pages           *web.Handler
+	disk            dataDisk
 	defaultRegistry string
 	// known holds registry names seen to exist, each until a time: a
 	// registry deleted on another replica stops being served within
@@ -292,6 +305,9 @@ func (h *handler) route(w http.ResponseWriter, r *http.Request) string {
 		defer cancel()
 		if err := h.meta.Ping(ctx); err != nil {
 			http.Error(w, "metadata store unavailable", http.StatusServiceUnavailable)
+		} else if ro := h.disk.readOnly(); ro != "" {
+			// Ready on a full disk too: pulls are served.
+			io.WriteString(w, "ok, "+ro+"\n")
 		} else {
 			io.WriteString(w, "ok\n")
 		}

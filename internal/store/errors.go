@@ -12,4 +12,7 @@ var (
 	// moment; once it is done the blob can be stored again, so the caller
 	// retries shortly.
 	ErrBlobBusy = errors.New("blob is being deleted")
+	// ErrInsufficientStorage means a write failed for lack of space: the
+	// write changed nothing, and reads still work.
+	ErrInsufficientStorage = errors.New("insufficient storage: the disk is full")
 )

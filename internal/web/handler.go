@@ -149,7 +149,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var pe *pageError
-	if !errors.As(err, &pe) {
+	switch {
+	case errors.As(err, &pe):
+	case errors.Is(err, store.ErrInsufficientStorage):
+		pe = &pageError{status: http.StatusInsufficientStorage, title: "Cannot save now",
+			message: "berth cannot save this now: its disk is full. Try again once space is freed."}
+	default:
 		h.log.Error("sign-in or consent page failed", "path", r.URL.Path, "err", err)
 		pe = &pageError{status: http.StatusInternalServerError, title: "Something went wrong", message: "berth could not complete the request. Try again later."}
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -115,7 +116,8 @@ func (s *Store) Walk(ctx context.Context, fn func(oci.Digest, int64) error) erro
 	})
 }
 
-func (s *Store) StartUpload(_ context.Context, id string) error {
+func (s *Store) StartUpload(_ context.Context, id string) (err error) {
+	defer noSpace(&err)
 	dir := s.uploadDir(id)
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		return err
@@ -125,6 +127,14 @@ func (s *Store) StartUpload(_ context.Context, id string) error {
 		return goneUpload(err)
 	}
 	return f.Close()
+}
+
+// noSpace reports a write that failed for lack of space (or of quota)
+// as blob.ErrInsufficientStorage.
+func noSpace(err *error) {
+	if errors.Is(*err, syscall.ENOSPC) || errors.Is(*err, syscall.EDQUOT) {
+		*err = fmt.Errorf("%w (%v)", blob.ErrInsufficientStorage, *err)
+	}
 }
 
 // goneUpload reports a file operation that failed because the upload's
@@ -193,7 +203,8 @@ func (s *Store) lockData(id string, flag int) (*os.File, error) {
 // small enough to keep memory flat under many concurrent uploads.
 const copyBuf = 1 << 20
 
-func (s *Store) Append(ctx context.Context, id string, offset int64, r io.Reader) (int64, error) {
+func (s *Store) Append(ctx context.Context, id string, offset int64, r io.Reader) (_ int64, err error) {
+	defer noSpace(&err)
 	f, err := s.lockData(id, os.O_RDWR)
 	if err != nil {
 		return 0, err
@@ -303,7 +314,8 @@ func (s *Store) saveState(id string, size int64, h hashState) {
 	}
 }
 
-func (s *Store) Verify(ctx context.Context, id string, d oci.Digest) (int64, error) {
+func (s *Store) Verify(ctx context.Context, id string, d oci.Digest) (_ int64, err error) {
+	defer noSpace(&err)
 	sealed := filepath.Join(s.uploadDir(id), "sealed")
 	f, err := s.lockData(id, os.O_RDONLY)
 	if errors.Is(err, blob.ErrUploadNotFound) {
@@ -354,13 +366,14 @@ func hashMatches(f *os.File, d oci.Digest) (int64, error) {
 
 // Commit hard-links the upload's data into place: the content appears
 // whole or not at all, and the upload keeps its own name for it.
-func (s *Store) Commit(_ context.Context, id string, d oci.Digest) error {
+func (s *Store) Commit(_ context.Context, id string, d oci.Digest) (err error) {
+	defer noSpace(&err)
 	final := s.blobPath(d)
 	parent := filepath.Dir(final)
 	if err := os.MkdirAll(parent, 0o700); err != nil {
 		return err
 	}
-	err := os.Link(filepath.Join(s.uploadDir(id), "sealed"), final)
+	err = os.Link(filepath.Join(s.uploadDir(id), "sealed"), final)
 	switch {
 	case errors.Is(err, fs.ErrExist):
 		// Same digest, same verified bytes: already published.

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 type dialect struct {
@@ -14,12 +16,20 @@ type dialect struct {
 	// retryable reports errors after which the whole transaction can be
 	// run again (PostgreSQL deadlock and serialization failures).
 	retryable func(error) bool
+	// full reports a failure for lack of space.
+	full func(error) bool
 }
 
 var sqliteDialect = dialect{
 	name:      "sqlite",
 	types:     strings.NewReplacer("BYTES", "BLOB", "NAME", "TEXT"),
 	retryable: func(error) bool { return false },
+	full: func(err error) bool {
+		// SQLITE_FULL, or SQLITE_IOERR_SHMSIZE: no room for the
+		// write-ahead log's index.
+		var e *sqlite.Error
+		return errors.As(err, &e) && (e.Code()&0xff == sqlite3.SQLITE_FULL || e.Code() == sqlite3.SQLITE_IOERR_SHMSIZE)
+	},
 }
 
 // Names compare byte-wise in both backends, so tag and repository listings
@@ -30,5 +40,9 @@ var postgresDialect = dialect{
 	retryable: func(err error) bool {
 		var pgErr *pgconn.PgError
 		return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
+	},
+	full: func(err error) bool {
+		var pgErr *pgconn.PgError
+		return errors.As(err, &pgErr) && pgErr.Code == "53100" // disk_full
 	},
 }

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -17,7 +18,7 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
-	_ "modernc.org/sqlite"             // registers the "sqlite" driver
+	"modernc.org/sqlite"
 
 	"github.com/berthhq/berth/internal/store"
 	"github.com/berthhq/berth/internal/store/cache"
@@ -84,19 +85,20 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 
 func openSQLite(file string) (*DB, error) {
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(1)", "synchronous(FULL)"} {
+	// journal_size_limit: see openPersistentWAL.
+	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(1)", "synchronous(FULL)", "journal_size_limit(67108864)"} {
 		q.Add("_pragma", p)
 	}
 	wq := url.Values{"_txlock": {"immediate"}}
 	for k, v := range q {
 		wq[k] = v
 	}
-	w, err := sql.Open("sqlite", "file:"+file+"?"+wq.Encode())
+	w, err := openPersistentWAL("file:" + file + "?" + wq.Encode())
 	if err != nil {
 		return nil, err
 	}
 	w.SetMaxOpenConns(1)
-	r, err := sql.Open("sqlite", "file:"+file+"?"+q.Encode())
+	r, err := openPersistentWAL("file:" + file + "?" + q.Encode())
 	if err != nil {
 		w.Close()
 		return nil, err
@@ -105,6 +107,36 @@ func openSQLite(file string) (*DB, error) {
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
 	return &DB{d: sqliteDialect, w: w, r: r, group: newGroupCommitter(w)}, nil
+}
+
+// openPersistentWAL opens a pool whose connections keep the write-ahead
+// log and its shared-memory index when the last of them closes, instead
+// of deleting them. A database whose index file is gone needs new space
+// to open at all, so on a full disk a restart could not even read; with
+// the files kept it can, and serves reads until space is freed. With a
+// journal_size_limit set, the last connection empties the log it keeps
+// (it has been checkpointed), and a log reset while running is cut back
+// to that limit.
+func openPersistentWAL(dsn string) (*sql.DB, error) {
+	c, err := sqlite.NewConnector(dsn)
+	if err != nil {
+		return nil, err
+	}
+	return sql.OpenDB(persistentWAL{c}), nil
+}
+
+type persistentWAL struct{ driver.Connector }
+
+func (p persistentWAL) Connect(ctx context.Context) (driver.Conn, error) {
+	c, err := p.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.(sqlite.FileControl).FileControlPersistWAL("main", 1); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("keeping the write-ahead log: %w", err)
+	}
+	return c, nil
 }
 
 // Close closes both pools.
@@ -242,6 +274,14 @@ func splitStatements(s string) []string {
 // tx runs fn in a write transaction, retrying it when PostgreSQL aborted it
 // for a deadlock or a serialization failure.
 func (db *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	err := db.tx0(ctx, fn)
+	if err != nil && db.d.full(err) {
+		return fmt.Errorf("%w (%v)", store.ErrInsufficientStorage, err)
+	}
+	return err
+}
+
+func (db *DB) tx0(ctx context.Context, fn func(*sql.Tx) error) error {
 	if db.group != nil {
 		return db.group.do(ctx, fn)
 	}
