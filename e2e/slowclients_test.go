@@ -141,8 +141,8 @@ func TestServeSlowClients(t *testing.T) {
 	})
 
 	t.Run("trickle below the minimum rate", func(t *testing.T) {
-		// A byte every half second: never silent for --body-timeout, but
-		// far below --body-min-rate.
+		// A byte a second: never silent for --body-timeout, but far below
+		// --body-min-rate.
 		c := startUpload(t, s, "trickle", 1<<20, false)
 		stop := make(chan struct{})
 		defer close(stop)
@@ -151,7 +151,7 @@ func TestServeSlowClients(t *testing.T) {
 				select {
 				case <-stop:
 					return
-				case <-time.After(500 * time.Millisecond):
+				case <-time.After(time.Second):
 					if _, err := c.Write([]byte{'x'}); err != nil {
 						return
 					}
