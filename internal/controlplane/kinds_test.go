@@ -293,3 +293,34 @@ func TestListResources(t *testing.T) {
 	_, err = f.cp.ListResources(f.ctx, stranger, sub, controlplane.ResourceFilter{})
 	f.wantErr(err, controlplane.ErrNotFound, "SubscriptionNotFound")
 }
+
+// TestConcurrentCreatesOfOneRegistry: concurrent PUTs of the same resource
+// id all succeed, one as the create and the others as updates of it.
+func TestConcurrentCreatesOfOneRegistry(t *testing.T) {
+	f := newFixture(t)
+	f.group("Team")
+	const n = 6
+	created := make([]bool, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, created[i], errs[i] = f.cp.PutResource(f.ctx, owner, f.id(registry), input("", "", ""))
+		}()
+	}
+	wg.Wait()
+	creates := 0
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("PUT %d: %v", i, errs[i])
+		}
+		if created[i] {
+			creates++
+		}
+	}
+	if creates != 1 {
+		t.Fatalf("%d PUTs created, want 1", creates)
+	}
+}

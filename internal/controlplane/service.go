@@ -279,6 +279,24 @@ func canonical(id resourceid.ID, k kind) resourceid.ID {
 }
 
 // PutResource creates or replaces a resource. created says which.
+// A create that lost a race waits for the winner's record up to
+// maxRaceWaits times raceWait.
+const (
+	raceWait     = 20 * time.Millisecond
+	maxRaceWaits = 100
+)
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
 func (s *Service) PutResource(ctx context.Context, c Caller, id resourceid.ID, in ResourceInput) (store.Resource, bool, error) {
 	k, id, sub, err := s.admit(ctx, c, id, "write")
 	if err != nil {
@@ -316,8 +334,16 @@ func (s *Service) PutResource(ctx context.Context, c Caller, id resourceid.ID, i
 			Location: in.Location, Tags: in.Tags, CreatedAt: now, UpdatedAt: now,
 		}
 		if err := k.create(ctx, s, sub, &r, in); err != nil {
-			if errors.Is(err, errRaced) && attempt == 0 {
-				continue
+			if errors.Is(err, errRaced) {
+				// The winner made what r stands for and is about to
+				// write its record: wait for it a little.
+				if attempt < maxRaceWaits {
+					if err := sleepCtx(ctx, raceWait); err != nil {
+						return r, false, err
+					}
+					continue
+				}
+				return r, false, fail(ErrConflict, "Conflict", "The resource %s is being created by another request: retry.", id.Name())
 			}
 			return r, false, err
 		}
