@@ -14,7 +14,9 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/containers/azcontainerregistry"
+	"github.com/google/go-containerregistry/pkg/authn"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -125,4 +127,98 @@ func TestWorkloadIdentityWithRealAPIServer(t *testing.T) {
 
 	e.run("ad", "app", "federated-credential", "delete", "--id", app.appID, "--federated-credential-id", "kube", "-o", "none")
 	refused("after the federated credential was deleted", tokenFile("workload", tokenExchangeAudience), "700211")
+}
+
+// The kubelet's newest credential provider mode: with the pod's service
+// account token in the request, the provider pulls as the pod's own
+// identity (the application its service account names), through
+// workload identity federation, not as the node's. A pod whose identity
+// may not pull is refused although the node's identity may.
+func TestCredentialProviderPullsAsThePodsIdentity(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	cluster := kubetest.Start(t, kubetest.Options{Audiences: []string{tokenExchangeAudience}})
+	e := newIdentityEnv(t, "podidregistry", "--federation-ca-file", cluster.CAFile)
+	pusher := e.principal("pi-pusher", "acrpush", "")
+	img := ociImage(t, v1.Platform{OS: "linux", Architecture: "amd64"}, 256)
+	e.pushAs(pusher, "apps/api:v1", img)
+
+	node := e.principal("pi-node", "acrpull", "")
+	puller := e.principal("pi-puller", "acrpull", "")
+	// An application that may do nothing at the registry: a Reader of
+	// another resource group.
+	e.run("group", "create", "-n", "elsewhere", "-l", "westeurope", "-o", "none")
+	stranger := e.principal("pi-stranger", "reader", "/subscriptions/"+e.s.Boot.SubscriptionID+"/resourceGroups/elsewhere")
+	for sa, app := range map[string]principal{"puller": puller, "stranger": stranger} {
+		params, _ := json.Marshal(map[string]any{"name": "kube", "issuer": cluster.Issuer,
+			"subject": "system:serviceaccount:default:" + sa, "audiences": []string{tokenExchangeAudience}})
+		e.run("ad", "app", "federated-credential", "create", "--id", app.appID, "--parameters", string(params), "-o", "none")
+		if _, err := cluster.Client.CoreV1().ServiceAccounts("default").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: sa}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ca, err := os.ReadFile(e.s.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodeFile := filepath.Join(t.TempDir(), "azure.json")
+	nodeJSON, _ := json.Marshal(map[string]any{"cloud": "AzurePublicCloud", "tenantId": e.s.Boot.TenantID, "aadClientId": node.appID,
+		"aadClientSecret": node.secret, "berthServer": e.s.URL, "berthCA": string(ca), "registrySuffix": "cr.localhost"})
+	if err := os.WriteFile(nodeFile, nodeJSON, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ref := e.loginServer + "/apps/api:v1"
+	provide := func(sa, clientID string) (map[string]struct{ Username, Password string }, error) {
+		req := map[string]any{"apiVersion": "credentialprovider.kubelet.k8s.io/v1", "kind": "CredentialProviderRequest", "image": ref}
+		if sa != "" {
+			tr, err := cluster.Client.CoreV1().ServiceAccounts("default").CreateToken(ctx, sa, &authenticationv1.TokenRequest{
+				Spec: authenticationv1.TokenRequestSpec{Audiences: []string{tokenExchangeAudience}},
+			}, metav1.CreateOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			req["serviceAccountToken"] = tr.Status.Token
+			req["serviceAccountAnnotations"] = map[string]string{"azure.workload.identity/client-id": clientID}
+		}
+		in, _ := json.Marshal(req)
+		p := newCLI(t, t.TempDir())
+		p.stdin = string(in)
+		out, stderr, err := p.exec("credential-provider", nodeFile)
+		if err != nil {
+			return nil, errors.New(stderr)
+		}
+		var resp struct {
+			Auth map[string]struct{ Username, Password string }
+		}
+		if err := json.Unmarshal([]byte(out), &resp); err != nil {
+			t.Fatalf("provider answered %q: %v", out, err)
+		}
+		return resp.Auth, nil
+	}
+	pull := func(user, pass string) error {
+		_, err := remote.Image(e.ref("apps/api:v1"), e.ggcr(ctx, authn.AuthConfig{Username: user, Password: pass})...)
+		return err
+	}
+
+	auth, err := provide("", "")
+	if err != nil || pull(auth[e.loginServer].Username, auth[e.loginServer].Password) != nil {
+		t.Fatalf("the node's own identity: %v %v", auth, err)
+	}
+	auth, err = provide("puller", puller.appID)
+	if err != nil {
+		t.Fatalf("a pod whose identity may pull: %v", err)
+	}
+	a := auth[e.loginServer]
+	if a.Username != "00000000-0000-0000-0000-000000000000" || a.Password == node.secret {
+		t.Errorf("the pod's credentials are not its own identity's refresh token: user %s", a.Username)
+	}
+	if err := pull(a.Username, a.Password); err != nil {
+		t.Errorf("pull with the pod's credentials: %v", err)
+	}
+	if _, err := provide("stranger", stranger.appID); err == nil || !strings.Contains(err.Error(), "no role assignment") {
+		t.Errorf("a pod whose identity may not pull: %v, want a refusal naming the missing role assignment", err)
+	}
+	if _, err := provide("stranger", puller.appID); err == nil || !strings.Contains(err.Error(), "AADSTS700213") {
+		t.Errorf("a pod's token presented for another service account's application: %v, want AADSTS700213", err)
+	}
 }

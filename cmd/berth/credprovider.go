@@ -24,7 +24,7 @@ func credentialProvider(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp, err := cli.ProvideCredentials(c.ctx, n, req.Image)
+	resp, err := cli.ProvideCredentials(c.ctx, n, req)
 	if err != nil {
 		return nil, err
 	}

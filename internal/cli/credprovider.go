@@ -29,7 +29,18 @@ type CredentialProviderRequest struct {
 	APIVersion string `json:"apiVersion"`
 	Kind       string `json:"kind"`
 	Image      string `json:"image"`
+	// ServiceAccountToken and ServiceAccountAnnotations are the pulling
+	// pod's service account's token and annotations, sent when the
+	// provider's configuration asks for them (tokenAttributes).
+	ServiceAccountToken       string            `json:"serviceAccountToken,omitempty"`
+	ServiceAccountAnnotations map[string]string `json:"serviceAccountAnnotations,omitempty"`
 }
+
+// The service account annotations of workload identity.
+const (
+	annotationClientID = "azure.workload.identity/client-id"
+	annotationTenantID = "azure.workload.identity/tenant-id"
+)
 
 // CredentialProviderResponse is what a provider answers on stdout.
 type CredentialProviderResponse struct {
@@ -109,7 +120,14 @@ func registryOf(image, suffix string) (host, name string, ok bool) {
 // the image's repository are an error, not an answer: the kubelet caches
 // no failure, so a role assignment made later takes effect at the next
 // pull, and the node's log says why.
-func ProvideCredentials(ctx context.Context, n *NodeConfig, image string) (CredentialProviderResponse, error) {
+//
+// With the pod's service account token in the request, the pod pulls as
+// its own identity, not the node's: the application its service account
+// names (annotation azure.workload.identity/client-id) gets a token with
+// that service account token as its federated client assertion, and that
+// token is exchanged for a registry refresh token.
+func ProvideCredentials(ctx context.Context, n *NodeConfig, req CredentialProviderRequest) (CredentialProviderResponse, error) {
+	image := req.Image
 	out := CredentialProviderResponse{APIVersion: CredentialProviderAPI, Kind: kindResponse, CacheKeyType: "Registry", Auth: map[string]AuthConfig{}}
 	host, name, ok := registryOf(image, n.RegistrySuffix)
 	if !ok {
@@ -119,6 +137,17 @@ func ProvideCredentials(ctx context.Context, n *NodeConfig, image string) (Crede
 	}
 	loginServer := name + "." + n.RegistrySuffix
 	p := &Profile{Server: n.BerthServer, CACert: n.BerthCA, TenantID: n.TenantID}
+	if req.ServiceAccountToken != "" {
+		clientID := req.ServiceAccountAnnotations[annotationClientID]
+		if clientID == "" {
+			return out, fmt.Errorf("credentials for %s: the pod's service account has no %s annotation", host, annotationClientID)
+		}
+		if t := req.ServiceAccountAnnotations[annotationTenantID]; t != "" {
+			p.TenantID = t
+		}
+		p.User, p.FederatedToken = User{Name: clientID, Type: "servicePrincipal"}, req.ServiceAccountToken
+		return p.refreshTokenAnswer(ctx, out, host, loginServer)
+	}
 	if !n.UseManagedIdentityExtension {
 		auth := AuthConfig{Username: n.AADClientID, Password: n.AADClientSecret}
 		if err := p.checkPull(ctx, loginServer, repositoryOf(image), auth); err != nil {
@@ -137,6 +166,12 @@ func ProvideCredentials(ctx context.Context, n *NodeConfig, image string) (Crede
 			p.ManagedIdentity.Param = "msi_res_id"
 		}
 	}
+	return p.refreshTokenAnswer(ctx, out, host, loginServer)
+}
+
+// refreshTokenAnswer answers with a registry refresh token for the
+// profile's identity, as the null user's password.
+func (p *Profile) refreshTokenAnswer(ctx context.Context, out CredentialProviderResponse, host, loginServer string) (CredentialProviderResponse, error) {
 	login, err := p.exchange(ctx, loginServer, func(ctx context.Context) (string, error) {
 		tok, err := p.fetchToken(ctx, RegistryResource)
 		return tok.AccessToken, err

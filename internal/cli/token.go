@@ -46,6 +46,11 @@ func (p *Profile) fetchToken(ctx context.Context, resource string) (CachedToken,
 		"client_secret": {p.Secret},
 		"scope":         {resource + "/.default"},
 	}
+	if p.FederatedToken != "" {
+		form.Del("client_secret")
+		form.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+		form.Set("client_assertion", p.FederatedToken)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.Server+"/"+p.TenantID+"/oauth2/v2.0/token", strings.NewReader(form.Encode()))
 	if err != nil {
 		return CachedToken{}, err
