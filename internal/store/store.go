@@ -221,6 +221,36 @@ type Directory interface {
 	GetUserByUPN(ctx context.Context, tenantID, upn string) (User, error)
 	// ListUsers lists a tenant's users by display name.
 	ListUsers(ctx context.Context, tenantID string) ([]User, error)
+	// UpdateUser changes the fields of a user that up sets, together;
+	// ErrNotFound if the user does not exist, ErrLastAdministrator (and
+	// nothing changed) if it would disable the last Global Administrator
+	// of the user's tenant that can act.
+	UpdateUser(ctx context.Context, objectID string, up UserUpdate) error
+	// DeleteUser removes a user with its directory roles, role
+	// assignments and application ownerships; ErrNotFound if it does not
+	// exist, ErrLastAdministrator (and nothing changed) if it is the last
+	// Global Administrator of its tenant that can act.
+	DeleteUser(ctx context.Context, objectID string) error
+	// RemoveDirectoryRole takes a directory role from a principal;
+	// ErrNotFound if it does not hold it, ErrLastAdministrator (and
+	// nothing changed) if it is the last Global Administrator of the
+	// tenant that can act.
+	RemoveDirectoryRole(ctx context.Context, tenantID, principalObjectID, role string) error
+}
+
+// ErrLastAdministrator means a change would leave a tenant that has a
+// Global Administrator able to act (a service principal, or an enabled
+// user) with none, and so with nobody who can give the role again.
+var ErrLastAdministrator = errors.New("the tenant's last Global Administrator")
+
+// UserUpdate is a change to a user: the fields that are not nil are set,
+// and with RevokeSessions the user's SessionEpoch moves on.
+type UserUpdate struct {
+	DisplayName         *string
+	PasswordHash        *string
+	Disabled            *bool
+	ForceChangePassword *bool
+	RevokeSessions      bool
 }
 
 // User is a person in a tenant who signs in with a password.
@@ -232,6 +262,15 @@ type User struct {
 	// PasswordHash is the password's encoded hash (internal/password),
 	// never the password.
 	PasswordHash string
+	// Disabled users may not sign in (the graph's accountEnabled false);
+	// the zero value is an enabled account.
+	Disabled bool
+	// ForceChangePassword means the user must choose a new password at
+	// their next sign-in before anything else.
+	ForceChangePassword bool
+	// SessionEpoch changes when the user's sign-in sessions are revoked;
+	// a session made in another epoch is over.
+	SessionEpoch int64
 	CreatedAt    time.Time
 }
 
@@ -451,8 +490,9 @@ type Tables int
 
 // The groups of tables that caches follow.
 const (
-	// DirectoryTables are tenants, applications, their secrets and
-	// service principals: what the token service reads for every token.
+	// DirectoryTables are tenants, applications, their secrets, service
+	// principals, users and directory roles: what the token service reads
+	// for every token, and who may change them.
 	DirectoryTables Tables = iota
 	// RoleAssignmentTables are the role assignments.
 	RoleAssignmentTables

@@ -25,7 +25,8 @@ func (db *DB) CreateTenant(ctx context.Context, t store.Tenant) error {
 }
 
 // directoryWritten is deferred by every write to tenants, applications,
-// their password credentials and service principals.
+// their password credentials, service principals, users and directory
+// roles.
 func (db *DB) directoryWritten() { db.written(store.DirectoryTables) }
 
 func (db *DB) GetTenant(ctx context.Context, id string) (store.Tenant, error) {

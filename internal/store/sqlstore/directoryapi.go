@@ -163,6 +163,7 @@ func (db *DB) ListServicePrincipals(ctx context.Context, tenantID string) ([]sto
 }
 
 func (db *DB) AddDirectoryRole(ctx context.Context, tenantID, principalObjectID, role string) error {
+	defer db.directoryWritten()
 	err := db.exec(ctx, "INSERT INTO directory_roles (tenant_id, principal_object_id, role) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
 		tenantID, principalObjectID, role)
 	if isForeignKeyViolation(err) {

@@ -39,6 +39,26 @@ func testVersionsFollowWrites(t *testing.T, s store.Store) {
 		must(t, s.CreateRoleAssignment(ctx, store.RoleAssignment{ID: "a1", Scope: "/subscriptions/s", RoleDefinitionID: "r",
 			PrincipalID: "p", PrincipalType: "ServicePrincipal", TenantID: "t-" + registry, CreatedAt: now}))
 	})
+	yes := true
+	moves(store.DirectoryTables, "CreateUser", func() {
+		must(t, s.CreateUser(ctx, store.User{ObjectID: "u1", TenantID: "t-" + registry, UserPrincipalName: "u@" + registry + ".example", PasswordHash: "h", CreatedAt: now}))
+	})
+	moves(store.DirectoryTables, "AddDirectoryRole", func() {
+		must(t, s.AddDirectoryRole(ctx, "t-"+registry, "u1", store.RoleUserAdministrator))
+	})
+	moves(store.DirectoryTables, "RemoveDirectoryRole", func() {
+		must(t, s.RemoveDirectoryRole(ctx, "t-"+registry, "u1", store.RoleUserAdministrator))
+	})
+	moves(store.DirectoryTables, "UpdateUser", func() {
+		must(t, s.UpdateUser(ctx, "u1", store.UserUpdate{Disabled: &yes}))
+	})
+	moves(store.DirectoryTables, "DeleteUser", func() {
+		must(t, s.DeleteUser(ctx, "u1"))
+	})
+	moves(store.RoleAssignmentTables, "DeleteUser", func() {
+		must(t, s.CreateUser(ctx, store.User{ObjectID: "u2", TenantID: "t-" + registry, UserPrincipalName: "u2@" + registry + ".example", PasswordHash: "h", CreatedAt: now}))
+		must(t, s.DeleteUser(ctx, "u2"))
+	})
 	repo := store.Repo{Registry: registry, Name: "app"}
 	d := dg("layer")
 	link(t, s, repo, d, 5)
