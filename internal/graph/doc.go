@@ -5,13 +5,21 @@
 // Every request carries a bearer token for the directory resource, and acts
 // in the token's tenant. Reads are open to any principal of that tenant.
 // Writes to applications and service principals need the Global
-// Administrator or Application Administrator directory role; creating users
-// needs Global Administrator or User Administrator; giving a directory role
-// needs Global Administrator. The principal that creates an application
-// becomes its owner; owners may add and remove the application's secrets
-// and add further owners without a role, but other writes to it stay with
-// administrators.
+// Administrator or Application Administrator directory role; creating,
+// changing (PATCH: displayName, accountEnabled, passwordProfile) and
+// deleting users needs Global Administrator or User Administrator, and
+// only a Global Administrator changes or deletes a user who holds the
+// Global or Application Administrator role; giving and taking a directory
+// role needs Global Administrator. No change to a user or to role
+// membership may leave a tenant that has a Global Administrator able to
+// act (a service principal or an enabled user) with none: it is refused
+// with 400 and changes nothing. The
+// principal that creates an application becomes its owner; owners may add
+// and remove the application's secrets and add further owners without a
+// role, but other writes to it stay with administrators.
 //
 // Users are stored with an argon2id password hash and sign in only on the
-// consent pages (package web); only service principals get tokens.
+// consent pages (package web), where a disabled or deleted user's session,
+// and a session from before a new password, ends at its next request; only
+// service principals get tokens.
 package graph

@@ -82,3 +82,10 @@ func errorCode(c call) string {
 	s, _ := e["code"].(string)
 	return s
 }
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

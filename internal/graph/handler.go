@@ -59,6 +59,9 @@ func NewHandler(s *Service, v Verifier, log *slog.Logger) *Handler {
 		"GET /v1.0/users":                                                   h.listUsers,
 		"GET /v1.0/users/{id}":                                              h.getUser,
 		"POST /v1.0/directoryRoles/{role}/members/{ref}":                    h.addRoleMember,
+		"PATCH /v1.0/users/{id}":                                            h.updateUser,
+		"DELETE /v1.0/users/{id}":                                           h.deleteUser,
+		"DELETE /v1.0/directoryRoles/{role}/members/{member}/{ref}":         h.removeRoleMember,
 	}
 	for pattern, fn := range routes {
 		h.mux.Handle(pattern, h.authenticated(fn))

@@ -2,9 +2,13 @@ package graph
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,13 +17,19 @@ import (
 	"github.com/berthhq/berth/internal/store"
 )
 
-// Users are people of a tenant with a password. They are created and read
-// here, and may hold directory roles, but nothing signs them in yet: the
-// token service accepts only service principals until the sign-in pages
-// exist, so a user's password is stored (as an argon2id hash) for then.
+// Users are people of a tenant with a password (stored as an argon2id
+// hash). They are managed here, may hold directory roles, and sign in on
+// the consent pages (package web) only: the token service gives them no
+// tokens.
 
-// userWriterRoles may create users.
+// userWriterRoles may create, change and delete users.
 var userWriterRoles = []string{store.RoleGlobalAdministrator, store.RoleUserAdministrator}
+
+// privilegedRoles are those whose holders only a Global Administrator may
+// delete, disable or give a new password: as in the cloud, a User
+// Administrator manages users without administrator roles (and other User
+// Administrators), or it could take over a more powerful account.
+var privilegedRoles = []string{store.RoleGlobalAdministrator, store.RoleApplicationAdministrator}
 
 // roleTemplates are the directory roles berth knows, by template id.
 var roleTemplates = map[string]bool{
@@ -30,10 +40,11 @@ var roleTemplates = map[string]bool{
 
 // NewUser is what a caller gives to create a user.
 type NewUser struct {
-	AccountEnabled    bool
-	DisplayName       string
-	UserPrincipalName string
-	Password          string
+	AccountEnabled      bool
+	DisplayName         string
+	UserPrincipalName   string
+	Password            string
+	ForceChangePassword bool
 }
 
 // CreateUser adds a user to the caller's tenant. The user principal name
@@ -46,11 +57,6 @@ func (s *Service) CreateUser(ctx context.Context, c Caller, n NewUser) (store.Us
 	if strings.TrimSpace(n.DisplayName) == "" {
 		return store.User{}, invalid("Property displayName is required.")
 	}
-	// Disabled accounts are not modelled; refusing beats silently creating
-	// an account that is enabled.
-	if !n.AccountEnabled {
-		return store.User{}, invalid("Property accountEnabled must be true: disabled accounts are not supported.")
-	}
 	local, domain, ok := strings.Cut(n.UserPrincipalName, "@")
 	if !ok || local == "" || strings.ContainsAny(n.UserPrincipalName, " \t\r\n") || strings.Contains(domain, "@") {
 		return store.User{}, invalid("Property userPrincipalName is invalid: it must be name@domain.")
@@ -62,22 +68,29 @@ func (s *Service) CreateUser(ctx context.Context, c Caller, n NewUser) (store.Us
 	if !strings.EqualFold(domain, tenant.Domain) {
 		return store.User{}, invalid("The domain portion of the userPrincipalName property is invalid. You must use one of the verified domain names in your organization: " + tenant.Domain + ".")
 	}
-	hash, err := password.Hash(n.Password)
-	if errors.Is(err, password.ErrTooShort) {
-		return store.User{}, invalid("The specified password does not comply with password complexity requirements: it must have at least 8 characters.")
-	}
+	hash, err := hashPassword(n.Password)
 	if err != nil {
 		return store.User{}, err
 	}
 	u := store.User{
 		ObjectID: ids.New(), TenantID: c.TenantID, UserPrincipalName: n.UserPrincipalName, DisplayName: n.DisplayName,
-		PasswordHash: hash, CreatedAt: time.Now().UTC(),
+		PasswordHash: hash, Disabled: !n.AccountEnabled, ForceChangePassword: n.ForceChangePassword, CreatedAt: time.Now().UTC(),
 	}
 	err = s.Directory.CreateUser(ctx, u)
 	if errors.Is(err, store.ErrExists) {
 		return store.User{}, ErrConflict
 	}
 	return u, err
+}
+
+// hashPassword hashes a password that meets the policy of package
+// password, and refuses one that does not.
+func hashPassword(pw string) (string, error) {
+	hash, err := password.Hash(pw)
+	if errors.Is(err, password.ErrTooShort) {
+		return "", invalid(fmt.Sprintf("The specified password does not comply with password complexity requirements: it must have at least %d characters.", password.MinLength))
+	}
+	return hash, err
 }
 
 // GetUser finds a user of the caller's tenant by object id or user
@@ -139,6 +152,103 @@ func (s *Service) AddRoleMember(ctx context.Context, c Caller, templateID, objec
 	return s.Directory.AddDirectoryRole(ctx, c.TenantID, objectID, templateID)
 }
 
+// UserPatch is a change to a user: the fields that are not nil are set.
+type UserPatch struct {
+	DisplayName         *string
+	AccountEnabled      *bool
+	Password            *string
+	ForceChangePassword *bool
+}
+
+// UpdateUser changes a user of the caller's tenant. A new password, and
+// disabling the account, end the user's sessions on the sign-in pages.
+func (s *Service) UpdateUser(ctx context.Context, c Caller, idOrUPN string, p UserPatch) error {
+	u, err := s.userToChange(ctx, c, idOrUPN)
+	if err != nil {
+		return err
+	}
+	up := store.UserUpdate{DisplayName: p.DisplayName, ForceChangePassword: p.ForceChangePassword}
+	if p.DisplayName != nil && strings.TrimSpace(*p.DisplayName) == "" {
+		return invalid("Property displayName cannot be empty.")
+	}
+	if p.AccountEnabled != nil {
+		disabled := !*p.AccountEnabled
+		up.Disabled = &disabled
+		// Enabling the account again must not bring back the sessions
+		// that disabling it ended.
+		up.RevokeSessions = disabled
+	}
+	if p.Password != nil {
+		hash, err := hashPassword(*p.Password)
+		if err != nil {
+			return err
+		}
+		up.PasswordHash, up.RevokeSessions = &hash, true
+	}
+	return keepAdministrator(notFound(s.Directory.UpdateUser(ctx, u.ObjectID, up)), "disabled")
+}
+
+// DeleteUser removes a user of the caller's tenant with its directory
+// roles. Deleted users are gone at once: berth keeps no deleted items to
+// restore.
+func (s *Service) DeleteUser(ctx context.Context, c Caller, idOrUPN string) error {
+	u, err := s.userToChange(ctx, c, idOrUPN)
+	if err != nil {
+		return err
+	}
+	return keepAdministrator(notFound(s.Directory.DeleteUser(ctx, u.ObjectID)), "deleted")
+}
+
+// userToChange finds the user a caller asks to change or delete, if the
+// caller may: a Global Administrator any user, a User Administrator those
+// who hold no privileged role.
+func (s *Service) userToChange(ctx context.Context, c Caller, idOrUPN string) (store.User, error) {
+	if err := s.hasAnyRole(ctx, c, userWriterRoles...); err != nil {
+		return store.User{}, err
+	}
+	u, err := s.GetUser(ctx, c, idOrUPN)
+	if err != nil {
+		return store.User{}, err
+	}
+	err = s.hasAnyRole(ctx, c, store.RoleGlobalAdministrator)
+	if !errors.Is(err, ErrForbidden) {
+		return u, err
+	}
+	for _, role := range privilegedRoles {
+		held, err := s.Directory.HasDirectoryRole(ctx, c.TenantID, u.ObjectID, role)
+		if err != nil {
+			return store.User{}, err
+		}
+		if held {
+			return store.User{}, ErrForbidden
+		}
+	}
+	return u, nil
+}
+
+// RemoveRoleMember takes a directory role from a user or service
+// principal of the caller's tenant. Only a Global Administrator may, as
+// only one may give roles.
+func (s *Service) RemoveRoleMember(ctx context.Context, c Caller, templateID, objectID string) error {
+	if err := s.hasAnyRole(ctx, c, store.RoleGlobalAdministrator); err != nil {
+		return err
+	}
+	if !roleTemplates[templateID] {
+		return ErrNotFound
+	}
+	return keepAdministrator(notFound(s.Directory.RemoveDirectoryRole(ctx, c.TenantID, objectID, templateID)), "removed from the role")
+}
+
+// keepAdministrator explains the store's refusal to leave a tenant without
+// a Global Administrator: there would be nobody left to give the role.
+func keepAdministrator(err error, what string) error {
+	if errors.Is(err, store.ErrLastAdministrator) {
+		return invalid("The last Global Administrator of the tenant that can act cannot be " + what +
+			": make another user or service principal a Global Administrator first.")
+	}
+	return err
+}
+
 // Wire shape and handlers. The password goes in and never comes out.
 
 type userJSON struct {
@@ -170,7 +280,8 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request, c Caller) e
 	// accountEnabled is required by graph; absent means the client did not
 	// ask for a disabled account, so it is taken as enabled.
 	n := NewUser{AccountEnabled: in.AccountEnabled == nil || *in.AccountEnabled, DisplayName: in.DisplayName,
-		UserPrincipalName: in.UserPrincipalName, Password: in.PasswordProfile.Password}
+		UserPrincipalName: in.UserPrincipalName, Password: in.PasswordProfile.Password,
+		ForceChangePassword: in.PasswordProfile.ForceChangePasswordNextSignIn}
 	u, err := h.Service.CreateUser(r.Context(), c, n)
 	if err != nil {
 		return err
@@ -184,6 +295,84 @@ func (h *Handler) getUser(w http.ResponseWriter, r *http.Request, c Caller) erro
 		return err
 	}
 	return writeJSON(w, http.StatusOK, userOut(u))
+}
+
+// userPatchable are the properties a PATCH of a user may carry, with
+// those of passwordProfile. Any other is refused rather than ignored, so
+// that no client takes a 204 for a change that was not made.
+var userPatchable = map[string]bool{"accountEnabled": true, "displayName": true, "passwordProfile": true}
+var passwordProfilePatchable = map[string]bool{"password": true, "forceChangePasswordNextSignIn": true}
+
+func onlyProperties(raw json.RawMessage, allowed map[string]bool, of string) error {
+	var props map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &props); err != nil {
+		return invalid("The value of '" + of + "' must be a JSON object.")
+	}
+	for k := range props {
+		if !allowed[k] && !strings.HasPrefix(k, "@odata.") {
+			return invalid("Property '" + k + "' of '" + of + "' cannot be changed: berth changes only " + strings.Join(slices.Sorted(maps.Keys(allowed)), ", ") + ".")
+		}
+	}
+	return nil
+}
+
+// unmarshalProperties decodes an object whose properties are known to be
+// expected ones, naming the property whose value has the wrong type.
+func unmarshalProperties(raw json.RawMessage, v any) error {
+	err := json.Unmarshal(raw, v)
+	var wrong *json.UnmarshalTypeError
+	if errors.As(err, &wrong) {
+		return invalid(fmt.Sprintf("Invalid value for property '%s': it must be a %s.", wrong.Field, wrong.Type))
+	}
+	if err != nil {
+		return invalid("Unable to read JSON request payload.")
+	}
+	return nil
+}
+
+func (h *Handler) updateUser(w http.ResponseWriter, r *http.Request, c Caller) error {
+	var raw json.RawMessage
+	if err := decode(r, &raw); err != nil {
+		return err
+	}
+	var in struct {
+		AccountEnabled  *bool           `json:"accountEnabled"`
+		DisplayName     *string         `json:"displayName"`
+		PasswordProfile json.RawMessage `json:"passwordProfile"`
+	}
+	var profile struct {
+		Password                      *string `json:"password"`
+		ForceChangePasswordNextSignIn *bool   `json:"forceChangePasswordNextSignIn"`
+	}
+	if err := onlyProperties(raw, userPatchable, "user"); err != nil {
+		return err
+	}
+	if err := unmarshalProperties(raw, &in); err != nil {
+		return err
+	}
+	if in.PasswordProfile != nil {
+		if err := onlyProperties(in.PasswordProfile, passwordProfilePatchable, "passwordProfile"); err != nil {
+			return err
+		}
+		if err := unmarshalProperties(in.PasswordProfile, &profile); err != nil {
+			return err
+		}
+	}
+	p := UserPatch{DisplayName: in.DisplayName, AccountEnabled: in.AccountEnabled,
+		Password: profile.Password, ForceChangePassword: profile.ForceChangePasswordNextSignIn}
+	if err := h.Service.UpdateUser(r.Context(), c, r.PathValue("id"), p); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request, c Caller) error {
+	if err := h.Service.DeleteUser(r.Context(), c, r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request, c Caller) error {
@@ -237,4 +426,18 @@ func directoryObjectID(ref string) (string, error) {
 		return "", bad
 	}
 	return id, nil
+}
+
+// removeRoleMember is DELETE
+// directoryRoles/roleTemplateId={id}/members/{objectId}/$ref.
+func (h *Handler) removeRoleMember(w http.ResponseWriter, r *http.Request, c Caller) error {
+	templateID, ok := strings.CutPrefix(r.PathValue("role"), "roleTemplateId=")
+	if !ok || r.PathValue("ref") != "$ref" {
+		return ErrNotFound
+	}
+	if err := h.Service.RemoveRoleMember(r.Context(), c, templateID, r.PathValue("member")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
