@@ -29,13 +29,19 @@
 // organization" box, sends error=access_denied.
 //
 // Sessions are cookies (__Host-, HttpOnly, Secure, SameSite=Lax, 15
-// minutes) holding a random session id, the tenant and the user, signed
-// with an HMAC key kept in the store's settings, so they survive restarts
-// and work on every replica. Every form carries a CSRF token derived from
-// the session id with the same key; a POST without the right one is
-// refused and changes nothing. Signing in replaces the session id. Wrong
-// passwords are throttled per user, and password hashing is bounded in
-// concurrency, since each argon2id check takes 64 MiB.
+// minutes) holding a random session id, the tenant, the user and a keyed
+// mark of the user's password hash and session epoch, signed with an HMAC
+// key kept in the store's settings, so they survive restarts and work on
+// every replica. Every request of a signed-in session reads the user from
+// the store: a deleted or disabled user, or one whose password or session
+// epoch changed since (a new password or disabling, through the directory
+// API), is signed out at that request. Every form carries a CSRF token
+// derived from the session id with the same key; a POST without the right
+// one is refused and changes nothing. Signing in replaces the session id.
+// Wrong passwords are throttled per user; a disabled account is told so
+// only after the right password, and such attempts count towards the same
+// throttle. Password hashing is bounded in concurrency, since each
+// argon2id check takes 64 MiB.
 //
 // Pages are html/template with embedded templates and an inline
 // stylesheet allowed by its hash; they need no JavaScript and are sent with

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
@@ -294,7 +295,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if !hasSession {
-		s = h.writeSession(w, "", "", now)
+		s = h.writeSession(w, "", store.User{}, now)
 	}
 	return h.showSignIn(w, http.StatusOK, f, s, "", nil)
 }
@@ -375,10 +376,19 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, f *flow, s sess
 		return h.showSignIn(w, http.StatusUnauthorized, f, s, username, []fieldError{{"password",
 			"The user principal name or password is incorrect"}})
 	}
+	if u.Disabled {
+		// Said only after the right password, so that it tells a guesser
+		// nothing; and counted as a failure, so that a disabled account
+		// is no faster to guess at than any other.
+		h.throttle.Failed(who, now)
+		h.log.Info("sign-in refused: account disabled", "tenant", tenant.ID, "user", u.ObjectID)
+		return failure(http.StatusForbidden, "Account disabled",
+			"The account %s is disabled, so it cannot sign in. Ask an administrator of %s to enable it.", u.UserPrincipalName, tenantName(tenant))
+	}
 	h.throttle.Succeeded(who)
 	// A new session id, so that one planted before sign-in is worth
 	// nothing after it.
-	h.writeSession(w, tenant.ID, u.ObjectID, now)
+	h.writeSession(w, tenant.ID, u, now)
 	h.log.Info("signed in", "tenant", tenant.ID, "user", u.ObjectID)
 	http.Redirect(w, r, f.action, http.StatusSeeOther)
 	return nil
@@ -395,10 +405,14 @@ func (h *Handler) verify(ctx context.Context, pw, hash string) (bool, error) {
 }
 
 // sessionUser is the signed-in user and their tenant; ok is false if the
-// user no longer exists.
+// session no longer stands: the user was deleted or disabled, has a new
+// password, or had their sessions revoked. The user is read from the store
+// on every request (no cache), so that this takes effect at the session's
+// next request, on every replica.
 func (h *Handler) sessionUser(ctx context.Context, s session) (store.Tenant, store.User, bool, error) {
 	u, err := h.dir.GetUser(ctx, s.User)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && u.TenantID != s.Tenant) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (u.TenantID != s.Tenant || u.Disabled ||
+		!hmac.Equal([]byte(s.Mark), []byte(h.userMark(u))))) {
 		return store.Tenant{}, store.User{}, false, nil
 	}
 	if err != nil {

@@ -26,10 +26,12 @@ const (
 
 // session is what the cookie carries. User is empty before sign-in: the
 // anonymous session exists so that the sign-in form has a CSRF token too.
+// Mark is the user's mark (see userMark) when they signed in.
 type session struct {
 	ID      string `json:"s"`
 	Tenant  string `json:"t,omitempty"`
 	User    string `json:"u,omitempty"`
+	Mark    string `json:"m,omitempty"`
 	Expires int64  `json:"e"`
 }
 
@@ -78,6 +80,15 @@ func (h *Handler) csrfToken(s session) string {
 	return base64.RawURLEncoding.EncodeToString(h.mac("csrf", s.ID))
 }
 
+// userMark stands for a user's password hash and session epoch in their
+// session: a session whose mark is not the user's now is from before a
+// new password (every new password has a new hash, a new salt even for
+// the same password) or before its sessions were revoked. It is keyed, so
+// the cookie tells nothing about the hash.
+func (h *Handler) userMark(u store.User) string {
+	return base64.RawURLEncoding.EncodeToString(h.mac("user", fmt.Sprintf("%s\x00%s\x00%d", u.ObjectID, u.PasswordHash, u.SessionEpoch))[:16])
+}
+
 func (h *Handler) checkCSRF(s session, given string) bool {
 	got, err := base64.RawURLEncoding.DecodeString(given)
 	return err == nil && s.ID != "" && hmac.Equal(got, h.mac("csrf", s.ID))
@@ -105,10 +116,13 @@ func (h *Handler) readSession(r *http.Request, now time.Time) (session, bool) {
 	return s, true
 }
 
-// writeSession sets the cookie for a new session of tenant and user
-// (empty before sign-in) and returns it.
-func (h *Handler) writeSession(w http.ResponseWriter, tenant, user string, now time.Time) session {
-	s := session{ID: randomString(), Tenant: tenant, User: user, Expires: now.Add(sessionLifetime).Unix()}
+// writeSession sets the cookie for a new session of user u of tenant
+// (zero before sign-in) and returns it.
+func (h *Handler) writeSession(w http.ResponseWriter, tenant string, u store.User, now time.Time) session {
+	s := session{ID: randomString(), Tenant: tenant, User: u.ObjectID, Expires: now.Add(sessionLifetime).Unix()}
+	if u.ObjectID != "" {
+		s.Mark = h.userMark(u)
+	}
 	raw, _ := json.Marshal(s)
 	payload := base64.RawURLEncoding.EncodeToString(raw)
 	http.SetCookie(w, &http.Cookie{
