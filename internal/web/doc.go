@@ -38,10 +38,13 @@
 // API), is signed out at that request. Every form carries a CSRF token
 // derived from the session id with the same key; a POST without the right
 // one is refused and changes nothing. Signing in replaces the session id.
-// Wrong passwords are throttled per user; a disabled account is told so
-// only after the right password, and such attempts count towards the same
-// throttle. Password hashing is bounded in concurrency, since each
-// argon2id check takes 64 MiB.
+// A user who must change their password (forceChangePasswordNextSignIn)
+// signs in to a page that asks for a new one (the password policy's length,
+// typed twice, not the current one), and their session is good for nothing
+// else until they have chosen it. Wrong passwords are throttled per user;
+// a disabled account is told so only after the right password, and such
+// attempts count towards the same throttle. Password hashing is bounded
+// in concurrency, since each argon2id hash or check takes 64 MiB.
 //
 // Pages are html/template with embedded templates and an inline
 // stylesheet allowed by its hash; they need no JavaScript and are sent with

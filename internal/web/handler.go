@@ -79,7 +79,7 @@ func New(ctx context.Context, st Store, log *slog.Logger) (*Handler, error) {
 		throttle: &throttle.Failures{Free: 5, Window: 15 * time.Minute, First: time.Second, Max: 5 * time.Minute},
 		now:      time.Now,
 	}
-	for _, name := range []string{"signin", "consent", "error"} {
+	for _, name := range []string{"signin", "newpassword", "consent", "error"} {
 		t, err := template.ParseFS(templateFS, "templates/base.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, err
@@ -280,17 +280,21 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 		switch r.PostForm.Get("step") {
 		case "signin":
 			return h.signIn(w, r, f, s, now)
+		case "newpassword":
+			return h.newPassword(w, r, f, s, now)
 		case "consent":
 			return h.decide(w, r, f, s)
 		}
 		return failure(http.StatusBadRequest, "Bad form", "The form has no known step.")
 	}
-	if hasSession && s.signedIn() && (f.tenant.ID == "" || f.tenant.ID == s.Tenant) {
+	if hasSession && s.User != "" && (f.tenant.ID == "" || f.tenant.ID == s.Tenant) {
 		t, u, ok, err := h.sessionUser(ctx, s)
-		if err != nil {
+		switch {
+		case err != nil:
 			return err
-		}
-		if ok {
+		case ok && s.Change:
+			return h.showNewPassword(w, http.StatusOK, f, s, t, u, nil)
+		case ok:
 			return h.showConsent(w, r, f, s, t, u)
 		}
 	}
@@ -394,25 +398,108 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, f *flow, s sess
 	return nil
 }
 
-func (h *Handler) verify(ctx context.Context, pw, hash string) (bool, error) {
+func (h *Handler) verify(ctx context.Context, pw, hash string) (ok bool, err error) {
+	err = h.argon2(ctx, func() error {
+		ok, err = password.Verify(pw, hash)
+		return err
+	})
+	return ok, err
+}
+
+func (h *Handler) hash(ctx context.Context, pw string) (hash string, err error) {
+	err = h.argon2(ctx, func() error {
+		hash, err = password.Hash(pw)
+		return err
+	})
+	return hash, err
+}
+
+// argon2 runs fn, an argon2id hash or check, once fewer than
+// maxConcurrentHashes others run.
+func (h *Handler) argon2(ctx context.Context, fn func() error) error {
 	select {
 	case h.hashing <- struct{}{}:
 	case <-ctx.Done():
-		return false, ctx.Err()
+		return ctx.Err()
 	}
 	defer func() { <-h.hashing }()
-	return password.Verify(pw, hash)
+	return fn()
+}
+
+func (h *Handler) showNewPassword(w http.ResponseWriter, status int, f *flow, s session, t store.Tenant, u store.User, errs []fieldError) error {
+	p := page{
+		Title: "Choose a new password", App: f.app.DisplayName, Action: f.action, CSRF: h.csrfToken(s),
+		Tenant: tenantName(t), Username: u.UserPrincipalName, MinLength: password.MinLength, Errors: errs,
+	}
+	for _, e := range errs {
+		p.PasswordInvalid = p.PasswordInvalid || e.Field == "new_password"
+		p.ConfirmInvalid = p.ConfirmInvalid || e.Field == "confirm_password"
+	}
+	h.render(w, status, "newpassword", p)
+	return nil
+}
+
+// newPassword takes the new password of a user who signed in with one
+// they must change, and signs them in with it.
+func (h *Handler) newPassword(w http.ResponseWriter, r *http.Request, f *flow, s session, now time.Time) error {
+	ctx := r.Context()
+	if !s.Change || (f.tenant.ID != "" && f.tenant.ID != s.Tenant) {
+		http.Redirect(w, r, f.action, http.StatusSeeOther)
+		return nil
+	}
+	t, u, ok, err := h.sessionUser(ctx, s)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		http.Redirect(w, r, f.action, http.StatusSeeOther)
+		return nil
+	}
+	pw := r.PostForm.Get("new_password")
+	if pw != r.PostForm.Get("confirm_password") {
+		return h.showNewPassword(w, http.StatusBadRequest, f, s, t, u, []fieldError{{"confirm_password", "Enter the same new password twice"}})
+	}
+	hash, err := h.hash(ctx, pw)
+	if errors.Is(err, password.ErrTooShort) {
+		return h.showNewPassword(w, http.StatusBadRequest, f, s, t, u, []fieldError{{"new_password",
+			fmt.Sprintf("Enter a password of at least %d characters", password.MinLength)}})
+	}
+	if err != nil {
+		return err
+	}
+	same, err := h.verify(ctx, pw, u.PasswordHash)
+	if err != nil {
+		return err
+	}
+	if same {
+		return h.showNewPassword(w, http.StatusBadRequest, f, s, t, u, []fieldError{{"new_password", "Choose a password other than your current one"}})
+	}
+	done := false
+	err = h.dir.UpdateUser(ctx, u.ObjectID, store.UserUpdate{PasswordHash: &hash, ForceChangePassword: &done})
+	if errors.Is(err, store.ErrNotFound) {
+		http.Redirect(w, r, f.action, http.StatusSeeOther)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	u.PasswordHash, u.ForceChangePassword = hash, false
+	h.writeSession(w, t.ID, u, now)
+	h.log.Info("password changed at sign-in", "tenant", t.ID, "user", u.ObjectID)
+	http.Redirect(w, r, f.action, http.StatusSeeOther)
+	return nil
 }
 
 // sessionUser is the signed-in user and their tenant; ok is false if the
 // session no longer stands: the user was deleted or disabled, has a new
-// password, or had their sessions revoked. The user is read from the store
-// on every request (no cache), so that this takes effect at the session's
-// next request, on every replica.
+// password, had their sessions revoked, or must now change their password
+// (or no longer must). The user is read from the store on every request
+// (no cache), so that this takes effect at the session's next request, on
+// every replica.
 func (h *Handler) sessionUser(ctx context.Context, s session) (store.Tenant, store.User, bool, error) {
 	u, err := h.dir.GetUser(ctx, s.User)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && (u.TenantID != s.Tenant || u.Disabled ||
-		!hmac.Equal([]byte(s.Mark), []byte(h.userMark(u))))) {
+		u.ForceChangePassword != s.Change || !hmac.Equal([]byte(s.Mark), []byte(h.userMark(u))))) {
 		return store.Tenant{}, store.User{}, false, nil
 	}
 	if err != nil {
@@ -557,6 +644,8 @@ type page struct {
 	Errors                                    []fieldError
 	Tenant, Domain, Username                  string
 	UsernameInvalid, PasswordInvalid          bool
+	ConfirmInvalid                            bool
+	MinLength                                 int
 	App, AppID, HomeTenant, HomeDomain, Scope string
 }
 

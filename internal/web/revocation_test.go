@@ -135,3 +135,74 @@ func TestDeletedUserSessionEnds(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// A user who must change their password signs in to the new-password
+// page, which is all that session is good for; a mismatched, short or
+// unchanged password is refused and changes nothing; a good one signs
+// them in with it. Flagging a user ends their sessions.
+func TestForcedPasswordChange(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	target := consentTarget(f)
+	before := &browser{f: f}
+	before.signIn(target, "apps@b.example", pw)
+	yes := true
+	must(t, (&graph.Service{Directory: f.meta}).UpdateUser(ctx, graph.Caller{TenantID: f.b.ID, ObjectID: f.admin.ObjectID}, f.appAdmin.ObjectID,
+		graph.UserPatch{ForceChangePassword: &yes}))
+	if r := before.get(target); !isSignIn(r) {
+		t.Fatalf("a session from before the user was asked for a new password: %d\n%s", r.StatusCode, r.body)
+	}
+
+	b := &browser{f: f}
+	page := b.signIn(target, "apps@b.example", pw)
+	if page.StatusCode != http.StatusOK || !strings.Contains(page.body, "<h1>Choose a new password</h1>") || strings.Contains(page.body, "consent_org") ||
+		!strings.Contains(page.body, `<label for="new_password">`) || !strings.Contains(page.body, `autocomplete="new-password"`) {
+		t.Fatalf("after signing in with a password to change: %d\n%s", page.StatusCode, page.body)
+	}
+	// The session cannot consent.
+	r := b.do(http.MethodPost, target, url.Values{"csrf_token": {csrf(t, page)}, "step": {"consent"}, "decision": {"accept"}, "consent_org": {"true"}})
+	if r.StatusCode != http.StatusSeeOther || f.hasSP(f.b.ID, f.multi.AppID) {
+		t.Fatalf("a session that must change its password consented: %d", r.StatusCode)
+	}
+	unchanged, err := f.meta.GetUser(ctx, f.appAdmin.ObjectID)
+	must(t, err)
+	for name, c := range map[string]struct{ pw, confirm, want string }{
+		"mismatch": {"a fine new password", "a fine new passw0rd", "Enter the same new password twice"},
+		"short":    {"short", "short", "at least 8 characters"},
+		"same":     {pw, pw, "other than your current one"},
+	} {
+		r := b.do(http.MethodPost, target, url.Values{"csrf_token": {csrf(t, page)}, "step": {"newpassword"}, "new_password": {c.pw}, "confirm_password": {c.confirm}})
+		if r.StatusCode != http.StatusBadRequest || !strings.Contains(r.body, c.want) || !strings.Contains(r.body, `role="alert"`) {
+			t.Errorf("%s: %d\n%s", name, r.StatusCode, r.body)
+		}
+		if u, err := f.meta.GetUser(ctx, f.appAdmin.ObjectID); err != nil || u != unchanged {
+			t.Fatalf("%s changed the user: %+v, %v", name, u, err)
+		}
+	}
+	// Without the session's CSRF token: refused, nothing changed.
+	if r := b.do(http.MethodPost, target, url.Values{"step": {"newpassword"}, "new_password": {"a fine new password"}, "confirm_password": {"a fine new password"}}); r.StatusCode != http.StatusForbidden {
+		t.Fatalf("a new password without the CSRF token: %d", r.StatusCode)
+	}
+	const newPW = "a fine new password"
+	r = b.do(http.MethodPost, target, url.Values{"csrf_token": {csrf(t, page)}, "step": {"newpassword"}, "new_password": {newPW}, "confirm_password": {newPW}})
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != target {
+		t.Fatalf("a good new password: %d %q\n%s", r.StatusCode, r.Header.Get("Location"), r.body)
+	}
+	if r := b.get(target); !strings.Contains(r.body, "consent_org") {
+		t.Fatalf("after choosing a new password: %d\n%s", r.StatusCode, r.body)
+	}
+	u, err := f.meta.GetUser(ctx, f.appAdmin.ObjectID)
+	must(t, err)
+	if u.ForceChangePassword {
+		t.Fatal("the user must still change the password")
+	}
+	if r := (&browser{f: f}).signIn(target, "apps@b.example", pw); r.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("the old password: %d", r.StatusCode)
+	}
+	if r := (&browser{f: f}).signIn(target, "apps@b.example", newPW); !strings.Contains(r.body, "consent_org") {
+		t.Fatalf("the new password: %d", r.StatusCode)
+	}
+	if strings.Contains(f.logs.String(), newPW) {
+		t.Fatal("the new password was logged")
+	}
+}

@@ -26,16 +26,19 @@ const (
 
 // session is what the cookie carries. User is empty before sign-in: the
 // anonymous session exists so that the sign-in form has a CSRF token too.
-// Mark is the user's mark (see userMark) when they signed in.
+// Mark is the user's mark (see userMark) when they signed in. Change is
+// set when the user signed in with a password they must change first:
+// until they do, the session is good for nothing else.
 type session struct {
 	ID      string `json:"s"`
 	Tenant  string `json:"t,omitempty"`
 	User    string `json:"u,omitempty"`
 	Mark    string `json:"m,omitempty"`
+	Change  bool   `json:"c,omitempty"`
 	Expires int64  `json:"e"`
 }
 
-func (s session) signedIn() bool { return s.User != "" }
+func (s session) signedIn() bool { return s.User != "" && !s.Change }
 
 // loadKey reads the signing key from the settings, making one on first
 // use. The settings have no insert-if-absent, so replicas started at the
@@ -121,7 +124,7 @@ func (h *Handler) readSession(r *http.Request, now time.Time) (session, bool) {
 func (h *Handler) writeSession(w http.ResponseWriter, tenant string, u store.User, now time.Time) session {
 	s := session{ID: randomString(), Tenant: tenant, User: u.ObjectID, Expires: now.Add(sessionLifetime).Unix()}
 	if u.ObjectID != "" {
-		s.Mark = h.userMark(u)
+		s.Mark, s.Change = h.userMark(u), u.ForceChangePassword
 	}
 	raw, _ := json.Marshal(s)
 	payload := base64.RawURLEncoding.EncodeToString(raw)
