@@ -239,6 +239,56 @@ var adCommands = []command{
 		},
 	},
 	{
+		words:   "ad user update",
+		summary: "Change a user: its account, password, display name or directory roles.",
+		more: "A new password, or disabling the account, signs the user out of the sign-in pages at their next request. " +
+			"A User Administrator may change users who hold no administrator role; roles are given and taken by a Global Administrator only. " +
+			"The tenant's last Global Administrator that can act cannot be disabled or lose the role.",
+		uses: usesDirectory,
+		examples: []example{
+			{"Disable an account.", "berth ad user update --id ada@fabrikam.example --account-enabled false"},
+			{"Set a password the user must change at the next sign-in.",
+				`berth ad user update --id ada@fabrikam.example --password "$PW" --force-change-password-next-sign-in true`},
+			{"Take a directory role from a user.", `berth ad user update --id ada@fabrikam.example --remove-role "Global Administrator"`},
+		},
+		flags: func(f *flagSet) runFunc {
+			var o cli.UserUpdate
+			f.StringVar(&o.ID, "id", "The user's object id or user principal name.", required)
+			name := f.String("display-name", "The user's new display name.")
+			enabled := f.OptionalBool("account-enabled", "Enable (true) or disable (false) the account.")
+			pw := f.String("password", "A new password, at least 8 characters.")
+			force := f.OptionalBool("force-change-password-next-sign-in", "Whether the user must choose a new password at the next sign-in (true or false).")
+			f.StringVar(&o.AddRole, "add-role", `A directory role to give the user: "Global Administrator", "Application Administrator" or "User Administrator".`)
+			f.StringVar(&o.RemoveRole, "remove-role", "A directory role to take from the user.")
+			f.check(func() error {
+				if !f.given("display-name") && *enabled == nil && !f.given("password") && *force == nil && o.AddRole == "" && o.RemoveRole == "" {
+					return errors.New("berth ad user update: nothing to change: give --account-enabled, --password, --force-change-password-next-sign-in, --display-name, --add-role or --remove-role")
+				}
+				return nil
+			})
+			return func(c *call) (any, error) {
+				if f.given("display-name") {
+					o.DisplayName = name
+				}
+				if f.given("password") {
+					o.Password = pw
+				}
+				o.AccountEnabled, o.ForceChange = *enabled, *force
+				return nil, c.d.UpdateUser(c.ctx, o)
+			}
+		},
+	},
+	{
+		words:   "ad user delete",
+		summary: "Delete a user, with its directory roles.",
+		more:    "The user's sessions on the sign-in pages end at their next request. The tenant's last Global Administrator that can act cannot be deleted.",
+		uses:    usesDirectory,
+		flags: func(f *flagSet) runFunc {
+			id := f.String("id", "The user's object id or user principal name.", required)
+			return func(c *call) (any, error) { return nil, c.d.DeleteUser(c.ctx, *id) }
+		},
+	},
+	{
 		words:   "ad user list",
 		summary: "List users.",
 		uses:    usesDirectory,

@@ -74,6 +74,105 @@ func (d *Directory) CreateUser(ctx context.Context, o UserCreate) (Object, error
 	return out, nil
 }
 
+// UserUpdate are berth ad user update's options; only what is set is
+// changed.
+type UserUpdate struct {
+	ID             string
+	DisplayName    *string
+	AccountEnabled *bool
+	Password       *string
+	ForceChange    *bool
+	// AddRole and RemoveRole, if set, are directory role names the user is
+	// given or loses.
+	AddRole, RemoveRole string
+}
+
+// UpdateUser changes a user's properties, then its directory roles.
+func (d *Directory) UpdateUser(ctx context.Context, o UserUpdate) error {
+	// Role names are checked before anything changes, so a typo leaves
+	// the user as it was.
+	var add, remove string
+	var err error
+	if o.AddRole != "" {
+		if add, err = roleTemplate(o.AddRole); err != nil {
+			return err
+		}
+	}
+	if o.RemoveRole != "" {
+		if remove, err = roleTemplate(o.RemoveRole); err != nil {
+			return err
+		}
+	}
+	body := map[string]any{}
+	if o.DisplayName != nil {
+		body["displayName"] = *o.DisplayName
+	}
+	if o.AccountEnabled != nil {
+		body["accountEnabled"] = *o.AccountEnabled
+	}
+	if o.Password != nil || o.ForceChange != nil {
+		profile := map[string]any{}
+		if o.Password != nil {
+			profile["password"] = *o.Password
+		}
+		if o.ForceChange != nil {
+			profile["forceChangePasswordNextSignIn"] = *o.ForceChange
+		}
+		body["passwordProfile"] = profile
+	}
+	id := o.ID
+	if add != "" || remove != "" {
+		// Role membership names the object id, and only a user's.
+		u, err := d.ShowUser(ctx, o.ID)
+		if err != nil {
+			return err
+		}
+		id = u.str("id")
+	}
+	if len(body) > 0 {
+		err := d.do(ctx, http.MethodPatch, "/users/"+url.PathEscape(id), body, nil)
+		if errors.Is(err, errDirectoryNotFound) {
+			return fmt.Errorf("User '%s' doesn't exist", o.ID)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	changed := len(body) > 0
+	partly := func(what string, err error) error {
+		if changed {
+			return fmt.Errorf("user %s was updated, but %s failed: %w", o.ID, what, err)
+		}
+		return err
+	}
+	if add != "" {
+		ref := map[string]any{"@odata.id": "https://graph.microsoft.com/v1.0/directoryObjects/" + id}
+		if err := d.do(ctx, http.MethodPost, "/directoryRoles/roleTemplateId="+add+"/members/$ref", ref, nil); err != nil {
+			return partly("giving it the role "+o.AddRole, err)
+		}
+		changed = true
+	}
+	if remove != "" {
+		err := d.do(ctx, http.MethodDelete, "/directoryRoles/roleTemplateId="+remove+"/members/"+url.PathEscape(id)+"/$ref", nil, nil)
+		if errors.Is(err, errDirectoryNotFound) {
+			err = fmt.Errorf("user %s is not a member of the directory role %s", o.ID, o.RemoveRole)
+		}
+		if err != nil {
+			return partly("taking the role "+o.RemoveRole+" from it", err)
+		}
+	}
+	return nil
+}
+
+// DeleteUser deletes a user, by object id or user principal name.
+func (d *Directory) DeleteUser(ctx context.Context, id string) error {
+	err := d.do(ctx, http.MethodDelete, "/users/"+url.PathEscape(id), nil, nil)
+	if errors.Is(err, errDirectoryNotFound) {
+		return fmt.Errorf("User '%s' doesn't exist", id)
+	}
+	return err
+}
+
 // ShowUser finds a user by object id or user principal name.
 func (d *Directory) ShowUser(ctx context.Context, id string) (Object, error) {
 	var o Object
