@@ -261,7 +261,7 @@ func (s *Service) DeleteServicePrincipal(ctx context.Context, c Caller, objectID
 	if sp.Type == store.PrincipalManagedIdentity {
 		return invalid("The service principal " + objectID + " belongs to a managed identity: delete the identity's resource instead.")
 	}
-	return notFound(s.Directory.DeleteServicePrincipal(ctx, sp.ObjectID))
+	return keepAdministrator(notFound(s.Directory.DeleteServicePrincipal(ctx, sp.ObjectID)), "deleted")
 }
 
 // ListServicePrincipals lists the caller's tenant's service principals

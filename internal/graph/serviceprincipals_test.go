@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,5 +60,14 @@ func TestDeleteServicePrincipal(t *testing.T) {
 	}
 	if c, _ := f.do("admin", "DELETE", "/v1.0/servicePrincipals/consented", ""); c.status != 404 {
 		t.Errorf("deleting it again: %d", c.status)
+	}
+
+	// The tenant's only Global Administrator cannot delete itself: nobody
+	// would be left to give the role.
+	if c, raw := f.do("admin", "DELETE", "/v1.0/servicePrincipals/admin", ""); c.status != 400 || !strings.Contains(raw, "last Global Administrator") {
+		t.Errorf("the last Global Administrator deleting itself: %d %s", c.status, raw)
+	}
+	if _, err := f.meta.GetServicePrincipal(ctx, "admin"); err != nil {
+		t.Errorf("the refused deletion removed the administrator: %v", err)
 	}
 }

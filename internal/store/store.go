@@ -174,9 +174,10 @@ type Directory interface {
 	// application has no such secret.
 	RemovePasswordCredential(ctx context.Context, appObjectID, keyID string) error
 	GetServicePrincipal(ctx context.Context, objectID string) (ServicePrincipal, error)
-	// DeleteServicePrincipal removes a principal that has no application
-	// (a managed identity's) with its directory roles and role
-	// assignments.
+	// DeleteServicePrincipal removes a principal with its directory
+	// roles, ownerships and role assignments; ErrNotFound if it does not
+	// exist, ErrLastAdministrator if it is the last Global Administrator
+	// of its tenant that can act.
 	DeleteServicePrincipal(ctx context.Context, objectID string) error
 	// ListServicePrincipals lists a tenant's service principals by display
 	// name.

@@ -248,17 +248,23 @@ func (db *DB) DeleteServicePrincipal(ctx context.Context, objectID string) error
 	defer db.directoryWritten()
 	defer db.assignmentsWritten()
 	return db.tx(ctx, func(tx *sql.Tx) error {
-		for _, q := range []string{
-			"DELETE FROM directory_roles WHERE principal_object_id = $1",
-			"DELETE FROM application_owners WHERE owner_object_id = $1",
-			"DELETE FROM role_assignments WHERE principal_id = $1",
-		} {
-			if _, err := tx.ExecContext(ctx, q, objectID); err != nil {
-				return err
-			}
+		var tenantID string
+		if err := tx.QueryRowContext(ctx, "SELECT tenant_id FROM service_principals WHERE object_id = $1", objectID).Scan(&tenantID); err != nil {
+			return notFound(err, store.ErrNotFound)
 		}
-		res, err := tx.ExecContext(ctx, "DELETE FROM service_principals WHERE object_id = $1", objectID)
-		return affected(res, err)
+		return db.keepAdministrator(ctx, tx, tenantID, func() error {
+			for _, q := range []string{
+				"DELETE FROM directory_roles WHERE principal_object_id = $1",
+				"DELETE FROM application_owners WHERE owner_object_id = $1",
+				"DELETE FROM role_assignments WHERE principal_id = $1",
+			} {
+				if _, err := tx.ExecContext(ctx, q, objectID); err != nil {
+					return err
+				}
+			}
+			res, err := tx.ExecContext(ctx, "DELETE FROM service_principals WHERE object_id = $1", objectID)
+			return affected(res, err)
+		})
 	})
 }
 
