@@ -32,13 +32,13 @@ type Profile struct {
 	// ManagedIdentity is set for a login by managed identity (berth
 	// login --identity), which has no secret: every token comes from the
 	// machine's metadata endpoint.
-	ManagedIdentity *ManagedIdentity       `json:"managedIdentity,omitempty"`
+	ManagedIdentity *ManagedIdentity `json:"managedIdentity,omitempty"`
 	// FederatedToken, for one command and never saved, is a token of
 	// another issuer that the application trusts through a federated
 	// credential (a pod's service account token): presented as the
 	// client assertion instead of a secret.
-	FederatedToken string `json:"-"`
-	Tokens          map[string]CachedToken `json:"tokens,omitempty"`
+	FederatedToken string                 `json:"-"`
+	Tokens         map[string]CachedToken `json:"tokens,omitempty"`
 	// Subscriptions are those the principal had access to at login or at
 	// the last account list --refresh; SubscriptionID is the current one,
 	// which management commands work in.
