@@ -22,7 +22,7 @@ func resourceFilter(s string) (controlplane.ResourceFilter, error) {
 	terms, err := odata.Parse(s)
 	for _, t := range terms {
 		switch {
-		case t.Func != "eq":
+		case t.Func != "eq" || t.Bare:
 			err = odata.ErrSyntax
 		case strings.EqualFold(t.Prop, "resourceType"):
 			f.Type = t.Value
@@ -46,7 +46,7 @@ func roleNameFilter(s string) (string, error) {
 	if err == nil && len(terms) == 0 {
 		return "", nil
 	}
-	if err != nil || len(terms) != 1 || terms[0].Func != "eq" || !strings.EqualFold(terms[0].Prop, "roleName") {
+	if err != nil || len(terms) != 1 || terms[0].Func != "eq" || terms[0].Bare || !strings.EqualFold(terms[0].Prop, "roleName") {
 		return "", filterError("InvalidFilter", "The filter '"+s+"' is not supported. Supported: roleName eq '{name}'.")
 	}
 	return terms[0].Value, nil
@@ -61,7 +61,7 @@ func assignmentFilter(s string) (controlplane.AssignmentFilter, error) {
 		switch {
 		case strings.EqualFold(t.Func, "atScope") && !t.HasValue:
 			f.AtScope = true
-		case t.Func == "eq" && strings.EqualFold(t.Prop, "principalId"),
+		case t.Func == "eq" && !t.Bare && strings.EqualFold(t.Prop, "principalId"),
 			strings.EqualFold(t.Func, "assignedTo") && t.HasValue && t.Prop == "":
 			f.PrincipalID = t.Value
 		default:

@@ -295,6 +295,8 @@ func TestResources(t *testing.T) {
 	}
 	f.want(f.do("reader", "GET", "/subscriptions/"+sub+"/resources"+api+"&$filter=location%20eq%20'x'", ""), 400, "InvalidFilterInQueryString")
 	f.want(f.do("reader", "GET", "/subscriptions/"+sub+"/resources"+api+"&$filter=name%20eq", ""), 400, "InvalidFilterInQueryString")
+	f.want(f.do("reader", "GET", "/subscriptions/"+sub+"/resources"+api+"&$filter=name%20ge%20'a'", ""), 400, "InvalidFilterInQueryString")
+	f.want(f.do("reader", "GET", "/subscriptions/"+sub+"/resources"+api+"&$filter=name%20eq%202020", ""), 400, "InvalidFilterInQueryString")
 
 	// DELETE: 200 when it deleted something, 204 when nothing was there.
 	f.want(f.do("reader", "DELETE", registry+api, ""), 403, "AuthorizationFailed")

@@ -27,7 +27,7 @@ func parseFilter(expr string, props ...string) (*filter, error) {
 	if err == nil && len(terms) == 1 {
 		t := terms[0]
 		collection := t.Prop == "servicePrincipalNames"
-		if slices.Contains(props, t.Prop) && collection == (t.Func == "any") {
+		if slices.Contains(props, t.Prop) && collection == (t.Func == "any") && !t.Bare {
 			switch t.Func {
 			case "eq", "any":
 				return &filter{prop: t.Prop, value: t.Value}, nil

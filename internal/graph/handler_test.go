@@ -85,8 +85,10 @@ func TestHandler(t *testing.T) {
 			t.Errorf("filter %q: %+v", filter, c)
 		}
 	}
-	if c := do("user", "GET", "/v1.0/applications?$filter="+url.QueryEscape("signInAudience eq 'x'"), ""); c.status != 400 {
-		t.Errorf("unsupported filter: %+v", c)
+	for _, filter := range []string{"signInAudience eq 'x'", "displayName eq 2020", "displayName ge 'a'"} {
+		if c := do("user", "GET", "/v1.0/applications?$filter="+url.QueryEscape(filter), ""); c.status != 400 {
+			t.Errorf("unsupported filter %q: %+v", filter, c)
+		}
 	}
 
 	c = do("admin", "POST", "/v1.0/applications/"+objID+"/addPassword", `{"passwordCredential":{"displayName":"ci"}}`)

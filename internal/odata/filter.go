@@ -14,20 +14,26 @@ const maxLength = 4096
 
 // Term is one clause of a filter, in one of these forms:
 //
-//	prop eq 'value'                  Func "eq"
+//	prop eq 'value'                  Func "eq" (also "ge", "gt", "le", "lt")
 //	startswith(prop, 'value')        Func "startswith"
 //	prop/any(x: x eq 'value')        Func "any"
 //	name() and name('value')         Func "name", Prop ""
 //
 // Names are kept as written; OData's literals double a quote to escape it,
-// and Value holds the literal unescaped.
+// and Value holds the literal unescaped. A comparison may also take a
+// date-time (or number) without quotes, as OData writes them and as the
+// cloud's clients send a time window: Bare says so.
 type Term struct {
 	Func  string
 	Prop  string
 	Value string
 	// HasValue tells name() from name('').
 	HasValue bool
+	Bare     bool
 }
+
+// comparisons are the operators a property is compared with.
+var comparisons = map[string]bool{"eq": true, "ge": true, "gt": true, "le": true, "lt": true}
 
 // Parse reads a filter. An empty or blank filter is no terms.
 func Parse(filter string) ([]Term, error) {
@@ -126,6 +132,32 @@ func (p *parser) eq() (string, error) {
 	return p.literal()
 }
 
+// comparison reads "op 'value'" or "op <bare literal>" after a property.
+func (p *parser) comparison(prop string) (Term, error) {
+	op := strings.ToLower(p.word())
+	if !comparisons[op] {
+		return Term{}, p.fail("'eq', 'ge', 'gt', 'le' or 'lt'")
+	}
+	t := Term{Func: op, Prop: prop, HasValue: true}
+	if p.skipSpace(); !p.done() && p.s[p.pos] >= '0' && p.s[p.pos] <= '9' {
+		t.Value, t.Bare = p.bare(), true
+		return t, nil
+	}
+	var err error
+	t.Value, err = p.literal()
+	return t, err
+}
+
+// bare reads an unquoted literal starting with a digit: the characters of
+// a date-time with its zone, or of a number.
+func (p *parser) bare() string {
+	start := p.pos
+	for !p.done() && strings.IndexByte("0123456789-:.+TZtz", p.s[p.pos]) >= 0 {
+		p.pos++
+	}
+	return p.s[start:p.pos]
+}
+
 func (p *parser) term() (Term, error) {
 	name := p.word()
 	if name == "" {
@@ -137,8 +169,7 @@ func (p *parser) term() (Term, error) {
 	case p.punct('/'):
 		return p.any(name)
 	}
-	v, err := p.eq()
-	return Term{Func: "eq", Prop: name, Value: v, HasValue: true}, err
+	return p.comparison(name)
 }
 
 // call reads the rest of name(...) after its parenthesis.

@@ -25,6 +25,14 @@ func TestParse(t *testing.T) {
 			{Func: "eq", Prop: "resourceType", Value: "Microsoft.ContainerRegistry/registries", HasValue: true},
 			{Func: "eq", Prop: "name", Value: "a and b", HasValue: true},
 		}},
+		{"eventTimestamp ge '2015-01-21T20:00:00Z' and eventTimestamp LE 2015-01-23T20:00:00.5+01:00", []Term{
+			{Func: "ge", Prop: "eventTimestamp", Value: "2015-01-21T20:00:00Z", HasValue: true},
+			{Func: "le", Prop: "eventTimestamp", Value: "2015-01-23T20:00:00.5+01:00", HasValue: true, Bare: true},
+		}},
+		{"t gt 2016-11-17 and t lt 7", []Term{
+			{Func: "gt", Prop: "t", Value: "2016-11-17", HasValue: true, Bare: true},
+			{Func: "lt", Prop: "t", Value: "7", HasValue: true, Bare: true},
+		}},
 	} {
 		got, err := Parse(tc.in)
 		if err != nil {
@@ -41,7 +49,7 @@ func TestParseRefuses(t *testing.T) {
 	for _, in := range []string{
 		"displayName", "displayName eq", "displayName eq web", "displayName eq 'web", "displayName ne 'web'",
 		"a eq 'b' or c eq 'd'", "a eq 'b' and", "and a eq 'b'", "atScope(", "assignedTo('1'", "startswith(displayName 'a')",
-		"names/any(c:d eq 'x')", "names/all(c:c eq 'x')", "names/any(c:c eq 'x'", "'x' eq name", "a eq 'b' 'c'",
+		"names/any(c:d eq 'x')", "t ge", "t ge -1", "t le 2015-01-01 00:00", "t ne 1", "t eq 1x", "names/all(c:c eq 'x')", "names/any(c:c eq 'x'", "'x' eq name", "a eq 'b' 'c'",
 		string(make([]byte, maxLength+1)),
 	} {
 		if got, err := Parse(in); !errors.Is(err, ErrSyntax) {
