@@ -20,6 +20,7 @@ type Store interface {
 	Keys
 	Resources
 	RoleAssignments
+	Events
 	Ping(ctx context.Context) error
 	Close() error
 }

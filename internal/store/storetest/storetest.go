@@ -52,6 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"UpdateApplication", testUpdateApplication},
 		{"FederatedCredentials", testFederatedCredentials},
 		{"VersionsFollowWrites", testVersionsFollowWrites},
+		{"Events", testEvents},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
