@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berthhq/berth/internal/audit"
 	"github.com/berthhq/berth/internal/controlplane"
 	"github.com/berthhq/berth/internal/ids"
 	"github.com/berthhq/berth/internal/resourceid"
@@ -46,6 +47,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if c := r.Header.Get("x-ms-correlation-request-id"); c != "" && len(c) <= 64 {
 		w.Header().Set("x-ms-correlation-request-id", c)
 	}
+	r = audit.Attach(w, r)
 	if err := h.serve(w, r); err != nil {
 		h.writeError(w, r, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthhq/berth/internal/audit"
 	"github.com/berthhq/berth/internal/authz"
 	"github.com/berthhq/berth/internal/clientauth"
 	"github.com/berthhq/berth/internal/controlplane"
@@ -80,7 +81,8 @@ func newFixture(t *testing.T) *fixture {
 		}
 		f.toks[name] = sts.Claims{TenantID: tid, ObjectID: name}
 	}
-	cp := &controlplane.Service{Store: meta, Authz: &authz.Engine{Store: meta}, Clients: clientauth.NewChecker(meta), RegistrySuffix: "cr.test"}
+	cp := &controlplane.Service{Store: meta, Authz: &authz.Engine{Store: meta}, Clients: clientauth.NewChecker(meta), RegistrySuffix: "cr.test",
+		Audit: &audit.Trail{Store: meta, Log: slog.New(slog.DiscardHandler)}}
 	f.h = &Handler{Service: cp, Verifier: f.toks, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), RegistrySuffix: "cr.test"}
 	return f
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/berthhq/berth/internal/audit"
 	"github.com/berthhq/berth/internal/authz"
 	"github.com/berthhq/berth/internal/clientauth"
 	"github.com/berthhq/berth/internal/controlplane"
@@ -33,7 +35,8 @@ func TestSurfacesAgree(t *testing.T) {
 	clients := clientauth.NewChecker(meta)
 	engine := &authz.Engine{Store: meta}
 	tokens := &sts.Service{Directory: meta, Keys: ring, Clients: clients, Lifetime: time.Hour}
-	cp := &controlplane.Service{Store: meta, Authz: engine, Clients: clients, RegistrySuffix: "cr.test"}
+	cp := &controlplane.Service{Store: meta, Authz: engine, Clients: clients, RegistrySuffix: "cr.test",
+		Audit: &audit.Trail{Store: meta, Log: slog.New(slog.DiscardHandler)}}
 	registries := &registryauth.Service{Store: meta, Authz: engine, Keys: ring, Directory: tokens, Clients: clients, Suffix: "cr.test"}
 
 	now := time.Now()

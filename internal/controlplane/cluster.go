@@ -187,7 +187,10 @@ func (k clusterKind) update(ctx context.Context, s *Service, old store.Resource,
 // application (the cloud's update-credentials): the client id must get
 // tokens with the secret in the cluster's tenant, the application's home
 // tenant or one that consented to it.
-func (s *Service) ResetServicePrincipal(ctx context.Context, c Caller, id resourceid.ID, clientID, clientSecret string) error {
+func (s *Service) ResetServicePrincipal(ctx context.Context, c Caller, id resourceid.ID, clientID, clientSecret string) (err error) {
+	defer func() {
+		s.record(ctx, c, resourcetype.ManagedCluster+"/resetServicePrincipalProfile/action", id, id.String(), done(err, "nodes authenticate as application "+clientID), err)
+	}()
 	id = canonical(id, clusterKind{})
 	sub, err := s.subscription(ctx, c, id.Subscription)
 	if err != nil {

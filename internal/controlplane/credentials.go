@@ -48,7 +48,10 @@ func (s *Service) ListRegistryCredentials(ctx context.Context, c Caller, id reso
 
 // RegenerateRegistryCredential replaces one admin password with a new
 // random one and returns it, the one time it can be seen.
-func (s *Service) RegenerateRegistryCredential(ctx context.Context, c Caller, id resourceid.ID, name string) (RegistryCredentials, error) {
+func (s *Service) RegenerateRegistryCredential(ctx context.Context, c Caller, id resourceid.ID, name string) (_ RegistryCredentials, err error) {
+	defer func() {
+		s.record(ctx, c, actionRegenerateCredential, id, id.String(), done(err, "admin password "+name+" renewed"), err)
+	}()
 	r, err := s.adminRegistry(ctx, c, id, actionRegenerateCredential)
 	if err != nil {
 		return RegistryCredentials{}, err
@@ -63,6 +66,7 @@ func (s *Service) RegenerateRegistryCredential(ctx context.Context, c Caller, id
 		return RegistryCredentials{}, fail(ErrBadRequest, "InvalidParameter",
 			"The password name '%s' is invalid: it must be one of %s.", name, strings.Join(RegistryPasswordNames, ", "))
 	}
+	name = canon
 	value := secret.Generate()
 	salt, sum := secret.Hash(value)
 	err = s.Store.PutRegistryPassword(ctx, store.RegistryPassword{

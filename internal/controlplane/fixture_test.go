@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/berthhq/berth/internal/audit"
 	"github.com/berthhq/berth/internal/authz"
 	"github.com/berthhq/berth/internal/clientauth"
 	"github.com/berthhq/berth/internal/controlplane"
@@ -71,6 +73,7 @@ func newFixture(t *testing.T) *fixture {
 		}
 	}
 	f.cp = &controlplane.Service{Store: meta, Authz: &authz.Engine{Store: meta}, Clients: clientauth.NewChecker(meta), RegistrySuffix: "cr.test",
+		Audit: &audit.Trail{Store: meta, Log: slog.New(slog.DiscardHandler)},
 		RegistryDeleted: func(name string) {
 			f.mu.Lock()
 			defer f.mu.Unlock()

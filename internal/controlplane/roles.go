@@ -95,7 +95,10 @@ type NewRoleAssignment struct {
 }
 
 // CreateRoleAssignment assigns a role at a scope under the GUID name.
-func (s *Service) CreateRoleAssignment(ctx context.Context, c Caller, scope resourceid.ID, name string, in NewRoleAssignment) (store.RoleAssignment, error) {
+func (s *Service) CreateRoleAssignment(ctx context.Context, c Caller, scope resourceid.ID, name string, in NewRoleAssignment) (a store.RoleAssignment, err error) {
+	defer func() {
+		s.record(ctx, c, actionAssignmentWrite, scope, assignmentID(scope, name), granted(in.RoleDefinitionID, in.PrincipalType, in.PrincipalID), err)
+	}()
 	if !guid.MatchString(name) {
 		return store.RoleAssignment{}, fail(ErrBadRequest, "InvalidRoleAssignmentId",
 			"The role assignment ID '%s' is not valid. The role assignment ID must be a GUID.", name)
@@ -123,7 +126,8 @@ func (s *Service) CreateRoleAssignment(ctx context.Context, c Caller, scope reso
 		return store.RoleAssignment{}, fail(ErrBadRequest, "UnmatchedPrincipalType",
 			"The PrincipalId '%s' has type '%s', which is different from specified PrincipalType '%s'.", in.PrincipalID, typ, in.PrincipalType)
 	}
-	a := store.RoleAssignment{
+	in.PrincipalType = typ
+	a = store.RoleAssignment{
 		ID: strings.ToLower(name), Scope: scope.String(), RoleDefinitionID: role.ID, PrincipalID: in.PrincipalID,
 		PrincipalType: typ, TenantID: c.TenantID, CreatedBy: c.ObjectID, CreatedAt: time.Now().UTC(),
 	}
@@ -177,14 +181,21 @@ func (s *Service) GetRoleAssignment(ctx context.Context, c Caller, scope resourc
 
 // DeleteRoleAssignment removes an assignment at scope; it stops granting
 // with the next request. found is false if there was none.
-func (s *Service) DeleteRoleAssignment(ctx context.Context, c Caller, scope resourceid.ID, name string) (store.RoleAssignment, bool, error) {
+func (s *Service) DeleteRoleAssignment(ctx context.Context, c Caller, scope resourceid.ID, name string) (a store.RoleAssignment, found bool, err error) {
+	defer func() {
+		what := done(err, deletedOrNot(found))
+		if found {
+			what = "deleted " + granted(a.RoleDefinitionID, a.PrincipalType, a.PrincipalID)
+		}
+		s.record(ctx, c, actionAssignmentDelete, scope, assignmentID(scope, name), what, err)
+	}()
 	if _, err := s.subscription(ctx, c, scope.Subscription); err != nil {
 		return store.RoleAssignment{}, false, err
 	}
 	if err := s.authorize(ctx, c, scope.String(), actionAssignmentDelete); err != nil {
 		return store.RoleAssignment{}, false, err
 	}
-	a, err := s.assignmentAt(ctx, scope, name)
+	a, err = s.assignmentAt(ctx, scope, name)
 	if errors.Is(err, ErrNotFound) {
 		return a, false, nil
 	}

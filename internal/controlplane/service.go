@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berthhq/berth/internal/audit"
 	"github.com/berthhq/berth/internal/authz"
 	"github.com/berthhq/berth/internal/clientauth"
 	"github.com/berthhq/berth/internal/resourceid"
@@ -28,6 +29,7 @@ type Store interface {
 	store.Registries
 	store.Resources
 	store.RoleAssignments
+	store.Events
 }
 
 // Service is the control plane.
@@ -42,6 +44,9 @@ type Service struct {
 	// RegistryDeleted, if set, is told the name of each registry deleted,
 	// after the fact, so that the data plane stops serving it at once.
 	RegistryDeleted func(name string)
+	// Audit records every change, and every attempt refused for lack of
+	// rights (package audit).
+	Audit audit.Recorder
 }
 
 // Actions on resource groups.
@@ -127,11 +132,12 @@ func validGroupName(name string) error {
 
 // PutResourceGroup creates a resource group, or updates the tags of one
 // that exists in the same location. created says which.
-func (s *Service) PutResourceGroup(ctx context.Context, c Caller, g store.ResourceGroup) (store.ResourceGroup, bool, error) {
+func (s *Service) PutResourceGroup(ctx context.Context, c Caller, g store.ResourceGroup) (_ store.ResourceGroup, created bool, err error) {
 	if err := validGroupName(g.Name); err != nil {
 		return g, false, err
 	}
 	id := resourceid.ID{Subscription: g.SubscriptionID, ResourceGroup: g.Name}
+	defer func() { s.record(ctx, c, actionGroupWrite, id, id.String(), done(err, createdOrUpdated(created)), err) }()
 	if _, err := s.subscription(ctx, c, g.SubscriptionID); err != nil {
 		return g, false, err
 	}
@@ -142,7 +148,7 @@ func (s *Service) PutResourceGroup(ctx context.Context, c Caller, g store.Resour
 		return g, false, fail(ErrBadRequest, "LocationRequired", "The location property is required for this definition.")
 	}
 	g.CreatedAt = time.Now().UTC()
-	err := s.Store.CreateResourceGroup(ctx, g)
+	err = s.Store.CreateResourceGroup(ctx, g)
 	if !errors.Is(err, store.ErrExists) {
 		return g, err == nil, err
 	}
@@ -205,7 +211,11 @@ func (s *Service) DeleteResourceGroup(ctx context.Context, c Caller, subscriptio
 	if _, err := s.subscription(ctx, c, subscriptionID); err != nil {
 		return false, err
 	}
-	scope := resourceid.ID{Subscription: subscriptionID, ResourceGroup: name}.String()
+	id := resourceid.ID{Subscription: subscriptionID, ResourceGroup: name}
+	scope := id.String()
+	// What goes with the group (its resources, their role assignments) is
+	// part of this one change.
+	defer func() { s.record(ctx, c, actionGroupDelete, id, scope, done(err, "deleted with its resources"), err) }()
 	if err := s.authorize(ctx, c, scope, actionGroupDelete); err != nil {
 		return false, err
 	}
@@ -297,7 +307,9 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-func (s *Service) PutResource(ctx context.Context, c Caller, id resourceid.ID, in ResourceInput) (store.Resource, bool, error) {
+func (s *Service) PutResource(ctx context.Context, c Caller, id resourceid.ID, in ResourceInput) (_ store.Resource, created bool, err error) {
+	var what string
+	defer func() { s.record(ctx, c, id.Type()+"/write", id, id.String(), what, err) }()
 	k, id, sub, err := s.admit(ctx, c, id, "write")
 	if err != nil {
 		return store.Resource{}, false, err
@@ -325,6 +337,7 @@ func (s *Service) PutResource(ctx context.Context, c Caller, id resourceid.ID, i
 			if err := k.update(ctx, s, old, &r, in, true); err != nil {
 				return r, false, err
 			}
+			what = changed(old, r)
 			return r, false, s.Store.UpdateResource(ctx, r)
 		case !errors.Is(err, store.ErrNotFound):
 			return store.Resource{}, false, err
@@ -349,6 +362,7 @@ func (s *Service) PutResource(ctx context.Context, c Caller, id resourceid.ID, i
 		}
 		err = s.Store.CreateResource(ctx, r)
 		if err == nil {
+			what = "created"
 			return r, true, nil
 		}
 		// What the kind made for the record that was not written goes.
@@ -363,7 +377,9 @@ func (s *Service) PutResource(ctx context.Context, c Caller, id resourceid.ID, i
 
 // PatchResource changes what in states of an existing resource: tags if
 // given, and properties.
-func (s *Service) PatchResource(ctx context.Context, c Caller, id resourceid.ID, in ResourceInput) (store.Resource, error) {
+func (s *Service) PatchResource(ctx context.Context, c Caller, id resourceid.ID, in ResourceInput) (_ store.Resource, err error) {
+	var what string
+	defer func() { s.record(ctx, c, id.Type()+"/write", id, id.String(), what, err) }()
 	k, id, _, err := s.admit(ctx, c, id, "write")
 	if err != nil {
 		return store.Resource{}, err
@@ -384,6 +400,7 @@ func (s *Service) PatchResource(ctx context.Context, c Caller, id resourceid.ID,
 	if err := k.update(ctx, s, old, &r, in, false); err != nil {
 		return r, err
 	}
+	what = changed(old, r)
 	return r, s.Store.UpdateResource(ctx, r)
 }
 
@@ -446,6 +463,7 @@ func (s *Service) ListResources(ctx context.Context, c Caller, subscriptionID st
 // DeleteResource deletes a resource and what it stands for. found is false
 // when there was nothing to delete.
 func (s *Service) DeleteResource(ctx context.Context, c Caller, id resourceid.ID) (found bool, err error) {
+	defer func() { s.record(ctx, c, id.Type()+"/delete", id, id.String(), done(err, deletedOrNot(found)), err) }()
 	_, id, _, err = s.admit(ctx, c, id, "delete")
 	if err != nil {
 		return false, err

@@ -235,7 +235,10 @@ type MachineCredential struct {
 
 // NewMachineCredential issues a virtual machine a new credential; the one
 // it had stops working at once.
-func (s *Service) NewMachineCredential(ctx context.Context, c Caller, id resourceid.ID) (MachineCredential, error) {
+func (s *Service) NewMachineCredential(ctx context.Context, c Caller, id resourceid.ID) (_ MachineCredential, err error) {
+	defer func() {
+		s.record(ctx, c, resourcetype.VirtualMachine+"/generateMachineCredential/action", id, id.String(), done(err, "a new machine credential; the one before stops working"), err)
+	}()
 	if !strings.EqualFold(id.Type(), resourcetype.VirtualMachine) {
 		return MachineCredential{}, fail(ErrBadRequest, "InvalidResourceType", "Only virtual machines have machine credentials.")
 	}

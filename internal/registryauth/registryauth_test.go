@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthhq/berth/internal/audit"
 	"github.com/berthhq/berth/internal/authz"
 	"github.com/berthhq/berth/internal/clientauth"
 	"github.com/berthhq/berth/internal/controlplane"
@@ -68,7 +69,8 @@ func newFixture(t *testing.T, rate float64) *fixture {
 	clients := clientauth.NewChecker(meta)
 	f := &fixture{t: t, meta: meta, ring: ring, sts: &sts.Service{Directory: meta, Keys: ring, Clients: clients, Lifetime: time.Hour},
 		secret: map[string]string{}, sps: map[string]string{}, apps: map[string]string{}}
-	f.cp = &controlplane.Service{Store: meta, Authz: engine, Clients: clients, RegistrySuffix: suffix}
+	f.cp = &controlplane.Service{Store: meta, Authz: engine, Clients: clients, RegistrySuffix: suffix,
+		Audit: &audit.Trail{Store: meta, Log: slog.New(slog.DiscardHandler)}}
 	now := time.Now()
 	for _, tid := range []string{tenantA, tenantB} {
 		must(t, meta.CreateTenant(ctx, store.Tenant{ID: tid, Domain: tid + ".example", CreatedAt: now}))

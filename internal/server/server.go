@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/berthhq/berth/internal/arm"
+	"github.com/berthhq/berth/internal/audit"
 	"github.com/berthhq/berth/internal/authz"
 	"github.com/berthhq/berth/internal/clientauth"
 	"github.com/berthhq/berth/internal/controlplane"
@@ -90,7 +91,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 	// One credential check for every surface, so that one throttle counts
 	// a client's wrong secrets wherever they are sent.
 	clients := clientauth.NewChecker(stores.Meta)
-	cp := &controlplane.Service{Store: stores.Meta, Authz: engine, Clients: clients, RegistrySuffix: cfg.RegistrySuffix}
+	// One audit trail for every surface (package audit).
+	trail := &audit.Trail{Store: stores.Meta, Log: log}
+	cp := &controlplane.Service{Store: stores.Meta, Authz: engine, Clients: clients, RegistrySuffix: cfg.RegistrySuffix, Audit: trail}
 	boot, err := ensureBootstrap(ctx, stores.Meta, cp, cfg, url, log)
 	if err != nil {
 		ln.Close()

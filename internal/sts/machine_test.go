@@ -10,10 +10,12 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/berthhq/berth/internal/audit"
 	"github.com/berthhq/berth/internal/authz"
 	"github.com/berthhq/berth/internal/clientauth"
 	"github.com/berthhq/berth/internal/controlplane"
@@ -78,7 +80,8 @@ func TestManagedIdentityGrant(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := &sts.Service{Directory: meta, Machines: meta, Keys: ring, Clients: clientauth.NewChecker(meta), Lifetime: time.Hour}
-	cp := &controlplane.Service{Store: meta, Authz: &authz.Engine{Store: meta}, Clients: clientauth.NewChecker(meta), RegistrySuffix: "cr.test"}
+	cp := &controlplane.Service{Store: meta, Authz: &authz.Engine{Store: meta}, Clients: clientauth.NewChecker(meta), RegistrySuffix: "cr.test",
+		Audit: &audit.Trail{Store: meta, Log: slog.New(slog.DiscardHandler)}}
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
