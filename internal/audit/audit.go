@@ -110,22 +110,37 @@ func Attach(w http.ResponseWriter, r *http.Request) *http.Request {
 	return r.WithContext(WithSource(r.Context(), Source{ClientIP: clientauth.SourceOf(r), CorrelationID: id}))
 }
 
-// Outcome is how a change that ended with err is recorded: nil Succeeded;
-// refused (the service's lack-of-rights error) Failed, with the refusal as
-// the reason; one of quiet (bad input, nothing named, a conflict: nothing
-// changed) not at all; anything else, a fault, Failed without its detail,
-// which is in the server's log.
-func Outcome(err, refused error, quiet ...error) (status, reason string, record bool) {
+// Outcome is how a change that ended with err is recorded, and its
+// description, what followed by the reason for a failure: nil Succeeded;
+// refused (the service's lack-of-rights error) Failed, with the refusal;
+// one of quiet (bad input, nothing named, a conflict: nothing changed) not
+// at all; anything else, a fault, Failed without its detail, which is in
+// the server's log.
+func Outcome(err error, what string, refused error, quiet ...error) (status, description string, record bool) {
+	reason := "the server failed (see its log)"
 	switch {
 	case err == nil:
-		return Succeeded, "", true
+		return Succeeded, what, true
 	case errors.Is(err, refused):
-		return Failed, err.Error(), true
+		reason = err.Error()
 	}
 	for _, q := range quiet {
 		if errors.Is(err, q) {
 			return "", "", false
 		}
 	}
-	return Failed, "the server failed (see its log)", true
+	if what == "" {
+		return Failed, reason, true
+	}
+	return Failed, what + ": " + reason, true
+}
+
+// Done is what, if the change that ended with err was made: a change
+// described by its result has no description when it failed but the
+// reason.
+func Done(err error, what string) string {
+	if err != nil {
+		return ""
+	}
+	return what
 }

@@ -124,19 +124,21 @@ func TestOutcome(t *testing.T) {
 	refused := errors.New("forbidden")
 	quiet := errors.New("bad request")
 	for _, tc := range []struct {
-		err            error
-		status, reason string
-		record         bool
+		err                 error
+		what                string
+		status, description string
+		record              bool
 	}{
-		{nil, audit.Succeeded, "", true},
-		{refused, audit.Failed, "forbidden", true},
-		{errors.Join(errors.New("who"), refused), audit.Failed, "who\nforbidden", true},
-		{quiet, "", "", false},
-		{errors.New("connection reset"), audit.Failed, "the server failed (see its log)", true},
+		{nil, "made", audit.Succeeded, "made", true},
+		{refused, "", audit.Failed, "forbidden", true},
+		{refused, "role Owner", audit.Failed, "role Owner: forbidden", true},
+		{errors.Join(errors.New("who"), refused), "", audit.Failed, "who\nforbidden", true},
+		{quiet, "made", "", "", false},
+		{errors.New("connection reset"), audit.Done(errors.New("connection reset"), "made"), audit.Failed, "the server failed (see its log)", true},
 	} {
-		status, reason, record := audit.Outcome(tc.err, refused, quiet)
-		if status != tc.status || reason != tc.reason || record != tc.record {
-			t.Errorf("Outcome(%v) = %q, %q, %v", tc.err, status, reason, record)
+		status, description, record := audit.Outcome(tc.err, tc.what, refused, quiet)
+		if status != tc.status || description != tc.description || record != tc.record {
+			t.Errorf("Outcome(%v, %q) = %q, %q, %v", tc.err, tc.what, status, description, record)
 		}
 	}
 }

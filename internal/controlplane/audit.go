@@ -15,18 +15,13 @@ import (
 )
 
 // record records a change c asked for (see package audit): op on target,
-// placed in the activity log by at's subscription and resource group.
-// what says what the change did, or, of one that failed, what it was to
-// do where that says more than the target (see done); the reason for a
-// failure follows it. Only service principals hold management tokens, so
-// the caller is one.
+// placed in the activity log by at's subscription and resource group,
+// described by what (see audit.Outcome). Only service principals hold
+// management tokens, so the caller is one.
 func (s *Service) record(ctx context.Context, c Caller, op string, at resourceid.ID, target, what string, err error) {
-	status, reason, ok := audit.Outcome(err, ErrForbidden, ErrBadRequest, ErrNotFound, ErrConflict)
+	status, what, ok := audit.Outcome(err, what, ErrForbidden, ErrBadRequest, ErrNotFound, ErrConflict)
 	if !ok {
 		return
-	}
-	if reason != "" {
-		what = strings.TrimPrefix(what+": "+reason, ": ")
 	}
 	s.Audit.Record(ctx, store.Event{
 		TenantID: c.TenantID, SubscriptionID: at.Subscription, ResourceGroup: at.ResourceGroup,
@@ -112,14 +107,6 @@ func shown(v string) string {
 		return v[:maxShown] + "..."
 	}
 	return v
-}
-
-// done is what, if the change it describes was made.
-func done(err error, what string) string {
-	if err != nil {
-		return ""
-	}
-	return what
 }
 
 func createdOrUpdated(created bool) string {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berthhq/berth/internal/audit"
 	"github.com/berthhq/berth/internal/clientauth"
 	"github.com/berthhq/berth/internal/resourceid"
 	"github.com/berthhq/berth/internal/resourcetype"
@@ -189,7 +190,7 @@ func (k clusterKind) update(ctx context.Context, s *Service, old store.Resource,
 // tenant or one that consented to it.
 func (s *Service) ResetServicePrincipal(ctx context.Context, c Caller, id resourceid.ID, clientID, clientSecret string) (err error) {
 	defer func() {
-		s.record(ctx, c, resourcetype.ManagedCluster+"/resetServicePrincipalProfile/action", id, id.String(), done(err, "nodes authenticate as application "+clientID), err)
+		s.record(ctx, c, resourcetype.ManagedCluster+"/resetServicePrincipalProfile/action", id, id.String(), audit.Done(err, "nodes authenticate as application "+clientID), err)
 	}()
 	id = canonical(id, clusterKind{})
 	sub, err := s.subscription(ctx, c, id.Subscription)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berthhq/berth/internal/audit"
 	"github.com/berthhq/berth/internal/resourceid"
 	"github.com/berthhq/berth/internal/resourcetype"
 	"github.com/berthhq/berth/internal/secret"
@@ -50,7 +51,7 @@ func (s *Service) ListRegistryCredentials(ctx context.Context, c Caller, id reso
 // random one and returns it, the one time it can be seen.
 func (s *Service) RegenerateRegistryCredential(ctx context.Context, c Caller, id resourceid.ID, name string) (_ RegistryCredentials, err error) {
 	defer func() {
-		s.record(ctx, c, actionRegenerateCredential, id, id.String(), done(err, "admin password "+name+" renewed"), err)
+		s.record(ctx, c, actionRegenerateCredential, id, id.String(), audit.Done(err, "admin password "+name+" renewed"), err)
 	}()
 	r, err := s.adminRegistry(ctx, c, id, actionRegenerateCredential)
 	if err != nil {

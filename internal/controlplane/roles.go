@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berthhq/berth/internal/audit"
 	"github.com/berthhq/berth/internal/authz"
 	"github.com/berthhq/berth/internal/resourceid"
 	"github.com/berthhq/berth/internal/store"
@@ -183,7 +184,7 @@ func (s *Service) GetRoleAssignment(ctx context.Context, c Caller, scope resourc
 // with the next request. found is false if there was none.
 func (s *Service) DeleteRoleAssignment(ctx context.Context, c Caller, scope resourceid.ID, name string) (a store.RoleAssignment, found bool, err error) {
 	defer func() {
-		what := done(err, deletedOrNot(found))
+		what := audit.Done(err, deletedOrNot(found))
 		if found {
 			what = "deleted " + granted(a.RoleDefinitionID, a.PrincipalType, a.PrincipalID)
 		}

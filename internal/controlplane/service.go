@@ -137,7 +137,9 @@ func (s *Service) PutResourceGroup(ctx context.Context, c Caller, g store.Resour
 		return g, false, err
 	}
 	id := resourceid.ID{Subscription: g.SubscriptionID, ResourceGroup: g.Name}
-	defer func() { s.record(ctx, c, actionGroupWrite, id, id.String(), done(err, createdOrUpdated(created)), err) }()
+	defer func() {
+		s.record(ctx, c, actionGroupWrite, id, id.String(), audit.Done(err, createdOrUpdated(created)), err)
+	}()
 	if _, err := s.subscription(ctx, c, g.SubscriptionID); err != nil {
 		return g, false, err
 	}
@@ -215,7 +217,9 @@ func (s *Service) DeleteResourceGroup(ctx context.Context, c Caller, subscriptio
 	scope := id.String()
 	// What goes with the group (its resources, their role assignments) is
 	// part of this one change.
-	defer func() { s.record(ctx, c, actionGroupDelete, id, scope, done(err, "deleted with its resources"), err) }()
+	defer func() {
+		s.record(ctx, c, actionGroupDelete, id, scope, audit.Done(err, "deleted with its resources"), err)
+	}()
 	if err := s.authorize(ctx, c, scope, actionGroupDelete); err != nil {
 		return false, err
 	}
@@ -463,7 +467,9 @@ func (s *Service) ListResources(ctx context.Context, c Caller, subscriptionID st
 // DeleteResource deletes a resource and what it stands for. found is false
 // when there was nothing to delete.
 func (s *Service) DeleteResource(ctx context.Context, c Caller, id resourceid.ID) (found bool, err error) {
-	defer func() { s.record(ctx, c, id.Type()+"/delete", id, id.String(), done(err, deletedOrNot(found)), err) }()
+	defer func() {
+		s.record(ctx, c, id.Type()+"/delete", id, id.String(), audit.Done(err, deletedOrNot(found)), err)
+	}()
 	_, id, _, err = s.admit(ctx, c, id, "delete")
 	if err != nil {
 		return false, err

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berthhq/berth/internal/audit"
 	"github.com/berthhq/berth/internal/ids"
 	"github.com/berthhq/berth/internal/resourceid"
 	"github.com/berthhq/berth/internal/resourcetype"
@@ -237,7 +238,7 @@ type MachineCredential struct {
 // it had stops working at once.
 func (s *Service) NewMachineCredential(ctx context.Context, c Caller, id resourceid.ID) (_ MachineCredential, err error) {
 	defer func() {
-		s.record(ctx, c, resourcetype.VirtualMachine+"/generateMachineCredential/action", id, id.String(), done(err, "a new machine credential; the one before stops working"), err)
+		s.record(ctx, c, resourcetype.VirtualMachine+"/generateMachineCredential/action", id, id.String(), audit.Done(err, "a new machine credential; the one before stops working"), err)
 	}()
 	if !strings.EqualFold(id.Type(), resourcetype.VirtualMachine) {
 		return MachineCredential{}, fail(ErrBadRequest, "InvalidResourceType", "Only virtual machines have machine credentials.")
