@@ -48,3 +48,16 @@ func listed(prefix string, parts ...string) string {
 	}
 	return prefix + strings.Join(given, ", ")
 }
+
+// given is name if a change gave it.
+func given(ok bool, name string) string {
+	if ok {
+		return name
+	}
+	return ""
+}
+
+// federatedSummary names a federated credential with what it trusts.
+func federatedSummary(f store.FederatedCredential) string {
+	return f.Name + " (issuer " + f.Issuer + ", subject " + f.Subject + ", audiences " + strings.Join(f.Audiences, " ") + ")"
+}

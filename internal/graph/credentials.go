@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berthhq/berth/internal/audit"
 	"github.com/berthhq/berth/internal/store"
 	"github.com/berthhq/berth/internal/sts"
 )
@@ -39,7 +40,15 @@ type KeyCredentialIn struct {
 // UpdateApplication applies a PATCH to an application. Administrators and
 // the application's owners may. Everything is checked before anything
 // changes, so a bad certificate leaves the application as it was.
-func (s *Service) UpdateApplication(ctx context.Context, c Caller, objectID string, p ApplicationPatch) error {
+func (s *Service) UpdateApplication(ctx context.Context, c Caller, objectID string, p ApplicationPatch) (err error) {
+	defer func() {
+		op := opUpdateApplication
+		if p.KeyCredentials != nil {
+			op = opCredentials
+		}
+		s.record(ctx, c, op, objectID, audit.Done(err, listed("changed ", given(p.DisplayName != nil, "displayName"),
+			given(p.WebRedirectURIs != nil, "redirectUris"), given(p.KeyCredentials != nil, "keyCredentials"))), err)
+	}()
 	a, err := s.GetApplication(ctx, c, objectID)
 	if err != nil {
 		return err

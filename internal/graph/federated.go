@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/berthhq/berth/internal/audit"
 	"github.com/berthhq/berth/internal/ids"
 	"github.com/berthhq/berth/internal/store"
 )
@@ -110,7 +111,10 @@ func findFederated(all []store.FederatedCredential, idOrName string) (store.Fede
 
 // CreateFederatedCredential adds a federated identity credential to an
 // application; administrators and its owners may.
-func (s *Service) CreateFederatedCredential(ctx context.Context, c Caller, objectID string, n FederatedCredentialIn) (store.FederatedCredential, error) {
+func (s *Service) CreateFederatedCredential(ctx context.Context, c Caller, objectID string, n FederatedCredentialIn) (f store.FederatedCredential, err error) {
+	defer func() {
+		s.record(ctx, c, opCredentials, objectID, audit.Done(err, "federated credential "+federatedSummary(f)+" added"), err)
+	}()
 	a, err := s.GetApplication(ctx, c, objectID)
 	if err != nil {
 		return store.FederatedCredential{}, err
@@ -118,7 +122,7 @@ func (s *Service) CreateFederatedCredential(ctx context.Context, c Caller, objec
 	if err := s.authorizeOwner(ctx, c, a); err != nil {
 		return store.FederatedCredential{}, err
 	}
-	f := store.FederatedCredential{ID: ids.New(), AppObjectID: a.ObjectID}
+	f = store.FederatedCredential{ID: ids.New(), AppObjectID: a.ObjectID}
 	n.apply(&f)
 	if err := checkFederated(f); err != nil {
 		return store.FederatedCredential{}, err
@@ -136,8 +140,12 @@ func (s *Service) CreateFederatedCredential(ctx context.Context, c Caller, objec
 // UpdateFederatedCredential changes a federated identity credential's
 // issuer, subject, audiences or description; its name is fixed once
 // created, as in the cloud.
-func (s *Service) UpdateFederatedCredential(ctx context.Context, c Caller, objectID, idOrName string, n FederatedCredentialIn) error {
-	f, err := s.federatedToChange(ctx, c, objectID, idOrName)
+func (s *Service) UpdateFederatedCredential(ctx context.Context, c Caller, objectID, idOrName string, n FederatedCredentialIn) (err error) {
+	var f store.FederatedCredential
+	defer func() {
+		s.record(ctx, c, opCredentials, objectID, audit.Done(err, "federated credential "+federatedSummary(f)+" changed"), err)
+	}()
+	f, err = s.federatedToChange(ctx, c, objectID, idOrName)
 	if err != nil {
 		return err
 	}
@@ -172,8 +180,12 @@ func (s *Service) federatedToChange(ctx context.Context, c Caller, objectID, idO
 
 // DeleteFederatedCredential removes a federated identity credential;
 // administrators and the application's owners may.
-func (s *Service) DeleteFederatedCredential(ctx context.Context, c Caller, objectID, idOrName string) error {
-	f, err := s.federatedToChange(ctx, c, objectID, idOrName)
+func (s *Service) DeleteFederatedCredential(ctx context.Context, c Caller, objectID, idOrName string) (err error) {
+	var f store.FederatedCredential
+	defer func() {
+		s.record(ctx, c, opCredentials, objectID, audit.Done(err, "federated credential "+federatedSummary(f)+" removed"), err)
+	}()
+	f, err = s.federatedToChange(ctx, c, objectID, idOrName)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthhq/berth/internal/audit"
 	"github.com/berthhq/berth/internal/store"
 	"github.com/berthhq/berth/internal/store/sqlstore"
 	"github.com/berthhq/berth/internal/sts"
@@ -58,7 +59,8 @@ func newFixture(t *testing.T, callers ...caller) *fixture {
 		}
 		toks[c.id] = sts.Claims{TenantID: c.tenant, ObjectID: c.id}
 	}
-	return &fixture{t: t, meta: meta, h: NewHandler(&Service{Directory: meta}, toks, slog.New(slog.NewTextHandler(io.Discard, nil)))}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	return &fixture{t: t, meta: meta, h: NewHandler(&Service{Directory: meta, Audit: &audit.Trail{Store: meta, Log: log}}, toks, log)}
 }
 
 // do sends a request as token ("" sends none) and returns the decoded

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berthhq/berth/internal/audit"
 	"github.com/berthhq/berth/internal/ids"
 	"github.com/berthhq/berth/internal/store"
 	"github.com/berthhq/berth/internal/sts"
@@ -93,7 +94,9 @@ func (h *Handler) authenticated(fn func(http.ResponseWriter, *http.Request, Call
 			h.writeError(w, r, ErrUnauthorized, "Access token validation failure. Invalid audience, signature or lifetime.")
 			return
 		}
-		if err := fn(w, r, Caller{TenantID: claims.TenantID, ObjectID: claims.ObjectID}); err != nil {
+		// Only service principals hold directory tokens.
+		c := Caller{TenantID: claims.TenantID, ObjectID: claims.ObjectID, Kind: audit.ServicePrincipal}
+		if err := fn(w, audit.Attach(w, r), c); err != nil {
 			h.writeError(w, r, err, "")
 		}
 	})

@@ -82,7 +82,8 @@ func (s *Service) ListApplicationOwners(ctx context.Context, c Caller, objectID 
 // AddApplicationOwner makes a user or service principal of the caller's
 // tenant an owner of an application. Owners may add owners, as in the
 // cloud: ownership is already the right to hand out the credentials.
-func (s *Service) AddApplicationOwner(ctx context.Context, c Caller, objectID, ownerID string) error {
+func (s *Service) AddApplicationOwner(ctx context.Context, c Caller, objectID, ownerID string) (err error) {
+	defer func() { s.record(ctx, c, opAddOwner, objectID, "owner "+ownerID, err) }()
 	a, err := s.GetApplication(ctx, c, objectID)
 	if err != nil {
 		return err

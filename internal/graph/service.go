@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berthhq/berth/internal/audit"
 	"github.com/berthhq/berth/internal/ids"
 	"github.com/berthhq/berth/internal/redirecturi"
 	"github.com/berthhq/berth/internal/secret"
@@ -20,15 +21,20 @@ const (
 )
 
 // Caller is who makes a request: a principal in a tenant, as its verified
-// token says.
+// token says, or a user signed in on the consent pages. Kind says which
+// (audit.ServicePrincipal or audit.User).
 type Caller struct {
 	TenantID string
 	ObjectID string
+	Kind     string
 }
 
 // Service is the directory API's logic over the store.
 type Service struct {
 	Directory store.Directory
+	// Audit records every change, and every attempt refused for lack of
+	// rights (package audit).
+	Audit audit.Recorder
 }
 
 // writerRoles may change the tenant's applications and service principals.
@@ -61,7 +67,10 @@ type NewApplication struct {
 }
 
 // CreateApplication registers an application in the caller's tenant.
-func (s *Service) CreateApplication(ctx context.Context, c Caller, n NewApplication) (store.Application, error) {
+func (s *Service) CreateApplication(ctx context.Context, c Caller, n NewApplication) (a store.Application, err error) {
+	defer func() {
+		s.record(ctx, c, opAddApplication, a.ObjectID, audit.Done(err, "application "+n.DisplayName+", app id "+a.AppID), err)
+	}()
 	if err := s.authorizeWrite(ctx, c); err != nil {
 		return store.Application{}, err
 	}
@@ -78,7 +87,7 @@ func (s *Service) CreateApplication(ctx context.Context, c Caller, n NewApplicat
 	if err := checkRedirectURIs(n.WebRedirectURIs); err != nil {
 		return store.Application{}, err
 	}
-	a := store.Application{
+	a = store.Application{
 		ObjectID: ids.New(), AppID: ids.New(), TenantID: c.TenantID, DisplayName: n.DisplayName,
 		SignInAudience: n.SignInAudience, WebRedirectURIs: n.WebRedirectURIs, CreatedAt: time.Now().UTC(),
 	}
@@ -132,7 +141,10 @@ func (s *Service) ListApplications(ctx context.Context, c Caller, filterExpr str
 }
 
 // DeleteApplication removes an application and its service principals.
-func (s *Service) DeleteApplication(ctx context.Context, c Caller, objectID string) error {
+func (s *Service) DeleteApplication(ctx context.Context, c Caller, objectID string) (err error) {
+	defer func() {
+		s.record(ctx, c, opDeleteApplication, objectID, audit.Done(err, "deleted with its service principals"), err)
+	}()
 	if err := s.authorizeWrite(ctx, c); err != nil {
 		return err
 	}
@@ -158,7 +170,10 @@ type NewPassword struct {
 // AddPassword adds a generated secret to an application and returns it
 // with its value, the only time the value is seen. Administrators and the
 // application's owners may.
-func (s *Service) AddPassword(ctx context.Context, c Caller, objectID string, n NewPassword) (store.PasswordCredential, string, error) {
+func (s *Service) AddPassword(ctx context.Context, c Caller, objectID string, n NewPassword) (pc store.PasswordCredential, value string, err error) {
+	defer func() {
+		s.record(ctx, c, opCredentials, objectID, audit.Done(err, "secret "+pc.KeyID+" added, valid until "+pc.EndDateTime.Format(time.RFC3339)), err)
+	}()
 	a, err := s.GetApplication(ctx, c, objectID)
 	if err != nil {
 		return store.PasswordCredential{}, "", err
@@ -175,9 +190,9 @@ func (s *Service) AddPassword(ctx context.Context, c Caller, objectID string, n 
 	if !n.EndDateTime.After(n.StartDateTime) {
 		return store.PasswordCredential{}, "", invalid("endDateTime must be after startDateTime.")
 	}
-	value := secret.Generate()
+	value = secret.Generate()
 	salt, sum := secret.Hash(value)
-	pc := store.PasswordCredential{
+	pc = store.PasswordCredential{
 		KeyID: ids.New(), AppObjectID: a.ObjectID, DisplayName: n.DisplayName, Hint: secret.Hint(value),
 		Salt: salt, Hash: sum, StartDateTime: n.StartDateTime.UTC(), EndDateTime: n.EndDateTime.UTC(),
 	}
@@ -189,7 +204,8 @@ func (s *Service) AddPassword(ctx context.Context, c Caller, objectID string, n 
 
 // RemovePassword removes one of an application's secrets; administrators
 // and the application's owners may.
-func (s *Service) RemovePassword(ctx context.Context, c Caller, objectID, keyID string) error {
+func (s *Service) RemovePassword(ctx context.Context, c Caller, objectID, keyID string) (err error) {
+	defer func() { s.record(ctx, c, opCredentials, objectID, audit.Done(err, "secret "+keyID+" removed"), err) }()
 	a, err := s.GetApplication(ctx, c, objectID)
 	if err != nil {
 		return err
@@ -210,7 +226,10 @@ func (s *Service) RemovePassword(ctx context.Context, c Caller, objectID, keyID 
 // CreateServicePrincipal gives an application a service principal in the
 // caller's tenant: its own application, or another tenant's multi-tenant
 // one.
-func (s *Service) CreateServicePrincipal(ctx context.Context, c Caller, appID string) (store.ServicePrincipal, error) {
+func (s *Service) CreateServicePrincipal(ctx context.Context, c Caller, appID string) (sp store.ServicePrincipal, err error) {
+	// One for another tenant's application is this tenant's consent to it.
+	op, what := opAddServicePrincipal, "application "+appID
+	defer func() { s.record(ctx, c, op, sp.ObjectID, what, err) }()
 	if err := s.authorizeWrite(ctx, c); err != nil {
 		return store.ServicePrincipal{}, err
 	}
@@ -224,7 +243,10 @@ func (s *Service) CreateServicePrincipal(ctx context.Context, c Caller, appID st
 	if err != nil {
 		return store.ServicePrincipal{}, err
 	}
-	sp := store.ServicePrincipal{
+	if a.TenantID != c.TenantID {
+		op, what = opConsent, what+" of tenant "+a.TenantID
+	}
+	sp = store.ServicePrincipal{
 		ObjectID: ids.New(), TenantID: c.TenantID, AppID: a.AppID, AppOwnerTenantID: a.TenantID,
 		Type: store.PrincipalApplication, DisplayName: a.DisplayName, CreatedAt: time.Now().UTC(),
 	}
@@ -250,7 +272,10 @@ func (s *Service) GetServicePrincipal(ctx context.Context, c Caller, objectID st
 // tenant's application that withdraws this tenant's consent: the
 // application gets no more tokens here. A managed identity's principal
 // goes with its resource, not through the directory.
-func (s *Service) DeleteServicePrincipal(ctx context.Context, c Caller, objectID string) error {
+func (s *Service) DeleteServicePrincipal(ctx context.Context, c Caller, objectID string) (err error) {
+	defer func() {
+		s.record(ctx, c, opRemoveServicePrincipal, objectID, audit.Done(err, "deleted with its role assignments"), err)
+	}()
 	if err := s.authorizeWrite(ctx, c); err != nil {
 		return err
 	}

@@ -50,7 +50,8 @@ type NewUser struct {
 // CreateUser adds a user to the caller's tenant. The user principal name
 // must be in the tenant's domain, as the cloud requires it to be in one of
 // the tenant's verified domains.
-func (s *Service) CreateUser(ctx context.Context, c Caller, n NewUser) (store.User, error) {
+func (s *Service) CreateUser(ctx context.Context, c Caller, n NewUser) (u store.User, err error) {
+	defer func() { s.record(ctx, c, opAddUser, u.ObjectID, "user "+n.UserPrincipalName, err) }()
 	if err := s.hasAnyRole(ctx, c, userWriterRoles...); err != nil {
 		return store.User{}, err
 	}
@@ -72,7 +73,7 @@ func (s *Service) CreateUser(ctx context.Context, c Caller, n NewUser) (store.Us
 	if err != nil {
 		return store.User{}, err
 	}
-	u := store.User{
+	u = store.User{
 		ObjectID: ids.New(), TenantID: c.TenantID, UserPrincipalName: n.UserPrincipalName, DisplayName: n.DisplayName,
 		PasswordHash: hash, Disabled: !n.AccountEnabled, ForceChangePassword: n.ForceChangePassword, CreatedAt: time.Now().UTC(),
 	}
@@ -132,7 +133,8 @@ func (s *Service) ListUsers(ctx context.Context, c Caller, filterExpr string) ([
 // AddRoleMember gives a user or service principal of the caller's tenant
 // a directory role. Only a Global Administrator may: any other role could
 // otherwise raise itself.
-func (s *Service) AddRoleMember(ctx context.Context, c Caller, templateID, objectID string) error {
+func (s *Service) AddRoleMember(ctx context.Context, c Caller, templateID, objectID string) (err error) {
+	defer func() { s.record(ctx, c, opAddRoleMember, objectID, "directory role "+templateID, err) }()
 	if err := s.hasAnyRole(ctx, c, store.RoleGlobalAdministrator); err != nil {
 		return err
 	}

@@ -118,7 +118,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 		return fmt.Errorf("signing keys: %w", err)
 	}
 
-	pages, err := web.New(ctx, stores.Meta, log)
+	pages, err := web.New(ctx, stores.Meta, trail, log)
 	if err != nil {
 		ln.Close()
 		return err
@@ -150,7 +150,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 			Service: stsService,
 			Log:     log,
 		},
-		graph:      graph.NewHandler(&graph.Service{Directory: stores.Meta}, stsService, log),
+		graph:      graph.NewHandler(&graph.Service{Directory: stores.Meta, Audit: trail}, stsService, log),
 		management: &arm.Handler{Service: cp, Verifier: stsService, Log: log, RegistrySuffix: cfg.RegistrySuffix},
 		pages:      pages,
 		disk:       dataDisk{cfg.DataDir},

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berthhq/berth/internal/audit"
 	"github.com/berthhq/berth/internal/graph"
 	"github.com/berthhq/berth/internal/password"
 	"github.com/berthhq/berth/internal/redirecturi"
@@ -38,11 +39,14 @@ type Store interface {
 type Handler struct {
 	dir     store.Directory
 	consent *graph.Service
-	log     *slog.Logger
-	key     []byte
-	pages   map[string]*template.Template
-	style   template.CSS
-	csp     string
+	// audit records refused sign-ins; consent is recorded by the
+	// directory service, as it is for the API.
+	audit audit.Recorder
+	log   *slog.Logger
+	key   []byte
+	pages map[string]*template.Template
+	style template.CSS
+	csp   string
 	// throttle slows down password guessing per user. Attempts made while
 	// a user's wait lasts are refused without checking the password, so
 	// that a guesser cannot make the server spend argon2's memory and time
@@ -57,8 +61,8 @@ type Handler struct {
 const maxConcurrentHashes = 4
 
 // New loads (or, the first time, makes) the session key and parses the
-// templates.
-func New(ctx context.Context, st Store, log *slog.Logger) (*Handler, error) {
+// templates. rec is the audit trail.
+func New(ctx context.Context, st Store, rec audit.Recorder, log *slog.Logger) (*Handler, error) {
 	key, err := loadKey(ctx, st)
 	if err != nil {
 		return nil, fmt.Errorf("web session key: %w", err)
@@ -69,7 +73,7 @@ func New(ctx context.Context, st Store, log *slog.Logger) (*Handler, error) {
 	}
 	sum := sha256.Sum256(css)
 	h := &Handler{
-		dir: st, consent: &graph.Service{Directory: st}, log: log, key: key,
+		dir: st, consent: &graph.Service{Directory: st, Audit: rec}, audit: rec, log: log, key: key,
 		pages: map[string]*template.Template{},
 		style: template.CSS(css),
 		// The stylesheet is inline and allowed by its hash, so no other
@@ -138,6 +142,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd.Set("Referrer-Policy", "no-referrer")
 	hd.Set("Cache-Control", "no-store")
 	hd.Set("X-Content-Type-Options", "nosniff")
+	r = audit.Attach(w, r)
 	var err error
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodPost:
@@ -351,13 +356,6 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, f *flow, s sess
 		}
 		tenant = t
 	}
-	who := tenant.ID + "/" + strings.ToLower(username)
-	if wait := h.throttle.Wait(who, now); wait > 0 {
-		secs := int((wait + time.Second - 1) / time.Second)
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		return h.showSignIn(w, http.StatusTooManyRequests, f, s, username, []fieldError{{"password",
-			fmt.Sprintf("Too many wrong passwords for this account. Try again in %d seconds", secs)}})
-	}
 	var u store.User
 	hash := dummyHash()
 	if tenant.ID != "" {
@@ -369,14 +367,25 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, f *flow, s sess
 			return err
 		}
 	}
+	who := tenant.ID + "/" + strings.ToLower(username)
+	if wait := h.throttle.Wait(who, now); wait > 0 {
+		h.refused(ctx, tenant.ID, u.ObjectID, "too many incorrect passwords, refused without checking")
+		secs := int((wait + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		return h.showSignIn(w, http.StatusTooManyRequests, f, s, username, []fieldError{{"password",
+			fmt.Sprintf("Too many wrong passwords for this account. Try again in %d seconds", secs)}})
+	}
 	ok, err := h.verify(ctx, pw, hash)
 	if err != nil {
 		return err
 	}
 	if !ok || u.ObjectID == "" {
 		h.throttle.Failed(who, now)
-		// Not the name typed: people type passwords into it by mistake.
-		h.log.Info("sign-in failed", "tenant", tenant.ID, "user", u.ObjectID)
+		why := "incorrect password"
+		if u.ObjectID == "" {
+			why = "no such user"
+		}
+		h.refused(ctx, tenant.ID, u.ObjectID, why)
 		return h.showSignIn(w, http.StatusUnauthorized, f, s, username, []fieldError{{"password",
 			"The user principal name or password is incorrect"}})
 	}
@@ -397,6 +406,17 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, f *flow, s sess
 	http.Redirect(w, r, f.action, http.StatusSeeOther)
 	return nil
 }
+
+// refused records a refused sign-in: in the tenant signed in to, by the
+// user if the name is one (by object id: never the name typed, into which
+// people type passwords by mistake).
+func (h *Handler) refused(ctx context.Context, tenantID, userID, why string) {
+	h.audit.Record(ctx, store.Event{TenantID: tenantID, CallerID: userID, CallerKind: audit.User, Operation: opSignIn,
+		Target: userID, Status: audit.Failed, Description: "sign-in failed: " + why})
+}
+
+// opSignIn is the operation of a sign-in event.
+const opSignIn = "Sign-in"
 
 func (h *Handler) verify(ctx context.Context, pw, hash string) (ok bool, err error) {
 	err = h.argon2(ctx, func() error {
@@ -598,7 +618,7 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, f *flow, s sess
 		return h.redirect(w, r, f, url.Values{"error": {"access_denied"},
 			"error_description": {"AADSTS65004: Consent on behalf of the organization was not given."}})
 	}
-	_, err = h.consent.CreateServicePrincipal(ctx, graph.Caller{TenantID: t.ID, ObjectID: u.ObjectID}, f.app.AppID)
+	_, err = h.consent.CreateServicePrincipal(ctx, graph.Caller{TenantID: t.ID, ObjectID: u.ObjectID, Kind: audit.User}, f.app.AppID)
 	switch {
 	case errors.Is(err, graph.ErrForbidden):
 		return needAdmin(f, t)

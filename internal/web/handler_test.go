@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthhq/berth/internal/audit"
 	"github.com/berthhq/berth/internal/graph"
 	"github.com/berthhq/berth/internal/password"
 	"github.com/berthhq/berth/internal/store"
@@ -114,7 +115,8 @@ func newFixture(t *testing.T) *fixture {
 }
 
 func (f *fixture) handler() *Handler {
-	h, err := New(context.Background(), f.meta, slog.New(slog.NewTextHandler(f.logs, nil)))
+	log := slog.New(slog.NewTextHandler(f.logs, nil))
+	h, err := New(context.Background(), f.meta, &audit.Trail{Store: f.meta, Log: log}, log)
 	must(f.t, err)
 	h.now = f.clock.now
 	return h
