@@ -155,6 +155,8 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request, c controlplane.C
 		return h.provider(w, r, seg[1], seg[3])
 	case len(low) == 5 && low[2] == "providers":
 		return h.listResources(w, r, c, seg[1], "", seg[3]+"/"+seg[4])
+	case len(low) == 7 && strings.Join(low[2:], "/") == "providers/microsoft.insights/eventtypes/management/values":
+		return h.activityLog(w, r, c, seg[1])
 	case len(low) == 7 && low[2] == "resourcegroups" && low[4] == "providers":
 		return h.listResources(w, r, c, seg[1], seg[3], seg[5]+"/"+seg[6])
 	case len(low) == 9 && low[2] == "resourcegroups" && low[4] == "providers" && r.Method == http.MethodPost:
