@@ -153,6 +153,11 @@ func (m *Management) send(ctx context.Context, method, u string, body []byte) (*
 
 // list follows a collection's nextLink pages.
 func (m *Management) list(ctx context.Context, path, apiVersion string, query url.Values) ([]Object, error) {
+	return m.listUpTo(ctx, path, apiVersion, query, 0)
+}
+
+// listUpTo is list that stops at max items (0: none).
+func (m *Management) listUpTo(ctx context.Context, path, apiVersion string, query url.Values, max int) ([]Object, error) {
 	all := []Object{}
 	var page struct {
 		Value    []Object `json:"value"`
@@ -162,7 +167,7 @@ func (m *Management) list(ctx context.Context, path, apiVersion string, query ur
 		return nil, err
 	}
 	all = append(all, page.Value...)
-	for page.NextLink != "" {
+	for page.NextLink != "" && (max == 0 || len(all) < max) {
 		next := page.NextLink
 		page.Value, page.NextLink = nil, ""
 		_, data, err := m.send(ctx, http.MethodGet, next, nil)
@@ -173,6 +178,9 @@ func (m *Management) list(ctx context.Context, path, apiVersion string, query ur
 			return nil, err
 		}
 		all = append(all, page.Value...)
+	}
+	if max > 0 && len(all) > max {
+		all = all[:max]
 	}
 	return all, nil
 }
