@@ -3,7 +3,8 @@
 // every call, bearer tokens for the management resource, JSON bodies in the
 // cloud's shapes and errors in its {"error":{"code","message"}} envelope.
 // It also serves /metadata/endpoints, which clients read to find the other
-// endpoints, without authentication.
+// endpoints, without authentication, and a subscription's activity log
+// (Microsoft.Insights/eventtypes/management/values).
 //
 // The handler only translates: every decision is the controlplane
 // service's.

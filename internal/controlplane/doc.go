@@ -9,6 +9,10 @@
 // resource deletes what it stands for and the role assignments at or below
 // it, so that a resource made again under the same name starts bare.
 //
+// Every change, and every attempt refused for lack of rights, is one
+// audit event (package audit); a subscription's events are its activity
+// log (ActivityLog).
+//
 // Errors are *Error values wrapping one of the sentinel kinds (ErrNotFound,
 // ErrBadRequest, ErrForbidden, ErrConflict) with the resource manager's
 // error code; the wire layer maps the kind to a status, once.

@@ -22,4 +22,9 @@
 // consent pages (package web), where a disabled or deleted user's session,
 // and a session from before a new password, ends at its next request; only
 // service principals get tokens.
+//
+// Every change, and every attempt refused for lack of rights, is one
+// audit event (package audit) of the caller's tenant; a service principal
+// made for another tenant's application is recorded as that tenant's
+// consent.
 package graph

@@ -44,7 +44,10 @@
 // else until they have chosen it. Wrong passwords are throttled per user;
 // a disabled account is told so only after the right password, and such
 // attempts count towards the same throttle. Password hashing is bounded
-// in concurrency, since each argon2id hash or check takes 64 MiB.
+// in concurrency, since each argon2id hash or check takes 64 MiB. Every
+// refused sign-in is an audit event (package audit), and so is a new
+// password chosen here; a consent is recorded by the directory service
+// that makes it.
 //
 // Pages are html/template with embedded templates and an inline
 // stylesheet allowed by its hash; they need no JavaScript and are sent with
