@@ -21,7 +21,11 @@ const (
 	opConsent                = "Consent to application"
 	opRemoveServicePrincipal = "Remove service principal"
 	opAddUser                = "Add user"
+	opUpdateUser             = "Update user"
+	opResetPassword          = "Reset user password"
+	opDeleteUser             = "Delete user"
 	opAddRoleMember          = "Add member to role"
+	opRemoveRoleMember       = "Remove member from role"
 )
 
 // record records a directory change c asked for (see package audit): op

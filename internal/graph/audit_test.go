@@ -104,6 +104,15 @@ func TestDirectoryChangesAreAudited(t *testing.T) {
 	e, _ = f.one("t", "admin", "POST", "/v1.0/directoryRoles/roleTemplateId="+store.RoleApplicationAdministrator+"/members/$ref",
 		`{"@odata.id":"https://graph.microsoft.com/v1.0/directoryObjects/`+user+`"}`, 204)
 	wantDirectoryEvent(t, e, "t", "admin", "Add member to role", user, audit.Succeeded, store.RoleApplicationAdministrator)
+	e, _ = f.one("t", "admin", "PATCH", "/v1.0/users/"+user, `{"accountEnabled":false,"passwordProfile":{"password":"another long one"}}`, 204)
+	wantDirectoryEvent(t, e, "t", "admin", "Reset user password", user, audit.Succeeded, "changed accountEnabled false, password")
+	if strings.Contains(e.Description, "another long one") {
+		t.Fatal("the new password is in the trail")
+	}
+	e, _ = f.one("t", "admin", "PATCH", "/v1.0/users/ann@t.example", `{"displayName":"Ann B"}`, 204)
+	wantDirectoryEvent(t, e, "t", "admin", "Update user", user, audit.Succeeded, "changed displayName")
+	e, _ = f.one("t", "admin", "DELETE", "/v1.0/directoryRoles/roleTemplateId="+store.RoleApplicationAdministrator+"/members/"+user+"/$ref", "", 204)
+	wantDirectoryEvent(t, e, "t", "admin", "Remove member from role", user, audit.Succeeded, store.RoleApplicationAdministrator)
 	e, _ = f.one("t", "admin", "POST", "/v1.0/applications/"+app+"/owners/$ref", `{"@odata.id":"https://graph.microsoft.com/v1.0/directoryObjects/`+user+`"}`, 204)
 	wantDirectoryEvent(t, e, "t", "admin", "Add owner to application", app, audit.Succeeded, "owner "+user)
 	e, _ = f.one("t", "admin", "POST", "/v1.0/applications/"+app+"/federatedIdentityCredentials",
@@ -112,4 +121,8 @@ func TestDirectoryChangesAreAudited(t *testing.T) {
 		"federated credential ci-job (issuer https://issuer.example, subject system:serviceaccount:ns:sa")
 	e, _ = f.one("t", "admin", "PATCH", "/v1.0/applications/"+app, `{"displayName":"web2"}`, 204)
 	wantDirectoryEvent(t, e, "t", "admin", "Update application", app, audit.Succeeded, "changed displayName")
+	e, _ = f.one("t", "plain", "DELETE", "/v1.0/users/"+user, "", 403)
+	wantDirectoryEvent(t, e, "t", "plain", "Delete user", user, audit.Failed, "insufficient privileges")
+	e, _ = f.one("t", "admin", "DELETE", "/v1.0/users/"+user, "", 204)
+	wantDirectoryEvent(t, e, "t", "admin", "Delete user", user, audit.Succeeded, "user ann@t.example deleted")
 }

@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berthhq/berth/internal/audit"
 	"github.com/berthhq/berth/internal/ids"
 	"github.com/berthhq/berth/internal/password"
 	"github.com/berthhq/berth/internal/store"
@@ -164,8 +166,23 @@ type UserPatch struct {
 
 // UpdateUser changes a user of the caller's tenant. A new password, and
 // disabling the account, end the user's sessions on the sign-in pages.
-func (s *Service) UpdateUser(ctx context.Context, c Caller, idOrUPN string, p UserPatch) error {
-	u, err := s.userToChange(ctx, c, idOrUPN)
+func (s *Service) UpdateUser(ctx context.Context, c Caller, idOrUPN string, p UserPatch) (err error) {
+	var u store.User
+	defer func() {
+		// A new password is a reset, as the cloud names it, whatever
+		// else changes with it; the password itself is never said.
+		op := opUpdateUser
+		if p.Password != nil {
+			op = opResetPassword
+		}
+		enabled := ""
+		if p.AccountEnabled != nil {
+			enabled = fmt.Sprintf("accountEnabled %t", *p.AccountEnabled)
+		}
+		s.record(ctx, c, op, cmp.Or(u.ObjectID, idOrUPN), audit.Done(err, listed("changed ", given(p.DisplayName != nil, "displayName"), enabled,
+			given(p.Password != nil, "password"), given(p.ForceChangePassword != nil, "forceChangePasswordNextSignIn"))), err)
+	}()
+	u, err = s.userToChange(ctx, c, idOrUPN)
 	if err != nil {
 		return err
 	}
@@ -193,8 +210,12 @@ func (s *Service) UpdateUser(ctx context.Context, c Caller, idOrUPN string, p Us
 // DeleteUser removes a user of the caller's tenant with its directory
 // roles. Deleted users are gone at once: berth keeps no deleted items to
 // restore.
-func (s *Service) DeleteUser(ctx context.Context, c Caller, idOrUPN string) error {
-	u, err := s.userToChange(ctx, c, idOrUPN)
+func (s *Service) DeleteUser(ctx context.Context, c Caller, idOrUPN string) (err error) {
+	var u store.User
+	defer func() {
+		s.record(ctx, c, opDeleteUser, cmp.Or(u.ObjectID, idOrUPN), audit.Done(err, "user "+u.UserPrincipalName+" deleted with its directory roles"), err)
+	}()
+	u, err = s.userToChange(ctx, c, idOrUPN)
 	if err != nil {
 		return err
 	}
@@ -231,7 +252,8 @@ func (s *Service) userToChange(ctx context.Context, c Caller, idOrUPN string) (s
 // RemoveRoleMember takes a directory role from a user or service
 // principal of the caller's tenant. Only a Global Administrator may, as
 // only one may give roles.
-func (s *Service) RemoveRoleMember(ctx context.Context, c Caller, templateID, objectID string) error {
+func (s *Service) RemoveRoleMember(ctx context.Context, c Caller, templateID, objectID string) (err error) {
+	defer func() { s.record(ctx, c, opRemoveRoleMember, objectID, "directory role "+templateID, err) }()
 	if err := s.hasAnyRole(ctx, c, store.RoleGlobalAdministrator); err != nil {
 		return err
 	}

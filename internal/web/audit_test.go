@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/berthhq/berth/internal/audit"
+	"github.com/berthhq/berth/internal/graph"
 	"github.com/berthhq/berth/internal/store"
 )
 
@@ -60,5 +61,42 @@ func TestSignInAndConsentAreAudited(t *testing.T) {
 		e.Operation != "Consent to application" || e.Target != sp.ObjectID || e.Status != audit.Succeeded ||
 		!strings.Contains(e.Description, f.multi.AppID) || !strings.Contains(e.Description, f.a.ID) {
 		t.Fatalf("consent event: %+v", e)
+	}
+}
+
+// A disabled account's sign-in is refused and recorded; a password the
+// user must change, chosen at sign-in, is recorded as theirs.
+func TestDisabledSignInAndPasswordChangeAreAudited(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	target := consentTarget(f)
+	directory := &graph.Service{Directory: f.meta, Audit: f.h.audit}
+	admin := graph.Caller{TenantID: f.b.ID, ObjectID: f.admin.ObjectID, Kind: audit.User}
+	off, on, yes := false, true, true
+	must(t, directory.UpdateUser(ctx, admin, f.appAdmin.ObjectID, graph.UserPatch{AccountEnabled: &off}))
+
+	before := len(f.events())
+	if r := (&browser{f: f}).signIn(target, f.appAdmin.UserPrincipalName, pw); r.StatusCode != http.StatusForbidden {
+		t.Fatalf("a disabled user signing in: %d", r.StatusCode)
+	}
+	es := f.events()
+	if len(es) != before+1 || es[0].CallerID != f.appAdmin.ObjectID || es[0].Operation != "Sign-in" || es[0].Status != audit.Failed ||
+		!strings.Contains(es[0].Description, "account disabled") {
+		t.Fatalf("events after a disabled user's sign-in: %+v", es[:len(es)-before])
+	}
+
+	must(t, directory.UpdateUser(ctx, admin, f.appAdmin.ObjectID, graph.UserPatch{AccountEnabled: &on, ForceChangePassword: &yes}))
+	b := &browser{f: f}
+	page := b.signIn(target, f.appAdmin.UserPrincipalName, pw)
+	before = len(f.events())
+	const newPW = "a fine new password"
+	b.do(http.MethodPost, target, url.Values{"csrf_token": {csrf(t, page)}, "step": {"newpassword"}, "new_password": {newPW}, "confirm_password": {newPW}})
+	es = f.events()
+	if len(es) != before+1 {
+		t.Fatalf("a new password recorded %d events", len(es)-before)
+	}
+	if e := es[0]; e.CallerID != f.appAdmin.ObjectID || e.CallerKind != audit.User || e.ClientIP != "192.0.2.1" || e.Operation != "Change user password" ||
+		e.Target != f.appAdmin.ObjectID || e.Status != audit.Succeeded || strings.Contains(e.Description, newPW) {
+		t.Fatalf("new password event: %+v", e)
 	}
 }

@@ -394,7 +394,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, f *flow, s sess
 		// nothing; and counted as a failure, so that a disabled account
 		// is no faster to guess at than any other.
 		h.throttle.Failed(who, now)
-		h.log.Info("sign-in refused: account disabled", "tenant", tenant.ID, "user", u.ObjectID)
+		h.refused(ctx, tenant.ID, u.ObjectID, "account disabled")
 		return failure(http.StatusForbidden, "Account disabled",
 			"The account %s is disabled, so it cannot sign in. Ask an administrator of %s to enable it.", u.UserPrincipalName, tenantName(tenant))
 	}
@@ -415,8 +415,12 @@ func (h *Handler) refused(ctx context.Context, tenantID, userID, why string) {
 		Target: userID, Status: audit.Failed, Description: "sign-in failed: " + why})
 }
 
-// opSignIn is the operation of a sign-in event.
-const opSignIn = "Sign-in"
+// Operations recorded here: a sign-in, and a password the user changed
+// (named as the cloud's directory audit log names it).
+const (
+	opSignIn         = "Sign-in"
+	opChangePassword = "Change user password"
+)
 
 func (h *Handler) verify(ctx context.Context, pw, hash string) (ok bool, err error) {
 	err = h.argon2(ctx, func() error {
@@ -505,7 +509,8 @@ func (h *Handler) newPassword(w http.ResponseWriter, r *http.Request, f *flow, s
 	}
 	u.PasswordHash, u.ForceChangePassword = hash, false
 	h.writeSession(w, t.ID, u, now)
-	h.log.Info("password changed at sign-in", "tenant", t.ID, "user", u.ObjectID)
+	h.audit.Record(ctx, store.Event{TenantID: t.ID, CallerID: u.ObjectID, CallerKind: audit.User, Operation: opChangePassword,
+		Target: u.ObjectID, Status: audit.Succeeded, Description: "a new password chosen at sign-in, as required"})
 	http.Redirect(w, r, f.action, http.StatusSeeOther)
 	return nil
 }

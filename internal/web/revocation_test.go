@@ -24,7 +24,7 @@ func isSignIn(r response) bool {
 func TestDisabledUserSessionEnds(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	directory := &graph.Service{Directory: f.meta}
+	directory := &graph.Service{Directory: f.meta, Audit: f.h.audit}
 	admin := graph.Caller{TenantID: f.b.ID, ObjectID: f.admin.ObjectID}
 	enabled := func(on bool) {
 		t.Helper()
@@ -90,7 +90,7 @@ func TestSessionReadsTheAccount(t *testing.T) {
 func TestPasswordChangeEndsSessions(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	directory := &graph.Service{Directory: f.meta}
+	directory := &graph.Service{Directory: f.meta, Audit: f.h.audit}
 	target := consentTarget(f)
 	b := &browser{f: f}
 	consent := b.signIn(target, "apps@b.example", pw)
@@ -125,7 +125,7 @@ func TestDeletedUserSessionEnds(t *testing.T) {
 	target := consentTarget(f)
 	b := &browser{f: f}
 	b.signIn(target, "apps@b.example", pw)
-	must(t, (&graph.Service{Directory: f.meta}).DeleteUser(ctx, graph.Caller{TenantID: f.b.ID, ObjectID: f.admin.ObjectID}, "apps@b.example"))
+	must(t, (&graph.Service{Directory: f.meta, Audit: f.h.audit}).DeleteUser(ctx, graph.Caller{TenantID: f.b.ID, ObjectID: f.admin.ObjectID}, "apps@b.example"))
 	if r := b.get(target); !isSignIn(r) {
 		t.Fatalf("a deleted user's session: %d\n%s", r.StatusCode, r.body)
 	}
@@ -147,7 +147,7 @@ func TestForcedPasswordChange(t *testing.T) {
 	before := &browser{f: f}
 	before.signIn(target, "apps@b.example", pw)
 	yes := true
-	must(t, (&graph.Service{Directory: f.meta}).UpdateUser(ctx, graph.Caller{TenantID: f.b.ID, ObjectID: f.admin.ObjectID}, f.appAdmin.ObjectID,
+	must(t, (&graph.Service{Directory: f.meta, Audit: f.h.audit}).UpdateUser(ctx, graph.Caller{TenantID: f.b.ID, ObjectID: f.admin.ObjectID}, f.appAdmin.ObjectID,
 		graph.UserPatch{ForceChangePassword: &yes}))
 	if r := before.get(target); !isSignIn(r) {
 		t.Fatalf("a session from before the user was asked for a new password: %d\n%s", r.StatusCode, r.body)
