@@ -49,8 +49,9 @@ var _ Recorder = (*Trail)(nil)
 // pruneEvery is how often a Trail deletes expired events.
 const pruneEvery = time.Hour
 
-// Record writes e's log line, then appends e to the store. The append
-// does not end with the request: an event stored half-way is not one.
+// Record writes e's log line, then appends e to the store, even if the
+// request has ended meanwhile: the change it records was made all the
+// same.
 func (t *Trail) Record(ctx context.Context, e store.Event) {
 	now := time.Now().UTC()
 	e.ID, e.Time = ids.New(), now
