@@ -63,8 +63,9 @@ func Serve(ctx context.Context, o Options, stdout io.Writer, log *slog.Logger) e
 		return err
 	}
 	wh := &Webhook{Config: o.Config, Accounts: Kube{client}, Log: log}
-	// ServeTLS offers HTTP/2, so the API server sends a burst of
-	// reviews over one connection rather than one handshake each.
+	// ServeTLS offers HTTP/2 too. The API server speaks it to a webhook
+	// at a loopback URL; through a Service it keeps to HTTP/1.1, so that
+	// its requests spread over the replicas.
 	srv := &http.Server{Handler: wh.Handler(), TLSConfig: &tls.Config{GetCertificate: certs.get, MinVersion: tls.VersionTLS12},
 		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 90 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
