@@ -33,11 +33,12 @@
 // refused, never admitted without one: its service account names no
 // client id (and a container does not set AZURE_CLIENT_ID itself), no
 // tenant is known, the expiration annotation is not a number in bounds,
-// or the pod has a volume named azure-identity-token that is not a
-// service account token.
+// the pod has a volume named azure-identity-token that is not a service
+// account token, or its service account cannot be read.
 //
 // The wire format is admission.k8s.io/v1 AdmissionReview; the answer to a
 // pod that takes part is a JSONPatch of additions only, so that fields
-// of the pod this package does not know are kept. Requests other than a
-// pod's creation are admitted unchanged.
+// of the pod this package does not know are kept. Other operations, and
+// subresources, are admitted unchanged; the creation of anything but a
+// pod is refused, since only a misconfigured webhook is sent one.
 package wiwebhook
