@@ -70,24 +70,37 @@ type Claims struct {
 	Audience []string
 }
 
+// tokenClaims are the claims berth reads of a federated token.
+type tokenClaims struct {
+	Iss string   `json:"iss"`
+	Sub string   `json:"sub"`
+	Aud audience `json:"aud"`
+	Exp *float64 `json:"exp"`
+	Nbf *float64 `json:"nbf"`
+}
+
+func parse(token string) (jws.Token, tokenClaims, error) {
+	t, err := jws.Parse(token)
+	if err != nil {
+		return t, tokenClaims{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	var c tokenClaims
+	if err := t.Claims(&c); err != nil {
+		return t, c, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if c.Iss == "" || c.Sub == "" {
+		return t, c, fmt.Errorf("%w: no iss or sub", ErrMalformed)
+	}
+	return t, c, nil
+}
+
 // Unverified reads a token's issuer, subject and audiences without
 // checking anything, to find which federated credential it claims to
 // match before any key is fetched.
 func Unverified(token string) (Claims, error) {
-	t, err := jws.Parse(token)
+	_, c, err := parse(token)
 	if err != nil {
-		return Claims{}, fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
-	var c struct {
-		Iss string   `json:"iss"`
-		Sub string   `json:"sub"`
-		Aud audience `json:"aud"`
-	}
-	if err := t.Claims(&c); err != nil {
-		return Claims{}, fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
-	if c.Iss == "" || c.Sub == "" {
-		return Claims{}, fmt.Errorf("%w: no iss or sub", ErrMalformed)
+		return Claims{}, err
 	}
 	return Claims{Issuer: c.Iss, Subject: c.Sub, Audience: c.Aud}, nil
 }
@@ -95,19 +108,14 @@ func Unverified(token string) (Claims, error) {
 // Verify checks token's signature with its issuer's published keys and
 // its time range at now, and returns its claims.
 func (is *Issuers) Verify(ctx context.Context, token string, now time.Time) (Claims, error) {
-	c, err := Unverified(token)
+	t, c, err := parse(token)
 	if err != nil {
 		return Claims{}, err
 	}
-	t, _ := jws.Parse(token)
-	var times struct {
-		Exp *float64 `json:"exp"`
-		Nbf *float64 `json:"nbf"`
-	}
-	if err := t.Claims(&times); err != nil || times.Exp == nil {
+	if c.Exp == nil {
 		return Claims{}, fmt.Errorf("%w: no exp", ErrMalformed)
 	}
-	key, err := is.key(ctx, c.Issuer, t.Header.Kid, now)
+	key, err := is.key(ctx, c.Iss, t.Header.Kid, now)
 	if err != nil {
 		return Claims{}, err
 	}
@@ -125,11 +133,11 @@ func (is *Issuers) Verify(ctx context.Context, token string, now time.Time) (Cla
 	if err != nil {
 		return Claims{}, fmt.Errorf("%w: %v", ErrSignature, err)
 	}
-	exp := time.Unix(int64(*times.Exp), 0)
-	if now.After(exp.Add(skew)) || times.Nbf != nil && now.Add(skew).Before(time.Unix(int64(*times.Nbf), 0)) {
+	exp := time.Unix(int64(*c.Exp), 0)
+	if now.After(exp.Add(skew)) || c.Nbf != nil && now.Add(skew).Before(time.Unix(int64(*c.Nbf), 0)) {
 		return Claims{}, fmt.Errorf("%w: expires %s", ErrTimeRange, exp.UTC().Format(time.RFC3339))
 	}
-	return c, nil
+	return Claims{Issuer: c.Iss, Subject: c.Sub, Audience: c.Aud}, nil
 }
 
 // key finds the issuer's key kid, fetching the issuer's documents when

@@ -9,6 +9,7 @@ import (
 )
 
 func (db *DB) CreateFederatedCredential(ctx context.Context, c store.FederatedCredential, limit int) error {
+	defer db.directoryWritten()
 	auds, err := json.Marshal(c.Audiences)
 	if err != nil {
 		return err
@@ -32,7 +33,13 @@ func (db *DB) CreateFederatedCredential(ctx context.Context, c store.FederatedCr
 	})
 }
 
+// ListFederatedCredentials is read for every federated token request: it
+// answers from the directory cache.
 func (db *DB) ListFederatedCredentials(ctx context.Context, appObjectID string) ([]store.FederatedCredential, error) {
+	return cached(db, &db.federated, appObjectID, func() ([]store.FederatedCredential, error) { return db.readFederatedCredentials(ctx, appObjectID) })
+}
+
+func (db *DB) readFederatedCredentials(ctx context.Context, appObjectID string) ([]store.FederatedCredential, error) {
 	rows, err := db.query(ctx, "SELECT id, app_object_id, name, issuer, subject, audiences, description FROM federated_credentials WHERE app_object_id = $1 ORDER BY LOWER(name)", appObjectID)
 	if err != nil {
 		return nil, err
@@ -54,6 +61,7 @@ func (db *DB) ListFederatedCredentials(ctx context.Context, appObjectID string) 
 }
 
 func (db *DB) UpdateFederatedCredential(ctx context.Context, c store.FederatedCredential) error {
+	defer db.directoryWritten()
 	auds, err := json.Marshal(c.Audiences)
 	if err != nil {
 		return err
@@ -72,6 +80,7 @@ func (db *DB) UpdateFederatedCredential(ctx context.Context, c store.FederatedCr
 }
 
 func (db *DB) DeleteFederatedCredential(ctx context.Context, appObjectID, id string) error {
+	defer db.directoryWritten()
 	return db.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, "DELETE FROM federated_credentials WHERE id = $1 AND app_object_id = $2", id, appObjectID)
 		if err != nil {

@@ -49,6 +49,7 @@ type DB struct {
 	apps           cache.Cache[string, store.Application]
 	principals     cache.Cache[[2]string, store.ServicePrincipal]
 	principalsByID cache.Cache[string, store.ServicePrincipal]
+	federated      cache.Cache[string, []store.FederatedCredential]
 	passwords      cache.Cache[string, []store.PasswordCredential]
 }
 
