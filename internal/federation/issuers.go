@@ -72,11 +72,11 @@ type Claims struct {
 
 // tokenClaims are the claims berth reads of a federated token.
 type tokenClaims struct {
-	Iss string   `json:"iss"`
-	Sub string   `json:"sub"`
-	Aud audience `json:"aud"`
-	Exp *float64 `json:"exp"`
-	Nbf *float64 `json:"nbf"`
+	Iss string       `json:"iss"`
+	Sub string       `json:"sub"`
+	Aud jws.Audience `json:"aud"`
+	Exp *float64     `json:"exp"`
+	Nbf *float64     `json:"nbf"`
 }
 
 func parse(token string) (jws.Token, tokenClaims, error) {
@@ -319,21 +319,4 @@ func (k jwk) public() (crypto.PublicKey, bool) {
 		return pub, true
 	}
 	return nil, false
-}
-
-// audience is the aud claim: one string or an array.
-type audience []string
-
-func (a *audience) UnmarshalJSON(b []byte) error {
-	var one string
-	if json.Unmarshal(b, &one) == nil {
-		*a = audience{one}
-		return nil
-	}
-	var many []string
-	if err := json.Unmarshal(b, &many); err != nil {
-		return err
-	}
-	*a = many
-	return nil
 }

@@ -101,3 +101,20 @@ func (t Token) VerifyES256(pub *ecdsa.PublicKey) error {
 	}
 	return nil
 }
+
+// Audience is a JWT's aud claim, which may be one string or an array.
+type Audience []string
+
+func (a *Audience) UnmarshalJSON(b []byte) error {
+	var one string
+	if json.Unmarshal(b, &one) == nil {
+		*a = Audience{one}
+		return nil
+	}
+	var many []string
+	if err := json.Unmarshal(b, &many); err != nil {
+		return err
+	}
+	*a = many
+	return nil
+}

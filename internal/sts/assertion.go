@@ -100,29 +100,12 @@ func (s *Service) checkAssertion(ctx context.Context, req ClientCredentials, ten
 }
 
 type assertionClaims struct {
-	Iss string      `json:"iss"`
-	Sub string      `json:"sub"`
-	Aud audience    `json:"aud"`
-	Jti string      `json:"jti"`
-	Exp numericDate `json:"exp"`
-	Nbf numericDate `json:"nbf"`
-}
-
-// audience is a JWT aud: one string or an array of them (RFC 7519 4.1.3).
-type audience []string
-
-func (a *audience) UnmarshalJSON(b []byte) error {
-	var one string
-	if err := json.Unmarshal(b, &one); err == nil {
-		*a = audience{one}
-		return nil
-	}
-	var many []string
-	if err := json.Unmarshal(b, &many); err != nil {
-		return err
-	}
-	*a = many
-	return nil
+	Iss string       `json:"iss"`
+	Sub string       `json:"sub"`
+	Aud jws.Audience `json:"aud"`
+	Jti string       `json:"jti"`
+	Exp numericDate  `json:"exp"`
+	Nbf numericDate  `json:"nbf"`
 }
 
 // numericDate is seconds since the epoch; fractions are allowed and dropped.
@@ -254,7 +237,7 @@ func decodeThumbprint(s string) []byte {
 	return b
 }
 
-func audienceMatches(got audience, want []string) bool {
+func audienceMatches(got jws.Audience, want []string) bool {
 	for _, g := range got {
 		for _, w := range want {
 			if strings.EqualFold(g, w) {

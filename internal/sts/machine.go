@@ -84,11 +84,11 @@ func (s *Service) IssueManagedIdentity(ctx context.Context, req ManagedIdentityR
 	}
 	now := time.Now()
 	var c struct {
-		Iss string      `json:"iss"`
-		Sub string      `json:"sub"`
-		Aud audience    `json:"aud"`
-		Exp numericDate `json:"exp"`
-		Nbf numericDate `json:"nbf"`
+		Iss string       `json:"iss"`
+		Sub string       `json:"sub"`
+		Aud jws.Audience `json:"aud"`
+		Exp numericDate  `json:"exp"`
+		Nbf numericDate  `json:"nbf"`
 	}
 	jwt, err := jws.Parse(req.Assertion)
 	if err == nil {
