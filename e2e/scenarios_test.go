@@ -1,17 +1,12 @@
 package e2e
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -163,36 +158,7 @@ func imdsCommand(ts *testscript.TestScript, bin, vmID, credential string) {
 // startAgent runs berth imds on a loopback port with extra flags; stop
 // ends it and returns what it logged.
 func startAgent(bin, vmID, credential string, flags ...string) (addr string, stop func() string, err error) {
-	cmd := exec.Command(bin, append([]string{"imds", "--vm", vmID, "--credential", credential, "--listen", "127.0.0.1:0"}, flags...)...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return "", nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return "", nil, err
-	}
-	stop = func() string {
-		cmd.Process.Kill()
-		cmd.Wait()
-		return stderr.String()
-	}
-	ready := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(out).ReadString('\n')
-		ready <- line
-		io.Copy(io.Discard, out)
-	}()
-	select {
-	case line := <-ready:
-		if addr, ok := strings.CutPrefix(strings.TrimSpace(line), "berth imds is serving at "); ok {
-			return addr, stop, nil
-		}
-		return "", nil, fmt.Errorf("berth imds did not start: %q\n%s", line, stop())
-	case <-time.After(30 * time.Second):
-		return "", nil, fmt.Errorf("berth imds did not start within 30s\n%s", stop())
-	}
+	return startServing(bin, append([]string{"imds", "--vm", vmID, "--credential", credential, "--listen", "127.0.0.1:0"}, flags...)...)
 }
 
 // tenantCommand runs berth tenant create on the server's data directory,

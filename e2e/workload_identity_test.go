@@ -18,9 +18,6 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	authenticationv1 "k8s.io/api/authentication/v1"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/berthhq/berth/internal/testutil/kubetest"
 )
@@ -51,18 +48,8 @@ func TestWorkloadIdentityWithRealAPIServer(t *testing.T) {
 
 	tokenFile := func(sa, audience string) string {
 		t.Helper()
-		_, err := cluster.Client.CoreV1().ServiceAccounts("default").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: sa}}, metav1.CreateOptions{})
-		if err != nil && !strings.Contains(err.Error(), "already exists") {
-			t.Fatal(err)
-		}
-		tr, err := cluster.Client.CoreV1().ServiceAccounts("default").CreateToken(ctx, sa, &authenticationv1.TokenRequest{
-			Spec: authenticationv1.TokenRequestSpec{Audiences: []string{audience}},
-		}, metav1.CreateOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
 		f := filepath.Join(t.TempDir(), "token")
-		if err := os.WriteFile(f, []byte(tr.Status.Token), 0o600); err != nil {
+		if err := os.WriteFile(f, []byte(cluster.ServiceAccountToken(t, "default", sa, 0, audience)), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		return f
@@ -113,14 +100,8 @@ func TestWorkloadIdentityWithRealAPIServer(t *testing.T) {
 	// answers at.
 	other := kubetest.Start(t, kubetest.Options{Issuer: "https://127.0.0.1:1/unreachable", Audiences: []string{tokenExchangeAudience}})
 	trust("unreachable", other.Issuer, "system:serviceaccount:default:default")
-	tr, err := other.Client.CoreV1().ServiceAccounts("default").CreateToken(ctx, "default", &authenticationv1.TokenRequest{
-		Spec: authenticationv1.TokenRequestSpec{Audiences: []string{tokenExchangeAudience}},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	unreachable := filepath.Join(t.TempDir(), "token")
-	if err := os.WriteFile(unreachable, []byte(tr.Status.Token), 0o600); err != nil {
+	if err := os.WriteFile(unreachable, []byte(other.ServiceAccountToken(t, "default", "default", 0, tokenExchangeAudience)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	refused("a token of an issuer berth cannot reach", unreachable, "90061")
@@ -153,9 +134,6 @@ func TestCredentialProviderPullsAsThePodsIdentity(t *testing.T) {
 		params, _ := json.Marshal(map[string]any{"name": "kube", "issuer": cluster.Issuer,
 			"subject": "system:serviceaccount:default:" + sa, "audiences": []string{tokenExchangeAudience}})
 		e.run("ad", "app", "federated-credential", "create", "--id", app.appID, "--parameters", string(params), "-o", "none")
-		if _, err := cluster.Client.CoreV1().ServiceAccounts("default").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: sa}}, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
 	}
 	ca, err := os.ReadFile(e.s.CAFile)
 	if err != nil {
@@ -171,13 +149,7 @@ func TestCredentialProviderPullsAsThePodsIdentity(t *testing.T) {
 	provide := func(sa, clientID string) (map[string]struct{ Username, Password string }, error) {
 		req := map[string]any{"apiVersion": "credentialprovider.kubelet.k8s.io/v1", "kind": "CredentialProviderRequest", "image": ref}
 		if sa != "" {
-			tr, err := cluster.Client.CoreV1().ServiceAccounts("default").CreateToken(ctx, sa, &authenticationv1.TokenRequest{
-				Spec: authenticationv1.TokenRequestSpec{Audiences: []string{tokenExchangeAudience}},
-			}, metav1.CreateOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			req["serviceAccountToken"] = tr.Status.Token
+			req["serviceAccountToken"] = cluster.ServiceAccountToken(t, "default", sa, 0, tokenExchangeAudience)
 			req["serviceAccountAnnotations"] = map[string]string{"azure.workload.identity/client-id": clientID}
 		}
 		in, _ := json.Marshal(req)

@@ -16,10 +16,6 @@ import (
 	"testing"
 	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	"github.com/berthhq/berth/internal/jws"
 	"github.com/berthhq/berth/internal/keys"
 	"github.com/berthhq/berth/internal/testutil/kubetest"
@@ -34,16 +30,7 @@ func TestKubernetesServiceAccountTokens(t *testing.T) {
 	other := kubetest.Start(t, kubetest.Options{Audiences: []string{"api://AzureADTokenExchange"}})
 	token := func(c *kubetest.Cluster, seconds int64) string {
 		t.Helper()
-		if _, err := c.Client.CoreV1().ServiceAccounts("default").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "workload"}}, metav1.CreateOptions{}); err != nil && !strings.Contains(err.Error(), "already exists") {
-			t.Fatal(err)
-		}
-		tr, err := c.Client.CoreV1().ServiceAccounts("default").CreateToken(ctx, "workload", &authenticationv1.TokenRequest{
-			Spec: authenticationv1.TokenRequestSpec{Audiences: []string{"api://AzureADTokenExchange"}, ExpirationSeconds: &seconds},
-		}, metav1.CreateOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tr.Status.Token
+		return c.ServiceAccountToken(t, "default", "workload", time.Duration(seconds)*time.Second, "api://AzureADTokenExchange")
 	}
 	is := &Issuers{Roots: c.CA}
 	now := time.Now()

@@ -5,10 +5,6 @@ import (
 	"testing"
 	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	"github.com/berthhq/berth/internal/clientauth"
 	"github.com/berthhq/berth/internal/federation"
 	"github.com/berthhq/berth/internal/ids"
@@ -52,18 +48,13 @@ func BenchmarkClientCredentials(b *testing.B) {
 		StartDateTime: now.Add(-time.Hour), EndDateTime: now.Add(time.Hour)}))
 	must(meta.CreateFederatedCredential(ctx, store.FederatedCredential{ID: ids.New(), AppObjectID: app.ObjectID, Name: "kube",
 		Issuer: cluster.Issuer, Subject: "system:serviceaccount:default:bench", Audiences: []string{"api://AzureADTokenExchange"}}, 20))
-	_, err := cluster.Client.CoreV1().ServiceAccounts("default").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "bench"}}, metav1.CreateOptions{})
-	must(err)
-	tr, err := cluster.Client.CoreV1().ServiceAccounts("default").CreateToken(ctx, "bench", &authenticationv1.TokenRequest{
-		Spec: authenticationv1.TokenRequestSpec{Audiences: []string{"api://AzureADTokenExchange"}},
-	}, metav1.CreateOptions{})
-	must(err)
+	assertion := cluster.ServiceAccountToken(b, "default", "bench", 0, "api://AzureADTokenExchange")
 
 	req := sts.ClientCredentials{Tenant: "bench-tenant", ClientID: app.AppID, Resource: "https://management.azure.com/", Authority: "https://login.test", Source: "10.0.0.1"}
 	for name, with := range map[string]func(*sts.ClientCredentials){
 		"secret": func(r *sts.ClientCredentials) { r.ClientSecret = value },
 		"federated": func(r *sts.ClientCredentials) {
-			r.ClientAssertionType, r.ClientAssertion = sts.ClientAssertionType, tr.Status.Token
+			r.ClientAssertionType, r.ClientAssertion = sts.ClientAssertionType, assertion
 		},
 	} {
 		r := req
