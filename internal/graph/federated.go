@@ -5,24 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
-	"regexp"
 	"strings"
 
 	"github.com/berthhq/berth/internal/audit"
+	"github.com/berthhq/berth/internal/federation"
 	"github.com/berthhq/berth/internal/ids"
 	"github.com/berthhq/berth/internal/store"
 )
-
-const (
-	maxFederatedCredentials  = 20
-	defaultFederatedAudience = "api://AzureADTokenExchange"
-	// maxFederatedField bounds issuer, subject, audience and description,
-	// as the cloud does.
-	maxFederatedField = 600
-)
-
-var federatedNamePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{3,120}$`)
 
 // FederatedCredentialIn is what a caller gives to create or change a
 // federated identity credential; a nil field is not given.
@@ -35,23 +24,8 @@ type FederatedCredentialIn struct {
 }
 
 func checkFederated(f store.FederatedCredential) error {
-	if !federatedNamePattern.MatchString(f.Name) {
-		return invalid("Property name must be 3 to 120 characters of letters, digits, '-' and '_'.")
-	}
-	u, err := url.Parse(f.Issuer)
-	if err != nil || u.Scheme != "https" || u.Host == "" || len(f.Issuer) > maxFederatedField {
-		return invalid("Property issuer must be an https URL.")
-	}
-	if strings.TrimSpace(f.Subject) == "" || len(f.Subject) > maxFederatedField {
-		return invalid("Property subject is required and at most 600 characters.")
-	}
-	for _, a := range f.Audiences {
-		if strings.TrimSpace(a) == "" || len(a) > maxFederatedField {
-			return invalid("Each audience must be non-empty and at most 600 characters.")
-		}
-	}
-	if len(f.Description) > maxFederatedField {
-		return invalid("Property description is at most 600 characters.")
+	if err := federation.CheckCredential(f); err != nil {
+		return invalid(err.Error())
 	}
 	return nil
 }
@@ -71,7 +45,7 @@ func (n FederatedCredentialIn) apply(f *store.FederatedCredential) {
 		f.Audiences = *n.Audiences
 	}
 	if len(f.Audiences) == 0 {
-		f.Audiences = []string{defaultFederatedAudience}
+		f.Audiences = []string{federation.DefaultAudience}
 	}
 }
 
@@ -122,17 +96,17 @@ func (s *Service) CreateFederatedCredential(ctx context.Context, c Caller, objec
 	if err := s.authorizeOwner(ctx, c, a); err != nil {
 		return store.FederatedCredential{}, err
 	}
-	f = store.FederatedCredential{ID: ids.New(), AppObjectID: a.ObjectID}
+	f = store.FederatedCredential{ID: ids.New(), OwnerObjectID: a.ObjectID}
 	n.apply(&f)
 	if err := checkFederated(f); err != nil {
 		return store.FederatedCredential{}, err
 	}
-	err = s.Directory.CreateFederatedCredential(ctx, f, maxFederatedCredentials)
+	err = s.Directory.CreateFederatedCredential(ctx, f, federation.MaxCredentials)
 	switch {
 	case errors.Is(err, store.ErrExists):
 		return store.FederatedCredential{}, conflict("FederatedIdentityCredential with name " + f.Name + " already exists.")
 	case errors.Is(err, store.ErrLimit):
-		return store.FederatedCredential{}, invalid(fmt.Sprintf("An application may have at most %d federated identity credentials.", maxFederatedCredentials))
+		return store.FederatedCredential{}, invalid(fmt.Sprintf("An application may have at most %d federated identity credentials.", federation.MaxCredentials))
 	}
 	return f, notFound(err)
 }
@@ -189,7 +163,7 @@ func (s *Service) DeleteFederatedCredential(ctx context.Context, c Caller, objec
 	if err != nil {
 		return err
 	}
-	return notFound(s.Directory.DeleteFederatedCredential(ctx, f.AppObjectID, f.ID))
+	return notFound(s.Directory.DeleteFederatedCredential(ctx, f.OwnerObjectID, f.ID))
 }
 
 type federatedJSON struct {

@@ -100,20 +100,22 @@ type KeyCredential struct {
 }
 
 // FederatedCredential lets a token from another issuer (a Kubernetes
-// service account token, say) stand in for an application's secret when
-// its issuer, subject and audience match.
+// service account token, say) stand in for a secret when its issuer,
+// subject and audience match. Its owner is an application, or a
+// user-assigned managed identity, which has no application: the object id
+// of the application, or of the identity's service principal.
 type FederatedCredential struct {
-	ID          string
-	AppObjectID string
-	Name        string
-	Issuer      string
-	Subject     string
-	Audiences   []string
-	Description string
+	ID            string
+	OwnerObjectID string
+	Name          string
+	Issuer        string
+	Subject       string
+	Audiences     []string
+	Description   string
 }
 
-// ErrLimit means an application already has as many federated
-// credentials as it may.
+// ErrLimit means an owner already has as many federated credentials as
+// it may.
 var ErrLimit = errors.New("limit reached")
 
 // Service principal types.
@@ -197,20 +199,22 @@ type Directory interface {
 	IsApplicationOwner(ctx context.Context, appObjectID, principalObjectID string) (bool, error)
 
 	// CreateFederatedCredential adds a federated identity credential to an
-	// application that has fewer than limit: ErrNotFound if the
-	// application does not exist, ErrExists if it has one of the same name
-	// in any letter case, ErrLimit if it has limit already.
+	// owner that has fewer than limit: ErrNotFound if the owner is neither
+	// an application nor a managed identity's service principal,
+	// ErrExists if it has one of the same name in any letter case,
+	// ErrLimit if it has limit already. Deleting the application or the
+	// service principal deletes its federated credentials.
 	CreateFederatedCredential(ctx context.Context, c FederatedCredential, limit int) error
-	// ListFederatedCredentials lists an application's federated identity
+	// ListFederatedCredentials lists an owner's federated identity
 	// credentials by name.
-	ListFederatedCredentials(ctx context.Context, appObjectID string) ([]FederatedCredential, error)
+	ListFederatedCredentials(ctx context.Context, ownerObjectID string) ([]FederatedCredential, error)
 	// UpdateFederatedCredential sets the issuer, subject, audiences and
-	// description of the credential with c's id and application (its name
+	// description of the credential with c's id and owner (its name
 	// stays); ErrNotFound if there is none.
 	UpdateFederatedCredential(ctx context.Context, c FederatedCredential) error
-	// DeleteFederatedCredential removes one; ErrNotFound if the
-	// application has no credential with that id.
-	DeleteFederatedCredential(ctx context.Context, appObjectID, id string) error
+	// DeleteFederatedCredential removes one; ErrNotFound if the owner has
+	// no credential with that id.
+	DeleteFederatedCredential(ctx context.Context, ownerObjectID, id string) error
 
 	// CreateUser adds a user; ErrExists if the tenant has a user with the
 	// same user principal name in any letter case, ErrNotFound if the

@@ -46,7 +46,7 @@ func BenchmarkClientCredentials(b *testing.B) {
 	salt, sum := secret.Hash(value)
 	must(meta.AddPasswordCredential(ctx, store.PasswordCredential{KeyID: ids.New(), AppObjectID: app.ObjectID, Salt: salt, Hash: sum,
 		StartDateTime: now.Add(-time.Hour), EndDateTime: now.Add(time.Hour)}))
-	must(meta.CreateFederatedCredential(ctx, store.FederatedCredential{ID: ids.New(), AppObjectID: app.ObjectID, Name: "kube",
+	must(meta.CreateFederatedCredential(ctx, store.FederatedCredential{ID: ids.New(), OwnerObjectID: app.ObjectID, Name: "kube",
 		Issuer: cluster.Issuer, Subject: "system:serviceaccount:default:bench", Audiences: []string{"api://AzureADTokenExchange"}}, 20))
 	assertion := cluster.ServiceAccountToken(b, "default", "bench", 0, "api://AzureADTokenExchange")
 

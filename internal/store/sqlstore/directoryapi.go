@@ -99,8 +99,11 @@ func (db *DB) DeleteApplication(ctx context.Context, objectID string) error {
 				return err
 			}
 		}
-		// Credentials and owners go with the application (ON DELETE
-		// CASCADE).
+		if _, err := tx.ExecContext(ctx, "DELETE FROM federated_identity_credentials WHERE owner_object_id = $1", objectID); err != nil {
+			return err
+		}
+		// Other credentials and owners go with the application (ON
+		// DELETE CASCADE).
 		_, err = tx.ExecContext(ctx, "DELETE FROM applications WHERE object_id = $1", objectID)
 		return err
 	})

@@ -257,6 +257,7 @@ func (db *DB) DeleteServicePrincipal(ctx context.Context, objectID string) error
 				"DELETE FROM directory_roles WHERE principal_object_id = $1",
 				"DELETE FROM application_owners WHERE owner_object_id = $1",
 				"DELETE FROM role_assignments WHERE principal_id = $1",
+				"DELETE FROM federated_identity_credentials WHERE owner_object_id = $1",
 			} {
 				if _, err := tx.ExecContext(ctx, q, objectID); err != nil {
 					return err

@@ -105,10 +105,10 @@ func testFederatedCredentials(t *testing.T, s store.Store) {
 	if got := list("o1"); len(got) != 0 {
 		t.Fatalf("a new application's federated credentials: %v", got)
 	}
-	kube := store.FederatedCredential{ID: "f1", AppObjectID: "o1", Name: "kube", Issuer: "https://issuer.example", Subject: "system:serviceaccount:ns:sa",
+	kube := store.FederatedCredential{ID: "f1", OwnerObjectID: "o1", Name: "kube", Issuer: "https://issuer.example", Subject: "system:serviceaccount:ns:sa",
 		Audiences: []string{"api://AzureADTokenExchange"}, Description: "d"}
 	must(t, s.CreateFederatedCredential(ctx, kube, 3))
-	ci := store.FederatedCredential{ID: "f2", AppObjectID: "o1", Name: "CI", Issuer: "https://ci.example", Subject: "repo:x", Audiences: []string{"a", "b"}}
+	ci := store.FederatedCredential{ID: "f2", OwnerObjectID: "o1", Name: "CI", Issuer: "https://ci.example", Subject: "repo:x", Audiences: []string{"a", "b"}}
 	must(t, s.CreateFederatedCredential(ctx, ci, 3))
 	if got := list("o1"); !reflect.DeepEqual(got, []store.FederatedCredential{ci, kube}) {
 		t.Fatalf("ListFederatedCredentials = %+v", got)
@@ -121,11 +121,11 @@ func testFederatedCredentials(t *testing.T, s store.Store) {
 	same.Name = "other"
 	wantErr(t, s.CreateFederatedCredential(ctx, same, 3), store.ErrExists)
 	orphan := kube
-	orphan.ID, orphan.AppObjectID = "f4", "missing"
+	orphan.ID, orphan.OwnerObjectID = "f4", "missing"
 	wantErr(t, s.CreateFederatedCredential(ctx, orphan, 3), store.ErrNotFound)
 	// The same name on another application is another credential.
 	elsewhere := kube
-	elsewhere.ID, elsewhere.AppObjectID = "f5", "o2"
+	elsewhere.ID, elsewhere.OwnerObjectID = "f5", "o2"
 	must(t, s.CreateFederatedCredential(ctx, elsewhere, 3))
 	third := kube
 	third.ID, third.Name = "f6", "third"
@@ -142,7 +142,7 @@ func testFederatedCredentials(t *testing.T, s store.Store) {
 		t.Fatalf("after UpdateFederatedCredential: %+v", got)
 	}
 	wrongApp := kube
-	wrongApp.AppObjectID = "o2"
+	wrongApp.OwnerObjectID = "o2"
 	wantErr(t, s.UpdateFederatedCredential(ctx, wrongApp), store.ErrNotFound)
 
 	wantErr(t, s.DeleteFederatedCredential(ctx, "o2", "f1"), store.ErrNotFound)
@@ -156,5 +156,26 @@ func testFederatedCredentials(t *testing.T, s store.Store) {
 	}
 	if got := list("o2"); len(got) != 1 {
 		t.Fatalf("another application's federated credentials: %+v", got)
+	}
+
+	// A managed identity has no application: its service principal owns
+	// its federated credentials. An application's service principal does
+	// not: the application does.
+	must(t, s.CreateServicePrincipal(ctx, store.ServicePrincipal{ObjectID: "mi1", TenantID: "t1", AppID: "mi-client", AppOwnerTenantID: "t1",
+		Type: store.PrincipalManagedIdentity, DisplayName: "pods", CreatedAt: now}))
+	must(t, s.CreateServicePrincipal(ctx, store.ServicePrincipal{ObjectID: "sp2", TenantID: "t1", AppID: "a2", AppOwnerTenantID: "t1",
+		Type: store.PrincipalApplication, DisplayName: "a2", CreatedAt: now}))
+	pods := store.FederatedCredential{ID: "f8", OwnerObjectID: "mi1", Name: "kube", Issuer: "https://issuer.example",
+		Subject: "system:serviceaccount:ns:pods", Audiences: []string{"api://AzureADTokenExchange"}}
+	must(t, s.CreateFederatedCredential(ctx, pods, 3))
+	if got := list("mi1"); !reflect.DeepEqual(got, []store.FederatedCredential{pods}) {
+		t.Fatalf("a managed identity's federated credentials: %+v", got)
+	}
+	bySP := pods
+	bySP.ID, bySP.OwnerObjectID = "f9", "sp2"
+	wantErr(t, s.CreateFederatedCredential(ctx, bySP, 3), store.ErrNotFound)
+	must(t, s.DeleteServicePrincipal(ctx, "mi1"))
+	if got := list("mi1"); len(got) != 0 {
+		t.Fatalf("federated credentials outlived their managed identity: %+v", got)
 	}
 }
