@@ -12,8 +12,10 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/containers/azcontainerregistry"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/msi/armmsi"
 	"github.com/google/go-containerregistry/pkg/authn"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -192,5 +194,106 @@ func TestCredentialProviderPullsAsThePodsIdentity(t *testing.T) {
 	}
 	if _, err := provide("stranger", puller.appID); err == nil || !strings.Contains(err.Error(), "AADSTS700213") {
 		t.Errorf("a pod's token presented for another service account's application: %v, want AADSTS700213", err)
+	}
+}
+
+// Workload identity for a user-assigned managed identity, the way the
+// cloud's guides set it up: the identity and its federated credential
+// made with the cloud SDK's management clients, AcrPull for the
+// identity's principal, and the workload identity credential with the
+// identity's client id pulls. The credential deleted, the same token is
+// refused.
+func TestManagedIdentityWorkloadIdentity(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	cluster := kubetest.Start(t, kubetest.Options{Audiences: []string{tokenExchangeAudience}})
+	e := newIdentityEnv(t, "miwiregistry", "--federation-ca-file", cluster.CAFile)
+	pusher := e.principal("miwi-pusher", "acrpush", "")
+	img := ociImage(t, v1.Platform{OS: "linux", Architecture: "arm64"}, 384)
+	e.pushAs(pusher, "apps/worker:v1", img)
+
+	admin := newManagement(t, e.s, e.s.Boot.ClientID, e.s.Boot.ClientSecret)
+	identities, err := armmsi.NewUserAssignedIdentitiesClient(admin.sub, admin.cred, admin.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	identity, err := identities.CreateOrUpdate(ctx, "images", "workers", armmsi.Identity{Location: to.Ptr("westeurope")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientID, principalID := *identity.Properties.ClientID, *identity.Properties.PrincipalID
+	e.run("role", "assignment", "create", "--assignee-object-id", principalID, "--assignee-principal-type", "ServicePrincipal",
+		"--role", "AcrPull", "--scope", e.registryID, "-o", "none")
+
+	fics, err := armmsi.NewFederatedIdentityCredentialsClient(admin.sub, admin.cred, admin.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fic, err := fics.CreateOrUpdate(ctx, "images", "workers", "kube", armmsi.FederatedIdentityCredential{
+		Properties: &armmsi.FederatedIdentityCredentialProperties{
+			Issuer: to.Ptr(cluster.Issuer), Subject: to.Ptr("system:serviceaccount:default:worker"), Audiences: []*string{to.Ptr(tokenExchangeAudience)},
+		},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *fic.Name != "kube" || *fic.Type != "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials" ||
+		!strings.HasSuffix(*fic.ID, "/userAssignedIdentities/workers/federatedIdentityCredentials/kube") || *fic.Properties.Subject != "system:serviceaccount:default:worker" {
+		t.Fatalf("the federated credential as the SDK reads it: %+v %+v", fic.FederatedIdentityCredential, fic.Properties)
+	}
+	var listed []string
+	for pager := fics.NewListPager("images", "workers", nil); pager.More(); {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range page.Value {
+			listed = append(listed, *f.Name)
+		}
+	}
+	if len(listed) != 1 || listed[0] != "kube" {
+		t.Fatalf("listed: %v", listed)
+	}
+
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte(cluster.ServiceAccountToken(t, "default", "worker", 0, tokenExchangeAudience)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cred, err := azidentity.NewWorkloadIdentityCredential(&azidentity.WorkloadIdentityCredentialOptions{
+		ClientOptions: azcore.ClientOptions{Cloud: cloudAt(e.s), Transport: e.client()},
+		ClientID:      clientID, TenantID: e.s.Boot.TenantID, TokenFilePath: tokenFile, DisableInstanceDiscovery: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := cloudAt(e.s)
+	cfg.Services[azcontainerregistry.ServiceName] = cloud.ServiceConfiguration{Audience: "https://containerregistry.azure.net"}
+	client, err := azcontainerregistry.NewClient("https://"+e.loginServer, cred, &azcontainerregistry.ClientOptions{ClientOptions: azcore.ClientOptions{Cloud: cfg, Transport: e.client()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.GetManifest(ctx, "apps/worker", "v1", &azcontainerregistry.ClientGetManifestOptions{Accept: ptr(string(ocispec.MediaTypeImageManifest))}); err != nil {
+		t.Fatalf("pull as the managed identity: %v", err)
+	}
+	tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{"https://management.azure.com/.default"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if oid, appid := tokenClaim(t, tok.Token, "oid"), tokenClaim(t, tok.Token, "appid"); oid != principalID || appid != clientID {
+		t.Fatalf("the token's identity: oid %v appid %v, want %s %s", oid, appid, principalID, clientID)
+	}
+
+	if _, err := fics.Delete(ctx, "images", "workers", "kube", nil); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := azidentity.NewWorkloadIdentityCredential(&azidentity.WorkloadIdentityCredentialOptions{
+		ClientOptions: azcore.ClientOptions{Cloud: cloudAt(e.s), Transport: e.client()},
+		ClientID:      clientID, TenantID: e.s.Boot.TenantID, TokenFilePath: tokenFile, DisableInstanceDiscovery: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fresh.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{"https://management.azure.com/.default"}}); err == nil || !strings.Contains(err.Error(), "AADSTS700211") {
+		t.Errorf("after the federated credential was deleted: %v, want AADSTS700211", err)
 	}
 }

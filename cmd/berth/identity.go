@@ -1,5 +1,7 @@
 package main
 
+import "github.com/berthhq/berth/internal/cli"
+
 // User-assigned managed identities.
 var identityCommands = []command{
 	{words: "identity", summary: "Manage user-assigned managed identities."},
@@ -40,6 +42,87 @@ var identityCommands = []command{
 			return func(c *call) (any, error) { return nil, c.m.DeleteIdentity(c.ctx, *name, *group) }
 		},
 	},
+	{words: "identity federated-credential", summary: "Manage a user-assigned identity's federated identity credentials: other issuers' tokens it trusts."},
+	{
+		words:   "identity federated-credential create",
+		summary: "Trust another issuer's tokens for a subject as the identity's credential.",
+		more:    "At most 20 per identity. The audience is api://AzureADTokenExchange unless given.",
+		uses:    usesManagement,
+		examples: []example{
+			{"Let a Kubernetes service account's pods act as the identity.",
+				"berth identity federated-credential create -g G --identity-name pods --name kube --issuer $ISSUER --subject system:serviceaccount:NAMESPACE:ACCOUNT"},
+		},
+		flags: func(f *flagSet) runFunc {
+			in := identityFederatedFlags(f)
+			return func(c *call) (any, error) { return c.m.CreateIdentityFederatedCredential(c.ctx, *in) }
+		},
+	},
+	{
+		words:   "identity federated-credential update",
+		summary: "Change a federated identity credential's issuer, subject or audiences.",
+		uses:    usesManagement,
+		flags: func(f *flagSet) runFunc {
+			in := identityFederatedFlags(f)
+			return func(c *call) (any, error) { return c.m.UpdateIdentityFederatedCredential(c.ctx, *in) }
+		},
+	},
+	{
+		words:   "identity federated-credential list",
+		summary: "List a user-assigned identity's federated identity credentials.",
+		uses:    usesManagement,
+		flags: func(f *flagSet) runFunc {
+			identity := f.String("identity-name", "The identity's name.", required)
+			group := f.String("resource-group g", "The resource group.", required)
+			return func(c *call) (any, error) { return c.m.ListIdentityFederatedCredentials(c.ctx, *identity, *group) }
+		},
+	},
+	{
+		words:   "identity federated-credential show",
+		summary: "Show one of a user-assigned identity's federated identity credentials.",
+		uses:    usesManagement,
+		flags: func(f *flagSet) runFunc {
+			identity, group, name := identityFederatedName(f)
+			return func(c *call) (any, error) {
+				return c.m.ShowIdentityFederatedCredential(c.ctx, *identity, *group, *name)
+			}
+		},
+	},
+	{
+		words:   "identity federated-credential delete",
+		summary: "Delete one of a user-assigned identity's federated identity credentials.",
+		uses:    usesManagement,
+		flags: func(f *flagSet) runFunc {
+			identity, group, name := identityFederatedName(f)
+			yes := yesFlag(f)
+			return func(c *call) (any, error) {
+				if err := confirm(c, *yes); err != nil {
+					return nil, err
+				}
+				return nil, c.m.DeleteIdentityFederatedCredential(c.ctx, *identity, *group, *name)
+			}
+		},
+	},
+}
+
+// identityFederatedName is --identity-name, --resource-group and --name,
+// all required: one federated credential.
+func identityFederatedName(f *flagSet) (identity, group, name *string) {
+	identity = f.String("identity-name", "The identity's name.", required)
+	group = f.String("resource-group g", "The resource group.", required)
+	name = f.String("name n", "The federated credential's name.", required)
+	return identity, group, name
+}
+
+// identityFederatedFlags are the flags of create and update.
+func identityFederatedFlags(f *flagSet) *cli.IdentityFederatedCredential {
+	in := new(cli.IdentityFederatedCredential)
+	f.StringVar(&in.Identity, "identity-name", "The identity's name.", required)
+	f.StringVar(&in.Group, "resource-group g", "The resource group.", required)
+	f.StringVar(&in.Name, "name n", "The federated credential's name: 3 to 120 letters, digits, '-' and '_'.", required)
+	f.StringVar(&in.Issuer, "issuer", "The issuer's URL, https, exactly as its tokens' iss claim.")
+	f.StringVar(&in.Subject, "subject", "The subject, exactly as the tokens' sub claim (system:serviceaccount:NAMESPACE:ACCOUNT for a Kubernetes service account).")
+	f.ListVar(&in.Audiences, "audiences", "The audiences the tokens carry (default api://AzureADTokenExchange).")
+	return in
 }
 
 // nameAndGroup is --name and --resource-group of the commands on one

@@ -159,21 +159,27 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request, c controlplane.C
 		return h.activityLog(w, r, c, seg[1])
 	case len(low) == 7 && low[2] == "resourcegroups" && low[4] == "providers":
 		return h.listResources(w, r, c, seg[1], seg[3], seg[5]+"/"+seg[6])
-	case len(low) == 9 && low[2] == "resourcegroups" && low[4] == "providers" && r.Method == http.MethodPost:
+	case len(low) == 9 && low[2] == "resourcegroups" && low[4] == "providers":
 		id, err := resourceid.Parse("/" + strings.Join(seg[:8], "/"))
 		if err != nil {
 			return invalidScope(err)
 		}
-		return h.action(w, r, c, id, seg[8])
+		if r.Method == http.MethodPost {
+			return h.action(w, r, c, id, seg[8])
+		}
+		return h.childCollection(w, r, c, id, seg[8])
 	case len(low) >= 8 && low[2] == "resourcegroups" && low[4] == "providers" && len(low)%2 == 0:
 		id, err := resourceid.Parse(r.URL.Path)
 		if err != nil {
 			return invalidScope(err)
 		}
-		if len(id.Types) > 1 {
-			return notSupported(r)
+		switch len(id.Types) {
+		case 1:
+			return h.resource(w, r, c, id)
+		case 2:
+			return h.childResource(w, r, c, id)
 		}
-		return h.resource(w, r, c, id)
+		return notSupported(r)
 	}
 	return notSupported(r)
 }

@@ -148,7 +148,10 @@ func (m *Management) listResources(ctx context.Context, group, typ, apiVersion s
 			return nil, err
 		}
 	}
-	found, err := m.list(ctx, path, apiVersion, nil)
+	return flattenAll(m.list(ctx, path, apiVersion, nil))
+}
+
+func flattenAll(found []Object, err error) ([]Object, error) {
 	if err != nil {
 		return nil, err
 	}

@@ -58,10 +58,16 @@ type Client struct {
 
 // Find looks up the application clientID and its service principal in
 // tenantID, before any credential is checked.
+//
+// A user-assigned managed identity's client id finds the identity in its
+// own tenant. It has no application: the one Find gives stands for the
+// identity, named by its service principal's object id, which owns its
+// federated credentials, its only credentials (it has no secret or
+// certificate).
 func (c *Checker) Find(ctx context.Context, tenantID, clientID string) (Client, error) {
 	app, err := c.Directory.GetApplicationByAppID(ctx, clientID)
 	if errors.Is(err, store.ErrNotFound) {
-		return Client{}, ErrApplicationNotFound
+		return c.findIdentity(ctx, tenantID, clientID)
 	}
 	if err != nil {
 		return Client{}, err
@@ -73,6 +79,18 @@ func (c *Checker) Find(ctx context.Context, tenantID, clientID string) (Client, 
 	if err != nil {
 		return Client{}, err
 	}
+	return Client{Application: app, ServicePrincipal: sp}, nil
+}
+
+func (c *Checker) findIdentity(ctx context.Context, tenantID, clientID string) (Client, error) {
+	sp, err := c.Directory.GetServicePrincipalByAppID(ctx, tenantID, clientID)
+	if errors.Is(err, store.ErrNotFound) || err == nil && sp.Type != store.PrincipalManagedIdentity {
+		return Client{}, ErrApplicationNotFound
+	}
+	if err != nil {
+		return Client{}, err
+	}
+	app := store.Application{ObjectID: sp.ObjectID, AppID: sp.AppID, TenantID: sp.TenantID, DisplayName: sp.DisplayName, CreatedAt: sp.CreatedAt}
 	return Client{Application: app, ServicePrincipal: sp}, nil
 }
 

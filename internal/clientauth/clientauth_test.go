@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/berthhq/berth/internal/clientauth"
 	"github.com/berthhq/berth/internal/ids"
+	"github.com/berthhq/berth/internal/store"
 )
 
 func TestSecret(t *testing.T) {
@@ -60,5 +62,28 @@ func TestThrottleIsPerSource(t *testing.T) {
 	}
 	if _, err := c.Secret(ctx, "tenant-a", appID, current, "10.0.0.1"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A managed identity's client id finds the identity in its own tenant,
+// standing as its own application; it has no secret to check.
+func TestFindManagedIdentity(t *testing.T) {
+	meta := newStore(t)
+	ctx := context.Background()
+	c := clientauth.NewChecker(meta)
+	application(t, meta, "tenant-b", "tenant-b")
+	mi := store.ServicePrincipal{ObjectID: ids.New(), TenantID: "tenant-a", AppID: ids.New(), AppOwnerTenantID: "tenant-a",
+		Type: store.PrincipalManagedIdentity, DisplayName: "pods", CreatedAt: time.Now().UTC()}
+	must(t, meta.CreateServicePrincipal(ctx, mi))
+
+	client, err := c.Find(ctx, "tenant-a", mi.AppID)
+	if err != nil || client.ServicePrincipal.ObjectID != mi.ObjectID || client.Application.ObjectID != mi.ObjectID || client.Application.AppID != mi.AppID {
+		t.Fatalf("Find(managed identity) = %+v, %v", client, err)
+	}
+	if _, err := c.Find(ctx, "tenant-b", mi.AppID); !errors.Is(err, clientauth.ErrApplicationNotFound) {
+		t.Errorf("a managed identity found outside its tenant: %v", err)
+	}
+	if _, err := c.Secret(ctx, "tenant-a", mi.AppID, "anything", "10.0.0.1"); !errors.Is(err, clientauth.ErrInvalidSecret) {
+		t.Errorf("a managed identity authenticated with a secret: %v", err)
 	}
 }

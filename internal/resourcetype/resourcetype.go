@@ -12,6 +12,9 @@ const (
 	// Identity is a user-assigned managed identity: a managed identity
 	// service principal that lives as a resource.
 	Identity = "Microsoft.ManagedIdentity/userAssignedIdentities"
+	// FederatedIdentityCredential is a user-assigned identity's federated
+	// identity credential, a child resource of the identity.
+	FederatedIdentityCredential = Identity + "/federatedIdentityCredentials"
 	// VirtualMachine is a machine that runs berth's metadata agent.
 	VirtualMachine = "Microsoft.Compute/virtualMachines"
 	// ManagedCluster is a Kubernetes cluster's record: berth runs no
@@ -22,15 +25,16 @@ const (
 // apiVersions are those the cloud CLI and SDKs send for each type, newest
 // first; berth serves every version the same.
 var apiVersions = map[string][]string{
-	Registry:       {"2023-11-01-preview", "2023-07-01", "2023-01-01-preview", "2022-12-01", "2022-02-01-preview", "2021-09-01", "2019-05-01"},
-	Identity:       {"2023-01-31", "2022-01-31-preview", "2018-11-30"},
-	VirtualMachine: {"2024-07-01", "2023-09-01", "2022-11-01", "2022-08-01"},
-	ManagedCluster: {"2024-09-01", "2024-02-01", "2023-08-01", "2022-11-01"},
+	Registry:                    {"2023-11-01-preview", "2023-07-01", "2023-01-01-preview", "2022-12-01", "2022-02-01-preview", "2021-09-01", "2019-05-01"},
+	Identity:                    {"2024-11-30", "2023-01-31", "2022-01-31-preview", "2018-11-30"},
+	FederatedIdentityCredential: {"2024-11-30", "2023-01-31", "2022-01-31-preview"},
+	VirtualMachine:              {"2024-07-01", "2023-09-01", "2022-11-01", "2022-08-01"},
+	ManagedCluster:              {"2024-09-01", "2024-02-01", "2023-08-01", "2022-11-01"},
 }
 
 // All lists the types berth serves, in a fixed order.
 func All() []string {
-	return []string{Registry, Identity, VirtualMachine, ManagedCluster}
+	return []string{Registry, Identity, FederatedIdentityCredential, VirtualMachine, ManagedCluster}
 }
 
 // Canonical is the served type that typ names, ignoring case, as resource
