@@ -31,19 +31,28 @@ var accountCommands = []command{
 	{
 		words:   "logout",
 		summary: "Log out: forget the login and its tokens.",
-		run:     func(*call) (any, error) { return nil, cli.Logout() },
+		examples: []example{
+			{"Forget the login.", "berth logout"},
+		},
+		run: func(*call) (any, error) { return nil, cli.Logout() },
 	},
 	{words: "account", summary: "Manage the login's subscriptions and tokens."},
 	{
 		words:   "account show",
 		summary: "Show the current subscription's account.",
 		uses:    usesLogin,
-		run:     func(c *call) (any, error) { return c.p.ShowAccount(), nil },
+		examples: []example{
+			{"The current tenant's id.", "berth account show --query tenantId -o tsv"},
+		},
+		run: func(c *call) (any, error) { return c.p.ShowAccount(), nil },
 	},
 	{
 		words:   "account list",
 		summary: "List the subscriptions of the login.",
 		uses:    usesLogin,
+		examples: []example{
+			{"The login's subscriptions, fetched anew.", "berth account list --refresh -o table"},
+		},
 		flags: func(f *flagSet) runFunc {
 			refresh := f.Bool("refresh", "Fetch the subscriptions anew.")
 			return func(c *call) (any, error) { return c.p.ListAccounts(c.ctx, *refresh) }
@@ -53,6 +62,9 @@ var accountCommands = []command{
 		words:   "account set",
 		summary: "Make a subscription the current one.",
 		uses:    usesLogin,
+		examples: []example{
+			{"Work in another subscription.", "berth account set --subscription SUBSCRIPTION_ID"},
+		},
 		flags: func(f *flagSet) runFunc {
 			sub := f.String("subscription s", "The subscription's id or name.", required)
 			return func(c *call) (any, error) { return nil, c.p.SetSubscription(*sub) }

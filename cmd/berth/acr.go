@@ -31,6 +31,9 @@ var acrCommands = []command{
 		words:   "acr show",
 		summary: "Show a container registry.",
 		uses:    usesManagement,
+		examples: []example{
+			{"A registry's login server.", "berth acr show -n default --query loginServer -o tsv"},
+		},
 		flags: func(f *flagSet) runFunc {
 			name, group := registry(f)
 			return func(c *call) (any, error) { return c.m.ShowRegistry(c.ctx, *name, *group) }
@@ -40,6 +43,9 @@ var acrCommands = []command{
 		words:   "acr list",
 		summary: "List the container registries of the subscription or of a resource group.",
 		uses:    usesManagement,
+		examples: []example{
+			{"The subscription's registries.", "berth acr list -o table"},
+		},
 		flags: func(f *flagSet) runFunc {
 			group := f.String("resource-group g", "Only those of this resource group.")
 			return func(c *call) (any, error) { return c.m.ListRegistries(c.ctx, *group) }
@@ -49,6 +55,9 @@ var acrCommands = []command{
 		words:   "acr update",
 		summary: "Change a container registry's admin user or anonymous pull.",
 		uses:    usesManagement,
+		examples: []example{
+			{"Allow pulls without credentials.", "berth acr update -n R --anonymous-pull-enabled true"},
+		},
 		flags: func(f *flagSet) runFunc {
 			name, group := registry(f)
 			admin := f.OptionalBool("admin-enabled", "Enable (true) or disable (false) the admin user.")
@@ -62,6 +71,9 @@ var acrCommands = []command{
 		words:   "acr delete",
 		summary: "Delete a container registry and its content.",
 		uses:    usesManagement,
+		examples: []example{
+			{"Delete a registry without the question.", "berth acr delete -n R -g G --yes"},
+		},
 		flags: func(f *flagSet) runFunc {
 			name, group := registry(f)
 			yes := yesFlag(f)
@@ -79,6 +91,9 @@ var acrCommands = []command{
 		summary: "Show the admin user's name and password names.",
 		more:    "berth keeps only hashes of the passwords, so their values show as null: renew one to see it.",
 		uses:    usesManagement,
+		examples: []example{
+			{"The admin user's name.", "berth acr credential show -n R --query username -o tsv"},
+		},
 		flags: func(f *flagSet) runFunc {
 			name, group := registry(f)
 			return func(c *call) (any, error) { return c.m.ShowRegistryCredentials(c.ctx, *name, *group) }
@@ -88,6 +103,9 @@ var acrCommands = []command{
 		words:   "acr credential renew",
 		summary: "Make a new admin user password and show it, this once.",
 		uses:    usesManagement,
+		examples: []example{
+			{"A new first password, printed alone.", "berth acr credential renew -n R --password-name password --query 'passwords[0].value' -o tsv"},
+		},
 		flags: func(f *flagSet) runFunc {
 			name, group := registry(f)
 			password := f.String("password-name", "The password to renew: password or password2.", required)
@@ -98,6 +116,10 @@ var acrCommands = []command{
 		words:   "acr login",
 		summary: "Log in to a registry: write a registry token to the docker configuration.",
 		uses:    usesManagement,
+		examples: []example{
+			{"Log docker-style clients in to a registry.", "berth acr login -n default"},
+			{"Print a registry refresh token instead.", "berth acr login -n default --expose-token --query accessToken -o tsv"},
+		},
 		flags: func(f *flagSet) runFunc {
 			name := f.String("name n", "The registry's name.", required)
 			expose := f.Bool("expose-token", "Print the registry's refresh token instead of writing the docker configuration.")

@@ -37,6 +37,9 @@ var adCommands = []command{
 		words:   "ad app show",
 		summary: "Show an application.",
 		uses:    usesDirectory,
+		examples: []example{
+			{"An application's object id.", "berth ad app show --id APP_ID --query id -o tsv"},
+		},
 		flags: func(f *flagSet) runFunc {
 			id := appID(f)
 			return func(c *call) (any, error) { return c.d.ShowApp(c.ctx, *id) }
@@ -46,6 +49,9 @@ var adCommands = []command{
 		words:   "ad app list",
 		summary: "List applications.",
 		uses:    usesDirectory,
+		examples: []example{
+			{"The app ids of the applications of a name.", "berth ad app list --display-name ci --query '[].appId' -o tsv"},
+		},
 		flags: func(f *flagSet) runFunc {
 			name := f.String("display-name", "Only those with this display name.")
 			return func(c *call) (any, error) { return c.d.ListApps(c.ctx, *name) }
@@ -55,6 +61,9 @@ var adCommands = []command{
 		words:   "ad app delete",
 		summary: "Delete an application.",
 		uses:    usesDirectory,
+		examples: []example{
+			{"Delete an application.", "berth ad app delete --id APP_ID"},
+		},
 		flags: func(f *flagSet) runFunc {
 			id := appID(f)
 			return func(c *call) (any, error) { return nil, c.d.DeleteApp(c.ctx, *id) }
@@ -95,6 +104,9 @@ var adCommands = []command{
 		words:   "ad app credential list",
 		summary: "List an application's secrets, or its certificates.",
 		uses:    usesDirectory,
+		examples: []example{
+			{"An application's secrets.", "berth ad app credential list --id APP_ID -o table"},
+		},
 		flags: func(f *flagSet) runFunc {
 			id := appID(f)
 			certs := f.Bool("cert", "List the certificates instead of the secrets.")
@@ -120,6 +132,9 @@ var adCommands = []command{
 		words:   "ad app federated-credential list",
 		summary: "List an application's federated identity credentials.",
 		uses:    usesDirectory,
+		examples: []example{
+			{"The names of an application's federated credentials.", "berth ad app federated-credential list --id APP_ID --query '[].name' -o tsv"},
+		},
 		flags: func(f *flagSet) runFunc {
 			id := appID(f)
 			return func(c *call) (any, error) { return c.d.ListFederatedCredentials(c.ctx, *id) }
@@ -129,6 +144,9 @@ var adCommands = []command{
 		words:   "ad app federated-credential show",
 		summary: "Show a federated identity credential.",
 		uses:    usesDirectory,
+		examples: []example{
+			{"A federated credential by name.", "berth ad app federated-credential show --id APP_ID --federated-credential-id kube"},
+		},
 		flags: func(f *flagSet) runFunc {
 			id, cred := appID(f), federatedCredentialID(f)
 			return func(c *call) (any, error) { return c.d.ShowFederatedCredential(c.ctx, *id, *cred) }
@@ -138,6 +156,9 @@ var adCommands = []command{
 		words:   "ad app federated-credential delete",
 		summary: "Delete a federated identity credential.",
 		uses:    usesDirectory,
+		examples: []example{
+			{"Delete a federated credential.", "berth ad app federated-credential delete --id APP_ID --federated-credential-id kube"},
+		},
 		flags: func(f *flagSet) runFunc {
 			id, cred := appID(f), federatedCredentialID(f)
 			return func(c *call) (any, error) { return nil, c.d.DeleteFederatedCredential(c.ctx, *id, *cred) }
@@ -149,6 +170,9 @@ var adCommands = []command{
 		summary: "Consent to an application in the login's tenant, as its administrator, without a browser.",
 		more:    "A multi-tenant application of another tenant gets a service principal here. Silent on success, as the cloud CLI's.",
 		uses:    usesDirectory,
+		examples: []example{
+			{"Let another tenant's multi-tenant application into this tenant.", "berth ad app permission admin-consent --id APP_ID"},
+		},
 		flags: func(f *flagSet) runFunc {
 			id := f.String("id", "The application's app id.", required)
 			return func(c *call) (any, error) { return nil, c.d.AdminConsent(c.ctx, *id) }
@@ -159,6 +183,9 @@ var adCommands = []command{
 		words:   "ad sp create",
 		summary: "Create the service principal of an application.",
 		uses:    usesDirectory,
+		examples: []example{
+			{"The service principal of an application.", "berth ad sp create --id APP_ID --query id -o tsv"},
+		},
 		flags: func(f *flagSet) runFunc {
 			id := f.String("id", "The application's app id.", required)
 			return func(c *call) (any, error) { return c.d.CreateSP(c.ctx, *id) }
@@ -168,6 +195,9 @@ var adCommands = []command{
 		words:   "ad sp show",
 		summary: "Show a service principal.",
 		uses:    usesDirectory,
+		examples: []example{
+			{"A service principal by its name.", "berth ad sp show --id http://puller --query appId -o tsv"},
+		},
 		flags: func(f *flagSet) runFunc {
 			id := f.String("id", "The service principal's app id, name (http://NAME) or object id.", required)
 			return func(c *call) (any, error) { return c.d.ShowSP(c.ctx, *id) }
@@ -178,6 +208,9 @@ var adCommands = []command{
 		summary: "Delete a service principal, with its role assignments.",
 		more:    "For another tenant's application this withdraws the consent given to it here: it gets no more tokens in this tenant, and its refresh tokens at registries stop working.",
 		uses:    usesDirectory,
+		examples: []example{
+			{"Delete a service principal (for another tenant's application: withdraw the consent).", "berth ad sp delete --id APP_ID"},
+		},
 		flags: func(f *flagSet) runFunc {
 			id := f.String("id", "The service principal's app id, name (http://NAME) or object id.", required)
 			return func(c *call) (any, error) { return nil, c.d.DeleteSP(c.ctx, *id) }
@@ -187,6 +220,9 @@ var adCommands = []command{
 		words:   "ad sp list",
 		summary: "List service principals.",
 		uses:    usesDirectory,
+		examples: []example{
+			{"The service principals of a name.", "berth ad sp list --display-name puller -o table"},
+		},
 		flags: func(f *flagSet) runFunc {
 			name := f.String("display-name", "Only those with this display name.")
 			return func(c *call) (any, error) { return c.d.ListSPs(c.ctx, *name) }
@@ -233,6 +269,9 @@ var adCommands = []command{
 		words:   "ad user show",
 		summary: "Show a user.",
 		uses:    usesDirectory,
+		examples: []example{
+			{"Whether a user may sign in.", "berth ad user show --id ada@fabrikam.example --query accountEnabled"},
+		},
 		flags: func(f *flagSet) runFunc {
 			id := f.String("id", "The user's object id or user principal name.", required)
 			return func(c *call) (any, error) { return c.d.ShowUser(c.ctx, *id) }
@@ -283,6 +322,9 @@ var adCommands = []command{
 		summary: "Delete a user, with its directory roles.",
 		more:    "The user's sessions on the sign-in pages end at their next request. The tenant's last Global Administrator that can act cannot be deleted.",
 		uses:    usesDirectory,
+		examples: []example{
+			{"Delete a user.", "berth ad user delete --id ada@fabrikam.example"},
+		},
 		flags: func(f *flagSet) runFunc {
 			id := f.String("id", "The user's object id or user principal name.", required)
 			return func(c *call) (any, error) { return nil, c.d.DeleteUser(c.ctx, *id) }
@@ -292,6 +334,9 @@ var adCommands = []command{
 		words:   "ad user list",
 		summary: "List users.",
 		uses:    usesDirectory,
+		examples: []example{
+			{"A user by user principal name.", "berth ad user list --upn ada@fabrikam.example"},
+		},
 		flags: func(f *flagSet) runFunc {
 			name := f.String("display-name", "Only those with this display name.")
 			upn := f.String("upn", "Only the user with this user principal name.")

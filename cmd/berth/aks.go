@@ -37,6 +37,9 @@ var aksCommands = []command{
 		words:   "aks show",
 		summary: "Show a cluster.",
 		uses:    usesManagement,
+		examples: []example{
+			{"The client id a cluster's nodes pull as.", "berth aks show -g G -n C --query servicePrincipalProfile.clientId -o tsv"},
+		},
 		flags: func(f *flagSet) runFunc {
 			name, group := nameAndGroup(f, "The cluster's name.")
 			return func(c *call) (any, error) { return c.m.ShowCluster(c.ctx, *name, *group) }
@@ -46,6 +49,9 @@ var aksCommands = []command{
 		words:   "aks delete",
 		summary: "Delete a cluster.",
 		uses:    usesManagement,
+		examples: []example{
+			{"Delete a cluster without the question.", "berth aks delete -g G -n C --yes"},
+		},
 		flags: func(f *flagSet) runFunc {
 			name, group := nameAndGroup(f, "The cluster's name.")
 			yes := yesFlag(f)
@@ -61,6 +67,9 @@ var aksCommands = []command{
 		words:   "aks update-credentials",
 		summary: "Move a cluster to another service principal.",
 		uses:    usesManagement,
+		examples: []example{
+			{"Move a cluster to another service principal.", "berth aks update-credentials -g G -n C --reset-service-principal --service-principal APP_ID --client-secret SECRET"},
+		},
 		flags: func(f *flagSet) runFunc {
 			name, group := nameAndGroup(f, "The cluster's name.")
 			reset := f.Bool("reset-service-principal", "Reset the service principal (the only credential berth resets).", required)

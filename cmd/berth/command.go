@@ -22,8 +22,11 @@ type command struct {
 	// more is said under the summary in the help.
 	more string
 	// args names the positional arguments, all required.
-	args     []string
-	examples []example
+	args []string
+	// argValues are the values the positional argument takes, when it
+	// names one of a few things; completion offers them.
+	argValues []string
+	examples  []example
 	// local commands run where the server or a node is: they take no
 	// global arguments and print their own output.
 	local bool
@@ -248,6 +251,8 @@ func (n *node) positional(rest []string) error {
 		return usagef("%s: unexpected arguments: %s", n.path, strings.Join(rest[len(want):], " "))
 	case len(rest) < len(want):
 		return usagef("%s: %s is missing", n.path, want[len(rest)])
+	case len(rest) > 0 && len(n.cmd.argValues) > 0 && !slices.Contains(n.cmd.argValues, rest[0]):
+		return usagef("%s: %s must be one of %s, not %q", n.path, want[0], strings.Join(n.cmd.argValues, ", "), rest[0])
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
@@ -234,8 +235,9 @@ func TestClientCommandsReachBerthFromTheEnvironment(t *testing.T) {
 }
 
 // TestTable checks berth's own table: every entry placed under a group
-// that has a summary, every flag described, no name declared twice, and a
-// help page for each that lists exactly the flags declared.
+// that has a summary, every flag described, no name declared twice, a
+// help page for each that lists exactly the flags declared, and examples
+// that are command lines the command accepts.
 func TestTable(t *testing.T) {
 	root := tree(commands())
 	var walk func(n *node)
@@ -287,13 +289,22 @@ func TestTable(t *testing.T) {
 		if !n.cmd.local && !n.cmd.ownOutput && (f.byName["output"] == nil || f.byName["query"] == nil) {
 			t.Errorf("%s: a client command without --output and --query", n.path)
 		}
+		if len(n.cmd.examples) == 0 {
+			t.Errorf("%s: no example; its help should show one", n.path)
+		}
+		for _, e := range n.cmd.examples {
+			if err := checkExample(root, n, e.line); err != nil {
+				t.Errorf("%s: example %q: %v", n.path, e.line, err)
+			}
+		}
 	}
 	walk(root)
 }
 
 func TestRunVersionAndHelp(t *testing.T) {
 	var out, errOut bytes.Buffer
-	if code := run([]string{"--version"}, strings.NewReader(""), &out, &errOut); code != 0 || out.String() != "berth "+version+"\n" {
+	bi, _ := debug.ReadBuildInfo()
+	if code := run([]string{"--version"}, strings.NewReader(""), &out, &errOut); code != 0 || out.String() != versionText(bi) {
 		t.Errorf("--version: exit %d %q", code, out.String())
 	}
 	out.Reset()

@@ -21,7 +21,7 @@ func credentialHelper(args []string, stdin io.Reader, stdout io.Writer) int {
 		return 1
 	}
 	if args[0] == "version" || args[0] == "--version" || args[0] == "-v" {
-		fmt.Fprintln(stdout, credentialHelperName, version)
+		fmt.Fprintln(stdout, credentialHelperName, moduleVersion())
 		return 0
 	}
 	ctx, stop := signalContext()

@@ -10,7 +10,9 @@
 // finds the command, parses its flags (flags.go), checks the required
 // ones, loads the login and builds the client it uses, runs it under a
 // context that SIGINT and SIGTERM end, and prints the result through the
-// one output path (--output, --query). The help (help.go) is derived from
-// the table. Exit codes: 0 done (or help asked for), 1 the command failed,
-// 2 the command line names no command or does not fit the one it names.
+// one output path (--output, --query). The help (help.go), the shell
+// completion scripts (completion.go) and the reference in docs/cli.md
+// (go generate ./cmd/berth) are derived from the table. Exit codes: 0
+// done (or help asked for), 1 the command failed, 2 the command line names
+// no command or does not fit the one it names.
 package main

@@ -20,6 +20,9 @@ var groupCommands = []command{
 		words:   "group show",
 		summary: "Show a resource group.",
 		uses:    usesManagement,
+		examples: []example{
+			{"Show a resource group.", "berth group show -n G"},
+		},
 		flags: func(f *flagSet) runFunc {
 			name := groupName(f)
 			return func(c *call) (any, error) { return c.m.ShowGroup(c.ctx, *name) }
@@ -29,12 +32,18 @@ var groupCommands = []command{
 		words:   "group list",
 		summary: "List the resource groups of the subscription.",
 		uses:    usesManagement,
-		run:     func(c *call) (any, error) { return c.m.ListGroups(c.ctx) },
+		examples: []example{
+			{"The names of the resource groups.", "berth group list --query '[].name' -o tsv"},
+		},
+		run: func(c *call) (any, error) { return c.m.ListGroups(c.ctx) },
 	},
 	{
 		words:   "group delete",
 		summary: "Delete a resource group and every resource in it.",
 		uses:    usesManagement,
+		examples: []example{
+			{"Delete a resource group and its resources without the question.", "berth group delete -n G --yes"},
+		},
 		flags: func(f *flagSet) runFunc {
 			name := groupName(f)
 			yes := yesFlag(f)

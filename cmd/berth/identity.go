@@ -9,6 +9,9 @@ var identityCommands = []command{
 		words:   "identity create",
 		summary: "Create a user-assigned identity, with its service principal.",
 		uses:    usesManagement,
+		examples: []example{
+			{"A user-assigned identity.", "berth identity create -g G -n puller"},
+		},
 		flags: func(f *flagSet) runFunc {
 			name, group := nameAndGroup(f, "The identity's name.")
 			location := f.String("location l", "The location (default: the resource group's).")
@@ -19,6 +22,9 @@ var identityCommands = []command{
 		words:   "identity show",
 		summary: "Show a user-assigned identity.",
 		uses:    usesManagement,
+		examples: []example{
+			{"An identity's client id.", "berth identity show -g G -n puller --query clientId -o tsv"},
+		},
 		flags: func(f *flagSet) runFunc {
 			name, group := nameAndGroup(f, "The identity's name.")
 			return func(c *call) (any, error) { return c.m.ShowIdentity(c.ctx, *name, *group) }
@@ -28,6 +34,9 @@ var identityCommands = []command{
 		words:   "identity list",
 		summary: "List the user-assigned identities of the subscription or of a resource group.",
 		uses:    usesManagement,
+		examples: []example{
+			{"The identities of a resource group.", "berth identity list -g G -o table"},
+		},
 		flags: func(f *flagSet) runFunc {
 			group := f.String("resource-group g", "Only those of this resource group.")
 			return func(c *call) (any, error) { return c.m.ListIdentities(c.ctx, *group) }
@@ -37,6 +46,9 @@ var identityCommands = []command{
 		words:   "identity delete",
 		summary: "Delete a user-assigned identity.",
 		uses:    usesManagement,
+		examples: []example{
+			{"Delete an identity.", "berth identity delete -g G -n puller"},
+		},
 		flags: func(f *flagSet) runFunc {
 			name, group := nameAndGroup(f, "The identity's name.")
 			return func(c *call) (any, error) { return nil, c.m.DeleteIdentity(c.ctx, *name, *group) }

@@ -46,6 +46,9 @@ var nodeCommands = []command{
 		summary: "The kubelet's image credential provider on a node.",
 		more: "Run by the kubelet: a CredentialProviderRequest on stdin, the response on stdout; on failure a message " +
 			"on stderr and exit code 1, which the kubelet logs and does not cache. NODE_FILE is written by berth aks get-node-config.",
+		examples: []example{
+			{"What the kubelet runs, with a CredentialProviderRequest on stdin.", "berth credential-provider /etc/kubernetes/azure.json < request.json"},
+		},
 		args:  []string{"NODE_FILE"},
 		local: true,
 		run:   credentialProvider,

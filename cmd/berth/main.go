@@ -6,11 +6,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 )
-
-var version = "dev"
 
 func main() {
 	if filepath.Base(os.Args[0]) == credentialHelperName {
@@ -33,7 +32,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 // commands is berth's command table.
 func commands() []command {
 	return slices.Concat(rootCommands, serverCommands, accountCommands, adCommands, groupCommands, acrCommands,
-		identityCommands, roleCommands, vmCommands, aksCommands, monitorCommands, nodeCommands, webhookCommands)
+		identityCommands, roleCommands, vmCommands, aksCommands, monitorCommands, nodeCommands, webhookCommands, completionCommands())
 }
 
 var rootCommands = []command{
@@ -45,10 +44,14 @@ var rootCommands = []command{
 	},
 	{
 		words:   "version",
-		summary: "Show berth's version.",
-		local:   true,
+		summary: "Show berth's version: the module version and the revision it was built from.",
+		examples: []example{
+			{"Show the version and the revision it was built from.", "berth version"},
+		},
+		local: true,
 		run: func(c *call) (any, error) {
-			fmt.Fprintln(c.stdout, "berth", version)
+			bi, _ := debug.ReadBuildInfo()
+			fmt.Fprint(c.stdout, versionText(bi))
 			return nil, nil
 		},
 	},

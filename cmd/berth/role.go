@@ -15,6 +15,9 @@ var roleCommands = []command{
 		words:   "role definition list",
 		summary: "List the role definitions usable at a scope.",
 		uses:    usesManagement,
+		examples: []example{
+			{"The id of the AcrPull role.", "berth role definition list --name acrpull --query '[0].id' -o tsv"},
+		},
 		flags: func(f *flagSet) runFunc {
 			name := f.String("name n", "Only the role with this name.")
 			scope := f.String("scope", "The scope the roles are usable at (default: the subscription).")
@@ -44,6 +47,9 @@ var roleCommands = []command{
 		words:   "role assignment list",
 		summary: "List role assignments.",
 		uses:    usesManagement,
+		examples: []example{
+			{"Everything a principal holds in the subscription.", "berth role assignment list --assignee APP_ID --all -o table"},
+		},
 		flags: func(f *flagSet) runFunc {
 			q := assignmentQuery(f)
 			f.BoolVar(&q.All, "all", "Those at every scope in the subscription.")
@@ -54,6 +60,9 @@ var roleCommands = []command{
 		words:   "role assignment delete",
 		summary: "Delete role assignments, by id or by what they match.",
 		uses:    usesManagement,
+		examples: []example{
+			{"Take AcrPull on a registry away.", "berth role assignment delete --assignee APP_ID --role acrpull --scope $ACR_ID"},
+		},
 		flags: func(f *flagSet) runFunc {
 			q := assignmentQuery(f)
 			ids := f.List("ids", "The assignments' ids, space-separated.")

@@ -58,7 +58,10 @@ var serverCommands = []command{
 	{
 		words:   "gc",
 		summary: "Remove unreferenced blobs and abandoned uploads.",
-		local:   true,
+		examples: []example{
+			{"Collect, sparing what was touched in the last 30 minutes.", "berth gc --grace 30m"},
+		},
+		local: true,
 		flags: func(f *flagSet) runFunc {
 			grace := time.Hour
 			f.DurationVar(&grace, "grace", "Spare content touched within this window (pushes in progress).")
@@ -83,7 +86,10 @@ var serverCommands = []command{
 	{
 		words:   "fsck",
 		summary: "Verify every blob and manifest.",
-		local:   true,
+		examples: []example{
+			{"Check the data of a server that keeps it in /var/lib/berth.", "berth fsck --data-dir /var/lib/berth"},
+		},
+		local: true,
 		flags: func(f *flagSet) runFunc {
 			return withStores(f, func(c *call, stores *server.Stores) error {
 				rep, err := fsck.Check(c.ctx, stores.Meta, stores.Blobs)
@@ -108,6 +114,9 @@ var serverCommands = []command{
 		summary: "Add a token signing key; it signs once --publish-for has passed.",
 		more: "Servers publish the new key at once, so that verifiers that cache the key set fetch it " +
 			"before it signs; the current keys retire once their tokens have expired.",
+		examples: []example{
+			{"A new signing key, signing in two hours.", "berth keys rotate --publish-for 2h"},
+		},
 		local: true,
 		flags: func(f *flagSet) runFunc {
 			publishFor := time.Hour
@@ -129,7 +138,10 @@ var serverCommands = []command{
 		words:   "tenant create",
 		summary: "Add a tenant with its own administrator.",
 		more:    "Prints the tenant and its administrator's credentials as JSON, the secret shown this once.",
-		local:   true,
+		examples: []example{
+			{"A tenant, its administrator's credentials kept in a file.", "berth tenant create --display-name Fabrikam --domain fabrikam.example > fabrikam.json"},
+		},
+		local: true,
 		flags: func(f *flagSet) runFunc {
 			name := "Tenant"
 			f.StringVar(&name, "display-name", "The tenant's display name.")

@@ -33,6 +33,9 @@ var vmCommands = []command{
 		words:   "vm show",
 		summary: "Show a machine.",
 		uses:    usesManagement,
+		examples: []example{
+			{"The principal id of a machine's system-assigned identity.", "berth vm show -g G -n vm1 --query identity.principalId -o tsv"},
+		},
 		flags: func(f *flagSet) runFunc {
 			name, group := nameAndGroup(f, "The machine's name.")
 			return func(c *call) (any, error) { return c.m.ShowVM(c.ctx, *name, *group) }
@@ -42,6 +45,9 @@ var vmCommands = []command{
 		words:   "vm delete",
 		summary: "Delete a machine; its credential stops working.",
 		uses:    usesManagement,
+		examples: []example{
+			{"Delete a machine without the question.", "berth vm delete -g G -n vm1 --yes"},
+		},
 		flags: func(f *flagSet) runFunc {
 			name, group := nameAndGroup(f, "The machine's name.")
 			yes := yesFlag(f)
@@ -58,6 +64,9 @@ var vmCommands = []command{
 		words:   "vm credential reset",
 		summary: "Issue a new machine credential; the old one stops working.",
 		uses:    usesManagement,
+		examples: []example{
+			{"A new machine credential for berth imds.", "berth vm credential reset -g G -n vm1 --credential-file vm1.json"},
+		},
 		flags: func(f *flagSet) runFunc {
 			name, group := nameAndGroup(f, "The machine's name.")
 			file := f.String("credential-file", "Where to write the new machine credential for berth imds.", required)
@@ -69,6 +78,9 @@ var vmCommands = []command{
 		words:   "vm identity assign",
 		summary: "Assign managed identities to a machine.",
 		uses:    usesManagement,
+		examples: []example{
+			{"Assign a user-assigned identity.", "berth vm identity assign -g G -n vm1 --identities $(berth identity show -g G -n puller --query id -o tsv)"},
+		},
 		flags: func(f *flagSet) runFunc {
 			name, group := nameAndGroup(f, "The machine's name.")
 			ids := vmIdentities(f)
@@ -79,6 +91,9 @@ var vmCommands = []command{
 		words:   "vm identity remove",
 		summary: "Remove managed identities from a machine.",
 		uses:    usesManagement,
+		examples: []example{
+			{"Remove the system-assigned identity.", "berth vm identity remove -g G -n vm1 --identities [system]"},
+		},
 		flags: func(f *flagSet) runFunc {
 			name, group := nameAndGroup(f, "The machine's name.")
 			ids := vmIdentities(f)
@@ -89,6 +104,9 @@ var vmCommands = []command{
 		words:   "vm identity show",
 		summary: "Show a machine's managed identities.",
 		uses:    usesManagement,
+		examples: []example{
+			{"A machine's identities.", "berth vm identity show -g G -n vm1"},
+		},
 		flags: func(f *flagSet) runFunc {
 			name, group := nameAndGroup(f, "The machine's name.")
 			return func(c *call) (any, error) { return c.m.ShowVMIdentity(c.ctx, *name, *group) }
