@@ -6,9 +6,9 @@ import (
 	"strings"
 )
 
-// versionText is what berth version prints: the module version, which is
-// "(devel)" unless the binary was built from a tagged module, and the
-// revision the build information records, which is absent when the
+// versionText is what berth version prints: the module version (a tag or
+// pseudo-version in a git checkout, "(devel)" without VCS stamping) and
+// the revision the build information records, which is absent when the
 // binary was built without VCS stamping (go run, -buildvcs=false, a
 // source tree outside git).
 func versionText(bi *debug.BuildInfo) string {
