@@ -73,6 +73,9 @@ var identityCommands = []command{
 		words:   "identity federated-credential update",
 		summary: "Change a federated identity credential's issuer, subject or audiences.",
 		uses:    usesManagement,
+		examples: []example{
+			{"Trust another service account instead.", "berth identity federated-credential update -g G --identity-name pods --name kube --subject system:serviceaccount:NAMESPACE:OTHER"},
+		},
 		flags: func(f *flagSet) runFunc {
 			in := identityFederatedFlags(f)
 			return func(c *call) (any, error) { return c.m.UpdateIdentityFederatedCredential(c.ctx, *in) }
@@ -82,6 +85,9 @@ var identityCommands = []command{
 		words:   "identity federated-credential list",
 		summary: "List a user-assigned identity's federated identity credentials.",
 		uses:    usesManagement,
+		examples: []example{
+			{"The subjects an identity trusts.", "berth identity federated-credential list -g G --identity-name pods --query \"[].subject\" -o tsv"},
+		},
 		flags: func(f *flagSet) runFunc {
 			identity := f.String("identity-name", "The identity's name.", required)
 			group := f.String("resource-group g", "The resource group.", required)
@@ -92,6 +98,9 @@ var identityCommands = []command{
 		words:   "identity federated-credential show",
 		summary: "Show one of a user-assigned identity's federated identity credentials.",
 		uses:    usesManagement,
+		examples: []example{
+			{"One credential's issuer.", "berth identity federated-credential show -g G --identity-name pods --name kube --query issuer -o tsv"},
+		},
 		flags: func(f *flagSet) runFunc {
 			identity, group, name := identityFederatedName(f)
 			return func(c *call) (any, error) {
@@ -103,6 +112,9 @@ var identityCommands = []command{
 		words:   "identity federated-credential delete",
 		summary: "Delete one of a user-assigned identity's federated identity credentials.",
 		uses:    usesManagement,
+		examples: []example{
+			{"Stop trusting a service account's tokens.", "berth identity federated-credential delete -g G --identity-name pods --name kube --yes"},
+		},
 		flags: func(f *flagSet) runFunc {
 			identity, group, name := identityFederatedName(f)
 			yes := yesFlag(f)
