@@ -1,7 +1,9 @@
 package federation
 
 import (
+	"encoding/json"
 	"errors"
+	"reflect"
 	"testing"
 )
 
@@ -25,6 +27,36 @@ func FuzzUnverified(f *testing.F) {
 		}
 		if c.Issuer == "" || c.Subject == "" {
 			t.Fatalf("Unverified(%q) = %+v without an error", s, c)
+		}
+	})
+}
+
+// FuzzParseKeys: whatever an operator uploads is refused with ErrBadKeys
+// or read into a bounded set of keys berth verifies with, each with an
+// id, that reads back the same.
+func FuzzParseKeys(f *testing.F) {
+	for _, s := range []string{
+		`{"keys":[]}`, `{"keys":[{"kty":"RSA","kid":"k","n":"AQAB","e":"AQAB"}]}`, `{"keys":[{"kty":"EC","crv":"P-256","x":"","y":""}]}`, `{} {}`,
+		"-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n",
+		"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "garbage", "",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		set, err := ParseKeys(data)
+		if err != nil {
+			if !errors.Is(err, ErrBadKeys) {
+				t.Fatalf("ParseKeys: %v is not ErrBadKeys", err)
+			}
+			return
+		}
+		if n := len(set.Keys); n == 0 || n > MaxUploadKeys || len(set.verifiers()) != n {
+			t.Fatalf("ParseKeys = %d keys, %d usable", n, len(set.verifiers()))
+		}
+		b, _ := json.Marshal(set)
+		again, err := ParseKeys(b)
+		if err != nil || !reflect.DeepEqual(again, set) {
+			t.Fatalf("the set does not read back: %v\n%s", err, b)
 		}
 	})
 }

@@ -4,16 +4,13 @@ import (
 	"context"
 	"crypto"
 	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net/http"
 	"net/url"
 	"strings"
@@ -49,6 +46,9 @@ type Issuers struct {
 	// Roots are the certificate authorities issuers' TLS certificates
 	// must chain to; nil is the system's.
 	Roots *x509.CertPool
+	// Known, if set, is asked about every issuer before anything is
+	// fetched.
+	Known Known
 
 	once   sync.Once
 	client *http.Client
@@ -61,6 +61,26 @@ type issuer struct {
 	keys    map[string]crypto.PublicKey
 	fetched time.Time
 	tried   time.Time
+}
+
+// Known is what berth itself knows of issuers: the clusters' issuers it
+// hosts, whose keys it holds, and clusters' own issuers, whose TLS
+// certificates chain to a CA the cluster named.
+type Known interface {
+	// KnownIssuer returns what berth holds of the issuer iss (exactly
+	// that URL); found is false for an issuer berth knows nothing of.
+	KnownIssuer(ctx context.Context, iss string) (k KnownIssuer, found bool, err error)
+}
+
+// KnownIssuer is what berth holds of one issuer.
+type KnownIssuer struct {
+	// Hosted: berth serves this issuer's documents itself, and Keys are
+	// its keys; nothing is fetched, so an upload takes effect at once.
+	Hosted bool
+	Keys   KeySet
+	// CAs are authorities the issuer's TLS certificate may chain to, as
+	// well as Roots, when its documents are fetched.
+	CAs []*x509.Certificate
 }
 
 // Claims are what berth reads of a federated token.
@@ -143,6 +163,17 @@ func (is *Issuers) Verify(ctx context.Context, token string, now time.Time) (Cla
 // key finds the issuer's key kid, fetching the issuer's documents when
 // they are missing, stale, or do not have it (at most once a minute).
 func (is *Issuers) key(ctx context.Context, iss, kid string, now time.Time) (crypto.PublicKey, error) {
+	var known KnownIssuer
+	if is.Known != nil {
+		var found bool
+		var err error
+		if known, found, err = is.Known.KnownIssuer(ctx, iss); err != nil {
+			return nil, err
+		}
+		if found && known.Hosted {
+			return hostedKey(iss, known.Keys, kid)
+		}
+	}
 	entry := is.entry(iss)
 	entry.mu.Lock()
 	defer entry.mu.Unlock()
@@ -153,7 +184,7 @@ func (is *Issuers) key(ctx context.Context, iss, kid string, now time.Time) (cry
 	}
 	if now.Sub(entry.tried) >= minRefetch || entry.fetched.IsZero() && entry.tried.IsZero() {
 		entry.tried = now
-		keys, err := is.fetch(ctx, iss)
+		keys, err := is.fetch(ctx, iss, known.CAs)
 		if err != nil {
 			if have {
 				// A stale key of an issuer that is down still verifies.
@@ -166,6 +197,18 @@ func (is *Issuers) key(ctx context.Context, iss, kid string, now time.Time) (cry
 	}
 	if !have {
 		return nil, fmt.Errorf("%w: no key %q among the issuer's", ErrSignature, kid)
+	}
+	return k, nil
+}
+
+func hostedKey(iss string, set KeySet, kid string) (crypto.PublicKey, error) {
+	keys := set.verifiers()
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("%w: berth hosts the issuer %s, and no keys have been uploaded for it", ErrIssuerUnreachable, iss)
+	}
+	k, ok := keys[kid]
+	if !ok {
+		return nil, fmt.Errorf("%w: no key %q among those uploaded for the issuer", ErrSignature, kid)
 	}
 	return k, nil
 }
@@ -184,34 +227,57 @@ func (is *Issuers) entry(iss string) *issuer {
 	return e
 }
 
-func (is *Issuers) httpClient() *http.Client {
-	is.once.Do(func() {
-		is.client = &http.Client{
-			Timeout: fetchTimeout,
-			Transport: &http.Transport{
-				TLSClientConfig:       &tls.Config{RootCAs: is.Roots, MinVersion: tls.VersionTLS12},
-				TLSHandshakeTimeout:   fetchTimeout,
-				ResponseHeaderTimeout: fetchTimeout,
-				MaxIdleConnsPerHost:   2,
-			},
-			// An issuer's documents are where it says they are: a
-			// redirect could point anywhere, the server's own network
-			// included.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return errors.New("redirects are not followed") },
+// httpClient is the client for an issuer with extra authorities cas:
+// one shared client for all issuers without, a client of its own for one
+// with (fetched at most once a minute, so its connections need no pool).
+func (is *Issuers) httpClient(cas []*x509.Certificate) *http.Client {
+	if len(cas) == 0 {
+		is.once.Do(func() { is.client = newClient(is.Roots) })
+		return is.client
+	}
+	pool := is.Roots
+	if pool == nil {
+		var err error
+		if pool, err = x509.SystemCertPool(); err != nil {
+			pool = x509.NewCertPool()
 		}
-	})
-	return is.client
+	} else {
+		pool = pool.Clone()
+	}
+	for _, c := range cas {
+		pool.AddCert(c)
+	}
+	return newClient(pool)
 }
 
-func (is *Issuers) fetch(ctx context.Context, iss string) (map[string]crypto.PublicKey, error) {
+func newClient(roots *x509.CertPool) *http.Client {
+	return &http.Client{
+		Timeout: fetchTimeout,
+		Transport: &http.Transport{
+			TLSClientConfig:       &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+			TLSHandshakeTimeout:   fetchTimeout,
+			ResponseHeaderTimeout: fetchTimeout,
+			MaxIdleConnsPerHost:   2,
+		},
+		// An issuer's documents are where it says they are: a redirect
+		// could point anywhere, the server's own network included.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return errors.New("redirects are not followed") },
+	}
+}
+
+func (is *Issuers) fetch(ctx context.Context, iss string, cas []*x509.Certificate) (map[string]crypto.PublicKey, error) {
 	if err := httpsURL(iss); err != nil {
 		return nil, fmt.Errorf("%w: issuer %s: %v", ErrIssuerUnreachable, iss, err)
+	}
+	client := is.httpClient(cas)
+	if len(cas) > 0 {
+		defer client.CloseIdleConnections()
 	}
 	var disc struct {
 		Issuer  string `json:"issuer"`
 		JWKSURI string `json:"jwks_uri"`
 	}
-	if err := is.getJSON(ctx, strings.TrimSuffix(iss, "/")+"/.well-known/openid-configuration", maxDiscovery, &disc); err != nil {
+	if err := getJSON(ctx, client, strings.TrimSuffix(iss, "/")+"/.well-known/openid-configuration", maxDiscovery, &disc); err != nil {
 		return nil, err
 	}
 	if disc.Issuer != iss {
@@ -220,18 +286,11 @@ func (is *Issuers) fetch(ctx context.Context, iss string) (map[string]crypto.Pub
 	if err := httpsURL(disc.JWKSURI); err != nil {
 		return nil, fmt.Errorf("%w: jwks_uri %q: %v", ErrIssuerUnreachable, disc.JWKSURI, err)
 	}
-	var set struct {
-		Keys []jwk `json:"keys"`
-	}
-	if err := is.getJSON(ctx, disc.JWKSURI, maxKeySet, &set); err != nil {
+	var set KeySet
+	if err := getJSON(ctx, client, disc.JWKSURI, maxKeySet, &set); err != nil {
 		return nil, err
 	}
-	keys := map[string]crypto.PublicKey{}
-	for _, k := range set.Keys {
-		if pub, ok := k.public(); ok && (k.Use == "" || k.Use == "sig") {
-			keys[k.Kid] = pub
-		}
-	}
+	keys := set.verifiers()
 	if len(keys) == 0 {
 		return nil, fmt.Errorf("%w: the key set of %s has no usable key", ErrIssuerUnreachable, iss)
 	}
@@ -249,7 +308,7 @@ func httpsURL(s string) error {
 	return nil
 }
 
-func (is *Issuers) getJSON(ctx context.Context, u string, limit int64, v any) error {
+func getJSON(ctx context.Context, client *http.Client, u string, limit int64, v any) error {
 	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
@@ -259,7 +318,7 @@ func (is *Issuers) getJSON(ctx context.Context, u string, limit int64, v any) er
 	// Key sets come as application/jwk-set+json (a Kubernetes API server
 	// refuses a request that accepts only application/json).
 	req.Header.Set("Accept", "application/json, application/jwk-set+json")
-	resp, err := is.httpClient().Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrIssuerUnreachable, err)
 	}
@@ -278,45 +337,4 @@ func (is *Issuers) getJSON(ctx context.Context, u string, limit int64, v any) er
 		return fmt.Errorf("%w: GET %s: %v", ErrIssuerUnreachable, u, err)
 	}
 	return nil
-}
-
-// jwk is one key of a JSON Web Key Set: RSA, or EC on P-256.
-type jwk struct {
-	Kty string `json:"kty"`
-	Kid string `json:"kid"`
-	Use string `json:"use"`
-	N   string `json:"n"`
-	E   string `json:"e"`
-	Crv string `json:"crv"`
-	X   string `json:"x"`
-	Y   string `json:"y"`
-}
-
-func (k jwk) public() (crypto.PublicKey, bool) {
-	b := func(s string) *big.Int {
-		v, err := base64.RawURLEncoding.DecodeString(s)
-		if err != nil || len(v) == 0 {
-			return nil
-		}
-		return new(big.Int).SetBytes(v)
-	}
-	switch k.Kty {
-	case "RSA":
-		n, e := b(k.N), b(k.E)
-		if n == nil || e == nil || n.BitLen() < 2048 || !e.IsInt64() || e.Int64() < 3 || e.Int64() > 1<<31 {
-			return nil, false
-		}
-		return &rsa.PublicKey{N: n, E: int(e.Int64())}, true
-	case "EC":
-		x, y := b(k.X), b(k.Y)
-		if k.Crv != "P-256" || x == nil || y == nil || x.BitLen() > 256 || y.BitLen() > 256 {
-			return nil, false
-		}
-		pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, x.FillBytes(make([]byte, 32))...), y.FillBytes(make([]byte, 32))...))
-		if err != nil {
-			return nil, false
-		}
-		return pub, true
-	}
-	return nil, false
 }
