@@ -105,3 +105,25 @@ type RoleAssignments interface {
 	// granting, so that a resource made again with its name starts bare.
 	DeleteRoleAssignmentsAtOrBelow(ctx context.Context, scope string) error
 }
+
+// ClusterIssuer is an OpenID Connect issuer of a cluster's service
+// account tokens that berth knows: one berth hosts for the cluster, or
+// the cluster's own that the cluster named. Issuer is the exact URL its
+// tokens' iss claim holds; ResourceID is the cluster's.
+type ClusterIssuer struct {
+	Issuer     string
+	ResourceID string
+	CreatedAt  time.Time
+}
+
+// ClusterIssuers finds a cluster by its issuer, which a token names and
+// a resource id does not. An issuer is one cluster's: issuers are
+// compared exactly, as tokens' issuers are.
+type ClusterIssuers interface {
+	// CreateClusterIssuer is ErrExists if the issuer is already a
+	// cluster's (this one's or another's).
+	CreateClusterIssuer(ctx context.Context, c ClusterIssuer) error
+	GetClusterIssuer(ctx context.Context, issuer string) (ClusterIssuer, error)
+	// DeleteClusterIssuer is ErrNotFound if there was none.
+	DeleteClusterIssuer(ctx context.Context, issuer string) error
+}

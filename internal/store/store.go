@@ -19,6 +19,7 @@ type Store interface {
 	Settings
 	Keys
 	Resources
+	ClusterIssuers
 	RoleAssignments
 	Events
 	Ping(ctx context.Context) error

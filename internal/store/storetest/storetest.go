@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"LastAdministratorConcurrently", testLastAdministratorRace},
 		{"ApplicationOwners", testApplicationOwners},
 		{"ResourceGroupsAndResources", testResources},
+		{"ClusterIssuers", testClusterIssuers},
 		{"RoleAssignments", testRoleAssignments},
 		{"RoleAssignmentsConcurrentCreate", testRoleAssignmentRace},
 		{"DeleteRegistry", testDeleteRegistry},
