@@ -206,7 +206,7 @@ func (h *Handler) resource(w http.ResponseWriter, r *http.Request, c controlplan
 			return err
 		}
 		rs, created, err := h.Service.PutResource(ctx, c, id, controlplane.ResourceInput{
-			Location: in.Location, Tags: in.Tags, SKU: in.SKU, Properties: in.Properties, Identity: in.Identity,
+			Location: in.Location, Tags: in.Tags, SKU: in.SKU, Properties: in.Properties, Identity: in.Identity, IssuerBase: baseURL(r),
 		})
 		if err != nil {
 			return err
@@ -222,7 +222,7 @@ func (h *Handler) resource(w http.ResponseWriter, r *http.Request, c controlplan
 		if err := decode(r, &in); err != nil {
 			return err
 		}
-		rs, err := h.Service.PatchResource(ctx, c, id, controlplane.ResourceInput{Tags: in.Tags, SKU: in.SKU, Properties: in.Properties, Identity: in.Identity})
+		rs, err := h.Service.PatchResource(ctx, c, id, controlplane.ResourceInput{Tags: in.Tags, SKU: in.SKU, Properties: in.Properties, Identity: in.Identity, IssuerBase: baseURL(r)})
 		if err != nil {
 			return err
 		}

@@ -38,7 +38,7 @@ type clusterKind struct{}
 
 func (clusterKind) Type() string { return resourcetype.ManagedCluster }
 
-func (k clusterKind) create(ctx context.Context, s *Service, sub store.Subscription, r *store.Resource, in ResourceInput) error {
+func (k clusterKind) create(ctx context.Context, s *Service, sub store.Subscription, r *store.Resource, in ResourceInput) (err error) {
 	if !clusterName.MatchString(r.Name) {
 		return fail(ErrBadRequest, "InvalidParameter", "The cluster name '%s' is invalid: 1 to 63 letters, digits, hyphens and underscores, starting with a letter or digit.", r.Name)
 	}
@@ -64,6 +64,14 @@ func (k clusterKind) create(ctx context.Context, s *Service, sub store.Subscript
 	nonce := make([]byte, 4)
 	rand.Read(nonce)
 	p.FQDN = strings.ToLower(p.DNSPrefix) + "-" + hex.EncodeToString(nonce) + ".hcp." + normalizeLocation(r.Location) + ".k8s.localhost"
+	if err := s.applyIssuer(ctx, sub.TenantID, *r, nil, &p, in); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			s.releaseIssuers(ctx, r.ID, p)
+		}
+	}()
 	if !managed {
 		sp := pin.ServicePrincipalProfile
 		if err := s.checkClientSecret(ctx, in.caller, sub.TenantID, sp.ClientID, sp.Secret); err != nil {
@@ -180,6 +188,10 @@ func (k clusterKind) update(ctx context.Context, s *Service, old store.Resource,
 	if p.ServicePrincipalProfile.ClientID == resourcetype.MSIClientID && r.Identity == nil {
 		return fail(ErrBadRequest, "BadRequest", "A cluster that runs as managed identities keeps its system-assigned identity.")
 	}
+	// Last: what it claims stays claimed.
+	if err := s.applyIssuer(ctx, sub.TenantID, old, p.OIDCIssuerProfile, &p, in); err != nil {
+		return err
+	}
 	r.Properties, err = json.Marshal(p)
 	return err
 }
@@ -259,6 +271,7 @@ func (k clusterKind) destroy(ctx context.Context, s *Service, r store.Resource) 
 	if err := json.Unmarshal(r.Properties, &p); err != nil {
 		return err
 	}
+	s.releaseIssuers(ctx, r.ID, p)
 	// The kubelet identity goes with the cluster, as the node resource
 	// group does in the cloud.
 	for _, ident := range p.IdentityProfile {

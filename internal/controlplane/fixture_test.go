@@ -138,7 +138,7 @@ func input(sku, props, ident string) controlplane.ResourceInput {
 		}
 		return json.RawMessage(s)
 	}
-	return controlplane.ResourceInput{SKU: raw(sku), Properties: raw(props), Identity: raw(ident)}
+	return controlplane.ResourceInput{SKU: raw(sku), Properties: raw(props), Identity: raw(ident), IssuerBase: issuerBase}
 }
 
 // fields decodes a resource's JSON part into a map.

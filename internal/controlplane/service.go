@@ -28,6 +28,7 @@ type Store interface {
 	store.Directory
 	store.Registries
 	store.Resources
+	store.ClusterIssuers
 	store.RoleAssignments
 	store.Events
 }
@@ -256,6 +257,9 @@ type ResourceInput struct {
 	SKU        json.RawMessage
 	Properties json.RawMessage
 	Identity   json.RawMessage
+	// IssuerBase is the address the client reached berth at: an issuer
+	// berth hosts for a cluster is under it.
+	IssuerBase string
 
 	caller Caller // for kinds that authorize more (attaching identities)
 }

@@ -119,6 +119,41 @@ type ClusterProperties struct {
 	ServicePrincipalProfile ServicePrincipalProfile    `json:"servicePrincipalProfile"`
 	IdentityProfile         map[string]ClusterIdentity `json:"identityProfile,omitempty"`
 	PodIdentityProfile      json.RawMessage            `json:"podIdentityProfile,omitempty"`
+	OIDCIssuerProfile       *OIDCIssuerProfile         `json:"oidcIssuerProfile,omitempty"`
+	SecurityProfile         *SecurityProfile           `json:"securityProfile,omitempty"`
+}
+
+// OIDCIssuerProfile is a cluster's OpenID Connect issuer of service
+// account tokens. Enabled and IssuerURL are the cloud's: the issuer berth
+// hosts for the cluster, whose documents it serves at IssuerURL, with the
+// keys in ServiceAccountKeys (berth's: the cluster's service account
+// verification keys, a JSON Web Key Set its operator uploads).
+// APIServerIssuer (berth's) is the issuer the cluster's API server
+// serves itself.
+type OIDCIssuerProfile struct {
+	Enabled            bool             `json:"enabled"`
+	IssuerURL          string           `json:"issuerURL,omitempty"`
+	ServiceAccountKeys json.RawMessage  `json:"serviceAccountKeys,omitempty"`
+	APIServerIssuer    *APIServerIssuer `json:"apiServerIssuer,omitempty"`
+}
+
+// APIServerIssuer is an issuer a cluster's API server serves itself, at
+// URL, with a TLS certificate that may chain to CACertificates (PEM; the
+// cluster's own CA) rather than to an authority berth trusts anyway.
+type APIServerIssuer struct {
+	URL            string `json:"url"`
+	CACertificates string `json:"caCertificates,omitempty"`
+}
+
+// SecurityProfile holds a cluster's workload identity setting.
+type SecurityProfile struct {
+	WorkloadIdentity *WorkloadIdentity `json:"workloadIdentity,omitempty"`
+}
+
+// WorkloadIdentity says whether a cluster's workloads get tokens as the
+// applications their service accounts name; it needs the OIDC issuer.
+type WorkloadIdentity struct {
+	Enabled bool `json:"enabled"`
 }
 
 // ServicePrincipalProfile names the application a cluster's nodes
