@@ -32,6 +32,7 @@ import (
 	"github.com/berthhq/berth/internal/ids"
 	"github.com/berthhq/berth/internal/keys"
 	"github.com/berthhq/berth/internal/ociapi"
+	"github.com/berthhq/berth/internal/oidcissuer"
 	"github.com/berthhq/berth/internal/pki"
 	"github.com/berthhq/berth/internal/registry"
 	"github.com/berthhq/berth/internal/registryauth"
@@ -128,6 +129,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 	if err != nil {
 		return err
 	}
+	// The clusters' issuers berth hosts are trusted without fetching
+	// their documents from berth itself.
+	issuers.Known = controlplane.KnownIssuers{Store: stores.Meta}
 	stsService := &sts.Service{Directory: stores.Meta, Machines: stores.Meta, Keys: ring, Clients: clients, Issuers: issuers, Lifetime: sts.DefaultLifetime}
 	regAuth := &registryauth.Service{
 		Store: stores.Meta, Authz: engine, Keys: ring, Directory: stsService, Clients: clients, Suffix: cfg.RegistrySuffix,
@@ -153,6 +157,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 		graph:      graph.NewHandler(&graph.Service{Directory: stores.Meta, Audit: trail}, stsService, log),
 		management: &arm.Handler{Service: cp, Verifier: stsService, Log: log, RegistrySuffix: cfg.RegistrySuffix},
 		pages:      pages,
+		issuers:    &oidcissuer.Handler{Store: stores.Meta, Scheme: scheme, Log: log},
 		disk:       dataDisk{cfg.DataDir},
 	}
 	cp.RegistryDeleted = h.forgetRegistry
@@ -276,6 +281,7 @@ type handler struct {
 	graph           *graph.Handler
 	management      *arm.Handler
 	pages           *web.Handler
+	issuers         *oidcissuer.Handler
 	disk            dataDisk
 	defaultRegistry string
 	// known holds registry names seen to exist, each until a time: a
@@ -333,6 +339,9 @@ func (h *handler) route(w http.ResponseWriter, r *http.Request) string {
 	case arm.Match(p):
 		h.management.ServeHTTP(w, r)
 		return "management"
+	case oidcissuer.Match(p):
+		h.issuers.ServeHTTP(w, r)
+		return "oidc-issuer"
 	case web.Match(p):
 		h.pages.ServeHTTP(w, r)
 		return "web"
