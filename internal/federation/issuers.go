@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -174,7 +175,7 @@ func (is *Issuers) key(ctx context.Context, iss, kid string, now time.Time) (cry
 			return hostedKey(iss, known.Keys, kid)
 		}
 	}
-	entry := is.entry(iss)
+	entry := is.entry(iss, known.CAs)
 	entry.mu.Lock()
 	defer entry.mu.Unlock()
 	k, have := entry.keys[kid]
@@ -213,16 +214,24 @@ func hostedKey(iss string, set KeySet, kid string) (crypto.PublicKey, error) {
 	return k, nil
 }
 
-func (is *Issuers) entry(iss string) *issuer {
+// entry is the cache of an issuer fetched trusting cas: a cluster that
+// names another CA for its issuer gets a fresh fetch, not the failure of
+// a minute ago.
+func (is *Issuers) entry(iss string, cas []*x509.Certificate) *issuer {
+	key := iss
+	for _, c := range cas {
+		sum := sha256.Sum256(c.Raw)
+		key += "\x00" + string(sum[:])
+	}
 	is.mu.Lock()
 	defer is.mu.Unlock()
 	if is.byURL == nil || len(is.byURL) >= maxTrackedIssuer {
 		is.byURL = map[string]*issuer{}
 	}
-	e := is.byURL[iss]
+	e := is.byURL[key]
 	if e == nil {
 		e = &issuer{}
-		is.byURL[iss] = e
+		is.byURL[key] = e
 	}
 	return e
 }

@@ -143,10 +143,13 @@ func TestKnownIssuerCA(t *testing.T) {
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	ctx, now := context.Background(), time.Now()
-	if _, err := (&Issuers{Roots: x509.NewCertPool()}).Verify(ctx, signedBy(t, key, "k1", srv.URL), now); !errors.Is(err, ErrIssuerUnreachable) {
+	known := knownIssuers{}
+	is := &Issuers{Roots: x509.NewCertPool(), Known: known}
+	if _, err := is.Verify(ctx, signedBy(t, key, "k1", srv.URL), now); !errors.Is(err, ErrIssuerUnreachable) {
 		t.Fatalf("without the cluster's CA: %v", err)
 	}
-	is := &Issuers{Roots: x509.NewCertPool(), Known: knownIssuers{srv.URL: {CAs: []*x509.Certificate{srv.Certificate()}}}}
+	// Named a moment after a failed fetch, the CA is used at once.
+	known[srv.URL] = KnownIssuer{CAs: []*x509.Certificate{srv.Certificate()}}
 	if _, err := is.Verify(ctx, signedBy(t, key, "k1", srv.URL), now); err != nil {
 		t.Fatalf("with the cluster's CA: %v", err)
 	}
