@@ -18,6 +18,7 @@ var aksCommands = []command{
 		examples: []example{
 			{"A cluster whose nodes pull as a service principal.", "berth aks create -g G -n C --service-principal APP_ID --client-secret SECRET --node-count 1"},
 			{"A cluster with a kubelet identity.", "berth aks create -g G -n C --enable-managed-identity"},
+			{"A cluster with workload identity (see berth aks update --service-account-keys).", "berth aks create -g G -n C --enable-managed-identity --enable-oidc-issuer --enable-workload-identity"},
 		},
 		flags: func(f *flagSet) runFunc {
 			o := cli.ClusterCreate{NodeCount: 3}
@@ -30,7 +31,46 @@ var aksCommands = []command{
 			f.IntVar(&o.NodeCount, "node-count", "The number of nodes.")
 			f.StringVar(&o.KubernetesVersion, "kubernetes-version", "The Kubernetes version.")
 			f.StringVar(&o.DNSPrefix, "dns-name-prefix", "The API server's DNS prefix (default: the name).")
+			f.BoolVar(&o.OIDCIssuer, "enable-oidc-issuer", "Give the cluster an OIDC issuer, hosted by berth, for its service account tokens.")
+			f.BoolVar(&o.WorkloadIdentity, "enable-workload-identity", "Enable workload identity (needs --enable-oidc-issuer).")
 			return func(c *call) (any, error) { return c.m.CreateCluster(c.ctx, o) }
+		},
+	},
+	{
+		words:   "aks update",
+		summary: "Change a cluster's OIDC issuer and workload identity.",
+		more: "The OIDC issuer berth hosts is at the cluster's oidcIssuerProfile.issuerUrl, once enabled for good; start the API server with " +
+			"--service-account-issuer set to it and upload its service account public keys with --service-account-keys. " +
+			"A cluster whose API server serves its own issuer documents names it with --api-server-issuer, and its CA with --api-server-issuer-ca-file.",
+		uses: usesManagement,
+		examples: []example{
+			{"Enable the issuer and workload identity.", "berth aks update -g G -n C --enable-oidc-issuer --enable-workload-identity"},
+			{"Upload the keys of the API server's --service-account-key-file.", "berth aks update -g G -n C --service-account-keys sa.pub"},
+			{"Trust the API server's own issuer, whose certificate the cluster's CA signed.", "berth aks update -g G -n C --api-server-issuer https://10.0.0.1:6443 --api-server-issuer-ca-file ca.crt"},
+		},
+		flags: func(f *flagSet) runFunc {
+			var o cli.ClusterUpdate
+			f.StringVar(&o.Name, "name n", "The cluster's name.", required)
+			f.StringVar(&o.Group, "resource-group g", "The resource group.", required)
+			f.BoolVar(&o.OIDCIssuer, "enable-oidc-issuer", "Give the cluster an OIDC issuer hosted by berth (it cannot be disabled).")
+			enable := f.Bool("enable-workload-identity", "Enable workload identity (needs the OIDC issuer).")
+			disable := f.Bool("disable-workload-identity", "Disable workload identity.")
+			f.StringVar(&o.ServiceAccountKeysFile, "service-account-keys", "A file of the cluster's service account public keys (PEM, or a JSON Web Key Set), which replace those berth serves.")
+			f.StringVar(&o.APIServerIssuer, "api-server-issuer", "The issuer the cluster's API server serves itself (its --service-account-issuer); empty forgets it.")
+			f.StringVar(&o.APIServerIssuerCAFile, "api-server-issuer-ca-file", "PEM certificates of the CA the API server's TLS certificate chains to.")
+			f.check(func() error {
+				if *enable && *disable {
+					return errors.New("berth aks update: give --enable-workload-identity or --disable-workload-identity, not both")
+				}
+				return nil
+			})
+			return func(c *call) (any, error) {
+				if *enable || *disable {
+					o.WorkloadIdentity = enable
+				}
+				o.APIServerIssuerSet = f.given("api-server-issuer")
+				return c.m.UpdateCluster(c.ctx, o)
+			}
 		},
 	},
 	{

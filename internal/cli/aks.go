@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/berthhq/berth/internal/federation"
 	"github.com/berthhq/berth/internal/pki"
 	"github.com/berthhq/berth/internal/resourcetype"
 )
@@ -24,6 +25,9 @@ type ClusterCreate struct {
 	ServicePrincipal, ClientSecret                      string
 	ManagedIdentity                                     bool
 	NodeCount                                           int
+	// OIDCIssuer and WorkloadIdentity enable the cluster's OIDC issuer,
+	// which berth hosts, and workload identity, which needs it.
+	OIDCIssuer, WorkloadIdentity bool
 }
 
 // CreateCluster records a cluster. With a service principal, berth checks
@@ -51,6 +55,12 @@ func (m *Management) CreateCluster(ctx context.Context, o ClusterCreate) (Object
 	if o.DNSPrefix != "" {
 		props["dnsPrefix"] = o.DNSPrefix
 	}
+	if o.OIDCIssuer {
+		props["oidcIssuerProfile"] = map[string]any{"enabled": true}
+	}
+	if o.WorkloadIdentity {
+		props["securityProfile"] = map[string]any{"workloadIdentity": map[string]any{"enabled": true}}
+	}
 	body := map[string]any{"location": o.Location, "properties": props}
 	if o.ManagedIdentity {
 		body["identity"] = map[string]any{"type": "SystemAssigned"}
@@ -65,12 +75,101 @@ func (m *Management) CreateCluster(ctx context.Context, o ClusterCreate) (Object
 	if err := m.do(ctx, http.MethodPut, path, clusterAPI, nil, body, &out); err != nil {
 		return nil, err
 	}
-	return flatten(out), nil
+	return clusterOut(flatten(out)), nil
+}
+
+// clusterOut shows a cluster as the cloud CLI does: its SDK's models
+// name the issuer's URL issuerUrl, the wire issuerURL.
+func clusterOut(c Object) Object {
+	if p, ok := c["oidcIssuerProfile"].(map[string]any); ok {
+		if u, ok := p["issuerURL"]; ok {
+			delete(p, "issuerURL")
+			p["issuerUrl"] = u
+		}
+	}
+	return c
 }
 
 // ShowCluster gets a cluster.
 func (m *Management) ShowCluster(ctx context.Context, name, group string) (Object, error) {
-	return m.showResource(ctx, group, resourcetype.ManagedCluster, name, clusterAPI)
+	c, err := m.showResource(ctx, group, resourcetype.ManagedCluster, name, clusterAPI)
+	if err != nil {
+		return nil, err
+	}
+	return clusterOut(c), nil
+}
+
+// ClusterUpdate are berth aks update's options; what is not given stays
+// as it is.
+type ClusterUpdate struct {
+	Name, Group string
+	// OIDCIssuer enables the OIDC issuer berth hosts for the cluster (it
+	// cannot be disabled).
+	OIDCIssuer bool
+	// WorkloadIdentity enables (true) or disables (false) workload
+	// identity.
+	WorkloadIdentity *bool
+	// ServiceAccountKeysFile holds the cluster's service account public
+	// keys (PEM, or a JSON Web Key Set), served by the issuer berth hosts.
+	ServiceAccountKeysFile string
+	// APIServerIssuer is the issuer the cluster's API server serves
+	// itself, whose TLS certificate may chain to the CA certificates in
+	// APIServerIssuerCAFile; APIServerIssuerSet with an empty URL forgets it.
+	APIServerIssuer, APIServerIssuerCAFile string
+	APIServerIssuerSet                     bool
+}
+
+// UpdateCluster changes a cluster's issuer settings with a PATCH, as the
+// cloud CLI's aks update does. Keys are read and checked here, so that a
+// file berth would refuse is refused before anything is sent.
+func (m *Management) UpdateCluster(ctx context.Context, o ClusterUpdate) (Object, error) {
+	props := map[string]any{}
+	issuer := map[string]any{}
+	if o.OIDCIssuer {
+		issuer["enabled"] = true
+	}
+	if o.ServiceAccountKeysFile != "" {
+		data, err := os.ReadFile(o.ServiceAccountKeysFile)
+		if err != nil {
+			return nil, err
+		}
+		set, err := federation.ParseKeys(data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", o.ServiceAccountKeysFile, err)
+		}
+		issuer["serviceAccountKeys"] = set
+	}
+	if o.APIServerIssuerSet {
+		ai := map[string]any{"url": o.APIServerIssuer}
+		if o.APIServerIssuerCAFile != "" {
+			ca, err := os.ReadFile(o.APIServerIssuerCAFile)
+			if err != nil {
+				return nil, err
+			}
+			ai["caCertificates"] = string(ca)
+		}
+		issuer["apiServerIssuer"] = ai
+	} else if o.APIServerIssuerCAFile != "" {
+		return nil, errors.New("--api-server-issuer-ca-file needs --api-server-issuer")
+	}
+	if len(issuer) > 0 {
+		props["oidcIssuerProfile"] = issuer
+	}
+	if o.WorkloadIdentity != nil {
+		props["securityProfile"] = map[string]any{"workloadIdentity": map[string]any{"enabled": *o.WorkloadIdentity}}
+	}
+	if len(props) == 0 {
+		return nil, errors.New("nothing to update: give --enable-oidc-issuer, --enable-workload-identity, --disable-workload-identity, --service-account-keys or --api-server-issuer")
+	}
+	path, err := m.resourcePath(o.Group, resourcetype.ManagedCluster, o.Name)
+	if err != nil {
+		return nil, err
+	}
+	var out Object
+	if err := m.do(ctx, http.MethodPatch, path, clusterAPI, nil, map[string]any{"properties": props}, &out); err != nil {
+		return nil, err
+	}
+	return clusterOut(flatten(out)), nil
 }
 
 // DeleteCluster deletes a cluster, and with it its identities.
