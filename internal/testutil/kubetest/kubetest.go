@@ -69,6 +69,10 @@ type Cluster struct {
 	// Config and Client act as the administrator.
 	Config *rest.Config
 	Client *kubernetes.Clientset
+	// ServiceAccountPublicKeyFile holds the PEM public key of the
+	// service account signing key: what an issuer the cluster does not
+	// serve itself publishes.
+	ServiceAccountPublicKeyFile string
 
 	dir       string
 	token     string
@@ -178,6 +182,14 @@ func (c *Cluster) writeCredentials() error {
 		return err
 	}
 	if err := writeKey(c.path("service-account.key"), saKey); err != nil {
+		return err
+	}
+	pub, err := x509.MarshalPKIXPublicKey(&saKey.PublicKey)
+	if err != nil {
+		return err
+	}
+	c.ServiceAccountPublicKeyFile = c.path("service-account.pub")
+	if err := os.WriteFile(c.ServiceAccountPublicKeyFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o644); err != nil {
 		return err
 	}
 
