@@ -25,7 +25,9 @@ type kubeKey struct{}
 //	    start one for the rest of the script, its service-account tokens
 //	    issued by URL (default: the API server's own URL) for the
 //	    audiences AUD (default: the issuer), and point kubectl at it as
-//	    the administrator: KUBECONFIG, and KUBE_URL, KUBE_CA, KUBE_ISSUER
+//	    the administrator: KUBECONFIG, and KUBE_URL, KUBE_CA, KUBE_ISSUER,
+//	    KUBE_SA_PUBLIC_KEY (the service account signing key's public half,
+//	    PEM, for an issuer berth hosts)
 //	kube create-token NAMESPACE SERVICE_ACCOUNT [-audience AUD]... [-duration D]
 //	    print a token for the service account from the TokenRequest API
 //
@@ -65,10 +67,11 @@ func kubeCommand(ts *testscript.TestScript, args []string) error {
 		*slot = c
 		ts.Logf("kube: API server ready at %s in %v", c.URL, time.Since(began).Round(time.Millisecond))
 		for k, v := range map[string]string{
-			"KUBECONFIG":  c.Kubeconfig,
-			"KUBE_URL":    c.URL,
-			"KUBE_CA":     c.CAFile,
-			"KUBE_ISSUER": c.Issuer,
+			"KUBECONFIG":         c.Kubeconfig,
+			"KUBE_URL":           c.URL,
+			"KUBE_CA":            c.CAFile,
+			"KUBE_ISSUER":        c.Issuer,
+			"KUBE_SA_PUBLIC_KEY": c.ServiceAccountPublicKeyFile,
 			// kubectl caches discovery under $HOME, which scripts lack.
 			"KUBECACHEDIR": filepath.Join(dir, "cache"),
 		} {
