@@ -9,6 +9,12 @@
 // resource deletes what it stands for and the role assignments at or below
 // it, so that a resource made again under the same name starts bare.
 //
+// A cluster's OIDC issuers are found by their URL, which a token names
+// and a resource id does not: each issuer URL is one cluster's
+// (store.ClusterIssuers), and ClusterIssuer and KnownIssuers read what
+// the cluster says of it now, for the documents berth serves and for the
+// token service.
+//
 // Every change, and every attempt refused for lack of rights, is one
 // audit event (package audit); a subscription's events are its activity
 // log (ActivityLog).
