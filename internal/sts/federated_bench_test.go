@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/berthhq/berth/internal/clientauth"
+	"github.com/berthhq/berth/internal/controlplane"
 	"github.com/berthhq/berth/internal/federation"
 	"github.com/berthhq/berth/internal/ids"
 	"github.com/berthhq/berth/internal/keys"
@@ -29,7 +30,9 @@ func BenchmarkClientCredentials(b *testing.B) {
 	if err := ring.Ensure(ctx); err != nil {
 		b.Fatal(err)
 	}
-	svc := &sts.Service{Directory: meta, Keys: ring, Clients: clientauth.NewChecker(meta), Issuers: &federation.Issuers{Roots: cluster.CA}, Lifetime: time.Hour}
+	// The issuers berth knows are asked first, as the server asks them.
+	issuers := &federation.Issuers{Roots: cluster.CA, Known: controlplane.KnownIssuers{Store: meta}}
+	svc := &sts.Service{Directory: meta, Keys: ring, Clients: clientauth.NewChecker(meta), Issuers: issuers, Lifetime: time.Hour}
 	now := time.Now()
 	must := func(err error) {
 		b.Helper()

@@ -51,6 +51,7 @@ type DB struct {
 	principalsByID cache.Cache[string, store.ServicePrincipal]
 	federated      cache.Cache[string, []store.FederatedCredential]
 	passwords      cache.Cache[string, []store.PasswordCredential]
+	clusterIssuers cache.Cache[string, clusterIssuer]
 }
 
 var (
