@@ -63,7 +63,7 @@ step "benchmark harness (its own module): vet and a seconds-long smoke run again
 (cd bench && go vet ./... && go test -count=1 ./...)
 
 step "fuzzing parsers briefly (corpus kept in testdata/fuzz)"
-for spec in oci:FuzzParseDigest oci:FuzzValidateName oci:FuzzParseReference oci:FuzzParseManifest resourceid:FuzzParse odata:FuzzParse redirecturi:FuzzMatch federation:FuzzUnverified wiwebhook:FuzzReview; do
+for spec in oci:FuzzParseDigest oci:FuzzValidateName oci:FuzzParseReference oci:FuzzParseManifest resourceid:FuzzParse odata:FuzzParse redirecturi:FuzzMatch federation:FuzzUnverified federation:FuzzParseKeys wiwebhook:FuzzReview; do
   # Quiet when it passes; the whole report when it does not (a failing
   # input is also written to the package's testdata/fuzz).
   if ! go test -run '^$' -fuzz "^${spec#*:}\$" -fuzztime 5s "./internal/${spec%%:*}" >"$work/fuzz.log" 2>&1; then
