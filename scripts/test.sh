@@ -52,9 +52,10 @@ step "building berth"
 go build -o "$work/berth" ./cmd/berth
 export BERTH_BIN="$work/berth"
 
-step "kube-apiserver for the Kubernetes tests (built once, cached in \$BERTH_CACHE)"
+step "kube-apiserver and the kubelet's credential provider code for the Kubernetes tests (built once, cached in \$BERTH_CACHE)"
 BERTH_KUBE_APISERVER=$(scripts/kube-apiserver.sh)
-export BERTH_KUBE_APISERVER
+BERTH_KUBELET_CREDENTIAL_DRIVER=$(scripts/kubelet-credential-driver.sh)
+export BERTH_KUBE_APISERVER BERTH_KUBELET_CREDENTIAL_DRIVER
 
 step "unit, store conformance and end-to-end tests (race detector on)"
 go test -race -count=1 -timeout 30m ./...
