@@ -23,9 +23,11 @@ import (
 // the machine's metadata agent (see imdsCommand), `tenant create PREFIX
 // DOMAIN` another tenant (see tenantCommand), `browser consent URL USER
 // PASSWORD` a person consenting in Chromium (see browserCommand), `kube`
-// a real Kubernetes API server for kubectl (see kubeCommand), the
-// conditions [chromium] and [kube] (false when Chromium, or etcd and
-// kube-apiserver, are not installed; an error instead under
+// a real Kubernetes API server for kubectl (see kubeCommand), `kubelet
+// pull CONFIG REF` the kubelet's credential provider code pulling (see
+// kubeletCommand), the conditions [chromium], [kube] and [kubelet]
+// (false when Chromium, etcd and kube-apiserver, or the kubelet
+// credential driver are not installed; an error instead under
 // BERTH_REQUIRE_TOOLS=1), and these variables:
 // TENANT_ID, SUBSCRIPTION_ID, BERTH_URL, BERTH_CA, BERTH_PORT, ADMIN_ID,
 // ADMIN_SECRET.
@@ -35,6 +37,7 @@ func TestScenarios(t *testing.T) {
 	_, port, _ := net.SplitHostPort(s.Host)
 	chromium, chromiumErr := lookChromium()
 	kube, kubeErr := kubetest.Available()
+	kubelet, kubeletErr := kubeletDriver()
 	spki, err := serverSPKI(s)
 	if err != nil {
 		t.Fatal(err)
@@ -47,6 +50,8 @@ func TestScenarios(t *testing.T) {
 				return chromium != "", chromiumErr
 			case "kube":
 				return kube, kubeErr
+			case "kubelet":
+				return kubelet != "", kubeletErr
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
@@ -108,6 +113,17 @@ func TestScenarios(t *testing.T) {
 					ts.Fatalf("kube %s: %v", strings.Join(args, " "), err)
 				case neg:
 					ts.Logf("kube %s failed as it should: %v", strings.Join(args, " "), err)
+				}
+			},
+			"kubelet": func(ts *testscript.TestScript, neg bool, args []string) {
+				err := kubeletCommand(ts, s, bin, kubelet, args)
+				switch {
+				case neg && err == nil:
+					ts.Fatalf("kubelet %s succeeded, want a failure", strings.Join(args, " "))
+				case !neg && err != nil:
+					ts.Fatalf("kubelet %s: %v", strings.Join(args, " "), err)
+				case neg:
+					ts.Logf("kubelet %s failed as it should: %v", strings.Join(args, " "), err)
 				}
 			},
 			"tenant": func(ts *testscript.TestScript, neg bool, args []string) {

@@ -137,16 +137,7 @@ func TestCredentialProviderPullsAsThePodsIdentity(t *testing.T) {
 			"subject": "system:serviceaccount:default:" + sa, "audiences": []string{tokenExchangeAudience}})
 		e.run("ad", "app", "federated-credential", "create", "--id", app.appID, "--parameters", string(params), "-o", "none")
 	}
-	ca, err := os.ReadFile(e.s.CAFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodeFile := filepath.Join(t.TempDir(), "azure.json")
-	nodeJSON, _ := json.Marshal(map[string]any{"cloud": "AzurePublicCloud", "tenantId": e.s.Boot.TenantID, "aadClientId": node.appID,
-		"aadClientSecret": node.secret, "berthServer": e.s.URL, "berthCA": string(ca), "registrySuffix": "cr.localhost"})
-	if err := os.WriteFile(nodeFile, nodeJSON, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	nodeFile := writeNodeFile(t, e, node)
 	ref := e.loginServer + "/apps/api:v1"
 	provide := func(sa, clientID string) (map[string]struct{ Username, Password string }, error) {
 		req := map[string]any{"apiVersion": "credentialprovider.kubelet.k8s.io/v1", "kind": "CredentialProviderRequest", "image": ref}
