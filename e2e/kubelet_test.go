@@ -122,19 +122,19 @@ func (k *kubelet) credentials(image, pod string) (creds []kubeletCredential, std
 }
 
 // podsKubeletConfig is the kubelet configuration with which pods pull as
-// their own workload identities (docs/kubernetes.md shows it), for a node
-// file and the registries' port.
+// their own workload identities, as docs/kubernetes.md shows it; the
+// test puts its own node file and registries' port in.
 const podsKubeletConfig = `apiVersion: kubelet.config.k8s.io/v1
 kind: CredentialProviderConfig
 providers:
   - name: berth
     apiVersion: credentialprovider.kubelet.k8s.io/v1
     matchImages:
-      - "*.cr.localhost:%[2]s"
+      - "*.cr.localhost"
     defaultCacheDuration: "10m"
     args:
       - credential-provider
-      - %[1]s
+      - /etc/kubernetes/azure.json
     tokenAttributes:
       serviceAccountTokenAudience: api://AzureADTokenExchange
       cacheType: ServiceAccount
@@ -221,7 +221,17 @@ providers:
     defaultCacheDuration: "10m"
     args: [credential-provider, %s]
 `, port, nodeFile))
-	pods := config("pods.yaml", fmt.Sprintf(podsKubeletConfig, nodeFile, port))
+	docs, err := os.ReadFile(filepath.Join("..", "docs", "kubernetes.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(docs), "```yaml\n"+podsKubeletConfig+"```\n") {
+		t.Errorf("docs/kubernetes.md does not show the configuration this test uses:\n%s", podsKubeletConfig)
+	}
+	pods := config("pods.yaml", strings.NewReplacer(
+		"/etc/kubernetes/azure.json", nodeFile,
+		`"*.cr.localhost"`, `"*.cr.localhost:`+port+`"`,
+	).Replace(podsKubeletConfig))
 
 	pull := func(c kubeletCredential) error {
 		_, err := remote.Image(e.ref("apps/api:v1"), e.ggcr(ctx, authn.AuthConfig{Username: c.Username, Password: c.Password})...)
