@@ -145,7 +145,7 @@ func identityFederatedFlags(f *flagSet) *cli.IdentityFederatedCredential {
 	f.StringVar(&in.Name, "name n", "The federated credential's name: 3 to 120 letters, digits, '-' and '_'.", required)
 	f.StringVar(&in.Issuer, "issuer", "The issuer's URL, https, exactly as its tokens' iss claim.")
 	f.StringVar(&in.Subject, "subject", "The subject, exactly as the tokens' sub claim (system:serviceaccount:NAMESPACE:ACCOUNT for a Kubernetes service account).")
-	f.ListVar(&in.Audiences, "audiences", "The audiences the tokens carry (default api://AzureADTokenExchange).")
+	f.ListVar(&in.Audiences, "audiences audience", "The audiences the tokens carry (default api://AzureADTokenExchange).")
 	return in
 }
 

@@ -13,17 +13,20 @@ import (
 
 // LoginOptions are berth login's flags.
 type LoginOptions struct {
-	// ServicePrincipal logs in with Username (app id), Password
-	// (secret) and Tenant; otherwise the bootstrap administrator of the
+	// ServicePrincipal logs in with Username (an application's app id or
+	// a user-assigned identity's client id), Tenant, and Password (a
+	// secret) or FederatedToken (another issuer's token that a federated
+	// credential trusts); otherwise the bootstrap administrator of the
 	// server whose data directory is DataDir is used.
 	ServicePrincipal bool
 	// Identity logs in as the machine's managed identity (Username, if
 	// set, names which: a client id, object id or resource id), with
 	// tokens from its metadata endpoint. It needs Server.
-	Identity bool
-	Username string
-	Password string
-	Tenant   string
+	Identity       bool
+	Username       string
+	Password       string
+	FederatedToken string
+	Tenant         string
 	// Server and CAFile (berth's --server and --ca-file, or
 	// $BERTH_SERVER and $BERTH_CA_FILE) default to those of the current
 	// login, then to the local data directory's.
@@ -130,10 +133,10 @@ func Login(ctx context.Context, o LoginOptions) ([]Account, error) {
 			return nil, err
 		}
 	case o.ServicePrincipal:
-		if o.Username == "" || o.Password == "" || o.Tenant == "" {
-			return nil, errors.New("--service-principal needs --username, --password and --tenant")
+		if o.Username == "" || o.Tenant == "" || (o.Password == "") == (o.FederatedToken == "") {
+			return nil, errors.New("--service-principal needs --username, --tenant, and --password or --federated-token")
 		}
-		p.TenantID, p.User, p.Secret = o.Tenant, User{Name: o.Username, Type: "servicePrincipal"}, o.Password
+		p.TenantID, p.User, p.Secret, p.FederatedToken = o.Tenant, User{Name: o.Username, Type: "servicePrincipal"}, o.Password, o.FederatedToken
 		p.Server = o.Server
 		if p.Server == "" && prev != nil {
 			p.Server, p.CACert = prev.Server, prev.CACert

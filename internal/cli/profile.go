@@ -33,11 +33,13 @@ type Profile struct {
 	// login --identity), which has no secret: every token comes from the
 	// machine's metadata endpoint.
 	ManagedIdentity *ManagedIdentity `json:"managedIdentity,omitempty"`
-	// FederatedToken, for one command and never saved, is a token of
-	// another issuer that the application trusts through a federated
-	// credential (a pod's service account token): presented as the
-	// client assertion instead of a secret.
-	FederatedToken string                 `json:"-"`
+	// FederatedToken is a token of another issuer that the application
+	// or identity trusts through a federated credential (a pod's service
+	// account token), presented as the client assertion instead of a
+	// secret. A login with one keeps it, as the cloud CLI does, to renew
+	// tokens with until it expires; the credential provider's, a pod's,
+	// is never saved.
+	FederatedToken string                 `json:"federatedToken,omitempty"`
 	Tokens         map[string]CachedToken `json:"tokens,omitempty"`
 	// Subscriptions are those the principal had access to at login or at
 	// the last account list --refresh; SubscriptionID is the current one,
