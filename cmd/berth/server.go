@@ -44,6 +44,9 @@ var serverCommands = []command{
 			f.Int64Var(&cfg.BodyMinRate, "body-min-rate", "Bytes per second a request body must average after --body-timeout's grace (0: no minimum).")
 			f.IntVar(&cfg.MaxConnsPerClient, "max-conns-per-client", "Connections one client address (an IPv6 /64) may hold at once (0: no limit; raise behind a proxy or NAT).")
 			f.StringVar(&cfg.FederationCAFile, "federation-ca-file", "PEM certificates that federated issuers' TLS certificates may chain to, beside the system's (a cluster that serves its own issuer documents).")
+			f.BoolVar(&cfg.CloudHostnames, "cloud-hostnames", "Also answer as the public cloud's host names (login.microsoftonline.com, management.azure.com, graph.microsoft.com, <registry>.azurecr.io) and serve a CONNECT proxy to them on --proxy-listen; see berth env.")
+			f.StringVar(&cfg.ProxyListen, "proxy-listen", "Address of --cloud-hostnames' proxy (HOST:PORT).")
+			f.StringVar(&cfg.LoginServerPort, "login-server-port", "Port to add to registries' login servers (<name>.<suffix>:<port>) when clients reach berth on a port other than 443 without the proxy.")
 			f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", "How long in-flight requests may take after SIGTERM.")
 			f.StringVar(&cfg.DebugListen, "debug-listen", "Serve Go's profiler (/debug/pprof/) on this loopback address, e.g. 127.0.0.1:6060.")
 			return func(c *call) (any, error) {

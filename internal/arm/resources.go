@@ -178,7 +178,7 @@ type systemDataJSON struct {
 	LastModifiedAt string `json:"lastModifiedAt"`
 }
 
-func resourceOut(rs store.Resource) resourceJSON {
+func (h *Handler) resourceOut(rs store.Resource) resourceJSON {
 	out := resourceJSON{ID: rs.ID, Name: rs.Name, Type: rs.Type, Location: rs.Location, Tags: rs.Tags, SKU: rs.SKU,
 		Identity: rs.Identity, Properties: rs.Properties,
 		SystemData: systemDataJSON{CreatedAt: timestamp(rs.CreatedAt), LastModifiedAt: timestamp(rs.UpdatedAt)}}
@@ -188,7 +188,25 @@ func resourceOut(rs store.Resource) resourceJSON {
 	if len(out.Properties) == 0 {
 		out.Properties = json.RawMessage("{}")
 	}
+	if strings.EqualFold(rs.Type, resourcetype.Registry) {
+		out.Properties = withLoginServer(out.Properties, h.Service.LoginServer(rs.Name))
+	}
 	return out
+}
+
+// withLoginServer sets a registry's loginServer property to what the
+// server's settings make it now; the rest stays as stored.
+func withLoginServer(props json.RawMessage, loginServer string) json.RawMessage {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(props, &m); err != nil || m == nil {
+		return props
+	}
+	m["loginServer"], _ = json.Marshal(loginServer)
+	b, err := json.Marshal(m)
+	if err != nil {
+		return props
+	}
+	return b
 }
 
 func (h *Handler) resource(w http.ResponseWriter, r *http.Request, c controlplane.Caller, id resourceid.ID) error {
@@ -211,7 +229,7 @@ func (h *Handler) resource(w http.ResponseWriter, r *http.Request, c controlplan
 		if err != nil {
 			return err
 		}
-		return writeJSON(w, createdOr(created), resourceOut(rs))
+		return writeJSON(w, createdOr(created), h.resourceOut(rs))
 	case http.MethodPatch:
 		var in struct {
 			Tags       map[string]string `json:"tags"`
@@ -226,13 +244,13 @@ func (h *Handler) resource(w http.ResponseWriter, r *http.Request, c controlplan
 		if err != nil {
 			return err
 		}
-		return writeJSON(w, http.StatusOK, resourceOut(rs))
+		return writeJSON(w, http.StatusOK, h.resourceOut(rs))
 	case http.MethodGet:
 		rs, err := h.Service.GetResource(ctx, c, id)
 		if err != nil {
 			return err
 		}
-		return writeJSON(w, http.StatusOK, resourceOut(rs))
+		return writeJSON(w, http.StatusOK, h.resourceOut(rs))
 	case http.MethodDelete:
 		found, err := h.Service.DeleteResource(ctx, c, id)
 		return deleted(w, found, err)
@@ -258,7 +276,7 @@ func (h *Handler) listResources(w http.ResponseWriter, r *http.Request, c contro
 	}
 	out := make([]resourceJSON, 0, len(rs))
 	for _, x := range rs {
-		out = append(out, resourceOut(x))
+		out = append(out, h.resourceOut(x))
 	}
 	return list(w, out)
 }

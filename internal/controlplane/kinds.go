@@ -79,7 +79,7 @@ func (k registryKind) create(ctx context.Context, s *Service, sub store.Subscrip
 			"Resource name '%s' is invalid. The name can contain only alphanumeric characters and must be between 5 and 50 characters.", r.Name)
 	}
 	p := resourcetype.RegistryProperties{
-		LoginServer: RegistryKey(r.Name) + "." + s.RegistrySuffix, CreationDate: r.CreatedAt, ProvisioningState: "Succeeded",
+		LoginServer: s.LoginServer(r.Name), CreationDate: r.CreatedAt, ProvisioningState: "Succeeded",
 		PublicNetworkAccess: "Enabled", ZoneRedundancy: "Disabled",
 	}
 	p.Policies.AzureADAuthenticationAsArmPolicy.Status = "enabled"

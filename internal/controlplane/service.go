@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"regexp"
 	"strings"
 	"time"
@@ -39,6 +40,9 @@ type Service struct {
 	Authz *authz.Engine
 	// RegistrySuffix makes login servers: <registry name>.<suffix>.
 	RegistrySuffix string
+	// LoginServerPort, if set, is added to login servers, for clients
+	// that reach berth on a port other than 443.
+	LoginServerPort string
 	// Clients checks the secrets of clusters' service principals, as it
 	// does for every surface.
 	Clients *clientauth.Checker
@@ -294,6 +298,17 @@ func canonical(id resourceid.ID, k kind) resourceid.ID {
 	ns, types, _ := strings.Cut(k.Type(), "/")
 	id.Namespace, id.Types = ns, strings.Split(types, "/")
 	return id
+}
+
+// LoginServer is where clients reach a registry, as its loginServer
+// property says: from the server's current settings, so that a new
+// suffix or port applies to registries made before it.
+func (s *Service) LoginServer(registry string) string {
+	host := RegistryKey(registry) + "." + s.RegistrySuffix
+	if s.LoginServerPort != "" {
+		return net.JoinHostPort(host, s.LoginServerPort)
+	}
+	return host
 }
 
 // PutResource creates or replaces a resource. created says which.

@@ -88,7 +88,7 @@ func ensureBootstrap(ctx context.Context, meta store.Store, cp *controlplane.Ser
 	}
 	b := Bootstrap{
 		TenantID: rec.TenantID, SubscriptionID: rec.SubscriptionID, Registry: rec.Registry,
-		LoginServer: cfg.LoginServer(rec.Registry), ClientID: rec.ClientID, URL: url,
+		LoginServer: cp.LoginServer(rec.Registry), ClientID: rec.ClientID, URL: url,
 	}
 	var old Bootstrap
 	if fresh != "" {

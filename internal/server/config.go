@@ -6,8 +6,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/berthhq/berth/internal/cloudhosts"
 )
 
 // Config is everything `berth serve` can be told.
@@ -53,7 +56,20 @@ type Config struct {
 	BodyTimeout       time.Duration
 	BodyMinRate       int64
 	MaxConnsPerClient int
+	// CloudHostnames also answers as the public cloud's host names
+	// (package cloudhosts), with the registry suffix azurecr.io, and
+	// serves the CONNECT proxy that reaches them on ProxyListen.
+	CloudHostnames bool
+	ProxyListen    string
+	// LoginServerPort is added to registries' loginServer property
+	// (<name>.<suffix>:<port>) for clients that reach berth on a port
+	// other than 443 without a proxy; empty: none.
+	LoginServerPort string
 }
+
+// DefaultProxyListen is where --cloud-hostnames' proxy listens unless
+// told otherwise; `berth env` names it by default.
+const DefaultProxyListen = "127.0.0.1:8444"
 
 // DefaultRegistryName is the registry bootstrap creates.
 const DefaultRegistryName = "default"
@@ -90,6 +106,8 @@ func Defaults() Config {
 		BodyTimeout:       time.Minute,
 		BodyMinRate:       1024,
 		MaxConnsPerClient: 256,
+
+		ProxyListen: DefaultProxyListen,
 	}
 }
 
@@ -115,6 +133,28 @@ func (c *Config) Validate() error {
 	if c.RegistrySuffix == "" {
 		return errors.New("--registry-suffix must not be empty")
 	}
+	if c.CloudHostnames {
+		// The cloud's clients find registries at <name>.azurecr.io, on
+		// port 443 through the proxy.
+		if c.RegistrySuffix != Defaults().RegistrySuffix && c.RegistrySuffix != cloudhosts.RegistrySuffix {
+			return fmt.Errorf("--cloud-hostnames serves registries at <name>.%s; drop --registry-suffix", cloudhosts.RegistrySuffix)
+		}
+		if c.LoginServerPort != "" {
+			return errors.New("--cloud-hostnames serves login servers on port 443 (through its proxy); drop --login-server-port")
+		}
+		if c.InsecureHTTP {
+			return errors.New("--cloud-hostnames needs HTTPS; drop --insecure-http")
+		}
+		c.RegistrySuffix = cloudhosts.RegistrySuffix
+		if _, _, err := net.SplitHostPort(c.ProxyListen); err != nil {
+			return fmt.Errorf("--proxy-listen %q: %w", c.ProxyListen, err)
+		}
+	}
+	if c.LoginServerPort != "" {
+		if p, err := strconv.Atoi(c.LoginServerPort); err != nil || p < 1 || p > 65535 {
+			return fmt.Errorf("--login-server-port %q: must be a port number", c.LoginServerPort)
+		}
+	}
 	if c.GCGrace < time.Minute && c.GCInterval > 0 {
 		return errors.New("--gc-grace must be at least a minute")
 	}
@@ -138,11 +178,6 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// LoginServer is a registry's host name.
-func (c *Config) LoginServer(registry string) string {
-	return registry + "." + c.RegistrySuffix
-}
-
 // certHosts are the names the server certificate covers.
 func (c *Config) certHosts() []string {
 	hosts := []string{"localhost", "127.0.0.1", "::1", "*." + c.RegistrySuffix}
@@ -150,6 +185,9 @@ func (c *Config) certHosts() []string {
 		hosts = append(hosts, host)
 	}
 	hosts = append(hosts, c.Hosts...)
+	if c.CloudHostnames {
+		hosts = append(hosts, cloudhosts.Hosts...)
+	}
 	seen := map[string]bool{}
 	out := hosts[:0]
 	for _, h := range hosts {

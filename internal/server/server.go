@@ -13,6 +13,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -25,6 +26,7 @@ import (
 	"github.com/berthhq/berth/internal/audit"
 	"github.com/berthhq/berth/internal/authz"
 	"github.com/berthhq/berth/internal/clientauth"
+	"github.com/berthhq/berth/internal/cloudhosts"
 	"github.com/berthhq/berth/internal/controlplane"
 	"github.com/berthhq/berth/internal/federation"
 	"github.com/berthhq/berth/internal/gc"
@@ -94,7 +96,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 	clients := clientauth.NewChecker(stores.Meta)
 	// One audit trail for every surface (package audit).
 	trail := &audit.Trail{Store: stores.Meta, Log: log}
-	cp := &controlplane.Service{Store: stores.Meta, Authz: engine, Clients: clients, RegistrySuffix: cfg.RegistrySuffix, Audit: trail}
+	cp := &controlplane.Service{Store: stores.Meta, Authz: engine, Clients: clients, RegistrySuffix: cfg.RegistrySuffix, LoginServerPort: cfg.LoginServerPort, Audit: trail}
 	boot, err := ensureBootstrap(ctx, stores.Meta, cp, cfg, url, log)
 	if err != nil {
 		ln.Close()
@@ -199,6 +201,22 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 		defer dbg.Close()
 	}
 
+	proxyURL := ""
+	if cfg.CloudHostnames {
+		psrv, pln, err := cloudProxy(cfg, ln.Addr(), m, log)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		go func() {
+			if err := psrv.Serve(pln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("proxy listener", "err", err)
+			}
+		}()
+		defer psrv.Close()
+		proxyURL = "http://" + pln.Addr().String()
+	}
+
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -212,8 +230,8 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	printReady(out, url, cfg, boot)
-	log.Info("serving", "url", url, "data_dir", cfg.DataDir, "metadata", stores.Meta.Dialect(), "default_registry", boot.LoginServer)
+	printReady(out, url, proxyURL, cfg, boot)
+	log.Info("serving", "url", url, "proxy", proxyURL, "data_dir", cfg.DataDir, "metadata", stores.Meta.Dialect(), "default_registry", boot.LoginServer)
 
 	select {
 	case err := <-serveErr:
@@ -233,7 +251,31 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 	return err
 }
 
-func printReady(out io.Writer, url string, cfg Config, b Bootstrap) {
+// cloudProxy listens for --cloud-hostnames' CONNECT proxy, which tunnels
+// to berth at addr. It is bounded per client as berth's own listener is.
+func cloudProxy(cfg Config, addr net.Addr, m *metrics, log *slog.Logger) (*http.Server, net.Listener, error) {
+	target := addr.(*net.TCPAddr)
+	ip := target.IP
+	// A wildcard listener is reached on the loopback address.
+	if ip.IsUnspecified() {
+		ip = net.IPv6loopback
+		if target.IP.To4() != nil {
+			ip = net.IPv4(127, 0, 0, 1)
+		}
+	}
+	pln, err := net.Listen("tcp", cfg.ProxyListen)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--proxy-listen: %w", err)
+	}
+	pln = newLimitListener(pln, cfg.MaxConnsPerClient, m.connsRefused.Inc)
+	return &http.Server{
+		Handler:           &cloudhosts.Proxy{Target: net.JoinHostPort(ip.String(), strconv.Itoa(target.Port)), Log: log},
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}, pln, nil
+}
+
+func printReady(out io.Writer, url, proxyURL string, cfg Config, b Bootstrap) {
 	boot := filepath.Join(cfg.DataDir, BootstrapFile)
 	fmt.Fprintf(out, "berth is ready at %s\n", url)
 	fmt.Fprintf(out, `
@@ -244,6 +286,12 @@ Next steps:
   Try it:
     curl --cacert %[1]s -u "$(jq -r .clientId %[2]s):$(jq -r .clientSecret %[2]s)" %[4]s/v2/_catalog
 `, filepath.Join(cfg.DataDir, pki.CACertFile), boot, b.LoginServer, url)
+	if proxyURL != "" {
+		fmt.Fprintf(out, `  The cloud's CLI, through berth's proxy at %s (see docs/cloud-cli.md):
+    eval "$(berth env --data-dir %s --proxy %s)"
+    az login --service-principal -u "$(jq -r .clientId %s)" -p "$(jq -r .clientSecret %[4]s)" --tenant "$(jq -r .tenantId %[4]s)"
+`, proxyURL, cfg.DataDir, strings.TrimPrefix(proxyURL, "http://"), boot)
+	}
 }
 
 func collectPeriodically(ctx context.Context, c *gc.Collector, every time.Duration, m *metrics, log *slog.Logger) {
