@@ -63,6 +63,10 @@ func NewHandler(s *Service, v Verifier, log *slog.Logger) *Handler {
 		"PATCH /v1.0/users/{id}":                                            h.updateUser,
 		"DELETE /v1.0/users/{id}":                                           h.deleteUser,
 		"DELETE /v1.0/directoryRoles/{role}/members/{member}/{ref}":         h.removeRoleMember,
+		"GET /v1.0/domains":                                                 h.listDomains,
+		"GET /v1.0/domains/{id}":                                            h.getDomain,
+		"GET /v1.0/organization":                                            h.listOrganization,
+		"GET /v1.0/me":                                                      h.me,
 	}
 	for pattern, fn := range routes {
 		h.mux.Handle(pattern, h.authenticated(fn))
