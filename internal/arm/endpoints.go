@@ -2,6 +2,9 @@ package arm
 
 import (
 	"net/http"
+	"strings"
+
+	"github.com/berthhq/berth/internal/cloudhosts"
 
 	"github.com/berthhq/berth/internal/controlplane"
 )
@@ -18,14 +21,21 @@ func (h *Handler) endpoints(w http.ResponseWriter, r *http.Request) error {
 			Message: "The api-version query parameter (?api-version=) is required for all requests."}
 	}
 	base := baseURL(r) + "/"
+	// berth's own address serves every surface: the token service takes
+	// it as the directory API's resource too. Reached as the public
+	// cloud's management host, berth names the cloud's other hosts.
+	login, graph := base, base
+	if strings.EqualFold(r.Host, cloudhosts.ManagementHost) {
+		login, graph = "https://"+cloudhosts.LoginHost+"/", "https://"+cloudhosts.DirectoryHost+"/"
+	}
 	audiences := []string{"https://management.core.windows.net/", "https://management.azure.com/", "api://berth/management"}
 	if v < "2019-05-01" {
 		return writeJSON(w, http.StatusOK, map[string]any{
 			"galleryEndpoint": base,
-			"graphEndpoint":   base,
+			"graphEndpoint":   graph,
 			"portalEndpoint":  base,
 			"authentication": map[string]any{
-				"loginEndpoint": base,
+				"loginEndpoint": login,
 				"audiences":     audiences,
 			},
 		})
@@ -34,11 +44,11 @@ func (h *Handler) endpoints(w http.ResponseWriter, r *http.Request) error {
 		"name":                     "berth",
 		"portal":                   base,
 		"resourceManager":          base,
-		"graph":                    base,
-		"graphAudience":            base,
-		"microsoftGraphResourceId": base,
+		"graph":                    graph,
+		"graphAudience":            graph,
+		"microsoftGraphResourceId": graph,
 		"authentication": map[string]any{
-			"loginEndpoint":    base,
+			"loginEndpoint":    login,
 			"audiences":        audiences,
 			"tenant":           "common",
 			"identityProvider": "AAD",

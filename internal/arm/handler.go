@@ -36,7 +36,14 @@ type Handler struct {
 // Match reports whether a path is the management API's.
 func Match(path string) bool {
 	p := strings.ToLower(path)
-	return p == "/subscriptions" || strings.HasPrefix(p, "/subscriptions/") || p == "/metadata/endpoints"
+	return p == "/subscriptions" || strings.HasPrefix(p, "/subscriptions/") || isEndpoints(p)
+}
+
+// isEndpoints matches the cloud metadata's path, also as a client joins it
+// to a management URL that ends in a slash ("//metadata/endpoints"): the
+// cloud's CLI registers clouds so.
+func isEndpoints(path string) bool {
+	return strings.EqualFold(strings.TrimLeft(path, "/"), "metadata/endpoints")
 }
 
 // errUnauthenticated is a request without a valid management token.
@@ -54,7 +61,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
-	if strings.EqualFold(r.URL.Path, "/metadata/endpoints") {
+	if isEndpoints(r.URL.Path) {
 		return h.endpoints(w, r)
 	}
 	c, err := h.authenticate(r)

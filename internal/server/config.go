@@ -178,6 +178,22 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// addresses maps each name and address the server certificate covers
+// (wildcards aside) to that name with the port of addr, berth's listener.
+func (c *Config) addresses(addr net.Addr) map[string]string {
+	_, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return nil
+	}
+	m := map[string]string{}
+	for _, h := range c.certHosts() {
+		if !strings.HasPrefix(h, "*.") {
+			m[strings.ToLower(h)] = net.JoinHostPort(h, port)
+		}
+	}
+	return m
+}
+
 // certHosts are the names the server certificate covers.
 func (c *Config) certHosts() []string {
 	hosts := []string{"localhost", "127.0.0.1", "::1", "*." + c.RegistrySuffix}

@@ -153,8 +153,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 		registryTokens:  &registryauth.TokenHandler{Service: regAuth, Log: log},
 		defaultRegistry: boot.Registry,
 		sts: &sts.Handler{
-			Service: stsService,
-			Log:     log,
+			Service:   stsService,
+			Log:       log,
+			Addresses: cfg.addresses(ln.Addr()),
 		},
 		graph:      graph.NewHandler(&graph.Service{Directory: stores.Meta, Audit: trail}, stsService, log),
 		management: &arm.Handler{Service: cp, Verifier: stsService, Log: log, RegistrySuffix: cfg.RegistrySuffix},

@@ -23,6 +23,11 @@ import (
 type Handler struct {
 	Service *Service
 	Log     *slog.Logger
+	// Addresses maps the host names and IP addresses berth answers at
+	// to host:port, for instance discovery of an authority named without
+	// its port (MSAL asks the public cloud's sign-in host about any
+	// authority it does not know, and drops the port).
+	Addresses map[string]string
 }
 
 // Match reports whether a path belongs to the token service.
@@ -138,6 +143,13 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request, tenant string, v
 		if req.Resource = f.Get("resource"); req.Resource == "" {
 			return missing("resource")
 		}
+	}
+	if _, known := LookupResource(req.Resource); !known && strings.EqualFold(strings.TrimRight(req.Resource, "/"), authority(r)) {
+		// The address the client reached berth at names the directory
+		// API, as /metadata/endpoints advertises it: the cloud's CLI
+		// takes that one value for the API's base URL and its token's
+		// resource.
+		req.Resource = DirectoryURI
 	}
 	tok, err := h.Service.Issue(r.Context(), req)
 	if err != nil {
@@ -273,15 +285,23 @@ var errUnknownInstance = errors.New("unknown or invalid instance")
 func (h *Handler) instance(w http.ResponseWriter, r *http.Request) error {
 	ae := r.URL.Query().Get("authorization_endpoint")
 	u, err := url.Parse(ae)
-	if ae == "" || err != nil || !strings.EqualFold(u.Host, r.Host) {
+	if ae == "" || err != nil {
 		return errUnknownInstance
+	}
+	base, host := authority(r), r.Host
+	if !strings.EqualFold(u.Host, r.Host) {
+		addr, ok := h.Addresses[strings.ToLower(u.Hostname())]
+		if !ok {
+			return errUnknownInstance
+		}
+		base, host = "https://"+addr, addr
 	}
 	tenant, _, _ := splitTenant(u.Path)
 	return writeJSON(w, http.StatusOK, map[string]any{
-		"tenant_discovery_endpoint": authority(r) + "/" + tenant + "/v2.0/.well-known/openid-configuration",
+		"tenant_discovery_endpoint": base + "/" + tenant + "/v2.0/.well-known/openid-configuration",
 		"api-version":               "1.1",
 		"metadata": []map[string]any{{
-			"preferred_network": r.Host, "preferred_cache": r.Host, "aliases": []string{r.Host},
+			"preferred_network": host, "preferred_cache": host, "aliases": []string{host},
 		}},
 	})
 }

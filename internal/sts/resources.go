@@ -20,11 +20,14 @@ var (
 	Registry   = Resource{Name: "registry", Version: "1.0"}
 )
 
+// DirectoryURI is berth's own identifier of the directory API.
+const DirectoryURI = "api://berth/directory"
+
 var resourceURIs = map[string]Resource{
 	"api://berth/management":              Management,
 	"https://management.core.windows.net": Management,
 	"https://management.azure.com":        Management,
-	"api://berth/directory":               Directory,
+	DirectoryURI:                          Directory,
 	"https://graph.microsoft.com":         Directory,
 	"api://berth/registry":                Registry,
 	"https://containerregistry.azure.net": Registry,
