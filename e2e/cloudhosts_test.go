@@ -217,7 +217,7 @@ func TestBerthEnv(t *testing.T) {
 	}
 	env := parseEnv(t, string(out))
 	ca := filepath.Join(dir, "ca.crt")
-	for k, v := range map[string]string{"HTTPS_PROXY": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9", "REQUESTS_CA_BUNDLE": ca, "SSL_CERT_FILE": ca} {
+	for k, v := range map[string]string{"HTTPS_PROXY": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9", "REQUESTS_CA_BUNDLE": ca, "SSL_CERT_FILE": ca, "CURL_CA_BUNDLE": ca} {
 		if env[k] != v {
 			t.Errorf("%s=%q, want %q in:\n%s", k, env[k], v, out)
 		}

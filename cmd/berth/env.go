@@ -20,7 +20,7 @@ var envCommands = []command{
 		summary: "Print the shell exports that send the cloud's CLI and SDKs to berth.",
 		more: "For a server started with --cloud-hostnames: HTTPS goes through its proxy, which reaches only " +
 			"berth's answers for the public cloud's host names, and berth's CA is the one trusted. " +
-			"Python clients read REQUESTS_CA_BUNDLE, others SSL_CERT_FILE; loopback addresses skip the proxy.",
+			"Python clients read REQUESTS_CA_BUNDLE, curl CURL_CA_BUNDLE, others SSL_CERT_FILE; loopback addresses skip the proxy.",
 		examples: []example{
 			{"Point this shell's cloud CLI at berth.", `eval "$(berth env)"`},
 		},
@@ -59,7 +59,7 @@ func envExports(ca, proxy string) [][2]string {
 	return [][2]string{
 		{"HTTPS_PROXY", proxyURL}, {"https_proxy", proxyURL},
 		{"NO_PROXY", noProxy}, {"no_proxy", noProxy},
-		{"REQUESTS_CA_BUNDLE", ca}, {"SSL_CERT_FILE", ca},
+		{"REQUESTS_CA_BUNDLE", ca}, {"SSL_CERT_FILE", ca}, {"CURL_CA_BUNDLE", ca},
 	}
 }
 
