@@ -22,7 +22,8 @@ var envCommands = []command{
 			"berth's answers for the public cloud's host names, and berth's CA is the one trusted. " +
 			"Python clients read REQUESTS_CA_BUNDLE, curl CURL_CA_BUNDLE, others SSL_CERT_FILE; loopback addresses skip the proxy.",
 		examples: []example{
-			{"Point this shell's cloud CLI at berth.", `eval "$(berth env)"`},
+			{`Print the exports for the server with the default data directory and proxy; eval "$(berth env)" applies them to this shell.`, "berth env"},
+			{"The same for a server with its own data directory and proxy address.", "berth env --data-dir /var/lib/berth --proxy 127.0.0.1:9444"},
 		},
 		local: true,
 		flags: func(f *flagSet) runFunc {
