@@ -6,8 +6,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,13 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
-	"github.com/Azure/azure-sdk-for-go/sdk/containers/azcontainerregistry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berthhq/berth/internal/testutil/kubetest"
 )
@@ -66,50 +58,11 @@ func TestClusterIssuersWithRealAPIServers(t *testing.T) {
 	}
 	trust("hosted", iss)
 	tokenFile := func(c *kubetest.Cluster) string {
-		t.Helper()
-		f := filepath.Join(t.TempDir(), "token")
-		if err := os.WriteFile(f, []byte(c.ServiceAccountToken(t, "default", "workload", 0, tokenExchangeAudience)), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return f
+		return podTokenFile(t, c, "default", "workload", tokenExchangeAudience)
 	}
-	credential := func(file string) *azidentity.WorkloadIdentityCredential {
-		t.Helper()
-		cred, err := azidentity.NewWorkloadIdentityCredential(&azidentity.WorkloadIdentityCredentialOptions{
-			ClientOptions: azcore.ClientOptions{Cloud: cloudAt(e.s), Transport: e.client()},
-			ClientID:      app.appID, TenantID: e.s.Boot.TenantID, TokenFilePath: file, DisableInstanceDiscovery: true,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cred
-	}
-	refused := func(name, file, code string) {
-		t.Helper()
-		_, err := credential(file).GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{"https://management.azure.com/.default"}})
-		var re *azidentity.AuthenticationFailedError
-		if !errors.As(err, &re) || re.RawResponse == nil || !strings.Contains(err.Error(), "AADSTS"+code) {
-			t.Errorf("%s: %v, want AADSTS%s", name, err, code)
-		}
-	}
+	refused := func(what, file, code string) { wantRefused(ctx, t, what, e.workloadCredential(app.appID, file), code) }
 	pull := func(file string) error {
-		t.Helper()
-		cfg := cloudAt(e.s)
-		cfg.Services[azcontainerregistry.ServiceName] = cloud.ServiceConfiguration{Audience: "https://containerregistry.azure.net"}
-		client, err := azcontainerregistry.NewClient("https://"+e.loginServer, credential(file),
-			&azcontainerregistry.ClientOptions{ClientOptions: azcore.ClientOptions{Cloud: cfg, Transport: e.client()}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := client.GetManifest(ctx, "apps/web", "v1", &azcontainerregistry.ClientGetManifestOptions{Accept: ptr(string(ocispec.MediaTypeImageManifest))})
-		if err != nil {
-			return err
-		}
-		got, _ := io.ReadAll(m.ManifestData)
-		if want, _ := img.RawManifest(); string(got) != string(want) {
-			t.Errorf("manifest %s, want %s", got, want)
-		}
-		return nil
+		return e.pullManifestWith(ctx, e.workloadCredential(app.appID, file), "apps/web", "v1", img)
 	}
 	hostedToken := tokenFile(cluster)
 

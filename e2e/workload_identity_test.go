@@ -3,28 +3,18 @@ package e2e
 import (
 	"encoding/json"
 	"errors"
-	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
-	"github.com/Azure/azure-sdk-for-go/sdk/containers/azcontainerregistry"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/msi/armmsi"
 	"github.com/google/go-containerregistry/pkg/authn"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berthhq/berth/internal/testutil/kubetest"
 )
-
-const tokenExchangeAudience = "api://AzureADTokenExchange"
 
 // Workload identity with a real API server: an application trusts the
 // cluster's service account tokens through a federated credential; the
@@ -48,52 +38,14 @@ func TestWorkloadIdentityWithRealAPIServer(t *testing.T) {
 	}
 	trust("kube", cluster.Issuer, "system:serviceaccount:default:workload")
 
-	tokenFile := func(sa, audience string) string {
-		t.Helper()
-		f := filepath.Join(t.TempDir(), "token")
-		if err := os.WriteFile(f, []byte(cluster.ServiceAccountToken(t, "default", sa, 0, audience)), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return f
-	}
-	credential := func(file string) *azidentity.WorkloadIdentityCredential {
-		t.Helper()
-		cred, err := azidentity.NewWorkloadIdentityCredential(&azidentity.WorkloadIdentityCredentialOptions{
-			ClientOptions: azcore.ClientOptions{Cloud: cloudAt(e.s), Transport: e.client()},
-			ClientID:      app.appID, TenantID: e.s.Boot.TenantID, TokenFilePath: file, DisableInstanceDiscovery: true,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cred
-	}
+	tokenFile := func(sa, audience string) string { return podTokenFile(t, cluster, "default", sa, audience) }
+	refused := func(what, file, code string) { wantRefused(ctx, t, what, e.workloadCredential(app.appID, file), code) }
 
-	cred := credential(tokenFile("workload", tokenExchangeAudience))
-	cfg := cloudAt(e.s)
-	cfg.Services[azcontainerregistry.ServiceName] = cloud.ServiceConfiguration{Audience: "https://containerregistry.azure.net"}
-	opts := azcore.ClientOptions{Cloud: cfg, Transport: e.client()}
-	client, err := azcontainerregistry.NewClient("https://"+e.loginServer, cred, &azcontainerregistry.ClientOptions{ClientOptions: opts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := client.GetManifest(ctx, "apps/web", "v1", &azcontainerregistry.ClientGetManifestOptions{Accept: ptr(string(ocispec.MediaTypeImageManifest))})
-	if err != nil {
+	if err := e.pullManifestWith(ctx, e.workloadCredential(app.appID, tokenFile("workload", tokenExchangeAudience)), "apps/web", "v1", img); err != nil {
 		t.Fatalf("pull with the workload's identity: %v", err)
-	}
-	got, _ := io.ReadAll(m.ManifestData)
-	if want, _ := img.RawManifest(); string(got) != string(want) {
-		t.Errorf("manifest %s, want %s", got, want)
 	}
 
 	// Refused, each with the cloud's code.
-	refused := func(name, file, code string) {
-		t.Helper()
-		_, err := credential(file).GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{"https://management.azure.com/.default"}})
-		var re *azidentity.AuthenticationFailedError
-		if !errors.As(err, &re) || re.RawResponse == nil || !strings.Contains(err.Error(), "AADSTS"+code) {
-			t.Errorf("%s: %v, want AADSTS%s", name, err, code)
-		}
-	}
 	refused("another service account's token", tokenFile("intruder", tokenExchangeAudience), "700213")
 	refused("a token for another audience", tokenFile("workload", "https://kubernetes.default.svc"), "700212")
 
@@ -102,11 +54,7 @@ func TestWorkloadIdentityWithRealAPIServer(t *testing.T) {
 	// answers at.
 	other := kubetest.Start(t, kubetest.Options{Issuer: "https://127.0.0.1:1/unreachable", Audiences: []string{tokenExchangeAudience}})
 	trust("unreachable", other.Issuer, "system:serviceaccount:default:default")
-	unreachable := filepath.Join(t.TempDir(), "token")
-	if err := os.WriteFile(unreachable, []byte(other.ServiceAccountToken(t, "default", "default", 0, tokenExchangeAudience)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	refused("a token of an issuer berth cannot reach", unreachable, "90061")
+	refused("a token of an issuer berth cannot reach", podTokenFile(t, other, "default", "default", tokenExchangeAudience), "90061")
 
 	e.run("ad", "app", "federated-credential", "delete", "--id", app.appID, "--federated-credential-id", "kube", "-o", "none")
 	refused("after the federated credential was deleted", tokenFile("workload", tokenExchangeAudience), "700211")
@@ -246,24 +194,9 @@ func TestManagedIdentityWorkloadIdentity(t *testing.T) {
 		t.Fatalf("listed: %v", listed)
 	}
 
-	tokenFile := filepath.Join(t.TempDir(), "token")
-	if err := os.WriteFile(tokenFile, []byte(cluster.ServiceAccountToken(t, "default", "worker", 0, tokenExchangeAudience)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cred, err := azidentity.NewWorkloadIdentityCredential(&azidentity.WorkloadIdentityCredentialOptions{
-		ClientOptions: azcore.ClientOptions{Cloud: cloudAt(e.s), Transport: e.client()},
-		ClientID:      clientID, TenantID: e.s.Boot.TenantID, TokenFilePath: tokenFile, DisableInstanceDiscovery: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := cloudAt(e.s)
-	cfg.Services[azcontainerregistry.ServiceName] = cloud.ServiceConfiguration{Audience: "https://containerregistry.azure.net"}
-	client, err := azcontainerregistry.NewClient("https://"+e.loginServer, cred, &azcontainerregistry.ClientOptions{ClientOptions: azcore.ClientOptions{Cloud: cfg, Transport: e.client()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := client.GetManifest(ctx, "apps/worker", "v1", &azcontainerregistry.ClientGetManifestOptions{Accept: ptr(string(ocispec.MediaTypeImageManifest))}); err != nil {
+	tokenFile := podTokenFile(t, cluster, "default", "worker", tokenExchangeAudience)
+	cred := e.workloadCredential(clientID, tokenFile)
+	if err := e.pullManifestWith(ctx, cred, "apps/worker", "v1", img); err != nil {
 		t.Fatalf("pull as the managed identity: %v", err)
 	}
 	tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{"https://management.azure.com/.default"}})
@@ -277,14 +210,5 @@ func TestManagedIdentityWorkloadIdentity(t *testing.T) {
 	if _, err := fics.Delete(ctx, "images", "workers", "kube", nil); err != nil {
 		t.Fatal(err)
 	}
-	fresh, err := azidentity.NewWorkloadIdentityCredential(&azidentity.WorkloadIdentityCredentialOptions{
-		ClientOptions: azcore.ClientOptions{Cloud: cloudAt(e.s), Transport: e.client()},
-		ClientID:      clientID, TenantID: e.s.Boot.TenantID, TokenFilePath: tokenFile, DisableInstanceDiscovery: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := fresh.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{"https://management.azure.com/.default"}}); err == nil || !strings.Contains(err.Error(), "AADSTS700211") {
-		t.Errorf("after the federated credential was deleted: %v, want AADSTS700211", err)
-	}
+	wantRefused(ctx, t, "after the federated credential was deleted", e.workloadCredential(clientID, tokenFile), "700211")
 }
