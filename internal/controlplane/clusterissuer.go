@@ -238,41 +238,48 @@ func (s *Service) releaseIssuers(ctx context.Context, id string, p resourcetype.
 type IssuerStore interface {
 	store.ClusterIssuers
 	GetResource(ctx context.Context, id string) (store.Resource, error)
+	GetSubscription(ctx context.Context, id string) (store.Subscription, error)
 }
 
 // ClusterIssuer finds the cluster whose issuer iss is: the issuer berth
 // hosts for it (hosted true) or the one its API server serves. The
 // cluster's profile is nil when no cluster names iss.
 func ClusterIssuer(ctx context.Context, st IssuerStore, iss string) (hosted bool, _ *resourcetype.OIDCIssuerProfile, _ error) {
+	hosted, ip, _, err := clusterIssuer(ctx, st, iss)
+	return hosted, ip, err
+}
+
+// clusterIssuer is ClusterIssuer with the cluster's record.
+func clusterIssuer(ctx context.Context, st IssuerStore, iss string) (hosted bool, _ *resourcetype.OIDCIssuerProfile, cluster store.Resource, _ error) {
 	ci, err := st.GetClusterIssuer(ctx, iss)
 	if errors.Is(err, store.ErrNotFound) {
-		return false, nil, nil
+		return false, nil, cluster, nil
 	}
 	if err != nil {
-		return false, nil, err
+		return false, nil, cluster, err
 	}
 	r, err := st.GetResource(ctx, ci.ResourceID)
 	if errors.Is(err, store.ErrNotFound) {
-		return false, nil, nil
+		return false, nil, cluster, nil
 	}
 	if err != nil {
-		return false, nil, err
+		return false, nil, cluster, err
 	}
 	var p resourcetype.ClusterProperties
 	if err := json.Unmarshal(r.Properties, &p); err != nil {
-		return false, nil, err
+		return false, nil, cluster, err
 	}
 	// The record says whose issuer it is; the cluster's properties, what
 	// the cluster says now.
 	switch ip := p.OIDCIssuerProfile; {
 	case ip == nil:
-		return false, nil, nil
+		return false, nil, cluster, nil
 	case ip.Enabled && ip.IssuerURL == iss:
-		return true, ip, nil
+		return true, ip, r, nil
 	case ip.APIServerIssuer != nil && ip.APIServerIssuer.URL == iss:
-		return false, ip, nil
+		return false, ip, r, nil
 	}
-	return false, nil, nil
+	return false, nil, cluster, nil
 }
 
 // KnownIssuers tells the token service what berth knows of clusters'
@@ -284,7 +291,7 @@ type KnownIssuers struct {
 // KnownIssuer is the keys of an issuer berth hosts, or the CA a cluster
 // named for its API server's issuer.
 func (k KnownIssuers) KnownIssuer(ctx context.Context, iss string) (federation.KnownIssuer, bool, error) {
-	hosted, ip, err := ClusterIssuer(ctx, k.Store, iss)
+	hosted, ip, cluster, err := clusterIssuer(ctx, k.Store, iss)
 	if err != nil || ip == nil {
 		return federation.KnownIssuer{}, false, err
 	}
@@ -301,5 +308,9 @@ func (k KnownIssuers) KnownIssuer(ctx context.Context, iss string) (federation.K
 	if err != nil {
 		return federation.KnownIssuer{}, false, err
 	}
-	return federation.KnownIssuer{CAs: cas}, true, nil
+	sub, err := k.Store.GetSubscription(ctx, cluster.SubscriptionID)
+	if err != nil {
+		return federation.KnownIssuer{}, false, err
+	}
+	return federation.KnownIssuer{CAs: cas, TenantID: sub.TenantID}, true, nil
 }

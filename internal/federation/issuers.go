@@ -80,8 +80,12 @@ type KnownIssuer struct {
 	Hosted bool
 	Keys   KeySet
 	// CAs are authorities the issuer's TLS certificate may chain to, as
-	// well as Roots, when its documents are fetched.
-	CAs []*x509.Certificate
+	// well as Roots, when its documents are fetched for a credential of
+	// TenantID, the tenant of the cluster that named them. Another
+	// tenant's credentials did not choose to trust them: for those the
+	// issuer is fetched as any other.
+	CAs      []*x509.Certificate
+	TenantID string
 }
 
 // Claims are what berth reads of a federated token.
@@ -127,8 +131,10 @@ func Unverified(token string) (Claims, error) {
 }
 
 // Verify checks token's signature with its issuer's published keys and
-// its time range at now, and returns its claims.
-func (is *Issuers) Verify(ctx context.Context, token string, now time.Time) (Claims, error) {
+// its time range at now, and returns its claims. forTenant is the tenant
+// whose federated credential trusts the issuer: the CAs a cluster named
+// for its issuer count only for its own tenant.
+func (is *Issuers) Verify(ctx context.Context, token, forTenant string, now time.Time) (Claims, error) {
 	t, c, err := parse(token)
 	if err != nil {
 		return Claims{}, err
@@ -136,7 +142,7 @@ func (is *Issuers) Verify(ctx context.Context, token string, now time.Time) (Cla
 	if c.Exp == nil {
 		return Claims{}, fmt.Errorf("%w: no exp", ErrMalformed)
 	}
-	key, err := is.key(ctx, c.Iss, t.Header.Kid, now)
+	key, err := is.key(ctx, c.Iss, t.Header.Kid, forTenant, now)
 	if err != nil {
 		return Claims{}, err
 	}
@@ -163,7 +169,7 @@ func (is *Issuers) Verify(ctx context.Context, token string, now time.Time) (Cla
 
 // key finds the issuer's key kid, fetching the issuer's documents when
 // they are missing, stale, or do not have it (at most once a minute).
-func (is *Issuers) key(ctx context.Context, iss, kid string, now time.Time) (crypto.PublicKey, error) {
+func (is *Issuers) key(ctx context.Context, iss, kid, forTenant string, now time.Time) (crypto.PublicKey, error) {
 	var known KnownIssuer
 	if is.Known != nil {
 		var found bool
@@ -173,6 +179,9 @@ func (is *Issuers) key(ctx context.Context, iss, kid string, now time.Time) (cry
 		}
 		if found && known.Hosted {
 			return hostedKey(iss, known.Keys, kid)
+		}
+		if known.TenantID != forTenant {
+			known.CAs = nil
 		}
 	}
 	entry := is.entry(iss, known.CAs)

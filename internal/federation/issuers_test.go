@@ -34,14 +34,14 @@ func TestKubernetesServiceAccountTokens(t *testing.T) {
 	}
 	is := &Issuers{Roots: c.CA}
 	now := time.Now()
-	claims, err := is.Verify(ctx, token(c, 3600), now)
+	claims, err := is.Verify(ctx, token(c, 3600), "tenant-a", now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if claims.Issuer != c.Issuer || claims.Subject != "system:serviceaccount:default:workload" || len(claims.Audience) != 1 || claims.Audience[0] != "api://AzureADTokenExchange" {
 		t.Errorf("claims %+v", claims)
 	}
-	if _, err := is.Verify(ctx, token(c, 600), now.Add(2*time.Hour)); !errors.Is(err, ErrTimeRange) {
+	if _, err := is.Verify(ctx, token(c, 600), "tenant-a", now.Add(2*time.Hour)); !errors.Is(err, ErrTimeRange) {
 		t.Errorf("an expired token: %v", err)
 	}
 
@@ -52,7 +52,7 @@ func TestKubernetesServiceAccountTokens(t *testing.T) {
 	body, _ := base64.RawURLEncoding.DecodeString(parts[1])
 	body = []byte(strings.Replace(string(body), other.Issuer, c.Issuer, 1))
 	parts[1] = base64.RawURLEncoding.EncodeToString(body)
-	if _, err := is.Verify(ctx, strings.Join(parts, "."), now); !errors.Is(err, ErrSignature) {
+	if _, err := is.Verify(ctx, strings.Join(parts, "."), "tenant-a", now); !errors.Is(err, ErrSignature) {
 		t.Errorf("a token of another cluster claiming this issuer: %v", err)
 	}
 }
@@ -148,7 +148,7 @@ func TestMisbehavingIssuers(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			srv, is := issuerServer(t, tc)
-			if _, err := is.Verify(ctx, signedBy(t, key, "k1", srv.URL), time.Now()); !errors.Is(err, ErrIssuerUnreachable) {
+			if _, err := is.Verify(ctx, signedBy(t, key, "k1", srv.URL), "tenant-a", time.Now()); !errors.Is(err, ErrIssuerUnreachable) {
 				t.Errorf("%v, want ErrIssuerUnreachable", err)
 			}
 		})
@@ -182,7 +182,7 @@ func TestKeysAreCachedAndRefetchedOnRotation(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
 	for i := 0; i < 3; i++ {
-		if _, err := is.Verify(ctx, signedBy(t, old, "old", srv.URL), now); err != nil {
+		if _, err := is.Verify(ctx, signedBy(t, old, "old", srv.URL), "tenant-a", now); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -192,10 +192,10 @@ func TestKeysAreCachedAndRefetchedOnRotation(t *testing.T) {
 	}
 	current = rotated
 	mu.Unlock()
-	if _, err := is.Verify(ctx, signedBy(t, rotated, "new", srv.URL), now); !errors.Is(err, ErrSignature) {
+	if _, err := is.Verify(ctx, signedBy(t, rotated, "new", srv.URL), "tenant-a", now); !errors.Is(err, ErrSignature) {
 		t.Fatalf("a new key within a minute of the last fetch: %v", err)
 	}
-	if _, err := is.Verify(ctx, signedBy(t, rotated, "new", srv.URL), now.Add(minRefetch)); err != nil {
+	if _, err := is.Verify(ctx, signedBy(t, rotated, "new", srv.URL), "tenant-a", now.Add(minRefetch)); err != nil {
 		t.Fatalf("a new key a minute later: %v", err)
 	}
 	mu.Lock()

@@ -111,19 +111,19 @@ func TestHostedIssuer(t *testing.T) {
 	is := &Issuers{Known: known}
 	ctx, now := context.Background(), time.Now()
 	kid := kubeKeyID(t, &key.PublicKey)
-	if c, err := is.Verify(ctx, signedBy(t, key, kid, iss), now); err != nil || c.Issuer != iss {
+	if c, err := is.Verify(ctx, signedBy(t, key, kid, iss), "tenant-a", now); err != nil || c.Issuer != iss {
 		t.Fatalf("a token of a hosted issuer: %+v %v", c, err)
 	}
-	if _, err := is.Verify(ctx, signedBy(t, other, kid, iss), now); !errors.Is(err, ErrSignature) {
+	if _, err := is.Verify(ctx, signedBy(t, other, kid, iss), "tenant-a", now); !errors.Is(err, ErrSignature) {
 		t.Errorf("signed by another key under the uploaded key's id: %v", err)
 	}
-	if _, err := is.Verify(ctx, signedBy(t, other, kubeKeyID(t, &other.PublicKey), iss), now); !errors.Is(err, ErrSignature) {
+	if _, err := is.Verify(ctx, signedBy(t, other, kubeKeyID(t, &other.PublicKey), iss), "tenant-a", now); !errors.Is(err, ErrSignature) {
 		t.Errorf("signed by a key not uploaded: %v", err)
 	}
-	if _, err := is.Verify(ctx, signedBy(t, key, kid, iss+"bare/"), now); !errors.Is(err, ErrIssuerUnreachable) {
+	if _, err := is.Verify(ctx, signedBy(t, key, kid, iss+"bare/"), "tenant-a", now); !errors.Is(err, ErrIssuerUnreachable) {
 		t.Errorf("a hosted issuer without keys: %v", err)
 	}
-	if _, err := is.Verify(ctx, signedBy(t, key, kid, iss), now.Add(3*time.Hour)); !errors.Is(err, ErrTimeRange) {
+	if _, err := is.Verify(ctx, signedBy(t, key, kid, iss), "tenant-a", now.Add(3*time.Hour)); !errors.Is(err, ErrTimeRange) {
 		t.Errorf("an expired token of a hosted issuer: %v", err)
 	}
 }
@@ -145,13 +145,19 @@ func TestKnownIssuerCA(t *testing.T) {
 	ctx, now := context.Background(), time.Now()
 	known := knownIssuers{}
 	is := &Issuers{Roots: x509.NewCertPool(), Known: known}
-	if _, err := is.Verify(ctx, signedBy(t, key, "k1", srv.URL), now); !errors.Is(err, ErrIssuerUnreachable) {
+	if _, err := is.Verify(ctx, signedBy(t, key, "k1", srv.URL), "tenant-a", now); !errors.Is(err, ErrIssuerUnreachable) {
 		t.Fatalf("without the cluster's CA: %v", err)
 	}
-	// Named a moment after a failed fetch, the CA is used at once.
-	known[srv.URL] = KnownIssuer{CAs: []*x509.Certificate{srv.Certificate()}}
-	if _, err := is.Verify(ctx, signedBy(t, key, "k1", srv.URL), now); err != nil {
+	// Named a moment after a failed fetch, the CA is used at once, for
+	// credentials of the cluster's tenant only: another tenant's did not
+	// choose to trust it.
+	known[srv.URL] = KnownIssuer{CAs: []*x509.Certificate{srv.Certificate()}, TenantID: "tenant-a"}
+	if _, err := is.Verify(ctx, signedBy(t, key, "k1", srv.URL), "tenant-a", now); err != nil {
 		t.Fatalf("with the cluster's CA: %v", err)
+	}
+	fresh := &Issuers{Roots: x509.NewCertPool(), Known: known}
+	if _, err := fresh.Verify(ctx, signedBy(t, key, "k1", srv.URL), "tenant-b", now); !errors.Is(err, ErrIssuerUnreachable) {
+		t.Fatalf("another tenant's credential, with the cluster's CA: %v", err)
 	}
 	// The shared client did not learn the CA.
 	if _, err := is.httpClient(nil).Get(srv.URL + "/keys"); err == nil {

@@ -81,7 +81,7 @@ func (s *Service) checkAssertion(ctx context.Context, req ClientCredentials, ten
 	// An application signs its own assertions as their issuer; any other
 	// issuer is one it trusts through a federated credential.
 	if c, err := federation.Unverified(req.ClientAssertion); err == nil && !strings.EqualFold(c.Issuer, app.AppID) {
-		return s.checkFederated(ctx, app, req.ClientAssertion, c, now)
+		return s.checkFederated(ctx, tenant.ID, app, req.ClientAssertion, c, now)
 	}
 	creds, err := s.Directory.ListKeyCredentials(ctx, app.ObjectID)
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 // match exactly, as the cloud compares them, before the issuer's keys are
 // fetched to verify the token. A token naming an issuer no credential
 // trusts never makes berth fetch anything.
-func (s *Service) checkFederated(ctx context.Context, app store.Application, assertion string, c federation.Claims, now time.Time) error {
+func (s *Service) checkFederated(ctx context.Context, tenantID string, app store.Application, assertion string, c federation.Claims, now time.Time) error {
 	creds, err := s.Directory.ListFederatedCredentials(ctx, app.ObjectID)
 	if err != nil {
 		return err
@@ -47,7 +47,7 @@ func (s *Service) checkFederated(ctx context.Context, app store.Application, ass
 	case !matched:
 		return rejectAssertion(ErrAssertionAudience, "%s", strings.Join(c.Audience, ", "))
 	}
-	_, err = s.Issuers.Verify(ctx, assertion, now)
+	_, err = s.Issuers.Verify(ctx, assertion, tenantID, now)
 	switch {
 	case errors.Is(err, federation.ErrIssuerUnreachable):
 		return rejectAssertion(ErrExternalOIDC, "%v", err)
