@@ -186,6 +186,20 @@ func pemPublicKey(block *pem.Block) (crypto.PublicKey, error) {
 	return pub, nil
 }
 
+// KeySetOf is the set of the keys given by their key ids, each one berth
+// verifies with.
+func KeySetOf(keys map[string]crypto.PublicKey) (KeySet, error) {
+	set := KeySet{Keys: []JWK{}}
+	for kid, pub := range keys {
+		j, err := toJWK(pub, kid)
+		if err != nil {
+			return KeySet{}, err
+		}
+		set.Keys = append(set.Keys, j)
+	}
+	return set, nil
+}
+
 // toJWK is pub as a signature key of the set berth serves; kid "" is
 // the key's own id as Kubernetes computes it.
 func toJWK(pub crypto.PublicKey, kid string) (JWK, error) {

@@ -131,10 +131,10 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 	if err != nil {
 		return err
 	}
-	// The clusters' issuers berth hosts are trusted without fetching
-	// their documents from berth itself.
-	issuers.Known = controlplane.KnownIssuers{Store: stores.Meta}
 	stsService := &sts.Service{Directory: stores.Meta, Machines: stores.Meta, Keys: ring, Clients: clients, Issuers: issuers, Lifetime: sts.DefaultLifetime}
+	// berth's own tenants and the clusters' issuers berth hosts are
+	// trusted without fetching their documents from berth itself.
+	issuers.Known = sts.OwnIssuers{Service: stsService, Next: controlplane.KnownIssuers{Store: stores.Meta}}
 	regAuth := &registryauth.Service{
 		Store: stores.Meta, Authz: engine, Keys: ring, Directory: stsService, Clients: clients, Suffix: cfg.RegistrySuffix,
 		AccessLifetime: cfg.RegistryAccessLifetime, RefreshLifetime: cfg.RegistryRefreshLifetime,

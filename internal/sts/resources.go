@@ -18,7 +18,14 @@ var (
 	Management = Resource{Name: "management", Version: "1.0"}
 	Directory  = Resource{Name: "directory", Version: "1.0"}
 	Registry   = Resource{Name: "registry", Version: "1.0"}
+	// TokenExchange is the audience of a token one principal presents as
+	// another's federated client assertion; no surface of berth accepts
+	// it as anything else.
+	TokenExchange = Resource{Name: "token-exchange", Version: "2.0"}
 )
+
+// TokenExchangeURI is the token exchange audience, the cloud's.
+const TokenExchangeURI = "api://AzureADTokenExchange"
 
 // DirectoryURI is berth's own identifier of the directory API.
 const DirectoryURI = "api://berth/directory"
@@ -31,6 +38,7 @@ var resourceURIs = map[string]Resource{
 	"https://graph.microsoft.com":         Directory,
 	"api://berth/registry":                Registry,
 	"https://containerregistry.azure.net": Registry,
+	strings.ToLower(TokenExchangeURI):     TokenExchange,
 }
 
 // LookupResource finds the resource a URI names; a trailing slash does not
