@@ -14,6 +14,7 @@ type Store interface {
 	Directory
 	Registries
 	Content
+	Artifacts
 	Uploads
 	Collector
 	Settings
@@ -376,13 +377,17 @@ type Content interface {
 	// PutManifest stores m in repo and points each of tags at it. Every
 	// blob m names must be linked to repo and live (they are touched),
 	// every child must be a manifest in repo; otherwise ErrBlobUnknown or
-	// ErrManifestUnknown and nothing changes.
+	// ErrManifestUnknown and nothing changes. ErrLocked if the repository
+	// refuses writes or a tag that refuses them would move.
 	PutManifest(ctx context.Context, repo Repo, m Manifest, tags ...string) error
 	// GetManifest returns a manifest by tag or digest.
 	GetManifest(ctx context.Context, repo Repo, ref oci.Reference) (Manifest, error)
-	// DeleteManifest removes a manifest and every tag pointing at it.
+	// DeleteManifest removes a manifest and every tag pointing at it;
+	// ErrLocked if the repository, the manifest or one of those tags
+	// refuses deleting (see Attributes).
 	DeleteManifest(ctx context.Context, repo Repo, d oci.Digest) error
-	// DeleteTag removes a tag, leaving the manifest.
+	// DeleteTag removes a tag, leaving the manifest; ErrLocked if the tag
+	// or the repository refuses deleting.
 	DeleteTag(ctx context.Context, repo Repo, tag string) error
 	// ListTags lists tags in lexical order after last, at most n (n <= 0:
 	// all). ErrNotFound if the repository does not exist.

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -130,6 +131,9 @@ func (db *DB) PutManifest(ctx context.Context, repo store.Repo, m store.Manifest
 		if err := ensureRepository(ctx, tx, repo, now); err != nil {
 			return err
 		}
+		if err := writable(ctx, tx, repo, m.Digest, tags); err != nil {
+			return err
+		}
 		for _, b := range blobs {
 			var linked int
 			err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM repository_blobs WHERE registry = $1 AND repository = $2 AND digest = $3",
@@ -155,8 +159,8 @@ func (db *DB) PutManifest(ctx context.Context, repo store.Repo, m store.Manifest
 				return fmt.Errorf("%w: %s", store.ErrManifestUnknown, c)
 			}
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO manifests (registry, repository, digest, media_type, artifact_type, subject, annotations, content, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING`,
+		res, err := tx.ExecContext(ctx, `INSERT INTO manifests (registry, repository, digest, media_type, artifact_type, subject, annotations, content, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) ON CONFLICT DO NOTHING`,
 			repo.Registry, repo.Name, string(m.Digest), m.MediaType, m.ArtifactType, subject, m.Annotations, m.Content, now)
 		if err != nil {
 			return err
@@ -178,7 +182,7 @@ func (db *DB) PutManifest(ctx context.Context, repo store.Repo, m store.Manifest
 			}
 		}
 		for _, tag := range tags {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO tags (registry, repository, name, digest, updated_at) VALUES ($1, $2, $3, $4, $5)
+			if _, err := tx.ExecContext(ctx, `INSERT INTO tags (registry, repository, name, digest, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)
 				ON CONFLICT (registry, repository, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at`,
 				repo.Registry, repo.Name, tag, string(m.Digest), now); err != nil {
 				return err
@@ -242,17 +246,92 @@ func (db *DB) readManifest(ctx context.Context, repo store.Repo, ref oci.Referen
 	return m, nil
 }
 
+// writable refuses a push into a repository that refuses writes, or one
+// that would move a tag that refuses them. Pushing what a tag already
+// points at again moves nothing, so a locked tag accepts it.
+func writable(ctx context.Context, tx *sql.Tx, repo store.Repo, d oci.Digest, tags []string) error {
+	var ok bool
+	if err := tx.QueryRowContext(ctx, "SELECT write_enabled FROM repositories WHERE registry = $1 AND name = $2",
+		repo.Registry, repo.Name).Scan(&ok); err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%w: repository %s refuses writes", store.ErrLocked, repo.Name)
+	}
+	for _, tag := range tags {
+		var cur string
+		err := tx.QueryRowContext(ctx, "SELECT digest, write_enabled FROM tags WHERE registry = $1 AND repository = $2 AND name = $3",
+			repo.Registry, repo.Name, tag).Scan(&cur, &ok)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if !ok && cur != string(d) {
+			return fmt.Errorf("%w: tag %s refuses writes", store.ErrLocked, tag)
+		}
+	}
+	return nil
+}
+
+// repositoryLocked reports whether a repository refuses deletes;
+// ErrNotFound if it does not exist.
+func repositoryLocked(ctx context.Context, tx *sql.Tx, repo store.Repo) (bool, error) {
+	var a store.Attributes
+	err := tx.QueryRowContext(ctx, "SELECT delete_enabled, write_enabled FROM repositories WHERE registry = $1 AND name = $2",
+		repo.Registry, repo.Name).Scan(&a.DeleteEnabled, &a.WriteEnabled)
+	return a.Locked(), notFound(err, store.ErrNotFound)
+}
+
 // DeleteManifest relies on ON DELETE CASCADE for the manifest's tags, blob
 // references and children.
 func (db *DB) DeleteManifest(ctx context.Context, repo store.Repo, d oci.Digest) error {
 	defer db.manifestsWritten()
-	return db.affectOne(ctx, store.ErrManifestUnknown, "DELETE FROM manifests WHERE registry = $1 AND repository = $2 AND digest = $3",
-		repo.Registry, repo.Name, string(d))
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		var a store.Attributes
+		err := tx.QueryRowContext(ctx, "SELECT delete_enabled, write_enabled FROM manifests WHERE registry = $1 AND repository = $2 AND digest = $3",
+			repo.Registry, repo.Name, string(d)).Scan(&a.DeleteEnabled, &a.WriteEnabled)
+		if err != nil {
+			return notFound(err, store.ErrManifestUnknown)
+		}
+		var lockedTags int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM tags WHERE registry = $1 AND repository = $2 AND digest = $3
+			AND NOT (delete_enabled AND write_enabled)`, repo.Registry, repo.Name, string(d)).Scan(&lockedTags); err != nil {
+			return err
+		}
+		repoLocked, err := repositoryLocked(ctx, tx, repo)
+		if err != nil {
+			return err
+		}
+		if a.Locked() || lockedTags > 0 || repoLocked {
+			return fmt.Errorf("%w: manifest %s, a tag of it, or its repository refuses deletes", store.ErrLocked, d)
+		}
+		_, err = tx.ExecContext(ctx, "DELETE FROM manifests WHERE registry = $1 AND repository = $2 AND digest = $3",
+			repo.Registry, repo.Name, string(d))
+		return err
+	})
 }
 
 func (db *DB) DeleteTag(ctx context.Context, repo store.Repo, tag string) error {
 	defer db.manifestsWritten()
-	return db.affectOne(ctx, store.ErrManifestUnknown, "DELETE FROM tags WHERE registry = $1 AND repository = $2 AND name = $3", repo.Registry, repo.Name, tag)
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		var a store.Attributes
+		err := tx.QueryRowContext(ctx, "SELECT delete_enabled, write_enabled FROM tags WHERE registry = $1 AND repository = $2 AND name = $3",
+			repo.Registry, repo.Name, tag).Scan(&a.DeleteEnabled, &a.WriteEnabled)
+		if err != nil {
+			return notFound(err, store.ErrManifestUnknown)
+		}
+		repoLocked, err := repositoryLocked(ctx, tx, repo)
+		if err != nil {
+			return err
+		}
+		if a.Locked() || repoLocked {
+			return fmt.Errorf("%w: tag %s or its repository refuses deletes", store.ErrLocked, tag)
+		}
+		_, err = tx.ExecContext(ctx, "DELETE FROM tags WHERE registry = $1 AND repository = $2 AND name = $3", repo.Registry, repo.Name, tag)
+		return err
+	})
 }
 
 func (db *DB) listStrings(ctx context.Context, query string, n int, args ...any) ([]string, error) {

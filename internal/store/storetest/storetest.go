@@ -27,6 +27,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Manifests", testManifests},
 		{"TagsAndCatalog", testTagsAndCatalog},
 		{"Referrers", testReferrers},
+		{"Artifacts", testArtifacts},
 		{"Uploads", testUploads},
 		{"CollectorRespectsReferencesAndGrace", testCollector},
 		{"CollectorRacesWithPushes", testCollectorRace},
