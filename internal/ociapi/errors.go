@@ -72,6 +72,10 @@ func codeOf(err error) wireError {
 		{registry.ErrManifestTooLarge, wireError{http.StatusRequestEntityTooLarge, "SIZE_INVALID"}},
 		{registry.ErrTagInvalid, wireError{http.StatusBadRequest, "TAG_INVALID"}},
 		{registry.ErrBusy, wireError{http.StatusTooManyRequests, "TOOMANYREQUESTS"}},
+		// The cloud's code and status for what a lock refuses.
+		{registry.ErrDisallowed, wireError{http.StatusMethodNotAllowed, "REGISTRY_DISALLOWED_OPERATION"}},
+		{errOrderBy, wireError{http.StatusBadRequest, "UNSUPPORTED"}},
+		{errAttributes, wireError{http.StatusBadRequest, "UNSUPPORTED"}},
 		// The distribution spec has no code for a full disk.
 		{registry.ErrInsufficientStorage, wireError{http.StatusInsufficientStorage, "UNKNOWN"}},
 		{errMethod, wireError{http.StatusMethodNotAllowed, "UNSUPPORTED"}},

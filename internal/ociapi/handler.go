@@ -17,7 +17,7 @@ import (
 	"github.com/berthhq/berth/internal/store"
 )
 
-// Registry actions, as registry tokens name them.
+// Registry actions, as registry tokens name them (and see acr.go).
 const (
 	ActionPull    = "pull"
 	ActionPush    = "push"
@@ -53,7 +53,7 @@ type Handler struct {
 const ACRCatalog = "/acr/v1/_catalog"
 
 type route struct {
-	kind string // base, catalog, tags, manifest, blob, uploads, upload, referrers
+	kind string // base, catalog, tags, manifest, blob, uploads, upload, referrers, acr...
 	name string
 	arg  string
 }
@@ -68,6 +68,9 @@ func parse(escaped string) (route, bool) {
 	rest, ok := strings.CutPrefix(escaped, "/v2/")
 	if escaped == ACRCatalog {
 		return route{kind: "catalog"}, true
+	}
+	if strings.HasPrefix(escaped, ACRPrefix) {
+		return parseACR(escaped)
 	}
 	if !ok {
 		if escaped == "/v2" {
@@ -199,6 +202,10 @@ func (h *Handler) endpoint(q *request) (string, func(*request) error, error) {
 	case "uploads":
 		if m == http.MethodPost {
 			return ActionPush, h.startUpload, nil
+		}
+	default:
+		if action, handle, ok := h.acrEndpoint(q); ok {
+			return action, handle, nil
 		}
 	case "upload":
 		switch m {

@@ -348,6 +348,8 @@ func mapStore(err error) error {
 		return ErrBusy
 	case errors.Is(err, store.ErrInsufficientStorage):
 		return ErrInsufficientStorage
+	case errors.Is(err, store.ErrLocked):
+		return ErrDisallowed
 	}
 	return err
 }

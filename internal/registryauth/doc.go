@@ -7,7 +7,8 @@
 // or Basic credentials (a service principal's app id and secret, the admin
 // user, or the null GUID with a refresh token), buys an access token (75
 // minutes) whose access claim holds exactly the actions that role
-// assignments grant the principal at the repository's scope or above. The
+// assignments grant the principal at the repository's scope or above
+// (pulling grants metadata_read too, pushing metadata_write). The
 // gate accepts a registry access token of this registry, Basic credentials
 // (the same chain collapsed into one request), or nothing for pulls when
 // anonymous pull is on; every request needs one action, and the catalog

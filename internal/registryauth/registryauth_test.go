@@ -260,8 +260,8 @@ func TestTokensCarryWhatRolesGrant(t *testing.T) {
 	f := newFixture(t, 0)
 	scopes := []string{"repository:app:pull,push,delete", "repository:team/tool:*", "registry:catalog:*"}
 	cases := map[string]map[string]string{
-		"puller":  {"repository:app": "pull", "repository:team/tool": "pull", "registry:catalog": "*"},
-		"pusher":  {"repository:app": "pull,push", "repository:team/tool": "pull,push", "registry:catalog": "*"},
+		"puller":  {"repository:app": "pull", "repository:team/tool": "metadata_read,pull", "registry:catalog": "*"},
+		"pusher":  {"repository:app": "pull,push", "repository:team/tool": "metadata_read,metadata_write,pull,push", "registry:catalog": "*"},
 		"deleter": {"repository:app": "delete", "repository:team/tool": "delete", "registry:catalog": "*"},
 		"reader":  {"repository:app": "pull", "repository:team/tool": "metadata_read,pull", "registry:catalog": "*"},
 		"owner":   {"repository:app": "pull,push,delete", "repository:team/tool": "delete,metadata_read,metadata_write,pull,push", "registry:catalog": "*"},

@@ -358,7 +358,23 @@ func (p permissions) allows(repo, action string) bool {
 		return action == ActionPull && p.reg.AnonymousPullEnabled
 	}
 	ra, ok := roleActions[action]
-	return ok && p.grants.Allows(p.reg.ResourceID+"/repositories/"+repo, ra)
+	scope := p.reg.ResourceID + "/repositories/" + repo
+	if !ok {
+		return false
+	}
+	if p.grants.Allows(scope, ra) {
+		return true
+	}
+	// Pulling includes reading the metadata API (listing tags and
+	// manifests, showing attributes) and pushing includes changing
+	// attributes, as the cloud's AcrPull and AcrPush grant them.
+	switch action {
+	case ActionMetadataRead:
+		return p.grants.Allows(scope, authz.ActionRegistryPull)
+	case ActionMetadataWrite:
+		return p.grants.Allows(scope, authz.ActionRegistryPush)
+	}
+	return false
 }
 
 // catalog reports whether the identity may list repositories at all.

@@ -373,7 +373,7 @@ func (h *handler) route(w http.ResponseWriter, r *http.Request) string {
 	case p == "/metrics":
 		h.promHTTP.ServeHTTP(w, r)
 		return "metrics"
-	case p == "/v2" || strings.HasPrefix(p, "/v2/") || p == ociapi.ACRCatalog:
+	case p == "/v2" || strings.HasPrefix(p, "/v2/") || strings.HasPrefix(p, ociapi.ACRPrefix):
 		h.registry.ServeHTTP(w, r)
 		return "registry"
 	case registryauth.Match(p):
