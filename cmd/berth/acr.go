@@ -2,13 +2,17 @@ package main
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/berthhq/berth/internal/cli"
 )
 
+// The acr commands: registries' and their repositories'.
+var acrCommands = slices.Concat(acrRegistryCommands, acrRepositoryCommands)
+
 // Registries as resources of the control plane, their admin credentials,
 // and logging in to them.
-var acrCommands = []command{
+var acrRegistryCommands = []command{
 	{words: "acr", summary: "Manage container registries."},
 	{
 		words:   "acr create",
