@@ -159,14 +159,43 @@ func ProvideCredentials(ctx context.Context, n *NodeConfig, req CredentialProvid
 	}
 	// A managed identity exists in one tenant only: registries of other
 	// tenants are out of its reach.
-	p.ManagedIdentity = &ManagedIdentity{}
+	p.ManagedIdentity = n.managedIdentity()
+	return p.refreshTokenAnswer(ctx, out, host, loginServer)
+}
+
+// managedIdentity is the node's managed identity as the metadata endpoint
+// is asked for it: the kubelet identity the file names, else the only one.
+func (n *NodeConfig) managedIdentity() *ManagedIdentity {
+	mi := &ManagedIdentity{}
 	if id := n.UserAssignedIdentityID; id != "" {
-		p.ManagedIdentity.Param, p.ManagedIdentity.ID = "client_id", id
+		mi.Param, mi.ID = "client_id", id
 		if strings.Contains(strings.ToLower(id), "/subscriptions/") {
-			p.ManagedIdentity.Param = "msi_res_id"
+			mi.Param = "msi_res_id"
 		}
 	}
-	return p.refreshTokenAnswer(ctx, out, host, loginServer)
+	return mi
+}
+
+// Token gets a token for resource as the node file's identity, for a
+// cluster component that calls berth (berth mic): with the service
+// principal's secret, or the managed identity's token from the machine's
+// metadata endpoint. Nothing is cached or saved: a component running for
+// days keeps its tokens in memory, and a node has no login to write to.
+func (n *NodeConfig) Token(ctx context.Context, resource string) (CachedToken, error) {
+	return n.profile().fetchToken(ctx, resource)
+}
+
+// HTTPClient is a client that trusts berth's CA as the node file holds it.
+func (n *NodeConfig) HTTPClient() (*http.Client, error) { return n.profile().HTTPClient() }
+
+func (n *NodeConfig) profile() *Profile {
+	p := &Profile{Server: n.BerthServer, CACert: n.BerthCA, TenantID: n.TenantID}
+	if n.UseManagedIdentityExtension {
+		p.ManagedIdentity = n.managedIdentity()
+	} else {
+		p.User, p.Secret = User{Name: n.AADClientID, Type: "servicePrincipal"}, n.AADClientSecret
+	}
+	return p
 }
 
 // refreshTokenAnswer answers with a registry refresh token for the
