@@ -298,6 +298,56 @@ func (w *world) run(o mic.Options) (reg *prometheus.Registry, stop func()) {
 	return reg, stop
 }
 
+// micProcess is berth mic run as a process, to be killed.
+type micProcess struct {
+	cmd    *exec.Cmd
+	stderr *bytes.Buffer
+	done   chan struct{}
+}
+
+// start runs berth mic (the binary, with its default lease timing) until
+// killed or the test ends.
+func (w *world) start() *micProcess {
+	w.t.Helper()
+	cmd := exec.Command(berthtest.Binary(w.t), "mic", "--kubeconfig", w.kube.Kubeconfig, "--node-file", w.nodeFile(), "--log-level", "debug")
+	m := &micProcess{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan struct{})}
+	cmd.Stderr = &lockedWriter{w: m.stderr}
+	if err := cmd.Start(); err != nil {
+		w.t.Fatal(err)
+	}
+	go func() { cmd.Wait(); close(m.done) }()
+	w.t.Cleanup(func() {
+		m.kill()
+		if w.t.Failed() {
+			w.t.Logf("berth mic (pid %d) stderr:\n%s", cmd.Process.Pid, cmd.Stderr.(*lockedWriter).String())
+		}
+	})
+	return m
+}
+
+// kill stops it with SIGKILL: no lease released, nothing finished.
+func (m *micProcess) kill() {
+	m.cmd.Process.Kill()
+	<-m.done
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func (l *lockedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.String()
+}
+
 type testWriter struct{ t *testing.T }
 
 func (tw testWriter) Write(p []byte) (int, error) {
@@ -357,9 +407,19 @@ type proxy struct {
 	// throttled: then throttled is set).
 	patches []patchSeen
 	// hold, when set, receives each machine PATCH before it is passed
-	// on; the PATCH waits until release is closed.
+	// on; the PATCH waits for release to say whether it reaches berth
+	// (true) or is answered 502 without reaching it (false).
 	hold    chan string
-	release chan struct{}
+	release chan bool
+}
+
+// holdPatches makes the next machine PATCH wait: the returned channel
+// receives it, the test then sends whether it passes.
+func (p *proxy) holdPatches() (held <-chan string, release chan<- bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.hold, p.release = make(chan string, 1), make(chan bool, 1)
+	return p.hold, p.release
 }
 
 type patchSeen struct {
@@ -390,12 +450,21 @@ func newProxy(t *testing.T, s *berthtest.Server) *proxy {
 				return
 			}
 			if hold != nil {
+				p.mu.Lock()
+				p.hold = nil // one PATCH is held; the next pass
+				p.mu.Unlock()
 				hold <- r.URL.Path
-				<-release
+				if !<-release {
+					http.Error(rw, "dropped by the test's proxy", http.StatusBadGateway)
+					return
+				}
 				// The caller may be gone (killed); the change is
 				// made all the same, as a request that reached the
 				// server before its client died.
+				// The proxy would cancel it when the caller goes
+				// (its CloseNotifier): it sees only the writer.
 				r = r.WithContext(context.WithoutCancel(r.Context()))
+				rw = struct{ http.ResponseWriter }{rw}
 			}
 		}
 		rp.ServeHTTP(rw, r)

@@ -195,3 +195,53 @@ func lower(ids ...string) []string {
 	slices.Sort(out)
 	return out
 }
+
+// TestKilledMidway: berth mic killed (SIGKILL, the lease not released)
+// while a change of the machine is in flight, and started again, which
+// takes over once the lease expires. An identity added by the request
+// that outlived its MIC is still known as MIC's and removed later (none
+// leaked); a removal that never reached berth is made by the next MIC
+// (none left behind); the assignment is not lost.
+func TestKilledMidway(t *testing.T) {
+	w := newWorld(t)
+	kubelet, id := w.identity("kubelet"), w.identity("id-a")
+	w.machine("node-1", kubelet)
+	w.bind("apps", "id-a", id, "sel-a")
+	held, release := w.proxy.holdPatches()
+	first := w.start()
+	w.pod("apps", "web", "node-1", "sel-a")
+	waitHeld(t, held)
+	first.kill()
+	release <- true // the addition reaches berth after its MIC died
+	w.eventually("id-a on node-1", func() bool { return slices.Contains(w.vmIdentities("node-1"), strings.ToLower(id)) })
+	if a := w.assigned("apps", "web-apps-id-a"); a == nil || a.Status.Status != podidentity.AssignedIDCreated || a.Annotations[mic.AddedAnnotation] != "true" {
+		t.Fatalf("the assignment as the killed MIC left it: %+v", a)
+	}
+
+	second := w.start()
+	w.eventually("web Assigned by the second MIC", func() bool { return w.status("apps", "web-apps-id-a") == podidentity.AssignedIDAssigned })
+	held, release = w.proxy.holdPatches()
+	w.deletePod("apps", "web")
+	waitHeld(t, held)
+	second.kill()
+	release <- false // the removal never reaches berth
+	if got, want := w.vmIdentities("node-1"), lower(kubelet, id); !slices.Equal(got, want) {
+		t.Fatalf("node-1 after the dropped removal: %v, want %v", got, want)
+	}
+	if a := w.assigned("apps", "web-apps-id-a"); a == nil || a.DeletionTimestamp == nil || !slices.Contains(a.Finalizers, mic.Finalizer) {
+		t.Fatalf("the assignment while its removal is pending: %+v", a)
+	}
+
+	w.start()
+	w.eventually("id-a removed by the third MIC, the kubelet's kept", func() bool { return slices.Equal(w.vmIdentities("node-1"), lower(kubelet)) })
+	w.eventually("the assignment gone", func() bool { return w.status("apps", "web-apps-id-a") == "absent" })
+}
+
+func waitHeld(t *testing.T, held <-chan string) {
+	t.Helper()
+	select {
+	case <-held:
+	case <-time.After(time.Minute):
+		t.Fatal("no machine PATCH within a minute")
+	}
+}
