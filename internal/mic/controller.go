@@ -430,6 +430,11 @@ func (c *controller) create(ctx context.Context, node string, w want) (assignmen
 	if err != nil {
 		return assignment{}, err
 	}
+	// A pod made again under its name on another node finds its old
+	// assignment, which that node's sync removes first.
+	if on := u.GetLabels()[NodeLabel]; on != node {
+		return assignment{}, fmt.Errorf("the assignment %s still stands for node %s", key, on)
+	}
 	a := assignment{obj: u}
 	return a, fromUnstructured(u.Object, &a.aai)
 }
@@ -489,13 +494,18 @@ func (c *controller) syncMachine(ctx context.Context, node string, live, leaving
 	for i := range live {
 		a := &live[i]
 		rid := a.resourceID()
-		if rid == "" {
+		switch {
+		case rid != "":
+			need[rid] = a.aai.Spec.AzureIdentityRef.Spec.ResourceID
+		case a.aai.Spec.AzureIdentityRef == nil || a.aai.Spec.AzureIdentityRef.Spec.Type == podidentity.UserAssignedIdentity:
+			// Nothing to assign (no resource id, or no identity at
+			// all in an assignment written by hand): it stays Created.
+			c.log.Warn("a user-assigned AzureIdentity without resourceID", "assignment", a.obj.GetNamespace()+"/"+a.obj.GetName())
+		default:
 			if err := c.assignedNow(ctx, a); err != nil {
 				return 0, err
 			}
-			continue
 		}
-		need[rid] = a.aai.Spec.AzureIdentityRef.Spec.ResourceID
 	}
 	var userLeaving []assignment
 	for i := range leaving {
