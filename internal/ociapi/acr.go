@@ -44,17 +44,11 @@ func parseACR(escaped string) (route, bool) {
 	if !ok || rest == "" {
 		return route{}, false
 	}
-	seg := strings.Split(rest, "/")
-	names := make([]string, len(seg))
-	for i, s := range seg {
-		u, err := url.PathUnescape(s)
-		if err != nil {
-			return route{}, false
-		}
-		names[i], seg[i] = u, strings.ReplaceAll(u, "/", "%2F")
+	seg, join, ok := segments(rest)
+	if !ok {
+		return route{}, false
 	}
 	n := len(seg)
-	join := func(k int) string { return strings.Join(names[:k], "/") }
 	switch {
 	case n >= 2 && seg[n-1] == "_tags":
 		return route{kind: "acrTags", name: join(n - 1)}, true

@@ -58,6 +58,23 @@ type route struct {
 	arg  string
 }
 
+// segments unescapes an escaped path's segments one by one: seg keeps an
+// escaped slash escaped (so that a digest, tag or upload id holding one
+// fails validation), and join(k) is the repository name of the first k,
+// where an escaped slash is a separator.
+func segments(rest string) (seg []string, join func(k int) string, ok bool) {
+	seg = strings.Split(rest, "/")
+	names := make([]string, len(seg))
+	for i, s := range seg {
+		u, err := url.PathUnescape(s)
+		if err != nil {
+			return nil, nil, false
+		}
+		names[i], seg[i] = u, strings.ReplaceAll(u, "/", "%2F")
+	}
+	return seg, func(k int) string { return strings.Join(names[:k], "/") }, true
+}
+
 // parse splits an escaped /v2/ path into what it addresses. Repository
 // names contain slashes, so the suffix is matched from the end. Segments are
 // unescaped one by one. In the repository name an escaped slash is a
@@ -84,17 +101,11 @@ func parse(escaped string) (route, bool) {
 	case "_catalog":
 		return route{kind: "catalog"}, true
 	}
-	seg := strings.Split(rest, "/")
-	names := make([]string, len(seg))
-	for i, s := range seg {
-		u, err := url.PathUnescape(s)
-		if err != nil {
-			return route{}, false
-		}
-		names[i], seg[i] = u, strings.ReplaceAll(u, "/", "%2F")
+	seg, join, ok := segments(rest)
+	if !ok {
+		return route{}, false
 	}
 	n := len(seg)
-	join := func(k int) string { return strings.Join(names[:k], "/") }
 	switch {
 	case n >= 3 && seg[n-2] == "tags" && seg[n-1] == "list":
 		return route{kind: "tags", name: join(n - 2)}, true
