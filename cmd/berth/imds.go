@@ -2,7 +2,6 @@ package main
 
 import (
 	"github.com/berthhq/berth/internal/imds"
-	"github.com/berthhq/berth/internal/server"
 )
 
 // The commands that run on machines and nodes.
@@ -24,16 +23,15 @@ var nodeCommands = []command{
 			f.StringVar(&o.IdentityHeader, "identity-header",
 				"Secret App Service-style clients send as X-IDENTITY-HEADER; enables IDENTITY_ENDPOINT=http://ADDR"+imds.AppServicePath+".",
 				fromEnv("IDENTITY_HEADER"))
-			logFormat, logLevel := "text", "info"
-			f.StringVar(&logFormat, "log-format", "Log format: text or json.")
-			f.StringVar(&logLevel, "log-level", "Log level: debug, info, warn, error.")
+			var logFormat, logLevel string
+			logger := logFlags(f, &logFormat, &logLevel)
 			return func(c *call) (any, error) {
 				cred, err := imds.LoadCredentialFile(*path)
 				if err != nil {
 					return nil, err
 				}
 				o.Credential = cred
-				log, err := server.NewLogger(c.stderr, logFormat, logLevel)
+				log, err := logger(c)
 				if err != nil {
 					return nil, err
 				}

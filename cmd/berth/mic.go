@@ -2,7 +2,6 @@ package main
 
 import (
 	"github.com/berthhq/berth/internal/mic"
-	"github.com/berthhq/berth/internal/server"
 )
 
 // Pod-managed identity's controller, run in a cluster.
@@ -28,11 +27,10 @@ var micCommands = []command{
 			o.LeaseNamespace = "default"
 			f.StringVar(&o.LeaseNamespace, "leader-election-namespace", "The namespace of the Lease MICs elect their leader with.")
 			f.StringVar(&o.MetricsListen, "metrics-listen", "Serve Prometheus metrics at http://ADDR/metrics (default: not served).")
-			logFormat, logLevel := "text", "info"
-			f.StringVar(&logFormat, "log-format", "Log format: text or json.")
-			f.StringVar(&logLevel, "log-level", "Log level: debug, info, warn, error.")
+			var logFormat, logLevel string
+			logger := logFlags(f, &logFormat, &logLevel)
 			return func(c *call) (any, error) {
-				log, err := server.NewLogger(c.stderr, logFormat, logLevel)
+				log, err := logger(c)
 				if err != nil {
 					return nil, err
 				}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/berthhq/berth/internal/fsck"
@@ -30,8 +31,7 @@ var serverCommands = []command{
 			f.ListVar(&cfg.Hosts, "host", "Extra host names or IPs for the server certificate.")
 			f.StringVar(&cfg.RegistrySuffix, "registry-suffix", "DNS suffix of login servers: registry R answers at R.<suffix>.")
 			f.BoolVar(&cfg.InsecureHTTP, "insecure-http", "Serve plain HTTP (loopback addresses only).")
-			f.StringVar(&cfg.LogFormat, "log-format", "Log format: text or json.")
-			f.StringVar(&cfg.LogLevel, "log-level", "Log level: debug, info, warn, error.")
+			logger := logFlags(f, &cfg.LogFormat, &cfg.LogLevel)
 			f.DurationVar(&cfg.GCInterval, "gc-interval", "Run garbage collection this often (0: never; use berth gc).")
 			f.DurationVar(&cfg.GCGrace, "gc-grace", "Garbage collection spares content touched within this window.")
 			f.DurationVar(&cfg.RegistryAccessLifetime, "registry-token-lifetime", "Lifetime of registry access tokens.")
@@ -50,7 +50,7 @@ var serverCommands = []command{
 			f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", "How long in-flight requests may take after SIGTERM.")
 			f.StringVar(&cfg.DebugListen, "debug-listen", "Serve Go's profiler (/debug/pprof/) on this loopback address, e.g. 127.0.0.1:6060.")
 			return func(c *call) (any, error) {
-				log, err := server.NewLogger(c.stderr, cfg.LogFormat, cfg.LogLevel)
+				log, err := logger(c)
 				if err != nil {
 					return nil, err
 				}
@@ -184,4 +184,13 @@ func withStores(f *flagSet, fn func(*call, *server.Stores) error) runFunc {
 		defer stores.Close()
 		return nil, fn(c, stores)
 	}
+}
+
+// logFlags are --log-format and --log-level of the commands that serve;
+// the logger they make writes to the command's stderr.
+func logFlags(f *flagSet, format, level *string) func(c *call) (*slog.Logger, error) {
+	*format, *level = "text", "info"
+	f.StringVar(format, "log-format", "Log format: text or json.")
+	f.StringVar(level, "log-level", "Log level: debug, info, warn, error.")
+	return func(c *call) (*slog.Logger, error) { return server.NewLogger(c.stderr, *format, *level) }
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"github.com/berthhq/berth/internal/server"
 	"github.com/berthhq/berth/internal/wiwebhook"
 )
 
@@ -28,11 +27,10 @@ var webhookCommands = []command{
 			f.StringVar(&o.AuthorityHost, "authority-host", "Berth's address, https://HOST[:PORT]/, given to pods as AZURE_AUTHORITY_HOST.", required)
 			f.StringVar(&o.TenantID, "tenant-id", "The tenant given to pods whose service account has no "+wiwebhook.TenantIDAnnotation+" annotation.")
 			f.StringVar(&o.Kubeconfig, "kubeconfig", "The API server's kubeconfig file (default: the pod's in-cluster configuration).")
-			logFormat, logLevel := "text", "info"
-			f.StringVar(&logFormat, "log-format", "Log format: text or json.")
-			f.StringVar(&logLevel, "log-level", "Log level: debug, info, warn, error.")
+			var logFormat, logLevel string
+			logger := logFlags(f, &logFormat, &logLevel)
 			return func(c *call) (any, error) {
-				log, err := server.NewLogger(c.stderr, logFormat, logLevel)
+				log, err := logger(c)
 				if err != nil {
 					return nil, err
 				}
