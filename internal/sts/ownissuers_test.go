@@ -54,6 +54,13 @@ func TestOwnIssuers(t *testing.T) {
 	if c, err := issuers.Verify(ctx, sign(iss), verifyTenant, now); err != nil || c.Subject != "identity-object-id" {
 		t.Fatalf("berth's own tenant's token: %+v %v", c, err)
 	}
+	// A token for the token exchange audience is a federated assertion
+	// and nothing else: no surface's check accepts it.
+	for _, want := range []Resource{Management, Directory, Registry} {
+		if _, err := own.Service.Verify(ctx, sign(iss), want); err == nil {
+			t.Errorf("a token exchange token verified as a %s token", want.Name)
+		}
+	}
 	if _, err := issuers.Verify(ctx, sign("https://127.0.0.1:1/no-such-tenant/v2.0"), verifyTenant, now); !errors.Is(err, federation.ErrIssuerUnreachable) {
 		t.Errorf("a tenant berth does not have: %v, want it fetched (and unreachable)", err)
 	}
