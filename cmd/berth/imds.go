@@ -1,6 +1,8 @@
 package main
 
 import (
+	"log/slog"
+
 	"github.com/berthhq/berth/internal/imds"
 )
 
@@ -23,20 +25,14 @@ var nodeCommands = []command{
 			f.StringVar(&o.IdentityHeader, "identity-header",
 				"Secret App Service-style clients send as X-IDENTITY-HEADER; enables IDENTITY_ENDPOINT=http://ADDR"+imds.AppServicePath+".",
 				fromEnv("IDENTITY_HEADER"))
-			var logFormat, logLevel string
-			logger := logFlags(f, &logFormat, &logLevel)
-			return func(c *call) (any, error) {
+			return serving(f, func(c *call, log *slog.Logger) error {
 				cred, err := imds.LoadCredentialFile(*path)
 				if err != nil {
-					return nil, err
+					return err
 				}
 				o.Credential = cred
-				log, err := logger(c)
-				if err != nil {
-					return nil, err
-				}
-				return nil, imds.Serve(c.ctx, o, c.stdout, log)
-			}
+				return imds.Serve(c.ctx, o, c.stdout, log)
+			})
 		},
 	},
 	{

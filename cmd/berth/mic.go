@@ -1,6 +1,8 @@
 package main
 
 import (
+	"log/slog"
+
 	"github.com/berthhq/berth/internal/mic"
 )
 
@@ -27,15 +29,7 @@ var micCommands = []command{
 			o.LeaseNamespace = "default"
 			f.StringVar(&o.LeaseNamespace, "leader-election-namespace", "The namespace of the Lease MICs elect their leader with.")
 			f.StringVar(&o.MetricsListen, "metrics-listen", "Serve Prometheus metrics at http://ADDR/metrics (default: not served).")
-			var logFormat, logLevel string
-			logger := logFlags(f, &logFormat, &logLevel)
-			return func(c *call) (any, error) {
-				log, err := logger(c)
-				if err != nil {
-					return nil, err
-				}
-				return nil, mic.Serve(c.ctx, o, c.stdout, log)
-			}
+			return serving(f, func(c *call, log *slog.Logger) error { return mic.Serve(c.ctx, o, c.stdout, log) })
 		},
 	},
 }

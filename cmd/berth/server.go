@@ -194,3 +194,17 @@ func logFlags(f *flagSet, format, level *string) func(c *call) (*slog.Logger, er
 	f.StringVar(level, "log-level", "Log level: debug, info, warn, error.")
 	return func(c *call) (*slog.Logger, error) { return server.NewLogger(c.stderr, *format, *level) }
 }
+
+// serving is the run of a command that serves until its context ends,
+// with its own log flags.
+func serving(f *flagSet, serve func(c *call, log *slog.Logger) error) runFunc {
+	var format, level string
+	logger := logFlags(f, &format, &level)
+	return func(c *call) (any, error) {
+		log, err := logger(c)
+		if err != nil {
+			return nil, err
+		}
+		return nil, serve(c, log)
+	}
+}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"log/slog"
+
 	"github.com/berthhq/berth/internal/wiwebhook"
 )
 
@@ -27,15 +29,7 @@ var webhookCommands = []command{
 			f.StringVar(&o.AuthorityHost, "authority-host", "Berth's address, https://HOST[:PORT]/, given to pods as AZURE_AUTHORITY_HOST.", required)
 			f.StringVar(&o.TenantID, "tenant-id", "The tenant given to pods whose service account has no "+wiwebhook.TenantIDAnnotation+" annotation.")
 			f.StringVar(&o.Kubeconfig, "kubeconfig", "The API server's kubeconfig file (default: the pod's in-cluster configuration).")
-			var logFormat, logLevel string
-			logger := logFlags(f, &logFormat, &logLevel)
-			return func(c *call) (any, error) {
-				log, err := logger(c)
-				if err != nil {
-					return nil, err
-				}
-				return nil, wiwebhook.Serve(c.ctx, o, c.stdout, log)
-			}
+			return serving(f, func(c *call, log *slog.Logger) error { return wiwebhook.Serve(c.ctx, o, c.stdout, log) })
 		},
 	},
 }
