@@ -23,10 +23,11 @@ import (
 )
 
 const (
-	armAPI         = "?api-version=2022-04-01"
-	managementRes  = "https://management.azure.com/"
-	registryRes    = "https://containerregistry.azure.net"
-	acrPullRoleDef = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
+	armAPI               = "?api-version=2022-04-01"
+	managementRes        = "https://management.azure.com/"
+	registryRes          = "https://containerregistry.azure.net"
+	acrPullRoleDef       = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
+	vmContributorRoleDef = "9980e02c-c2be-4d73-94e8-173b1dc7cf3c"
 )
 
 func TestMain(m *testing.M) {

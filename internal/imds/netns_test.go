@@ -132,6 +132,29 @@ func insideNamespace(t *testing.T) {
 		t.Fatalf("pull with the system identity: %v %s", err, m)
 	}
 
+	// The pod identity demo (berth demo pod-identity) does its four steps
+	// through the metadata address; the identity it names may read the
+	// group's machines.
+	w.arm("PUT", w.group+"/providers/Microsoft.Authorization/roleAssignments/5b0c6e8e-0000-4000-8000-000000000003",
+		`{"properties":{"roleDefinitionId":"/subscriptions/`+s.Boot.SubscriptionID+`/providers/Microsoft.Authorization/roleDefinitions/`+vmContributorRoleDef+
+			`","principalId":"`+web.PrincipalID+`","principalType":"ServicePrincipal"}}`)
+	demo := exec.Command(berthtest.Binary(t), "demo", "pod-identity", "--once", "--subscriptionid="+s.Boot.SubscriptionID,
+		"--clientid="+web.ClientID, "--resourcegroup=machines", "--management-endpoint", s.URL, "--ca-file", s.CAFile)
+	out, err := demo.CombinedOutput()
+	if err != nil {
+		t.Fatalf("berth demo pod-identity: %v\n%s", err, out)
+	}
+	for _, line := range []string{
+		"successfully doARMOperations vm count 1\n",
+		"successfully acquired a token using the MSI, msiEndpoint(http://169.254.169.254/metadata/identity/oauth2/token)\n",
+		"successfully acquired a token, userAssignedID MSI, msiEndpoint(http://169.254.169.254/metadata/identity/oauth2/token) clientID(" + web.ClientID + ")\n",
+		"successfully made GET on instance metadata\n",
+	} {
+		if !strings.Contains(string(out), line) {
+			t.Errorf("the demo's log has no %q:\n%s", line, out)
+		}
+	}
+
 	logged := agentLog()
 	if !strings.Contains(logged, "token issued") {
 		t.Fatalf("the agent's debug log has no issued tokens:\n%s", logged)
