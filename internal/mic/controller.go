@@ -2,6 +2,7 @@ package mic
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -10,12 +11,14 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/informers"
@@ -390,22 +393,43 @@ func (c *controller) sync(ctx context.Context, node string) (again time.Duration
 		delete(wants, key)
 		live = append(live, a)
 	}
-	for _, w := range wants {
-		a, err := c.create(ctx, node, w)
-		if err != nil {
+	fresh := slices.Collect(maps.Values(wants))
+	made := make([]assignment, len(fresh))
+	if err := each(ctx, len(fresh), func(ctx context.Context, i int) error {
+		var err error
+		if made[i], err = c.create(ctx, node, fresh[i]); err != nil {
 			c.kubeError(err)
-			return 0, err
 		}
-		live = append(live, a)
+		return err
+	}); err != nil {
+		return 0, err
 	}
-	for i := range live {
-		if a := &live[i]; a.aai.Status.Status == "" {
-			if err := c.setStatus(ctx, a, podidentity.AssignedIDCreated); err != nil {
-				return 0, err
-			}
+	live = append(live, made...)
+	if err := each(ctx, len(live), func(ctx context.Context, i int) error {
+		if live[i].aai.Status.Status != "" {
+			return nil
 		}
+		return c.setStatus(ctx, &live[i], podidentity.AssignedIDCreated)
+	}); err != nil {
+		return 0, err
 	}
 	return c.syncMachine(ctx, node, live, leaving)
+}
+
+// writeConcurrency bounds the API server writes one node's sync makes at
+// once: a node with a hundred new pods is a few round trips, not four
+// hundred in a row.
+const writeConcurrency = 16
+
+// each runs fn for 0..n-1 at once (writeConcurrency at most) and returns
+// the first error.
+func each(ctx context.Context, n int, fn func(ctx context.Context, i int) error) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(writeConcurrency)
+	for i := range n {
+		g.Go(func() error { return fn(ctx, i) })
+	}
+	return g.Wait()
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -440,19 +464,38 @@ func (c *controller) create(ctx context.Context, node string, w want) (assignmen
 }
 
 // setStatus writes an assignment's status through the status subresource.
+// It is a merge patch, not an update: MIC (the leader) is the status's only
+// writer, so the write needs no resource version, and does not fail
+// because the cache has not caught up with this MIC's own last write. The
+// UID in the patch keeps it from landing on a namesake made since.
 func (c *controller) setStatus(ctx context.Context, a *assignment, status string) error {
-	u := a.obj.DeepCopy()
-	if err := unstructured.SetNestedField(u.Object, status, "status", "status"); err != nil {
-		return err
-	}
-	out, err := c.assigned.Namespace(u.GetNamespace()).UpdateStatus(ctx, u, metav1.UpdateOptions{})
+	out, err := c.patch(ctx, a, map[string]any{"status": map[string]any{"status": status}}, "status")
 	if err != nil {
-		c.kubeError(err)
-		return fmt.Errorf("status %s of %s/%s: %w", status, u.GetNamespace(), u.GetName(), err)
+		return fmt.Errorf("status %s of %s/%s: %w", status, a.obj.GetNamespace(), a.obj.GetName(), err)
 	}
 	a.obj = out
 	a.aai.Status.Status = status
 	return nil
+}
+
+// patch merge-patches an assignment, pinned to its UID.
+func (c *controller) patch(ctx context.Context, a *assignment, change map[string]any, subresources ...string) (*unstructured.Unstructured, error) {
+	meta, _ := change["metadata"].(map[string]any)
+	if meta == nil {
+		meta = map[string]any{}
+		change["metadata"] = meta
+	}
+	meta["uid"] = string(a.obj.GetUID())
+	body, err := json.Marshal(change)
+	if err != nil {
+		return nil, err
+	}
+	out, err := c.assigned.Namespace(a.obj.GetNamespace()).Patch(ctx, a.obj.GetName(), types.MergePatchType, body, metav1.PatchOptions{}, subresources...)
+	if err != nil {
+		c.kubeError(err)
+		return nil, err
+	}
+	return out, nil
 }
 
 // update writes an assignment's metadata (annotations, finalizers).
@@ -542,6 +585,7 @@ func (c *controller) syncMachine(ctx context.Context, node string, live, leaving
 			added[a.resourceID()] = v
 		}
 	}
+	record := map[*assignment]string{}
 	for i := range live {
 		a := &live[i]
 		rid := a.resourceID()
@@ -556,16 +600,22 @@ func (c *controller) syncMachine(ctx context.Context, node string, live, leaving
 			v = fmt.Sprint(!cur.has(rid))
 			added[rid] = v
 		}
-		if err := c.update(ctx, a, func(u *unstructured.Unstructured) {
-			ann := u.GetAnnotations()
-			if ann == nil {
-				ann = map[string]string{}
-			}
-			ann[AddedAnnotation] = v
-			u.SetAnnotations(ann)
-		}); err != nil {
-			return 0, err
+		record[a] = v
+	}
+	if err := each(ctx, len(live), func(ctx context.Context, i int) error {
+		a := &live[i]
+		v, ok := record[a]
+		if !ok {
+			return nil
 		}
+		out, err := c.patch(ctx, a, map[string]any{"metadata": map[string]any{"annotations": map[string]any{AddedAnnotation: v}}})
+		if err != nil {
+			return fmt.Errorf("%s/%s: %w", a.obj.GetNamespace(), a.obj.GetName(), err)
+		}
+		a.obj = out
+		return nil
+	}); err != nil {
+		return 0, err
 	}
 
 	now := time.Now()
@@ -605,22 +655,23 @@ func (c *controller) syncMachine(ctx context.Context, node string, live, leaving
 			}
 		}
 	}
-	for i := range live {
-		a := &live[i]
-		if rid := a.resourceID(); rid != "" && cur.has(rid) {
-			if err := c.assignedNow(ctx, a); err != nil {
-				return 0, err
-			}
+	if err := each(ctx, len(live), func(ctx context.Context, i int) error {
+		if a := &live[i]; a.resourceID() != "" && cur.has(a.resourceID()) {
+			return c.assignedNow(ctx, a)
 		}
+		return nil
+	}); err != nil {
+		return 0, err
 	}
-	for i := range userLeaving {
+	if err := each(ctx, len(userLeaving), func(ctx context.Context, i int) error {
 		a := &userLeaving[i]
 		rid := a.resourceID()
 		if _, needed := need[rid]; needed || !cur.has(rid) || a.obj.GetAnnotations()[AddedAnnotation] != "true" {
-			if err := c.finalize(ctx, a); err != nil {
-				return 0, err
-			}
+			return c.finalize(ctx, a)
 		}
+		return nil
+	}); err != nil {
+		return 0, err
 	}
 	// An identity that got where it should be (on the machine, or off
 	// it) starts its backoff afresh the next time it is refused.
@@ -751,9 +802,27 @@ func (c *controller) assignedNow(ctx context.Context, a *assignment) error {
 	if a.aai.Status.Status == podidentity.AssignedIDAssigned {
 		return nil
 	}
-	if err := c.setStatus(ctx, a, podidentity.AssignedIDAssigned); err != nil {
+	// Once only, though the cache may still show Created after this MIC's
+	// own write: the patch tests the status it changes, and one that
+	// finds it changed already is not counted again.
+	was := a.aai.Status.Status
+	body, err := json.Marshal([]map[string]any{
+		{"op": "test", "path": "/metadata/uid", "value": a.obj.GetUID()},
+		{"op": "test", "path": "/status/status", "value": was},
+		{"op": "replace", "path": "/status/status", "value": podidentity.AssignedIDAssigned},
+	})
+	if err != nil {
 		return err
 	}
+	out, err := c.assigned.Namespace(a.obj.GetNamespace()).Patch(ctx, a.obj.GetName(), types.JSONPatchType, body, metav1.PatchOptions{}, "status")
+	if apierrors.IsInvalid(err) {
+		return nil
+	}
+	if err != nil {
+		c.kubeError(err)
+		return fmt.Errorf("status Assigned of %s/%s: %w", a.obj.GetNamespace(), a.obj.GetName(), err)
+	}
+	a.obj, a.aai.Status.Status = out, podidentity.AssignedIDAssigned
 	key := a.obj.GetNamespace() + "/" + a.obj.GetName()
 	c.mu.Lock()
 	since, ok := c.wanted[key]

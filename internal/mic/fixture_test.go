@@ -50,7 +50,7 @@ var (
 // group, as the cloud grants a cluster's identity) and its node file.
 // No kubelet runs: Node and Pod objects are written as a kubelet would.
 type world struct {
-	t       *testing.T
+	t       testing.TB
 	kube    *kubetest.Cluster
 	dyn     dynamic.Interface
 	s       *berthtest.Server
@@ -61,7 +61,7 @@ type world struct {
 	nodeDir string
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	w := &world{t: t, kube: kubetest.Start(t, kubetest.Options{}), s: berthtest.Start(t), config: t.TempDir(), nodeDir: t.TempDir()}
 	t.Cleanup(func() {
@@ -348,7 +348,7 @@ func (l *lockedWriter) String() string {
 	return l.w.String()
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (tw testWriter) Write(p []byte) (int, error) {
 	tw.t.Log(strings.TrimSpace(string(p)))
@@ -427,7 +427,7 @@ type patchSeen struct {
 	throttled bool
 }
 
-func newProxy(t *testing.T, s *berthtest.Server) *proxy {
+func newProxy(t testing.TB, s *berthtest.Server) *proxy {
 	target, _ := url.Parse(s.URL)
 	rp := httputil.NewSingleHostReverseProxy(target)
 	rp.Transport = &http.Transport{TLSClientConfig: s.TLSConfig()}

@@ -89,8 +89,10 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		return err
 	}
 	cfg = rest.CopyConfig(cfg)
-	// A burst of pods is a burst of writes; the API server paces them.
-	cfg.QPS, cfg.Burst = 100, 200
+	// A burst of pods is a burst of writes (four per assignment): the
+	// API server paces them (API priority and fairness), not a client
+	// limit that would hold back the thousandth pod by forty seconds.
+	cfg.QPS = -1
 	cfg.UserAgent = "berth-mic"
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
