@@ -7,11 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/berthhq/berth/internal/audit"
 	"github.com/berthhq/berth/internal/clientauth"
+	"github.com/berthhq/berth/internal/federation"
 	"github.com/berthhq/berth/internal/resourceid"
 	"github.com/berthhq/berth/internal/resourcetype"
 	"github.com/berthhq/berth/internal/store"
@@ -165,8 +167,9 @@ func (k clusterKind) update(ctx context.Context, s *Service, old store.Resource,
 	// The cloud CLI sends a cluster back with its client id and no
 	// secret: only a new client id needs (and proves) its secret.
 	if sp := pin.ServicePrincipalProfile; sp != nil && sp.ClientID != p.ServicePrincipalProfile.ClientID {
-		if p.ServicePrincipalProfile.ClientID == resourcetype.MSIClientID || sp.ClientID == resourcetype.MSIClientID {
-			return fail(ErrBadRequest, "BadRequest", "A cluster does not change between a service principal and managed identities.")
+		if managedCluster(p) || sp.ClientID == resourcetype.MSIClientID {
+			return fail(ErrBadRequest, "BadRequest", "A cluster does not change between a service principal and managed identities; "+
+				"the application a managed identity cluster's nodes act as changes by resetServicePrincipalProfile.")
 		}
 		if err := s.checkClientSecret(ctx, in.caller, sub.TenantID, sp.ClientID, sp.Secret); err != nil {
 			return err
@@ -179,13 +182,13 @@ func (k clusterKind) update(ctx context.Context, s *Service, old store.Resource,
 			return err
 		}
 	}
-	if p.ServicePrincipalProfile.ClientID != resourcetype.MSIClientID && len(in.Identity) > 0 && string(in.Identity) != "null" {
+	if !managedCluster(p) && len(in.Identity) > 0 && string(in.Identity) != "null" {
 		return fail(ErrBadRequest, "BadRequest", "A cluster does not change between a service principal and managed identities.")
 	}
 	if err := k.applyIdentity(ctx, s, sub.TenantID, r, &cur, in); err != nil {
 		return err
 	}
-	if p.ServicePrincipalProfile.ClientID == resourcetype.MSIClientID && r.Identity == nil {
+	if managedCluster(p) && r.Identity == nil {
 		return fail(ErrBadRequest, "BadRequest", "A cluster that runs as managed identities keeps its system-assigned identity.")
 	}
 	// Last: what it claims stays claimed.
@@ -196,10 +199,23 @@ func (k clusterKind) update(ctx context.Context, s *Service, old store.Resource,
 	return err
 }
 
+// managedCluster reports whether a cluster runs as managed identities:
+// it has a kubelet identity, whether its nodes use it as itself or as
+// the application it stands for.
+func managedCluster(p resourcetype.ClusterProperties) bool {
+	_, ok := p.IdentityProfile[resourcetype.KubeletIdentityKey]
+	return ok
+}
+
 // ResetServicePrincipal makes the cluster's nodes authenticate as another
-// application (the cloud's update-credentials): the client id must get
-// tokens with the secret in the cluster's tenant, the application's home
-// tenant or one that consented to it.
+// application (the cloud's update-credentials). A cluster with a service
+// principal proves the client id's secret in the cluster's tenant, the
+// application's home tenant or one that consented to it. A cluster that
+// runs as managed identities takes no secret: its nodes act as the
+// application through the kubelet identity, whose tokens for the token
+// exchange audience one of the application's federated credentials must
+// trust; the client id msi makes the nodes pull as the kubelet identity
+// itself again.
 func (s *Service) ResetServicePrincipal(ctx context.Context, c Caller, id resourceid.ID, clientID, clientSecret string) (err error) {
 	defer func() {
 		s.record(ctx, c, resourcetype.ManagedCluster+"/resetServicePrincipalProfile/action", id, id.String(), audit.Done(err, "nodes authenticate as application "+clientID), err)
@@ -223,10 +239,12 @@ func (s *Service) ResetServicePrincipal(ctx context.Context, c Caller, id resour
 	if err := json.Unmarshal(r.Properties, &p); err != nil {
 		return err
 	}
-	if p.ServicePrincipalProfile.ClientID == resourcetype.MSIClientID {
-		return fail(ErrBadRequest, "BadRequest", "The cluster %s runs as managed identities: it has no service principal to reset.", r.Name)
+	if managedCluster(p) {
+		err = s.checkKubeletTrust(ctx, sub.TenantID, r.Name, p.IdentityProfile[resourcetype.KubeletIdentityKey], clientID, clientSecret)
+	} else {
+		err = s.checkClientSecret(ctx, c, sub.TenantID, clientID, clientSecret)
 	}
-	if err := s.checkClientSecret(ctx, c, sub.TenantID, clientID, clientSecret); err != nil {
+	if err != nil {
 		return err
 	}
 	p.ServicePrincipalProfile.ClientID = clientID
@@ -235,6 +253,42 @@ func (s *Service) ResetServicePrincipal(ctx context.Context, c Caller, id resour
 	}
 	r.UpdatedAt = time.Now().UTC()
 	return s.Store.UpdateResource(ctx, r)
+}
+
+// checkKubeletTrust proves that the kubelet identity's tokens would get
+// the application's: the application is one of the cluster's tenant's
+// own, and a federated credential of it names the tenant's own issuer,
+// the identity's object id as subject, and the token exchange audience,
+// as the token service matches them. Applications of other tenants are
+// not looked into: whether they exist is theirs to say.
+func (s *Service) checkKubeletTrust(ctx context.Context, tenantID, cluster string, kubelet resourcetype.ClusterIdentity, clientID, clientSecret string) error {
+	if clientSecret != "" {
+		return fail(ErrBadRequest, "BadRequest", "The cluster %s runs as managed identities: its nodes act as an application through the kubelet identity, with no secret. Give the client id alone.", cluster)
+	}
+	if clientID == resourcetype.MSIClientID {
+		return nil
+	}
+	if clientID == "" {
+		return fail(ErrBadRequest, "InvalidParameter", "servicePrincipalProfile needs clientId.")
+	}
+	app, err := s.Store.GetApplicationByAppID(ctx, clientID)
+	if errors.Is(err, store.ErrNotFound) || err == nil && app.TenantID != tenantID {
+		return fail(ErrBadRequest, "ServicePrincipalNotFound", "The application %s was not found in the cluster's tenant %s.", clientID, tenantID)
+	}
+	if err != nil {
+		return err
+	}
+	creds, err := s.Store.ListFederatedCredentials(ctx, app.ObjectID)
+	if err != nil {
+		return err
+	}
+	for _, fc := range creds {
+		if t, ok := federation.OwnIssuerTenant(fc.Issuer); ok && t == tenantID && fc.Subject == kubelet.ObjectID && slices.Contains(fc.Audiences, federation.DefaultAudience) {
+			return nil
+		}
+	}
+	return fail(ErrBadRequest, "BadRequest", "No federated credential of the application %s trusts the kubelet identity of the cluster %s: "+
+		"add one with issuer <berth>/%s/v2.0, subject %s and audience %s.", clientID, cluster, tenantID, kubelet.ObjectID, federation.DefaultAudience)
 }
 
 // checkClientSecret proves that an application authenticates in a tenant

@@ -139,6 +139,8 @@ func TestClusterManagedIdentity(t *testing.T) {
 	if err != nil || kubelet["resourceId"] != wantID || kp["clientId"] != kubelet["clientId"] || kp["principalId"] != kubelet["objectId"] {
 		t.Fatalf("kubelet identity %v: %s %v", kubelet, ki.Properties, err)
 	}
+	// Its nodes act as an application only through the kubelet identity:
+	// no secret (see TestClusterKubeletIdentityAsApplication).
 	f.wantErr(f.cp.ResetServicePrincipal(f.ctx, contributor, f.id(cluster), "x", "y"), controlplane.ErrBadRequest, "BadRequest")
 	_, _, err = f.put(contributor, cluster, "", "", `{"type":"None"}`)
 	f.wantErr(err, controlplane.ErrBadRequest, "BadRequest")
@@ -176,5 +178,73 @@ func TestClusterManagedIdentity(t *testing.T) {
 		if f.principalExists(oid) {
 			t.Errorf("principal %s outlived the cluster", oid)
 		}
+	}
+}
+
+// TestClusterKubeletIdentityAsApplication: the nodes of a managed
+// identity cluster act as one of its tenant's applications, with no
+// secret, only once a federated credential of the application trusts the
+// kubelet identity's token exchange tokens exactly; msi makes them the
+// kubelet identity again.
+func TestClusterKubeletIdentityAsApplication(t *testing.T) {
+	f := newFixture(t)
+	f.group("Team")
+	cluster := group + "/providers/Microsoft.ContainerService/managedClusters/aks4"
+	r := f.mustPut(contributor, cluster, "", "", `{"type":"SystemAssigned"}`, true)
+	kubelet, _ := get(f.fields(r.Properties), "identityProfile", resourcetype.KubeletIdentityKey, "objectId").(string)
+	if kubelet == "" {
+		t.Fatalf("no kubelet identity: %s", r.Properties)
+	}
+	reset := func(id, secret string) error {
+		return f.cp.ResetServicePrincipal(f.ctx, contributor, f.id(cluster), id, secret)
+	}
+	clientID := func() any {
+		g, err := f.cp.GetResource(f.ctx, reader, f.id(cluster))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return get(f.fields(g.Properties), "servicePrincipalProfile", "clientId")
+	}
+	trust := func(appID, name, issuer, subject, audience string) {
+		app, err := f.meta.GetApplicationByAppID(f.ctx, appID)
+		f.must(err)
+		f.must(f.meta.CreateFederatedCredential(f.ctx, store.FederatedCredential{ID: ids.New(), OwnerObjectID: app.ObjectID, Name: name,
+			Issuer: issuer, Subject: subject, Audiences: []string{audience}}, 20))
+	}
+	own := "https://berth.example/" + tenant + "/v2.0"
+	appID, appSecret := f.app(tenant)
+	foreign, _ := f.app("tenant-b", "tenant-b", tenant)
+	trust(foreign, "kubelet", "https://berth.example/tenant-b/v2.0", kubelet, "api://AzureADTokenExchange")
+
+	// Nothing trusts the kubelet identity yet; then credentials that each
+	// miss by one field; a secret is refused outright.
+	f.wantErr(reset(appID, ""), controlplane.ErrBadRequest, "BadRequest")
+	trust(appID, "other-tenant", "https://berth.example/tenant-b/v2.0", kubelet, "api://AzureADTokenExchange")
+	trust(appID, "other-subject", own, ids.New(), "api://AzureADTokenExchange")
+	trust(appID, "other-audience", own, kubelet, "api://elsewhere")
+	trust(appID, "not-berth", "https://issuer.example/"+tenant, kubelet, "api://AzureADTokenExchange")
+	f.wantErr(reset(appID, ""), controlplane.ErrBadRequest, "BadRequest")
+	f.wantErr(reset(appID, appSecret), controlplane.ErrBadRequest, "BadRequest")
+	// Another tenant's application is not looked into, trust or not.
+	f.wantErr(reset(foreign, ""), controlplane.ErrBadRequest, "ServicePrincipalNotFound")
+	f.wantErr(reset(ids.New(), ""), controlplane.ErrBadRequest, "ServicePrincipalNotFound")
+	if got := clientID(); got != resourcetype.MSIClientID {
+		t.Fatalf("refused resets changed the client id to %v", got)
+	}
+
+	trust(appID, "kubelet", own, kubelet, "api://AzureADTokenExchange")
+	if err := reset(appID, ""); err != nil {
+		t.Fatalf("reset: %v", err)
+	}
+	if got := clientID(); got != appID {
+		t.Fatalf("client id after reset: %v, want %s", got, appID)
+	}
+	// Still a managed identity cluster: an update keeps its identity and
+	// does not change the application.
+	f.mustPut(contributor, cluster, "", `{"servicePrincipalProfile":{"clientId":"`+appID+`"},"kubernetesVersion":"1.31.1"}`, `{"type":"SystemAssigned"}`, false)
+	_, _, err := f.put(contributor, cluster, "", `{"servicePrincipalProfile":{"clientId":"msi"}}`, "")
+	f.wantErr(err, controlplane.ErrBadRequest, "BadRequest")
+	if err := reset(resourcetype.MSIClientID, ""); err != nil || clientID() != resourcetype.MSIClientID {
+		t.Fatalf("reset to msi: %v %v", clientID(), err)
 	}
 }

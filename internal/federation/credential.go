@@ -55,3 +55,20 @@ func CheckCredential(f store.FederatedCredential) error {
 	}
 	return nil
 }
+
+// OwnIssuerTenant reads the tenant id of an issuer of berth's own form,
+// <scheme://host>/<tenant id>/v2.0: the issuer of the tokens a tenant's
+// managed identities get for the token exchange audience. The host is not
+// read: berth may be reached under several names, and only tokens berth
+// signed verify against such an issuer anyway.
+func OwnIssuerTenant(iss string) (string, bool) {
+	u, err := url.Parse(iss)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return "", false
+	}
+	tenant, ok := strings.CutSuffix(strings.TrimPrefix(u.Path, "/"), "/v2.0")
+	if !ok || tenant == "" || strings.Contains(tenant, "/") {
+		return "", false
+	}
+	return tenant, true
+}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto"
 	"errors"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/berthhq/berth/internal/federation"
@@ -29,7 +27,7 @@ type OwnIssuers struct {
 // berth signed it, and berth signs only for its own principals, so the
 // subject a credential names is what decides.
 func (o OwnIssuers) KnownIssuer(ctx context.Context, iss string) (federation.KnownIssuer, bool, error) {
-	if tenantID, ok := ownTenant(iss); ok {
+	if tenantID, ok := federation.OwnIssuerTenant(iss); ok {
 		_, err := o.Service.Directory.GetTenant(ctx, tenantID)
 		if err == nil {
 			set, err := o.publishedKeys(ctx)
@@ -55,17 +53,4 @@ func (o OwnIssuers) publishedKeys(ctx context.Context) (federation.KeySet, error
 		pubs[k.ID] = &k.Private.PublicKey
 	}
 	return federation.KeySetOf(pubs)
-}
-
-// ownTenant reads the tenant id of a v2 issuer of berth's form.
-func ownTenant(iss string) (string, bool) {
-	u, err := url.Parse(iss)
-	if err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return "", false
-	}
-	tenant, ok := strings.CutSuffix(strings.TrimPrefix(u.Path, "/"), "/v2.0")
-	if !ok || tenant == "" || strings.Contains(tenant, "/") {
-		return "", false
-	}
-	return tenant, true
 }
