@@ -15,14 +15,17 @@ var accountCommands = []command{
 			{"Log in on a machine as its managed identity.", "BERTH_SERVER=https://berth.example:8443 berth login --identity"},
 			{"Log in in a pod as its workload identity, with the projected service account token.",
 				"berth login --service-principal -u $AZURE_CLIENT_ID --tenant $AZURE_TENANT_ID --federated-token \"$(cat $AZURE_FEDERATED_TOKEN_FILE)\""},
+			{"Log in on a machine as another tenant's application that trusts the machine's managed identity.",
+				"berth login --service-principal -u APP_ID --tenant TENANT_B --federated-token-from-identity MI_CLIENT_ID"},
 		},
 		flags: func(f *flagSet) runFunc {
 			o := cli.LoginOptions{DataDir: server.DefaultDataDir()}
-			f.BoolVar(&o.ServicePrincipal, "service-principal", "Log in as a service principal (--username APP_ID --password SECRET --tenant TENANT, or --federated-token TOKEN for the password).")
+			f.BoolVar(&o.ServicePrincipal, "service-principal", "Log in as a service principal (--username APP_ID --password SECRET --tenant TENANT, or --federated-token TOKEN or --federated-token-from-identity MI_CLIENT_ID for the password).")
 			f.BoolVar(&o.Identity, "identity", "Log in as the machine's managed identity, with tokens from its metadata endpoint (berth imds).")
 			f.StringVar(&o.Username, "username u", "The service principal's application (client) id; with --identity, the identity's client id, object id or resource id (default: the system-assigned identity).")
 			f.StringVar(&o.Password, "password p", "The service principal's client secret.")
 			f.StringVar(&o.FederatedToken, "federated-token", "Instead of a secret: a token of another issuer (a service account token) that a federated credential of the application or user-assigned identity (--username) trusts. Kept to renew tokens with until it expires.")
+			f.StringVar(&o.FederatedTokenFromIdentity, "federated-token-from-identity", "Instead of a secret: the machine's managed identity (client id, object id or resource id) whose token for api://AzureADTokenExchange, from its metadata endpoint, a federated credential of the application trusts. Fetched anew for each token, never kept.")
 			f.StringVar(&o.Tenant, "tenant t", "The tenant id or domain.")
 			f.StringVar(&o.DataDir, "data-dir", "The local server's data directory, for the bootstrap login and its CA.")
 			return func(c *call) (any, error) {

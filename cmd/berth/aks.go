@@ -106,9 +106,13 @@ var aksCommands = []command{
 	{
 		words:   "aks update-credentials",
 		summary: "Move a cluster to another service principal.",
-		uses:    usesManagement,
+		more: "A cluster that runs as managed identities takes no secret: its nodes act as the application through the kubelet identity, " +
+			"whose tokens for api://AzureADTokenExchange a federated credential of the application must trust (issuer: the tenant's own v2.0 issuer, " +
+			"subject: the kubelet identity's object id). --service-principal msi makes them pull as the kubelet identity itself again.",
+		uses: usesManagement,
 		examples: []example{
 			{"Move a cluster to another service principal.", "berth aks update-credentials -g G -n C --reset-service-principal --service-principal APP_ID --client-secret SECRET"},
+			{"Make a managed identity cluster's nodes act as an application that trusts the kubelet identity.", "berth aks update-credentials -g G -n C --reset-service-principal --service-principal APP_ID"},
 		},
 		flags: func(f *flagSet) runFunc {
 			name, group := nameAndGroup(f, "The cluster's name.")
@@ -120,7 +124,7 @@ var aksCommands = []command{
 				return nil
 			})
 			sp := f.String("service-principal", "The application (client) id.", required)
-			secret := f.String("client-secret", "Its secret, checked in the cluster's tenant and not kept.", required)
+			secret := f.String("client-secret", "Its secret, checked in the cluster's tenant and not kept (a cluster with a service principal only).")
 			return func(c *call) (any, error) {
 				return c.m.ResetClusterServicePrincipal(c.ctx, *name, *group, *sp, *secret)
 			}
@@ -133,6 +137,7 @@ var aksCommands = []command{
 		uses:    usesManagement,
 		examples: []example{
 			{"The node file of a service principal cluster.", "AAD_CLIENT_SECRET=$SECRET berth aks get-node-config -g G -n C --file azure.json"},
+			{"The node file of a cluster whose nodes act as an application consented in another tenant.", "berth aks get-node-config -g G -n C --registry-tenant TENANT_B --file azure.json"},
 		},
 		flags: func(f *flagSet) runFunc {
 			var o cli.NodeConfigOptions
@@ -140,6 +145,7 @@ var aksCommands = []command{
 			f.StringVar(&o.Group, "resource-group g", "The resource group.", required)
 			f.StringVar(&o.File, "file", "Where to write the node file (mode 0600).", required)
 			f.StringVar(&o.ClientSecret, "client-secret", "The service principal's secret.", fromEnv("AAD_CLIENT_SECRET"))
+			f.StringVar(&o.RegistryTenant, "registry-tenant", "For nodes that act as an application through the kubelet identity: the tenant id of the registries, where the application was consented (default: the cluster's).")
 			return func(c *call) (any, error) { return c.m.WriteNodeConfig(c.ctx, o) }
 		},
 	},

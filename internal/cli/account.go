@@ -26,7 +26,12 @@ type LoginOptions struct {
 	Username       string
 	Password       string
 	FederatedToken string
-	Tenant         string
+	// FederatedTokenFromIdentity names (a client id, object id or
+	// resource id) the machine's managed identity whose token for the
+	// token exchange audience is, at each token, the service principal's
+	// client assertion instead of a secret.
+	FederatedTokenFromIdentity string
+	Tenant                     string
 	// Server and CAFile (berth's --server and --ca-file, or
 	// $BERTH_SERVER and $BERTH_CA_FILE) default to those of the current
 	// login, then to the local data directory's.
@@ -133,10 +138,23 @@ func Login(ctx context.Context, o LoginOptions) ([]Account, error) {
 			return nil, err
 		}
 	case o.ServicePrincipal:
-		if o.Username == "" || o.Tenant == "" || (o.Password == "") == (o.FederatedToken == "") {
-			return nil, errors.New("--service-principal needs --username, --tenant, and --password or --federated-token")
+		given := 0
+		for _, c := range []string{o.Password, o.FederatedToken, o.FederatedTokenFromIdentity} {
+			if c != "" {
+				given++
+			}
+		}
+		if o.Username == "" || o.Tenant == "" || given != 1 {
+			return nil, errors.New("--service-principal needs --username, --tenant, and one of --password, --federated-token or --federated-token-from-identity")
 		}
 		p.TenantID, p.User, p.Secret, p.FederatedToken = o.Tenant, User{Name: o.Username, Type: "servicePrincipal"}, o.Password, o.FederatedToken
+		if o.FederatedTokenFromIdentity != "" {
+			mi, _, err := findIdentity(ctx, o.FederatedTokenFromIdentity, TokenExchangeResource)
+			if err != nil {
+				return nil, err
+			}
+			p.AssertionIdentity = &mi
+		}
 		p.Server = o.Server
 		if p.Server == "" && prev != nil {
 			p.Server, p.CACert = prev.Server, prev.CACert

@@ -179,14 +179,20 @@ func (m *Management) DeleteCluster(ctx context.Context, name, group string) erro
 
 // ResetClusterServicePrincipal makes the cluster's nodes authenticate as
 // another application, or the same one with a new secret (the cloud's
-// update-credentials --reset-service-principal). Nodes learn of it from a
-// new node file (NodeConfig).
+// update-credentials --reset-service-principal); a cluster that runs as
+// managed identities takes no secret: its nodes act as the application
+// through the kubelet identity, which the application's federated
+// credential must trust (msi: as the kubelet identity itself). Nodes
+// learn of it from a new node file (NodeConfig).
 func (m *Management) ResetClusterServicePrincipal(ctx context.Context, name, group, clientID, clientSecret string) (Object, error) {
 	path, err := m.resourcePath(group, resourcetype.ManagedCluster, name)
 	if err != nil {
 		return nil, err
 	}
-	body := map[string]any{"clientId": clientID, "secret": clientSecret}
+	body := map[string]any{"clientId": clientID}
+	if clientSecret != "" {
+		body["secret"] = clientSecret
+	}
 	if err := m.do(ctx, http.MethodPost, path+"/resetServicePrincipalProfile", clusterAPI, nil, body, nil); err != nil {
 		return nil, err
 	}
@@ -210,6 +216,11 @@ type NodeConfig struct {
 	// UserAssignedIdentityID is the kubelet identity's client id (a
 	// resource id if it contains /subscriptions/).
 	UserAssignedIdentityID string `json:"userAssignedIdentityID,omitempty"`
+	// RegistryTenantID (berth's) is, for a node that acts as an
+	// application through the kubelet identity, the tenant of the
+	// registries it pulls from, which consented to the application; the
+	// default is TenantID.
+	RegistryTenantID string `json:"registryTenantId,omitempty"`
 
 	// BerthServer is berth's base URL; login servers are reached there.
 	BerthServer string `json:"berthServer"`
@@ -224,6 +235,9 @@ type NodeConfigOptions struct {
 	Name, Group, File string
 	// ClientSecret is the service principal's, which berth does not keep.
 	ClientSecret string
+	// RegistryTenant is the registries' tenant of a cluster whose nodes
+	// act as an application through the kubelet identity.
+	RegistryTenant string
 }
 
 // WriteNodeConfig writes a cluster's node file (mode 0600: it may hold
@@ -253,19 +267,31 @@ func (m *Management) WriteNodeConfig(ctx context.Context, o NodeConfigOptions) (
 	if sp, ok := c["servicePrincipalProfile"].(map[string]any); ok {
 		clientID, _ = sp["clientId"].(string)
 	}
+	// A cluster with a service principal has no identity profile.
+	profile, _ := c["identityProfile"].(map[string]any)
+	kubelet, _ := profile["kubeletidentity"].(map[string]any)
+	kubeletID, _ := kubelet["clientId"].(string)
 	mode := "servicePrincipal"
-	if clientID == msiClientID || clientID == "" {
+	switch {
+	case o.RegistryTenant != "" && (kubeletID == "" || clientID == msiClientID):
+		return nil, fmt.Errorf("--registry-tenant is for a cluster whose nodes act as an application through the kubelet identity (berth aks update-credentials --reset-service-principal --service-principal APP_ID); %s pulls as %s", c.str("id"), clientID)
+	case kubeletID != "" && clientID != msiClientID && clientID != "":
+		// No token is got here to check the file: only the node's
+		// metadata endpoint has the kubelet identity's, and berth checked
+		// the application's trust in it when the cluster moved to it.
+		mode = "applicationThroughKubeletIdentity"
+		n.AADClientID, n.UseManagedIdentityExtension, n.UserAssignedIdentityID = clientID, true, kubeletID
+		n.RegistryTenantID = o.RegistryTenant
+	case clientID == msiClientID || clientID == "":
 		mode = "managedIdentity"
-		kubelet, _ := c["identityProfile"].(map[string]any)["kubeletidentity"].(map[string]any)
-		id, _ := kubelet["clientId"].(string)
-		if id == "" {
+		if kubeletID == "" {
 			return nil, fmt.Errorf("the cluster %s has neither a service principal nor a kubelet identity", c.str("id"))
 		}
 		// The cloud writes "msi" in both for nodes that use managed
 		// identities.
 		n.AADClientID, n.AADClientSecret = msiClientID, msiClientID
-		n.UseManagedIdentityExtension, n.UserAssignedIdentityID = true, id
-	} else {
+		n.UseManagedIdentityExtension, n.UserAssignedIdentityID = true, kubeletID
+	default:
 		if o.ClientSecret == "" {
 			return nil, fmt.Errorf("the cluster runs as the service principal %s: give its secret (--client-secret or AAD_CLIENT_SECRET), which berth does not keep", clientID)
 		}
@@ -285,5 +311,9 @@ func (m *Management) WriteNodeConfig(ctx context.Context, o NodeConfigOptions) (
 	if err := pki.WriteFileAtomic(o.File, append(b, '\n'), 0o600); err != nil {
 		return nil, err
 	}
-	return Object{"file": o.File, "mode": mode, "aadClientId": n.AADClientID, "tenantId": n.TenantID}, nil
+	out := Object{"file": o.File, "mode": mode, "aadClientId": n.AADClientID, "tenantId": n.TenantID}
+	if n.RegistryTenantID != "" {
+		out["registryTenantId"] = n.RegistryTenantID
+	}
+	return out, nil
 }

@@ -80,6 +80,10 @@ func LoadNodeConfig(path string) (*NodeConfig, error) {
 		err = errors.New("no registrySuffix")
 	case !n.UseManagedIdentityExtension && (n.AADClientID == "" || n.AADClientSecret == ""):
 		err = errors.New("neither aadClientId with aadClientSecret nor useManagedIdentityExtension")
+	case n.actsAsApplication() && n.AADClientSecret != "":
+		err = fmt.Errorf("aadClientSecret with useManagedIdentityExtension and the application %s: the kubelet identity's token stands for the application, which needs no secret (remove aadClientSecret), or the node pulls as the kubelet identity (aadClientId msi)", n.AADClientID)
+	case n.RegistryTenantID != "" && !n.actsAsApplication():
+		err = errors.New("registryTenantId without an application that the kubelet identity acts as (useManagedIdentityExtension with aadClientId an application's client id)")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("node file %s: %w", path, err)
@@ -121,6 +125,14 @@ func registryOf(image, suffix string) (host, name string, ok bool) {
 // no failure, so a role assignment made later takes effect at the next
 // pull, and the node's log says why.
 //
+// In managed identity mode with aadClientId an application's client id
+// rather than msi, the node acts as that application through the kubelet
+// identity: the identity's token for the token exchange audience, from the
+// metadata endpoint, is the application's client assertion in the
+// registries' tenant (registryTenantId, else tenantId), where the
+// application was consented; no secret is on the node. Its token is
+// exchanged for a registry refresh token.
+//
 // With the pod's service account token in the request, the pod pulls as
 // its own identity, not the node's: the application its service account
 // names (annotation azure.workload.identity/client-id) gets a token with
@@ -157,10 +169,24 @@ func ProvideCredentials(ctx context.Context, n *NodeConfig, req CredentialProvid
 		out.Auth[host] = auth
 		return out, nil
 	}
+	if n.actsAsApplication() {
+		if n.RegistryTenantID != "" {
+			p.TenantID = n.RegistryTenantID
+		}
+		p.User, p.AssertionIdentity = User{Name: n.AADClientID, Type: "servicePrincipal"}, n.managedIdentity()
+		return p.refreshTokenAnswer(ctx, out, host, loginServer)
+	}
 	// A managed identity exists in one tenant only: registries of other
 	// tenants are out of its reach.
 	p.ManagedIdentity = n.managedIdentity()
 	return p.refreshTokenAnswer(ctx, out, host, loginServer)
+}
+
+// actsAsApplication reports whether the node acts as an application
+// through the kubelet identity: a managed identity node file whose client
+// id is an application's, not msi.
+func (n *NodeConfig) actsAsApplication() bool {
+	return n.UseManagedIdentityExtension && n.AADClientID != "" && n.AADClientID != msiClientID
 }
 
 // managedIdentity is the node's managed identity as the metadata endpoint

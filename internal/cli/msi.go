@@ -179,26 +179,29 @@ func tokenTenant(token string) (string, error) {
 	return claims.TID, nil
 }
 
+// findIdentity finds how to name username (see identityCandidates) to
+// the metadata endpoint, by getting a token for resource as it.
+func findIdentity(ctx context.Context, username, resource string) (ManagedIdentity, CachedToken, error) {
+	for _, mi := range identityCandidates(username) {
+		tok, err := fetchMSIToken(ctx, mi, resource)
+		if !errors.Is(err, errIdentityNotFound) {
+			return mi, tok, err
+		}
+	}
+	if username == "" {
+		return ManagedIdentity{}, CachedToken{}, errors.New("the machine has no managed identity: assign one with 'berth vm identity assign'")
+	}
+	return ManagedIdentity{}, CachedToken{}, fmt.Errorf("the machine has no managed identity %s", username)
+}
+
 // loginIdentity fills p from the metadata endpoint: it finds how to name
 // the identity, and the tenant it is in.
 func loginIdentity(ctx context.Context, p *Profile, username string) error {
-	var tok CachedToken
-	var err error
-	for _, mi := range identityCandidates(username) {
-		if tok, err = fetchMSIToken(ctx, mi, ManagementResource); err == nil {
-			p.ManagedIdentity = &mi
-			break
-		}
-		if !errors.Is(err, errIdentityNotFound) {
-			return err
-		}
+	mi, tok, err := findIdentity(ctx, username, ManagementResource)
+	if err != nil {
+		return err
 	}
-	if errors.Is(err, errIdentityNotFound) {
-		if username == "" {
-			return errors.New("the machine has no managed identity: assign one with 'berth vm identity assign'")
-		}
-		return fmt.Errorf("the machine has no managed identity %s", username)
-	}
+	p.ManagedIdentity = &mi
 	if p.TenantID, err = tokenTenant(tok.AccessToken); err != nil {
 		return err
 	}

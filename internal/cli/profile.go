@@ -39,8 +39,15 @@ type Profile struct {
 	// secret. A login with one keeps it, as the cloud CLI does, to renew
 	// tokens with until it expires; the credential provider's, a pod's,
 	// is never saved.
-	FederatedToken string                 `json:"federatedToken,omitempty"`
-	Tokens         map[string]CachedToken `json:"tokens,omitempty"`
+	FederatedToken string `json:"federatedToken,omitempty"`
+	// AssertionIdentity is, instead, the machine's managed identity whose
+	// token for the token exchange audience, from the metadata endpoint,
+	// is the application's client assertion: an application whose
+	// federated credential trusts the identity, acting so in any tenant
+	// that consented to it. The assertion is fetched for each token and
+	// never kept.
+	AssertionIdentity *ManagedIdentity       `json:"assertionIdentity,omitempty"`
+	Tokens            map[string]CachedToken `json:"tokens,omitempty"`
 	// Subscriptions are those the principal had access to at login or at
 	// the last account list --refresh; SubscriptionID is the current one,
 	// which management commands work in.

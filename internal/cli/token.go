@@ -14,6 +14,11 @@ import (
 // ManagementResource is the default audience, as in the cloud CLI.
 const ManagementResource = "https://management.core.windows.net/"
 
+// TokenExchangeResource is the audience of a managed identity's token
+// that an application's federated credential trusts: the identity's
+// assertion, not a token any API accepts.
+const TokenExchangeResource = "api://AzureADTokenExchange"
+
 // RegistryResource is the registries' audience at the token service.
 // Nodes ask for it rather than the management resource: their tokens
 // then open registries and nothing else.
@@ -30,7 +35,8 @@ type tokenError struct {
 
 // fetchToken gets a new token for resource: from the metadata endpoint
 // for a managed identity, else by a client credentials grant at the v2
-// endpoint. Every command gets its tokens through here (by Token), so
+// endpoint, with the secret, the federated token, or the assertion
+// identity's token exchange token from the metadata endpoint. Every command gets its tokens through here (by Token), so
 // that each works with every kind of login.
 func (p *Profile) fetchToken(ctx context.Context, resource string) (CachedToken, error) {
 	if p.ManagedIdentity != nil {
@@ -46,10 +52,18 @@ func (p *Profile) fetchToken(ctx context.Context, resource string) (CachedToken,
 		"client_secret": {p.Secret},
 		"scope":         {resource + "/.default"},
 	}
-	if p.FederatedToken != "" {
+	assertion := p.FederatedToken
+	if p.AssertionIdentity != nil {
+		tok, err := fetchMSIToken(ctx, *p.AssertionIdentity, TokenExchangeResource)
+		if err != nil {
+			return CachedToken{}, fmt.Errorf("the managed identity's assertion for %s: %w", p.User.Name, err)
+		}
+		assertion = tok.AccessToken
+	}
+	if assertion != "" {
 		form.Del("client_secret")
 		form.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
-		form.Set("client_assertion", p.FederatedToken)
+		form.Set("client_assertion", assertion)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.Server+"/"+p.TenantID+"/oauth2/v2.0/token", strings.NewReader(form.Encode()))
 	if err != nil {
