@@ -2,7 +2,7 @@
 # The whole test suite, as CI runs it (.ci/run calls exactly this).
 #
 # It installs what it needs (skopeo, chromium and etcd from Debian, the OCI
-# conformance suite and kube-apiserver from the Go module proxy), starts
+# conformance suite, kube-apiserver and MinIO from the Go module proxy), starts
 # every server it uses (PostgreSQL and berth itself, each on a free loopback
 # port in a temporary directory) and removes them on exit. Heavy builds are
 # cached outside the checkout in $BERTH_CACHE (default ~/.cache/berth-ci).
@@ -14,8 +14,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 export BERTH_CACHE=${BERTH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/berth-ci}
 export BERTH_RESULTS=${BERTH_RESULTS:-$root/test-results}
-# Tests that need PostgreSQL, skopeo, Chromium or a Kubernetes API server
-# fail instead of skipping here.
+# Tests that need PostgreSQL, skopeo, Chromium, a Kubernetes API server or
+# MinIO fail instead of skipping here.
 export BERTH_REQUIRE_POSTGRES=1 BERTH_REQUIRE_TOOLS=1
 mkdir -p "$BERTH_CACHE" "$BERTH_RESULTS"
 
@@ -57,6 +57,10 @@ BERTH_KUBE_APISERVER=$(scripts/kube-apiserver.sh)
 BERTH_KUBELET_CREDENTIAL_DRIVER=$(scripts/kubelet-credential-driver.sh)
 export BERTH_KUBE_APISERVER BERTH_KUBELET_CREDENTIAL_DRIVER
 
+step "MinIO for the object store tests (built once, cached in \$BERTH_CACHE)"
+BERTH_MINIO=$(scripts/minio.sh)
+export BERTH_MINIO
+
 step "unit, store conformance and end-to-end tests (race detector on)"
 go test -race -count=1 -timeout 30m ./...
 
@@ -64,7 +68,7 @@ step "benchmark harness (its own module): vet and a seconds-long smoke run again
 (cd bench && go vet ./... && go test -count=1 ./...)
 
 step "fuzzing parsers briefly (corpus kept in testdata/fuzz)"
-for spec in oci:FuzzParseDigest oci:FuzzValidateName oci:FuzzParseReference oci:FuzzParseManifest resourceid:FuzzParse odata:FuzzParse redirecturi:FuzzMatch federation:FuzzUnverified federation:FuzzParseKeys wiwebhook:FuzzReview; do
+for spec in oci:FuzzParseDigest oci:FuzzValidateName oci:FuzzParseReference oci:FuzzParseManifest resourceid:FuzzParse odata:FuzzParse redirecturi:FuzzMatch federation:FuzzUnverified federation:FuzzParseKeys wiwebhook:FuzzReview blob/s3blob:FuzzParseURL; do
   # Quiet when it passes; the whole report when it does not (a failing
   # input is also written to the package's testdata/fuzz). A budget of
   # executions, not of time: Go 1.26's fuzzing coordinator can report a

@@ -62,3 +62,22 @@ type Store interface {
 	// WalkUploads calls fn for every upload session with its last change.
 	WalkUploads(ctx context.Context, fn func(id string, modified time.Time) error) error
 }
+
+// Presigner is a store whose content clients can fetch from the backend
+// itself (an object store), so that a server can answer a blob GET with a
+// redirect instead of carrying the bytes.
+type Presigner interface {
+	// PresignGet returns a URL that reads d's content, with no other
+	// credentials, until ttl has passed.
+	PresignGet(ctx context.Context, d oci.Digest, ttl time.Duration) (string, error)
+}
+
+// Sweeper is a store whose backend can keep writes that a process began
+// and never finished, out of reach of WalkUploads: an object store's
+// multipart uploads, when a server stops in the middle of an append.
+// Garbage collection sweeps them.
+type Sweeper interface {
+	// Sweep removes the unfinished writes begun before cutoff and returns
+	// how many it removed.
+	Sweep(ctx context.Context, cutoff time.Time) (int, error)
+}

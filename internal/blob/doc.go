@@ -1,6 +1,7 @@
 // Package blob defines the blob store: content-addressed bytes and the
 // upload sessions that produce them. Backends live in subpackages (fsblob:
-// a local directory) and must pass the conformance suite in blobtest.
+// a local directory; s3blob: S3-compatible object storage) and must pass
+// the conformance suite in blobtest.
 //
 // Content becomes visible only whole and verified: an upload is appended to
 // in place, its digest is checked at Commit, and only then does it appear
