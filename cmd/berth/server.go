@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/berthhq/berth/internal/blob"
 	"github.com/berthhq/berth/internal/fsck"
 	"github.com/berthhq/berth/internal/gc"
 	"github.com/berthhq/berth/internal/keys"
@@ -31,6 +32,7 @@ var serverCommands = []command{
 			f.ListVar(&cfg.Hosts, "host", "Extra host names or IPs for the server certificate.")
 			f.StringVar(&cfg.RegistrySuffix, "registry-suffix", "DNS suffix of login servers: registry R answers at R.<suffix>.")
 			f.BoolVar(&cfg.InsecureHTTP, "insecure-http", "Serve plain HTTP (loopback addresses only).")
+			f.BoolVar(&cfg.BlobRedirect, "blob-redirect", "Answer blob downloads with a redirect (307) to a short-lived presigned URL of the object store (needs --blob-store).")
 			logger := logFlags(f, &cfg.LogFormat, &cfg.LogLevel)
 			f.DurationVar(&cfg.GCInterval, "gc-interval", "Run garbage collection this often (0: never; use berth gc).")
 			f.DurationVar(&cfg.GCGrace, "gc-grace", "Garbage collection spares content touched within this window.")
@@ -81,7 +83,11 @@ var serverCommands = []command{
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(c.stdout, "deleted %d blobs (%d bytes), removed %d abandoned uploads\n", st.BlobsDeleted, st.BytesFreed, st.UploadsRemoved)
+				fmt.Fprintf(c.stdout, "deleted %d blobs (%d bytes), removed %d abandoned uploads", st.BlobsDeleted, st.BytesFreed, st.UploadsRemoved)
+				if _, ok := stores.Blobs.(blob.Sweeper); ok {
+					fmt.Fprintf(c.stdout, " and %d unfinished multipart uploads", st.PartialWritesRemoved)
+				}
+				fmt.Fprintln(c.stdout)
 				return nil
 			})
 		},
@@ -169,6 +175,7 @@ var serverCommands = []command{
 func storeFlags(f *flagSet, cfg *server.Config) {
 	f.StringVar(&cfg.DataDir, "data-dir", "Data directory (certificates, bootstrap credentials, SQLite database, blobs).")
 	f.StringVar(&cfg.Database, "database", "PostgreSQL URL (postgres://...) for the metadata store; default: SQLite in the data directory.")
+	f.StringVar(&cfg.BlobStore, "blob-store", "Object store for blobs: s3://BUCKET/PREFIX?endpoint=URL&region=REGION, with credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; default: the data directory.")
 }
 
 // withStores declares the store flags and runs fn with the stores they

@@ -28,6 +28,10 @@ type Stats struct {
 	BlobsDeleted   int
 	BytesFreed     int64
 	UploadsRemoved int
+	// PartialWritesRemoved counts what the blob store's backend kept of
+	// writes that never finished (blob.Sweeper): an object store's
+	// multipart uploads.
+	PartialWritesRemoved int
 }
 
 // ErrRunning means another collector holds the lease; nothing was done.
@@ -112,7 +116,16 @@ func (c *Collector) run(ctx context.Context, renew func() error) (Stats, error) 
 	if err := c.uploads(ctx, cutoff, &st); err != nil {
 		c.Log.WarnContext(ctx, "removing abandoned uploads", "err", err)
 	}
-	c.Log.InfoContext(ctx, "garbage collection done", "blobs_deleted", st.BlobsDeleted, "bytes_freed", st.BytesFreed, "uploads_removed", st.UploadsRemoved)
+	// The same cutoff: a write begun before it belongs to an upload
+	// untouched for the whole grace window, or to none.
+	if sw, ok := c.Blobs.(blob.Sweeper); ok {
+		n, err := sw.Sweep(ctx, cutoff)
+		st.PartialWritesRemoved += n
+		if err != nil {
+			c.Log.WarnContext(ctx, "removing unfinished writes", "err", err)
+		}
+	}
+	c.Log.InfoContext(ctx, "garbage collection done", "blobs_deleted", st.BlobsDeleted, "bytes_freed", st.BytesFreed, "uploads_removed", st.UploadsRemoved, "partial_writes_removed", st.PartialWritesRemoved)
 	return st, nil
 }
 

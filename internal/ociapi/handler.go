@@ -46,6 +46,10 @@ type Handler struct {
 	Auth        Authorizer
 	RegistryFor func(r *http.Request) (string, error)
 	Log         *slog.Logger
+	// BlobRedirect, when positive, answers a blob GET with a redirect to
+	// a URL of the blob store valid that long, where the store gives
+	// such URLs; otherwise berth streams the content itself.
+	BlobRedirect time.Duration
 }
 
 // ACRCatalog is where the cloud's registry SDK lists repositories; it
@@ -267,6 +271,18 @@ func (h *Handler) getBlob(q *request) error {
 		hdr.Set("Accept-Ranges", "bytes")
 		q.w.WriteHeader(http.StatusOK)
 		return nil
+	}
+	if h.BlobRedirect > 0 {
+		// Authorized like any pull; the URL grants this one blob, briefly.
+		u, err := h.Service.BlobURL(q.r.Context(), q.repo, d, h.BlobRedirect)
+		if err != nil {
+			return err
+		}
+		if u != "" {
+			hdr.Set("Docker-Content-Digest", d.String())
+			http.Redirect(q.w, q.r, u, http.StatusTemporaryRedirect)
+			return nil
+		}
 	}
 	rd, err := h.Service.OpenBlob(q.r.Context(), q.repo, d)
 	if err != nil {

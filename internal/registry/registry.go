@@ -64,6 +64,20 @@ func (s *Service) OpenBlob(ctx context.Context, repo store.Repo, d oci.Digest) (
 	return r, mapBlob(err)
 }
 
+// BlobURL returns a URL that reads blob d of repo straight from the blob
+// store, without other credentials, for ttl; "" when the blob store gives
+// no such URLs.
+func (s *Service) BlobURL(ctx context.Context, repo store.Repo, d oci.Digest, ttl time.Duration) (string, error) {
+	p, ok := s.blobs.(blob.Presigner)
+	if !ok {
+		return "", nil
+	}
+	if _, err := s.meta.StatBlob(ctx, repo, d); err != nil {
+		return "", mapStore(err)
+	}
+	return p.PresignGet(ctx, d, ttl)
+}
+
 // DeleteBlob removes a blob from repo. The content is reclaimed by GC once
 // nothing references it.
 func (s *Service) DeleteBlob(ctx context.Context, repo store.Repo, d oci.Digest) error {

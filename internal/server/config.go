@@ -19,6 +19,12 @@ type Config struct {
 	Listen  string
 	// Database is a PostgreSQL URL; empty means SQLite in the data dir.
 	Database string
+	// BlobStore is an object store URL (s3://BUCKET/PREFIX?...); empty
+	// means blobs on the local disk, in the data dir.
+	BlobStore string
+	// BlobRedirect answers blob GETs with a redirect to a presigned URL
+	// of the object store instead of carrying the bytes.
+	BlobRedirect bool
 	// Hosts are extra names the server certificate must cover.
 	Hosts          []string
 	RegistrySuffix string
@@ -155,6 +161,9 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("--login-server-port %q: must be a port number", c.LoginServerPort)
 		}
 	}
+	if c.BlobRedirect && c.BlobStore == "" {
+		return errors.New("--blob-redirect needs an object store (--blob-store s3://...): a local disk has no URLs to redirect to")
+	}
 	if c.GCGrace < time.Minute && c.GCInterval > 0 {
 		return errors.New("--gc-grace must be at least a minute")
 	}
@@ -176,6 +185,19 @@ func (c *Config) Validate() error {
 		return errors.New("--body-min-rate and --max-conns-per-client must not be negative")
 	}
 	return nil
+}
+
+// BlobRedirectLifetime is how long a blob redirect's URL is valid: long
+// enough for a client to follow it at once, short enough that a URL that
+// leaks (logs, proxies) soon reads nothing. A download that has started
+// runs to its end however long it takes.
+const BlobRedirectLifetime = 10 * time.Minute
+
+func (c *Config) blobRedirect() time.Duration {
+	if c.BlobRedirect {
+		return BlobRedirectLifetime
+	}
+	return 0
 }
 
 // addresses maps each name and address the server certificate covers

@@ -146,9 +146,10 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 		metrics:  m,
 		promHTTP: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		registry: &ociapi.Handler{
-			Service: registry.New(stores.Meta, stores.Blobs),
-			Auth:    &registryauth.Gate{Service: regAuth, Throttle: &registryauth.Throttle{Rate: cfg.RegistryRate, Burst: float64(cfg.RegistryBurst)}},
-			Log:     log,
+			Service:      registry.New(stores.Meta, stores.Blobs),
+			Auth:         &registryauth.Gate{Service: regAuth, Throttle: &registryauth.Throttle{Rate: cfg.RegistryRate, Burst: float64(cfg.RegistryBurst)}},
+			Log:          log,
+			BlobRedirect: cfg.blobRedirect(),
 		},
 		registryTokens:  &registryauth.TokenHandler{Service: regAuth, Log: log},
 		defaultRegistry: boot.Registry,

@@ -8,6 +8,7 @@ import (
 
 	"github.com/berthhq/berth/internal/blob"
 	"github.com/berthhq/berth/internal/blob/fsblob"
+	"github.com/berthhq/berth/internal/blob/s3blob"
 	"github.com/berthhq/berth/internal/store/sqlstore"
 )
 
@@ -31,14 +32,31 @@ func OpenStores(ctx context.Context, cfg Config) (*Stores, error) {
 	if err != nil {
 		return nil, fmt.Errorf("metadata store: %w", err)
 	}
-	blobs, err := fsblob.New(filepath.Join(cfg.DataDir, "blobs"))
+	blobs, err := openBlobs(ctx, cfg)
 	if err != nil {
 		meta.Close()
-		return nil, fmt.Errorf("blob store: %w", err)
+		return nil, err
 	}
 	return &Stores{Meta: meta, Blobs: blobs}, nil
 }
 
-// Close closes the metadata store; the filesystem blob store holds nothing
-// open between calls.
+// openBlobs opens the object store that --blob-store names, or the data
+// directory's blobs.
+func openBlobs(ctx context.Context, cfg Config) (blob.Store, error) {
+	if cfg.BlobStore == "" {
+		s, err := fsblob.New(filepath.Join(cfg.DataDir, "blobs"))
+		if err != nil {
+			return nil, fmt.Errorf("blob store: %w", err)
+		}
+		return s, nil
+	}
+	loc, err := s3blob.ParseURL(cfg.BlobStore)
+	if err != nil {
+		return nil, err
+	}
+	return s3blob.Open(ctx, loc, s3blob.Credentials())
+}
+
+// Close closes the metadata store; the blob stores hold nothing open
+// between calls but idle connections.
 func (s *Stores) Close() error { return s.Meta.Close() }
