@@ -21,6 +21,12 @@ type Stores struct {
 // OpenStores opens (creating if needed) the stores a configuration names.
 // berth gc and berth fsck use it too, on the same data directory.
 func OpenStores(ctx context.Context, cfg Config) (*Stores, error) {
+	// The object store first: a URL it refuses, or a bucket it cannot
+	// reach, must leave no data directory behind.
+	blobs, err := openBlobs(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, err
 	}
@@ -31,11 +37,6 @@ func OpenStores(ctx context.Context, cfg Config) (*Stores, error) {
 	meta, err := sqlstore.Open(ctx, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("metadata store: %w", err)
-	}
-	blobs, err := openBlobs(ctx, cfg)
-	if err != nil {
-		meta.Close()
-		return nil, err
 	}
 	return &Stores{Meta: meta, Blobs: blobs}, nil
 }
