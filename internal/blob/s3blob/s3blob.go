@@ -33,9 +33,10 @@ var (
 	_ blob.Sweeper   = (*Store)(nil)
 )
 
-// Credentials are read as the AWS tools read them, without the providers
-// that ask a network service (instance metadata, web identity): the
-// environment first, then the shared credentials file.
+// Credentials are read as the AWS tools read them, the environment first,
+// then the shared config and credentials files (with their profiles), but
+// not from an instance's metadata endpoint or web identity tokens: those
+// belong to the platform berth runs on, which says how it wants them read.
 func Credentials() *credentials.Credentials {
 	return credentials.NewChainCredentials([]credentials.Provider{
 		&credentials.EnvAWS{},
@@ -48,7 +49,7 @@ func Credentials() *credentials.Credentials {
 func Open(ctx context.Context, loc Location, creds *credentials.Credentials) (*Store, error) {
 	v, err := creds.GetWithContext(&credentials.CredContext{Client: http.DefaultClient})
 	if err != nil || v.AccessKeyID == "" {
-		return nil, errors.New("no credentials for the blob store: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE and a shared credentials file)")
+		return nil, errors.New("no credentials for the blob store: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile in ~/.aws/credentials (AWS_PROFILE)")
 	}
 	client, err := minio.New(loc.Endpoint.Host, &minio.Options{
 		Creds:  creds,
@@ -190,7 +191,8 @@ func (s *Store) Sweep(ctx context.Context, cutoff time.Time) (int, error) {
 
 // reader reads an object, seeking by asking for a range: Seek only moves
 // the position, and the next Read fetches from there if the open response
-// is elsewhere.
+// is elsewhere. The key may have been written again in between (a commit
+// of the same content); under a digest that is the same bytes.
 type reader struct {
 	s         *Store
 	ctx       context.Context
@@ -199,7 +201,6 @@ type reader struct {
 	pos       int64
 	body      io.ReadCloser
 	bodyAt    int64
-	bodyETag  string
 	closedErr error
 }
 
@@ -208,7 +209,7 @@ func (s *Store) open(ctx context.Context, key string) (*reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &reader{s: s, ctx: ctx, key: key, size: info.Size, body: body, bodyETag: info.ETag}, nil
+	return &reader{s: s, ctx: ctx, key: key, size: info.Size, body: body}, nil
 }
 
 func (r *reader) Size() int64 { return r.size }
@@ -227,11 +228,6 @@ func (r *reader) Read(p []byte) (int, error) {
 		}
 		opts := minio.GetObjectOptions{}
 		if err := opts.SetRange(r.pos, r.size-1); err != nil {
-			return 0, err
-		}
-		// The same object as at Open, or none: content under a digest
-		// never changes, but a delete and a new upload could put it back.
-		if err := opts.SetMatchETag(r.bodyETag); err != nil {
 			return 0, err
 		}
 		body, _, _, err := r.s.core.GetObject(r.ctx, r.s.bucket, r.key, opts)

@@ -435,9 +435,10 @@ func (s *Store) checkSealed(ctx context.Context, id string, m manifest, d oci.Di
 	return n, nil
 }
 
-// Commit copies the sealed content to its digest's key. The service makes
-// the copy visible whole or not at all; a copy over 5 GiB is a multipart
-// copy, which becomes visible when it completes.
+// Commit copies the sealed content to its digest's key, where the service
+// makes it visible whole or not at all. Content already there is the same
+// verified bytes, so it is copied over rather than asked for first: a
+// commit is nearly always of new content.
 func (s *Store) Commit(ctx context.Context, id string, d oci.Digest) error {
 	m, _, err := s.load(ctx, id)
 	if err != nil {
@@ -446,49 +447,52 @@ func (s *Store) Commit(ctx context.Context, id string, d oci.Digest) error {
 	if m.Sealed == "" {
 		return blob.ErrUploadNotFound
 	}
-	if _, err := s.Stat(ctx, d); err == nil {
-		// Same digest, same verified bytes: already published.
-		return nil
-	} else if !errors.Is(err, blob.ErrNotFound) {
-		return err
+	dst := minio.CopyDestOptions{Bucket: s.bucket, Object: s.blobKey(d)}
+	src := minio.CopySrcOptions{Bucket: s.bucket, Object: s.uploadKey(id, m.Sealed)}
+	if m.Size <= maxCopy {
+		_, err = s.client.CopyObject(ctx, dst, src)
+	} else {
+		// A multipart copy, which appears when it completes.
+		_, err = s.client.ComposeObject(ctx, dst, src)
 	}
-	_, err = s.client.ComposeObject(ctx,
-		minio.CopyDestOptions{Bucket: s.bucket, Object: s.blobKey(d)},
-		minio.CopySrcOptions{Bucket: s.bucket, Object: s.uploadKey(id, m.Sealed)})
 	if notFound(err) {
 		return blob.ErrUploadNotFound
 	}
 	return storageErr(err)
 }
 
+// maxCopy is the largest object S3 copies in one request.
+const maxCopy = 5 << 30
+
 // AbortUpload removes the manifest first, so that no request can go on
 // with the upload, then the upload's other objects. A request that
 // stores a chunk meanwhile loses its conditional write and removes the
 // chunk itself; one that dies in between leaves it to WalkUploads.
 func (s *Store) AbortUpload(ctx context.Context, id string) error {
-	found := false
-	mkey := s.uploadKey(id, manifestName)
-	if _, err := s.client.StatObject(ctx, s.bucket, mkey, minio.StatObjectOptions{}); err == nil {
-		found = true
-		if err := s.client.RemoveObject(ctx, s.bucket, mkey, minio.RemoveObjectOptions{}); err != nil {
-			return err
-		}
-	} else if !notFound(err) {
-		return err
-	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	mkey := s.uploadKey(id, manifestName)
+	var rest []string
+	found := false
 	for obj := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: s.uploadKey(id, ""), Recursive: true}) {
 		if obj.Err != nil {
 			return obj.Err
 		}
 		found = true
-		if err := s.client.RemoveObject(ctx, s.bucket, obj.Key, minio.RemoveObjectOptions{}); err != nil {
-			return err
+		if obj.Key != mkey {
+			rest = append(rest, obj.Key)
 		}
 	}
 	if !found {
 		return blob.ErrUploadNotFound
+	}
+	if err := s.client.RemoveObject(ctx, s.bucket, mkey, minio.RemoveObjectOptions{}); err != nil {
+		return err
+	}
+	for _, key := range rest {
+		if err := s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{}); err != nil {
+			return err
+		}
 	}
 	return nil
 }
