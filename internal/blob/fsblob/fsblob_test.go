@@ -138,3 +138,15 @@ func TestAbortUploadDuringVerifyAndCommit(t *testing.T) {
 		s.Delete(ctx, d)
 	}
 }
+
+// BenchmarkStore: see blobtest.Benchmark, and docs/benchmarks.md for
+// numbers beside s3blob's.
+func BenchmarkStore(b *testing.B) {
+	blobtest.Benchmark(b, func(b *testing.B) blob.Store {
+		s, err := New(b.TempDir())
+		if err != nil {
+			b.Fatal(err)
+		}
+		return s
+	})
+}

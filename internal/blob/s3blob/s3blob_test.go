@@ -351,3 +351,15 @@ func TestOpenRefuses(t *testing.T) {
 		t.Fatal("Open with a wrong secret succeeded")
 	}
 }
+
+// BenchmarkStore: see blobtest.Benchmark, and docs/benchmarks.md for
+// numbers beside fsblob's. MinIO runs on this machine, on the same disk.
+func BenchmarkStore(b *testing.B) {
+	srv := miniotest.Start(b)
+	bucket := srv.Bucket(b)
+	n := 0
+	blobtest.Benchmark(b, func(b *testing.B) blob.Store {
+		n++
+		return open(b, srv, bucket, fmt.Sprintf("bench/%d", n))
+	})
+}
