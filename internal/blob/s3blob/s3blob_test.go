@@ -363,3 +363,26 @@ func BenchmarkStore(b *testing.B) {
 		return open(b, srv, bucket, fmt.Sprintf("bench/%d", n))
 	})
 }
+
+// An empty blob (an image's empty layer) has no chunk at all.
+func TestEmptyBlob(t *testing.T) {
+	srv := miniotest.Start(t)
+	s := open(t, srv, srv.Bucket(t), "empty")
+	ctx := context.Background()
+	d := oci.FromBytes(oci.SHA256, nil)
+	must(t, s.StartUpload(ctx, "e"))
+	if n, err := s.Append(ctx, "e", 0, strings.NewReader("")); err != nil || n != 0 {
+		t.Fatalf("empty Append = %d, %v", n, err)
+	}
+	if n, err := s.Verify(ctx, "e", d); err != nil || n != 0 {
+		t.Fatalf("Verify = %d, %v", n, err)
+	}
+	must(t, s.Commit(ctx, "e", d))
+	must(t, s.AbortUpload(ctx, "e"))
+	r, err := s.Open(ctx, d)
+	must(t, err)
+	defer r.Close()
+	if b, err := io.ReadAll(r); err != nil || len(b) != 0 || r.Size() != 0 {
+		t.Fatalf("read %q, %v, size %d", b, err, r.Size())
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -216,7 +217,9 @@ func (c *counter) Read(p []byte) (int, error) {
 // put stores src under key: in one request when it fits in a part, as a
 // multipart upload of partSize parts when it does not.
 func (s *Store) put(ctx context.Context, key string, src io.Reader) (int64, error) {
-	buf := make([]byte, partSize)
+	bp := parts.Get().(*[]byte)
+	defer parts.Put(bp)
+	buf := *bp
 	n, err := io.ReadFull(src, buf)
 	if err == io.EOF || err == io.ErrUnexpectedEOF {
 		info, err := s.core.PutObject(ctx, s.bucket, key, bytes.NewReader(buf[:n]), int64(n), "", "", minio.PutObjectOptions{ContentType: "application/octet-stream"})
@@ -240,6 +243,10 @@ func (s *Store) put(ctx context.Context, key string, src io.Reader) (int64, erro
 	}
 	return size, nil
 }
+
+// parts are the buffers of appends in progress: a part is sent with its
+// length, so it is read whole first.
+var parts = sync.Pool{New: func() any { b := make([]byte, partSize); return &b }}
 
 // putParts sends buf[:n], then the rest of src, as the parts of uploadID,
 // and completes it.
