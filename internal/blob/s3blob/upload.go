@@ -275,9 +275,13 @@ func (s *Store) putParts(ctx context.Context, key, uploadID string, buf []byte, 
 	return size, nil
 }
 
+// removeQuietly removes an object of the upload that nothing names (any
+// more), also when the client has gone: what it fails to remove goes with
+// the upload (AbortUpload).
 func (s *Store) removeQuietly(ctx context.Context, id, name string) {
-	// What this fails to remove goes with the upload (AbortUpload).
-	s.client.RemoveObject(context.WithoutCancel(ctx), s.bucket, s.uploadKey(id, name), minio.RemoveObjectOptions{})
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	s.client.RemoveObject(ctx, s.bucket, s.uploadKey(id, name), minio.RemoveObjectOptions{})
 }
 
 type hashState interface {
