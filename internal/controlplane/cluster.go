@@ -24,10 +24,11 @@ import (
 const DefaultKubernetesVersion = "1.30.0"
 
 type clusterInput struct {
-	KubernetesVersion       string          `json:"kubernetesVersion"`
-	DNSPrefix               string          `json:"dnsPrefix"`
-	AgentPoolProfiles       json.RawMessage `json:"agentPoolProfiles"`
-	PodIdentityProfile      json.RawMessage `json:"podIdentityProfile"`
+	KubernetesVersion       string                       `json:"kubernetesVersion"`
+	DNSPrefix               string                       `json:"dnsPrefix"`
+	AgentPoolProfiles       json.RawMessage              `json:"agentPoolProfiles"`
+	PodIdentityProfile      json.RawMessage              `json:"podIdentityProfile"`
+	NetworkProfile          *resourcetype.NetworkProfile `json:"networkProfile"`
 	ServicePrincipalProfile *struct {
 		ClientID string `json:"clientId"`
 		Secret   string `json:"secret"`
@@ -53,8 +54,17 @@ func (k clusterKind) create(ctx context.Context, s *Service, sub store.Subscript
 		return fail(ErrBadRequest, "InvalidParameter", "Give either servicePrincipalProfile (clientId and secret) or a managed identity (identity.type SystemAssigned), not both or neither.")
 	}
 	p := resourcetype.ClusterProperties{ProvisioningState: "Succeeded", KubernetesVersion: pin.KubernetesVersion, DNSPrefix: pin.DNSPrefix,
-		AgentPoolProfiles: pin.AgentPoolProfiles, PodIdentityProfile: pin.PodIdentityProfile,
+		AgentPoolProfiles: pin.AgentPoolProfiles, NetworkProfile: pin.NetworkProfile,
 		NodeResourceGroup: "MC_" + r.ResourceGroup + "_" + r.Name + "_" + normalizeLocation(r.Location)}
+	if err := checkNetworkPlugin(p.NetworkProfile); err != nil {
+		return err
+	}
+	if p.PodIdentityProfile, err = podIdentityInput(pin.PodIdentityProfile); err != nil {
+		return err
+	}
+	if err := s.applyPodIdentity(ctx, in.caller, sub.TenantID, managed, p.NetworkProfile, nil, p.PodIdentityProfile); err != nil {
+		return err
+	}
 	if p.KubernetesVersion == "" {
 		p.KubernetesVersion = DefaultKubernetesVersion
 	}
@@ -99,6 +109,16 @@ func (k clusterKind) create(ctx context.Context, s *Service, sub store.Subscript
 	p.IdentityProfile = map[string]resourcetype.ClusterIdentity{resourcetype.KubeletIdentityKey: kubelet}
 	r.Properties, err = json.Marshal(p)
 	return err
+}
+
+// podIdentityInput decodes a request's pod identity profile; null or
+// absent is none.
+func podIdentityInput(raw json.RawMessage) (*resourcetype.PodIdentityProfile, error) {
+	var p *resourcetype.PodIdentityProfile
+	if err := decodeInput(raw, &p); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // applyIdentity is the cluster's own identity (its control plane's), of
@@ -161,8 +181,26 @@ func (k clusterKind) update(ctx context.Context, s *Service, old store.Resource,
 	if pin.AgentPoolProfiles != nil {
 		p.AgentPoolProfiles = pin.AgentPoolProfiles
 	}
+	if n := pin.NetworkProfile; n != nil {
+		if err := checkNetworkPlugin(n); err != nil {
+			return err
+		}
+		if cur := p.NetworkProfile; n.NetworkPlugin != "" && cur != nil && cur.NetworkPlugin != "" && n.NetworkPlugin != cur.NetworkPlugin {
+			return fail(ErrBadRequest, "BadRequest", "The network plugin of the cluster %s is %s: it does not change.", r.Name, cur.NetworkPlugin)
+		}
+		if n.NetworkPlugin != "" {
+			p.NetworkProfile = n
+		}
+	}
 	if replace || pin.PodIdentityProfile != nil {
-		p.PodIdentityProfile = pin.PodIdentityProfile
+		oldProfile := p.PodIdentityProfile
+		if p.PodIdentityProfile, err = podIdentityInput(pin.PodIdentityProfile); err != nil {
+			return err
+		}
+		if err := s.applyPodIdentity(ctx, in.caller, sub.TenantID, p.ServicePrincipalProfile.ClientID == resourcetype.MSIClientID,
+			p.NetworkProfile, oldProfile, p.PodIdentityProfile); err != nil {
+			return err
+		}
 	}
 	// The cloud CLI sends a cluster back with its client id and no
 	// secret: only a new client id needs (and proves) its secret.

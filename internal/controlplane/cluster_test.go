@@ -121,7 +121,8 @@ func TestClusterManagedIdentity(t *testing.T) {
 	f := newFixture(t)
 	f.group("Team")
 	cluster := group + "/providers/Microsoft.ContainerService/managedClusters/aks2"
-	pod := `{"podIdentityProfile":{"enabled":true,"userAssignedIdentities":[{"name":"my-pod-identity","namespace":"my-app"}]}}`
+	f.mustPut(owner, identity, "", "", "", true)
+	pod := `{"podIdentityProfile":{"enabled":true,"userAssignedIdentities":[{"name":"my-pod-identity","namespace":"my-app","identity":{"resourceId":"` + identity + `"}}]}}`
 	_, _, err := f.put(contributor, cluster, "", `{}`, `{"type":"UserAssigned"}`)
 	f.wantErr(err, controlplane.ErrBadRequest, "InvalidIdentityType")
 

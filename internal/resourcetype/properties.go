@@ -118,9 +118,45 @@ type ClusterProperties struct {
 	AgentPoolProfiles       json.RawMessage            `json:"agentPoolProfiles,omitempty"`
 	ServicePrincipalProfile ServicePrincipalProfile    `json:"servicePrincipalProfile"`
 	IdentityProfile         map[string]ClusterIdentity `json:"identityProfile,omitempty"`
-	PodIdentityProfile      json.RawMessage            `json:"podIdentityProfile,omitempty"`
+	PodIdentityProfile      *PodIdentityProfile        `json:"podIdentityProfile,omitempty"`
+	NetworkProfile          *NetworkProfile            `json:"networkProfile,omitempty"`
 	OIDCIssuerProfile       *OIDCIssuerProfile         `json:"oidcIssuerProfile,omitempty"`
 	SecurityProfile         *SecurityProfile           `json:"securityProfile,omitempty"`
+}
+
+// PodIdentityProfile is a cluster's pod-managed identity addon: the
+// identities pods may be bound to and the pods the node agent leaves
+// alone, with the cloud's field names.
+type PodIdentityProfile struct {
+	Enabled bool `json:"enabled"`
+	// AllowNetworkPluginKubenet consents to pod identity on a kubenet
+	// cluster, where a pod can spoof another's address.
+	AllowNetworkPluginKubenet      bool                   `json:"allowNetworkPluginKubenet,omitempty"`
+	UserAssignedIdentities         []PodIdentity          `json:"userAssignedIdentities"`
+	UserAssignedIdentityExceptions []PodIdentityException `json:"userAssignedIdentityExceptions"`
+}
+
+// PodIdentity binds a user-assigned identity to the pods of a namespace
+// whose aadpodidbinding label is BindingSelector (the name if empty).
+type PodIdentity struct {
+	Name              string          `json:"name"`
+	Namespace         string          `json:"namespace"`
+	BindingSelector   string          `json:"bindingSelector,omitempty"`
+	Identity          ClusterIdentity `json:"identity"`
+	ProvisioningState string          `json:"provisioningState,omitempty"`
+}
+
+// PodIdentityException exempts the pods of a namespace that carry any of
+// PodLabels from the node agent.
+type PodIdentityException struct {
+	Name      string            `json:"name"`
+	Namespace string            `json:"namespace"`
+	PodLabels map[string]string `json:"podLabels"`
+}
+
+// NetworkProfile holds a cluster's network plugin: azure, kubenet or none.
+type NetworkProfile struct {
+	NetworkPlugin string `json:"networkPlugin,omitempty"`
 }
 
 // OIDCIssuerProfile is a cluster's OpenID Connect issuer of service
