@@ -25,13 +25,13 @@ type column struct{ name, jsonPath, typ string }
 var age = column{"Age", ".metadata.creationTimestamp", "date"}
 
 var kinds = []kindInfo{
-	{"AzureIdentity", "azureidentities", "An identity pods may be given: a user-assigned managed identity (type 0) or a service principal with a secret (1) or a certificate (2).",
+	{"AzureIdentity", IdentitiesResource, "An identity pods may be given: a user-assigned managed identity (type 0) or a service principal with a secret (1) or a certificate (2).",
 		AzureIdentity{}, []column{{"Type", ".spec.type", "string"}, {"ClientID", ".spec.clientID", "string"}, age}, false},
-	{"AzureIdentityBinding", "azureidentitybindings", "Gives an AzureIdentity to the pods whose aadpodidbinding label equals the selector.",
+	{"AzureIdentityBinding", BindingsResource, "Gives an AzureIdentity to the pods whose aadpodidbinding label equals the selector.",
 		AzureIdentityBinding{}, []column{{"AzureIdentity", ".spec.azureIdentity", "string"}, {"Selector", ".spec.selector", "string"}, age}, false},
-	{"AzureAssignedIdentity", "azureassignedidentities", "An identity assigned to one pod on one node; written by the controller.",
+	{"AzureAssignedIdentity", AssignedIdentitiesResource, "An identity assigned to one pod on one node; written by the controller.",
 		AzureAssignedIdentity{}, []column{{"Pod", ".spec.pod", "string"}, {"Node", ".spec.nodename", "string"}, {"Status", ".status.status", "string"}, age}, true},
-	{"AzurePodIdentityException", "azurepodidentityexceptions", "Pods of its namespace carrying any of its labels are left alone by the node agent.",
+	{"AzurePodIdentityException", ExceptionsResource, "Pods of its namespace carrying any of its labels are left alone by the node agent.",
 		AzurePodIdentityException{}, []column{age}, false},
 }
 
