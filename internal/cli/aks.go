@@ -28,6 +28,8 @@ type ClusterCreate struct {
 	// OIDCIssuer and WorkloadIdentity enable the cluster's OIDC issuer,
 	// which berth hosts, and workload identity, which needs it.
 	OIDCIssuer, WorkloadIdentity bool
+	// NetworkPlugin is azure (if empty), kubenet or none.
+	NetworkPlugin string
 }
 
 // CreateCluster records a cluster. With a service principal, berth checks
@@ -49,6 +51,10 @@ func (m *Management) CreateCluster(ctx context.Context, o ClusterCreate) (Object
 	props := map[string]any{
 		"agentPoolProfiles": []any{map[string]any{"name": "nodepool1", "count": o.NodeCount, "vmSize": "Standard_DS2_v2", "mode": "System", "osType": "Linux"}},
 	}
+	if o.NetworkPlugin == "" {
+		o.NetworkPlugin = "azure"
+	}
+	props["networkProfile"] = map[string]any{"networkPlugin": o.NetworkPlugin}
 	if o.KubernetesVersion != "" {
 		props["kubernetesVersion"] = o.KubernetesVersion
 	}
@@ -117,6 +123,14 @@ type ClusterUpdate struct {
 	// APIServerIssuerCAFile; APIServerIssuerSet with an empty URL forgets it.
 	APIServerIssuer, APIServerIssuerCAFile string
 	APIServerIssuerSet                     bool
+	// PodIdentity enables (true) or disables (false) the pod identity
+	// addon; PodIdentityKubenet consents to it on a kubenet cluster.
+	// Enabling writes the addon's definitions and exceptions into the
+	// cluster's API server, reached with Kubeconfig; disabling removes
+	// the pod identity objects berth wrote there.
+	PodIdentity        *bool
+	PodIdentityKubenet bool
+	Kubeconfig         string
 }
 
 // UpdateCluster changes a cluster's issuer settings with a PATCH, as the
@@ -158,8 +172,32 @@ func (m *Management) UpdateCluster(ctx context.Context, o ClusterUpdate) (Object
 	if o.WorkloadIdentity != nil {
 		props["securityProfile"] = map[string]any{"workloadIdentity": map[string]any{"enabled": *o.WorkloadIdentity}}
 	}
+	if o.PodIdentityKubenet && (o.PodIdentity == nil || !*o.PodIdentity) {
+		return nil, errors.New("--enable-pod-identity-with-kubenet goes with --enable-pod-identity")
+	}
+	var kube *Kube
+	if o.PodIdentity != nil {
+		var err error
+		if kube, err = OpenKube(o.Kubeconfig); err != nil {
+			return nil, err
+		}
+		_, d, err := m.clusterDoc(ctx, o.Group, o.Name)
+		if err != nil {
+			return nil, err
+		}
+		// As the cloud CLI: enabling keeps the identities and exceptions
+		// the profile has, disabling drops them.
+		p := resourcetype.PodIdentityProfile{Enabled: *o.PodIdentity}
+		if cur := d.Properties.PodIdentityProfile; cur != nil && p.Enabled {
+			p = *cur
+			p.Enabled = true
+		}
+		p.AllowNetworkPluginKubenet = p.AllowNetworkPluginKubenet || o.PodIdentityKubenet
+		props["podIdentityProfile"] = p
+	}
 	if len(props) == 0 {
-		return nil, errors.New("nothing to update: give --enable-oidc-issuer, --enable-workload-identity, --disable-workload-identity, --service-account-keys or --api-server-issuer")
+		return nil, errors.New("nothing to update: give --enable-oidc-issuer, --enable-workload-identity, --disable-workload-identity, --service-account-keys, --api-server-issuer, " +
+			"--enable-pod-identity or --disable-pod-identity")
 	}
 	path, err := m.resourcePath(o.Group, resourcetype.ManagedCluster, o.Name)
 	if err != nil {
@@ -169,7 +207,29 @@ func (m *Management) UpdateCluster(ctx context.Context, o ClusterUpdate) (Object
 	if err := m.do(ctx, http.MethodPatch, path, clusterAPI, nil, map[string]any{"properties": props}, &out); err != nil {
 		return nil, err
 	}
+	if kube != nil {
+		if err := syncPodIdentity(ctx, kube, out); err != nil {
+			return nil, clusterWriteError(o.Name, err)
+		}
+	}
 	return clusterOut(flatten(out)), nil
+}
+
+// syncPodIdentity makes the cluster's API server what the cluster's
+// profile says after enabling or disabling.
+func syncPodIdentity(ctx context.Context, k *Kube, cluster Object) error {
+	b, err := json.Marshal(cluster)
+	if err != nil {
+		return err
+	}
+	var d clusterDoc
+	if err := json.Unmarshal(b, &d); err != nil {
+		return err
+	}
+	if !d.podIdentityEnabled() {
+		return k.removeAll(ctx)
+	}
+	return k.writeProfile(ctx, d.Properties.PodIdentityProfile)
 }
 
 // DeleteCluster deletes a cluster, and with it its identities.

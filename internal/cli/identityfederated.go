@@ -15,8 +15,11 @@ var identityFederatedAPI = resourcetype.StableAPIVersion(resourcetype.FederatedI
 // has (on update) or take the defaults (on create).
 type IdentityFederatedCredential struct {
 	Identity, Group, Name string
-	Issuer, Subject       string
-	Audiences             []string
+	// IdentityID names the identity by resource id instead of Identity
+	// and Group, for identities of any subscription.
+	IdentityID      string
+	Issuer, Subject string
+	Audiences       []string
 }
 
 func (m *Management) identityFederatedPath(identity, group, name string) (string, error) {
@@ -75,9 +78,12 @@ func (m *Management) putIdentityFederated(ctx context.Context, in IdentityFedera
 	if in.Name == "" {
 		return nil, errors.New("--name is required")
 	}
-	path, err := m.identityFederatedPath(in.Identity, in.Group, in.Name)
-	if err != nil {
-		return nil, err
+	path := in.IdentityID + "/federatedIdentityCredentials/" + esc(in.Name)
+	if in.IdentityID == "" {
+		var err error
+		if path, err = m.identityFederatedPath(in.Identity, in.Group, in.Name); err != nil {
+			return nil, err
+		}
 	}
 	body := map[string]any{"properties": map[string]any{"issuer": in.Issuer, "subject": in.Subject, "audiences": in.Audiences}}
 	var out Object
