@@ -127,6 +127,12 @@ func TestPodIdentityCLI(t *testing.T) {
 		t.Errorf("after add again: %q", got)
 	}
 	refused("the same name with another identity", "exists with identity", add("my-app", "my-pod-identity", otherID)...)
+	refused("an identity that does not exist", "ResourceNotFound", add("my-app", "ghost", idID+"-absent")...)
+	refused("kubenet consent without enabling", "--enable-pod-identity-with-kubenet goes with --enable-pod-identity",
+		"aks", "update", "-g", "clusters", "-n", "pods", "--enable-pod-identity-with-kubenet", "--kubeconfig", cluster.Kubeconfig)
+	if got := run("aks", "pod-identity", "list", "-g", "clusters", "--cluster-name", "pods", "--query", "podIdentityProfile.userAssignedIdentities[].name", "-o", "tsv"); got != "my-pod-identity" {
+		t.Errorf("after the refusals, the pod identities are %q", got)
+	}
 
 	// The cloud's limit: 200 pod identities. The 200 are written with one
 	// request; the 201st, through the CLI, is refused and leaves no grant.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/berthhq/berth/internal/federation"
 	"github.com/berthhq/berth/internal/resourcetype"
 )
 
@@ -45,7 +46,7 @@ func (m *Management) CreateIdentityFederatedCredential(ctx context.Context, in I
 		return nil, errors.New("--issuer and --subject are required")
 	}
 	if len(in.Audiences) == 0 {
-		in.Audiences = []string{"api://AzureADTokenExchange"}
+		in.Audiences = []string{federation.DefaultAudience}
 	}
 	return m.putIdentityFederated(ctx, in)
 }

@@ -20,13 +20,12 @@ import (
 	"github.com/berthhq/berth/internal/resourcetype"
 )
 
-// ManagedByLabel marks the pod identity objects berth writes into a
+// managedByLabel marks the pod identity objects berth writes into a
 // cluster, so that disabling pod identity removes those and no others.
-const ManagedByLabel = "app.kubernetes.io/managed-by"
-
 const (
-	managedBy    = "berth"
-	fieldManager = "berth-aks"
+	managedByLabel = "app.kubernetes.io/managed-by"
+	managedBy      = "berth"
+	fieldManager   = "berth-aks"
 )
 
 var (
@@ -154,17 +153,17 @@ func (k *Kube) namespace(ctx context.Context, name string) error {
 	return k.apply(ctx, namespaceGVR, u)
 }
 
-// BindingName is the AzureIdentityBinding berth writes for a pod
+// bindingName is the AzureIdentityBinding berth writes for a pod
 // identity.
-func BindingName(podIdentity string) string { return podIdentity + "-binding" }
+func bindingName(podIdentity string) string { return podIdentity + "-binding" }
 
 func meta(kind, namespace, name string) (metav1.TypeMeta, metav1.ObjectMeta) {
 	return metav1.TypeMeta{APIVersion: podidentity.GroupVersion.String(), Kind: kind},
-		metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: map[string]string{ManagedByLabel: managedBy}}
+		metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: map[string]string{managedByLabel: managedBy}}
 }
 
 // writeIdentity writes a pod identity's AzureIdentity (named as the pod
-// identity) and AzureIdentityBinding (BindingName; its selector is the
+// identity) and AzureIdentityBinding (bindingName; its selector is the
 // binding selector, else the name).
 func (k *Kube) writeIdentity(ctx context.Context, pi resourcetype.PodIdentity) error {
 	if err := k.namespace(ctx, pi.Namespace); err != nil {
@@ -190,7 +189,7 @@ func (k *Kube) writeIdentity(ctx context.Context, pi resourcetype.PodIdentity) e
 		selector = pi.Name
 	}
 	b := podidentity.AzureIdentityBinding{Spec: podidentity.AzureIdentityBindingSpec{AzureIdentity: pi.Name, Selector: selector}}
-	b.TypeMeta, b.ObjectMeta = meta("AzureIdentityBinding", pi.Namespace, BindingName(pi.Name))
+	b.TypeMeta, b.ObjectMeta = meta("AzureIdentityBinding", pi.Namespace, bindingName(pi.Name))
 	if u, err = podidentity.Unstructured(&b); err != nil {
 		return err
 	}
@@ -199,7 +198,7 @@ func (k *Kube) writeIdentity(ctx context.Context, pi resourcetype.PodIdentity) e
 
 // removeIdentity deletes a pod identity's binding, then its identity.
 func (k *Kube) removeIdentity(ctx context.Context, namespace, name string) (bool, error) {
-	b, err := k.remove(ctx, bindingsGVR, namespace, BindingName(name))
+	b, err := k.remove(ctx, bindingsGVR, namespace, bindingName(name))
 	if err != nil {
 		return b, err
 	}
@@ -244,7 +243,7 @@ func (k *Kube) writeProfile(ctx context.Context, p *resourcetype.PodIdentityProf
 // objects others wrote.
 func (k *Kube) removeAll(ctx context.Context) error {
 	for _, gvr := range []schema.GroupVersionResource{bindingsGVR, identitiesGVR, exceptionsGVR} {
-		list, err := k.dyn.Resource(gvr).List(ctx, metav1.ListOptions{LabelSelector: ManagedByLabel + "=" + managedBy})
+		list, err := k.dyn.Resource(gvr).List(ctx, metav1.ListOptions{LabelSelector: managedByLabel + "=" + managedBy})
 		if apierrors.IsNotFound(err) {
 			// No definitions: nothing was written.
 			continue

@@ -15,16 +15,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/berthhq/berth/internal/podidentity"
-)
-
-// The workload identity names the migration writes, those the workload
-// identity webhook reads.
-const (
-	WorkloadIdentityUseLabel      = "azure.workload.identity/use"
-	WorkloadIdentityClientIDLabel = "azure.workload.identity/client-id"
-	// TokenExchangeAudience is the audience of the service account
-	// tokens a federated credential of the migration trusts.
-	TokenExchangeAudience = "api://AzureADTokenExchange"
+	"github.com/berthhq/berth/internal/wiwebhook"
 )
 
 var (
@@ -175,7 +166,7 @@ func (mg *migration) read(ctx context.Context, k *Kube, namespace string) error 
 			continue
 		default:
 			mg.notes = append(mg.notes, fmt.Sprintf("The pod %s/%s is %s %s's: label its pod template %s: \"true\" yourself.",
-				p.Namespace, p.Name, owner.Kind, owner.Name, WorkloadIdentityUseLabel))
+				p.Namespace, p.Name, owner.Kind, owner.Name, wiwebhook.UseLabel))
 		}
 		workloads = append(workloads, wl)
 	}
@@ -212,7 +203,7 @@ func (mg *migration) read(ctx context.Context, k *Kube, namespace string) error 
 		}
 		if wl.kind == "Deployment" {
 			u := partial("apps/v1", "Deployment", wl.namespace, wl.name)
-			if err := unstructured.SetNestedStringMap(u.Object, map[string]string{WorkloadIdentityUseLabel: "true"}, "spec", "template", "metadata", "labels"); err != nil {
+			if err := unstructured.SetNestedStringMap(u.Object, map[string]string{wiwebhook.UseLabel: "true"}, "spec", "template", "metadata", "labels"); err != nil {
 				return err
 			}
 			mg.objects = append(mg.objects, u)
@@ -227,7 +218,7 @@ func (mg *migration) read(ctx context.Context, k *Kube, namespace string) error 
 		}
 		ns, name, _ := strings.Cut(sa, "/")
 		u := partial("v1", "ServiceAccount", ns, name)
-		u.SetAnnotations(map[string]string{WorkloadIdentityClientIDLabel: ids[0]})
+		u.SetAnnotations(map[string]string{wiwebhook.ClientIDAnnotation: ids[0]})
 		mg.objects = append(mg.objects, u)
 	}
 	if len(conflicts) > 0 {
@@ -305,7 +296,7 @@ func (mg *migration) apply(ctx context.Context, m *Management, k *Kube) error {
 			continue
 		}
 		if _, err := m.CreateIdentityFederatedCredential(ctx, IdentityFederatedCredential{IdentityID: c.identityID, Name: c.name,
-			Issuer: mg.issuer, Subject: c.subject, Audiences: []string{TokenExchangeAudience}}); err != nil {
+			Issuer: mg.issuer, Subject: c.subject}); err != nil {
 			return fmt.Errorf("the federated credential %s of %s: %w", c.name, c.identityID, err)
 		}
 		c.exists = true
@@ -349,9 +340,9 @@ func (mg *migration) write(w io.Writer, applied bool) error {
 			ResourceGroupOf(c.identityID), c.identityID[strings.LastIndex(c.identityID, "/")+1:], c.name, mg.issuer, c.subject)
 	}
 	line("2. The objects below (kubectl apply -f -): each service account names its identity's client id, and each deployment's")
-	line("   pods carry %s: \"true\", which the workload identity webhook acts on; the changed template rolls the deployment out.", WorkloadIdentityUseLabel)
+	line("   pods carry %s: \"true\", which the workload identity webhook acts on; the changed template rolls the deployment out.", wiwebhook.UseLabel)
 	if len(mg.recreate) > 0 {
-		line("3. Recreate these pods with the label %s: \"true\" (the webhook changes pods only when they are created):", WorkloadIdentityUseLabel)
+		line("3. Recreate these pods with the label %s: \"true\" (the webhook changes pods only when they are created):", wiwebhook.UseLabel)
 		for _, p := range mg.recreate {
 			line("   %s", p)
 		}

@@ -12,9 +12,9 @@ import (
 	"github.com/berthhq/berth/internal/resourcetype"
 )
 
-// ManagedIdentityOperator is the role a cluster's identity gets on each
+// managedIdentityOperator is the role a cluster's identity gets on each
 // pod identity's identity, so that the controller may assign it to nodes.
-const ManagedIdentityOperator = "Managed Identity Operator"
+const managedIdentityOperator = "Managed Identity Operator"
 
 // PodIdentityCluster names a cluster, and the kubeconfig of its API
 // server, where the pod identity commands write the addon's objects.
@@ -179,10 +179,10 @@ func (m *Management) AddPodIdentity(ctx context.Context, o PodIdentityAdd) (Obje
 // returns the id of the assignment it made, if it made one.
 func (m *Management) grantIdentityOperator(ctx context.Context, d *clusterDoc, identityID string) (string, error) {
 	if d.Identity == nil || d.Identity.PrincipalID == "" {
-		return "", fmt.Errorf("the cluster %s has no managed identity to give the %s role to", d.ID, ManagedIdentityOperator)
+		return "", fmt.Errorf("the cluster %s has no managed identity to give the %s role to", d.ID, managedIdentityOperator)
 	}
 	principal := d.Identity.PrincipalID
-	have, err := m.searchAssignments(ctx, AssignmentQuery{Scope: identityID, Inherited: true, Role: ManagedIdentityOperator})
+	have, err := m.searchAssignments(ctx, AssignmentQuery{Scope: identityID, Inherited: true, Role: managedIdentityOperator})
 	if err != nil {
 		return "", err
 	}
@@ -191,13 +191,13 @@ func (m *Management) grantIdentityOperator(ctx context.Context, d *clusterDoc, i
 			return "", nil
 		}
 	}
-	defID, err := m.resolveRole(ctx, ManagedIdentityOperator, identityID)
+	defID, err := m.resolveRole(ctx, managedIdentityOperator, identityID)
 	if err != nil {
 		return "", err
 	}
 	a, err := m.assign(ctx, identityID, defID, principal, "ServicePrincipal")
 	if err != nil {
-		return "", fmt.Errorf("giving the cluster's identity %s on %s: %w", ManagedIdentityOperator, identityID, err)
+		return "", fmt.Errorf("giving the cluster's identity %s on %s: %w", managedIdentityOperator, identityID, err)
 	}
 	return a.str("id"), nil
 }
