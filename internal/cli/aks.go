@@ -133,9 +133,10 @@ type ClusterUpdate struct {
 	Kubeconfig         string
 }
 
-// UpdateCluster changes a cluster's issuer settings with a PATCH, as the
-// cloud CLI's aks update does. Keys are read and checked here, so that a
-// file berth would refuse is refused before anything is sent.
+// UpdateCluster changes a cluster's issuer, workload identity and pod
+// identity settings with a PATCH, as the cloud CLI's aks update does. Keys
+// and the kubeconfig are read and checked here, so that a file berth
+// would refuse is refused before anything is sent.
 func (m *Management) UpdateCluster(ctx context.Context, o ClusterUpdate) (Object, error) {
 	props := map[string]any{}
 	issuer := map[string]any{}
