@@ -197,7 +197,7 @@ func (k clusterKind) update(ctx context.Context, s *Service, old store.Resource,
 		if p.PodIdentityProfile, err = podIdentityInput(pin.PodIdentityProfile); err != nil {
 			return err
 		}
-		if err := s.applyPodIdentity(ctx, in.caller, sub.TenantID, p.ServicePrincipalProfile.ClientID == resourcetype.MSIClientID,
+		if err := s.applyPodIdentity(ctx, in.caller, sub.TenantID, managedCluster(p),
 			p.NetworkProfile, oldProfile, p.PodIdentityProfile); err != nil {
 			return err
 		}
