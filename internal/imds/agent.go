@@ -16,13 +16,8 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
-
-	"golang.org/x/sync/singleflight"
 )
 
 // managedIdentityGrant and the assertion type are what berth's token
@@ -31,15 +26,6 @@ const (
 	managedIdentityGrant = "urn:berth:params:oauth:grant-type:managed-identity"
 	jwtBearer            = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 )
-
-// fetchTimeout bounds one call to the token service. Coalesced callers
-// share the call, so it runs on its own context, not a client's.
-const fetchTimeout = 30 * time.Second
-
-// retryAfterFailure spaces the background refreshes of an entry while the
-// token service fails, so a busy machine does not hammer a server that is
-// down.
-const retryAfterFailure = 5 * time.Second
 
 // Selector names an identity the way clients do: by at most one of
 // client id, object id or resource id; the zero Selector is the machine's
@@ -58,18 +44,6 @@ func (s Selector) key() string {
 		return "r:" + strings.ToLower(s.ResourceID)
 	}
 	return ""
-}
-
-// Token is a cached token: what the metadata answers are made of.
-type Token struct {
-	AccessToken string
-	ClientID    string
-	Resource    string
-	ExpiresOn   time.Time
-	NotBefore   time.Time
-	// refreshAt is when the agent asks for a new one while still handing
-	// this one out: half way through its life.
-	refreshAt time.Time
 }
 
 // Error is an answer for the metadata endpoint's client: its status and
@@ -94,21 +68,9 @@ type Agent struct {
 	key    *ecdsa.PrivateKey
 	client *http.Client
 	log    *slog.Logger
-	// skew moves the clock that decides cache freshness, so tests can
-	// reach a token's refresh point and expiry without waiting an hour;
-	// it is atomic because requests read it while tests set it. The
-	// machine's assertions are dated by the real clock: the server checks
-	// them.
-	skew atomic.Int64
-
-	mu     sync.Mutex
-	cache  map[string]*entry
-	flight singleflight.Group
-}
-
-type entry struct {
-	tok        Token
-	retryAfter time.Time
+	// The machine's assertions are dated by the real clock (the server
+	// checks them), not by the cache's.
+	Cache
 }
 
 // NewAgent makes an agent for the machine of cred. A nil log discards.
@@ -131,76 +93,14 @@ func NewAgent(cred *CredentialFile, log *slog.Logger) (*Agent, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Agent{cred: cred, key: key, client: &http.Client{Transport: tr, Timeout: fetchTimeout},
-		log: log, cache: map[string]*entry{}}, nil
+	return &Agent{cred: cred, key: key, client: &http.Client{Transport: tr, Timeout: fetchBudget}, log: log}, nil
 }
 
-func (a *Agent) now() time.Time { return time.Now().Add(time.Duration(a.skew.Load())) }
-
-// Token returns a token for the identity and resource: from the cache
-// while it is fresh; a cached token past its refresh point is still
-// returned, and a new one fetched in the background; a missing or
-// expired one is fetched, once for all who ask at the same time. When the
-// token service cannot be reached, cached tokens are served until they
-// expire.
+// Token returns a token for the identity and resource, by the cache's
+// rules (Cache.Get).
 func (a *Agent) Token(ctx context.Context, sel Selector, resource string) (Token, error) {
-	k := sel.key() + "|" + strings.ToLower(strings.TrimRight(resource, "/"))
-	now := a.now()
-	a.mu.Lock()
-	e := a.cache[k]
-	var tok Token
-	if e != nil {
-		tok = e.tok
-	}
-	a.mu.Unlock()
-	if e != nil && now.Before(tok.ExpiresOn) {
-		if !now.Before(tok.refreshAt) && !now.Before(e.retryAfter) {
-			a.flight.DoChan(k, func() (any, error) { return a.refresh(k, sel, resource) })
-		}
-		return tok, nil
-	}
-	ch := a.flight.DoChan(k, func() (any, error) { return a.refresh(k, sel, resource) })
-	select {
-	case r := <-ch:
-		if r.Err != nil {
-			return Token{}, r.Err
-		}
-		return r.Val.(Token), nil
-	case <-ctx.Done():
-		return Token{}, ctx.Err()
-	}
-}
-
-// refresh fetches a token and updates the cache: a new token replaces the
-// old; "identity not found" drops it (the identity was removed from the
-// machine); any other failure keeps it, to serve until it expires.
-func (a *Agent) refresh(k string, sel Selector, resource string) (any, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
-	defer cancel()
-	tok, err := a.fetch(ctx, sel, resource)
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if err == nil {
-		a.cache[k] = &entry{tok: tok}
-		return tok, nil
-	}
-	var ierr *Error
-	if errors.As(err, &ierr) && ierr.Status < 500 {
-		delete(a.cache, k)
-		return nil, err
-	}
-	now := a.now()
-	e := a.cache[k]
-	if e != nil && now.Before(e.tok.ExpiresOn) {
-		e.retryAfter = now.Add(retryAfterFailure)
-		return e.tok, nil
-	}
-	if e != nil {
-		err = &Error{Status: http.StatusServiceUnavailable, Code: "service_unavailable",
-			Description: fmt.Sprintf("The cached token expired at %s and a new one could not be obtained: %s", e.tok.ExpiresOn.UTC().Format(time.RFC3339), describe(err))}
-		delete(a.cache, k)
-	}
-	return nil, err
+	return a.Get(ctx, sel.key()+"|"+strings.ToLower(strings.TrimRight(resource, "/")),
+		func(ctx context.Context) (Token, error) { return a.fetch(ctx, sel, resource) })
 }
 
 func describe(err error) string {
@@ -250,25 +150,11 @@ func (a *Agent) fetch(ctx context.Context, sel Selector, resource string) (Token
 		a.log.Info("token service refused", "status", resp.StatusCode, "error", e.Code, "identity", sel.key(), "resource", resource)
 		return Token{}, e
 	}
-	var v struct {
-		AccessToken string `json:"access_token"`
-		ClientID    string `json:"client_id"`
-		Resource    string `json:"resource"`
-		ExpiresOn   string `json:"expires_on"`
-		NotBefore   string `json:"not_before"`
+	tok, err := ParseToken(body)
+	if err != nil {
+		return Token{}, err
 	}
-	if err := json.Unmarshal(body, &v); err != nil || v.AccessToken == "" {
-		return Token{}, &Error{Status: http.StatusBadGateway, Code: "service_unavailable", Description: "the token service's answer is not a token"}
-	}
-	exp, err1 := strconv.ParseInt(v.ExpiresOn, 10, 64)
-	nbf, err2 := strconv.ParseInt(v.NotBefore, 10, 64)
-	if err1 != nil || err2 != nil || exp <= nbf {
-		return Token{}, &Error{Status: http.StatusBadGateway, Code: "service_unavailable", Description: "the token service's answer has no valid expires_on and not_before"}
-	}
-	tok := Token{AccessToken: v.AccessToken, ClientID: v.ClientID, Resource: v.Resource,
-		ExpiresOn: time.Unix(exp, 0), NotBefore: time.Unix(nbf, 0)}
-	tok.refreshAt = tok.NotBefore.Add(tok.ExpiresOn.Sub(tok.NotBefore) / 2)
-	a.log.Debug("token issued", "identity", sel.key(), "resource", resource, "client_id", v.ClientID,
+	a.log.Debug("token issued", "identity", sel.key(), "resource", resource, "client_id", tok.ClientID,
 		"expires_on", tok.ExpiresOn.UTC(), "took", time.Since(start))
 	return tok, nil
 }

@@ -145,16 +145,29 @@ func resourceOf(v url.Values) (string, *Error) {
 }
 
 func (h *handler) imdsToken(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet {
-		writeError(w, &Error{Status: http.StatusMethodNotAllowed, Code: "invalid_request", Description: "Only GET is allowed"})
-		return
-	}
-	q := r.URL.Query()
-	if e := first(metadataHeader(r), apiVersion(q)); e != nil {
+	if _, _, e := ParseTokenRequest(r); e != nil {
 		writeError(w, e)
 		return
 	}
-	h.token(w, r, q, imdsShape)
+	h.token(w, r, r.URL.Query(), imdsShape)
+}
+
+// ParseTokenRequest checks a GET of TokenPath as the metadata endpoint
+// does and reads the identity and resource it asks for.
+func ParseTokenRequest(r *http.Request) (Selector, string, *Error) {
+	if r.Method != http.MethodGet {
+		return Selector{}, "", &Error{Status: http.StatusMethodNotAllowed, Code: "invalid_request", Description: "Only GET is allowed"}
+	}
+	q := r.URL.Query()
+	if e := first(metadataHeader(r), apiVersion(q)); e != nil {
+		return Selector{}, "", e
+	}
+	sel, e := selectorOf(q)
+	resource, e2 := resourceOf(q)
+	if e := first(e, e2); e != nil {
+		return Selector{}, "", e
+	}
+	return sel, resource, nil
 }
 
 func (h *handler) appService(w http.ResponseWriter, r *http.Request) {
@@ -214,30 +227,34 @@ func (h *handler) token(w http.ResponseWriter, r *http.Request, v url.Values, sh
 		writeError(w, ierr)
 		return
 	}
-	exp := strconv.FormatInt(tok.ExpiresOn.Unix(), 10)
-	var body any
 	if sh == appServiceShape {
-		body = struct {
+		writeJSON(w, http.StatusOK, struct {
 			AccessToken string `json:"access_token"`
 			ExpiresOn   string `json:"expires_on"`
 			Resource    string `json:"resource"`
 			TokenType   string `json:"token_type"`
 			ClientID    string `json:"client_id"`
-		}{tok.AccessToken, exp, resource, "Bearer", tok.ClientID}
-	} else {
-		in := strconv.FormatInt(int64(tok.ExpiresOn.Sub(h.a.now())/time.Second), 10)
-		body = struct {
-			AccessToken  string `json:"access_token"`
-			ClientID     string `json:"client_id"`
-			ExpiresIn    string `json:"expires_in"`
-			ExpiresOn    string `json:"expires_on"`
-			ExtExpiresIn string `json:"ext_expires_in"`
-			NotBefore    string `json:"not_before"`
-			Resource     string `json:"resource"`
-			TokenType    string `json:"token_type"`
-		}{tok.AccessToken, tok.ClientID, in, exp, in, strconv.FormatInt(tok.NotBefore.Unix(), 10), resource, "Bearer"}
+		}{tok.AccessToken, strconv.FormatInt(tok.ExpiresOn.Unix(), 10), resource, "Bearer", tok.ClientID})
+		return
 	}
-	writeJSON(w, http.StatusOK, body)
+	WriteToken(w, tok, resource, h.a.now())
+}
+
+// WriteToken writes the metadata endpoint's token answer for a request
+// of resource, its lifetimes counted from now.
+func WriteToken(w http.ResponseWriter, tok Token, resource string, now time.Time) {
+	exp := strconv.FormatInt(tok.ExpiresOn.Unix(), 10)
+	in := strconv.FormatInt(int64(tok.ExpiresOn.Sub(now)/time.Second), 10)
+	writeJSON(w, http.StatusOK, struct {
+		AccessToken  string `json:"access_token"`
+		ClientID     string `json:"client_id"`
+		ExpiresIn    string `json:"expires_in"`
+		ExpiresOn    string `json:"expires_on"`
+		ExtExpiresIn string `json:"ext_expires_in"`
+		NotBefore    string `json:"not_before"`
+		Resource     string `json:"resource"`
+		TokenType    string `json:"token_type"`
+	}{tok.AccessToken, tok.ClientID, in, exp, in, strconv.FormatInt(tok.NotBefore.Unix(), 10), resource, "Bearer"})
 }
 
 func (h *handler) instanceAll(w http.ResponseWriter, r *http.Request) {
@@ -289,6 +306,9 @@ func first(errs ...*Error) *Error {
 	}
 	return nil
 }
+
+// WriteError writes e as the metadata endpoint's error answer.
+func WriteError(w http.ResponseWriter, e *Error) { writeError(w, e) }
 
 func writeError(w http.ResponseWriter, e *Error) {
 	writeJSON(w, e.Status, map[string]string{"error": e.Code, "error_description": e.Description})
