@@ -32,7 +32,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 // commands is berth's command table.
 func commands() []command {
 	return slices.Concat(rootCommands, serverCommands, accountCommands, adCommands, groupCommands, acrCommands,
-		identityCommands, roleCommands, vmCommands, aksCommands, monitorCommands, nodeCommands, webhookCommands, micCommands, demoCommands, envCommands, completionCommands())
+		identityCommands, roleCommands, vmCommands, aksCommands, monitorCommands, nodeCommands, webhookCommands, micCommands, nmiCommands, demoCommands, envCommands, completionCommands())
 }
 
 var rootCommands = []command{
