@@ -157,10 +157,6 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := r.URL.Path
-	if r.URL.RawPath != "" || path.Clean(p) != p {
-		imds.WriteError(w, &imds.Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "The path is not in its plain form: " + r.URL.EscapedPath()})
-		return
-	}
 	switch {
 	case p == imds.TokenPath:
 		sel, resource, e := imds.ParseTokenRequest(r)
@@ -170,6 +166,12 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.answer(w, r, pod, sel, resource)
 	case strings.HasPrefix(p, "/metadata/") && !strings.HasPrefix(p, "/metadata/identity"):
+		// The agent serves its identity paths too: what it is given must
+		// not resolve to one.
+		if r.URL.RawPath != "" || path.Clean(p) != p {
+			imds.WriteError(w, &imds.Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "The path is not in its plain form: " + r.URL.EscapedPath()})
+			return
+		}
 		s.proxy.ServeHTTP(w, r)
 	default:
 		imds.WriteError(w, &imds.Error{Status: http.StatusNotFound, Code: "not_found", Description: "No metadata at " + p})

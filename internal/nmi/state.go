@@ -57,10 +57,8 @@ func newState(kube kubernetes.Interface, dyn dynamic.Interface, node string) (*s
 	if err := assigned.AddIndexers(cache.Indexers{byPod: assignedPod}); err != nil {
 		return nil, err
 	}
+	// The dynamic informer indexes by namespace (cache.NamespaceIndex).
 	exceptions := dynamicinformer.NewDynamicSharedInformerFactory(dyn, 0).ForResource(exceptionGVR).Informer()
-	if err := exceptions.AddIndexers(cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}); err != nil {
-		return nil, err
-	}
 	return &state{pods: pods, assigned: assigned, exceptions: exceptions, kube: kube}, nil
 }
 
