@@ -11,6 +11,11 @@
 //     table, INPUT jumps to it for NMI's port, and it lets in only what
 //     arrives on loopback or a pod interface. Installing replaces what a
 //     killed NMI left; stopping removes both chains and their jumps.
+//   - NMI installs its rules before it has listed the cluster's objects,
+//     and answers every request 503 (Retry-After: 5) until it has: a pod
+//     never reaches the node's agent through a starting NMI. When NMI is
+//     not running, nothing stands between the pods and the node's agent;
+//     docs/pod-identity.md says so.
 //   - A request is a pod's by its source address: the node's running pods
 //     not on the node's network are indexed by address (an informer of
 //     the node's pods, field selector spec.nodeName). An address no pod

@@ -310,8 +310,10 @@ func start(t testing.TB, ready string, argv ...string) (*process, string) {
 		return p, a
 	case <-p.done:
 		t.Fatalf("%s exited:\n%s", strings.Join(argv, " "), p.logged())
-	case <-time.After(90 * time.Second):
-		t.Fatalf("%s not ready after 90s:\n%s", strings.Join(argv, " "), p.logged())
+	// A loaded API server can take a minute and more to serve custom
+	// resources it has just defined.
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("%s not ready after 3 minutes:\n%s", strings.Join(argv, " "), p.logged())
 	}
 	panic("unreachable")
 }

@@ -149,8 +149,20 @@ func setRPFilter(iface string, v int) error {
 // prepare sets strict filtering where the effective value of the pods'
 // interfaces comes from: "default" (which new interfaces copy), and
 // "all" when it is loose (the effective value is the larger of "all"
-// and the interface's). It refuses bridges unless allowed.
+// and the interface's). It refuses bridges unless allowed, before it
+// changes anything.
 func (g *guard) prepare() error {
+	if !g.allowBridge {
+		ifs, err := g.podInterfaces()
+		if err != nil {
+			return err
+		}
+		for _, name := range ifs {
+			if why := bridged(name); why != "" {
+				return fmt.Errorf("the pod interface %s %s: on a bridge, reverse-path filtering cannot tell one pod from another, so a pod could take another's address and tokens; docs/pod-identity.md says what --allow-bridge accepts", name, why)
+			}
+		}
+	}
 	if err := setRPFilter("default", rpStrict); err != nil {
 		return fmt.Errorf("setting strict reverse-path filtering for new interfaces: %w", err)
 	}
@@ -162,17 +174,6 @@ func (g *guard) prepare() error {
 		g.log.Warn("reverse-path filtering was loose on every interface (net.ipv4.conf.all.rp_filter=2); NMI makes it strict, so that the pods' interfaces are", "was", all)
 		if err := setRPFilter("all", rpStrict); err != nil {
 			return err
-		}
-	}
-	if !g.allowBridge {
-		ifs, err := g.podInterfaces()
-		if err != nil {
-			return err
-		}
-		for _, name := range ifs {
-			if why := bridged(name); why != "" {
-				return fmt.Errorf("the pod interface %s %s: on a bridge, reverse-path filtering cannot tell one pod from another, so a pod could take another's address and tokens; docs/pod-identity.md says what --allow-bridge accepts", name, why)
-			}
 		}
 	}
 	g.check()

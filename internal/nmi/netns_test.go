@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -370,4 +371,38 @@ func TestNMIOnANode(t *testing.T) {
 			t.Fatalf("NMI logged a token or a secret:\n%s", logged)
 		}
 	})
+}
+
+// TestNMIRefusesBridges: on a bridge (kubenet) reverse-path filtering
+// cannot tell pods apart, so berth nmi does not start where a pod
+// interface is a bridge or a bridge's port, unless told to.
+func TestNMIRefusesBridges(t *testing.T) {
+	n := newNode(t)
+	bin := berthtest.Binary(t)
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	// Never reached: NMI checks the node before it lists anything.
+	os.WriteFile(kubeconfig, []byte("apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: \"https://127.0.0.1:1\"}}]\n"+
+		"contexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\nusers: [{name: u, user: {token: x}}]\n"), 0o600)
+	nmiOn := func(prefixes ...string) (string, error) {
+		args := []string{"nmi", "--kubeconfig", kubeconfig, "--node-name", nodeName, "--host-ip", hostIP, "--metadata-agent", "http://169.254.169.254"}
+		for _, p := range prefixes {
+			args = append(args, "--interface-prefix", p)
+		}
+		return n.run(append([]string{bin}, args...)...)
+	}
+	ip(t, "-n", n.name, "link", "add", "cbr0", "type", "bridge")
+	if out, err := nmiOn("cbr0"); err == nil || !strings.Contains(out, "the pod interface cbr0 is a bridge") || !strings.Contains(out, "--allow-bridge") {
+		t.Fatalf("berth nmi on a bridge: %v\n%s", err, out)
+	}
+	ip(t, "-n", n.name, "link", "add", "veth1", "type", "veth", "peer", "name", "veth1p")
+	ip(t, "-n", n.name, "link", "set", "veth1", "master", "cbr0")
+	if out, err := nmiOn("veth"); err == nil || !strings.Contains(out, "the pod interface veth1 is a bridge's port") {
+		t.Fatalf("berth nmi on a bridge's port: %v\n%s", err, out)
+	}
+	if out, err := n.run("iptables", "-w", "-t", "nat", "-S"); err != nil || strings.Contains(out, nmi.Chain) {
+		t.Fatalf("a refused NMI left rules (%v):\n%s", err, out)
+	}
+	if out := n.must("sysctl", "-n", "net.ipv4.conf.default.rp_filter"); strings.TrimSpace(out) != "0" {
+		t.Fatalf("a refused NMI changed the node's filtering: default rp_filter %s", out)
+	}
 }

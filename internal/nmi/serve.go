@@ -68,9 +68,6 @@ func Serve(ctx context.Context, o ServeOptions, stdout io.Writer, log *slog.Logg
 	if err != nil {
 		return err
 	}
-	if err := s.Start(ctx); err != nil {
-		return err
-	}
 	if err := s.guard.prepare(); err != nil {
 		return err
 	}
@@ -109,11 +106,20 @@ func Serve(ctx context.Context, o ServeOptions, stdout io.Writer, log *slog.Logg
 	}()
 	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	// The pods' requests come to NMI from here on, and get 503 until it
+	// knows the pods: never the node's identities.
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	if err := s.Start(ctx); err != nil {
+		srv.Close()
+		if errors.Is(err, context.Canceled) {
+			return nil
+		}
+		return err
+	}
 	fmt.Fprintf(stdout, "berth nmi is serving at http://%s\n", ln.Addr())
 	log.Info("nmi started", "node", o.NodeName, "listen", ln.Addr().String(), "host_ip", o.HostIP,
 		"metadata_agent", o.MetadataAgent, "interfaces", o.InterfacePrefixes, "service_principals", o.Berth != "")
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
 		return err

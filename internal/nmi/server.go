@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -54,10 +55,14 @@ type Server struct {
 	guard  *guard
 	proxy  http.Handler
 	log    *slog.Logger
+	// ready is set once the informers have listed: until then NMI does
+	// not know the pods, and answers them 503.
+	ready atomic.Bool
 }
 
-// New makes an NMI for the API server of cfg. It serves nothing until
-// Start has listed the cluster's objects and Serve checked the node.
+// New makes an NMI for the API server of cfg. It answers 503 until Start
+// has listed the cluster's objects, and pods 503 until Serve has checked
+// the node.
 func New(cfg *rest.Config, c Config) (*Server, error) {
 	if c.NodeName == "" {
 		return nil, errors.New("nmi: no node name")
@@ -115,7 +120,13 @@ func New(cfg *rest.Config, c Config) (*Server, error) {
 
 // Start runs the informers until ctx ends and returns once they have
 // listed.
-func (s *Server) Start(ctx context.Context) error { return s.state.run(ctx) }
+func (s *Server) Start(ctx context.Context) error {
+	if err := s.state.run(ctx, s.log); err != nil {
+		return err
+	}
+	s.ready.Store(true)
+	return nil
+}
 
 // Handler serves the pods' metadata requests and the node's
 // HostTokenPath.
@@ -126,6 +137,12 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	ip := net.ParseIP(host)
 	if ip == nil {
 		imds.WriteError(w, &imds.Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "no source address"})
+		return
+	}
+	if !s.ready.Load() {
+		w.Header().Set("Retry-After", retryAssigning)
+		imds.WriteError(w, &imds.Error{Status: http.StatusServiceUnavailable, Code: "service_unavailable",
+			Description: "NMI is starting: it has not yet listed the node's pods and their identities"})
 		return
 	}
 	if ip.IsLoopback() {
@@ -262,7 +279,8 @@ func (s *Server) token(ctx context.Context, pod *corev1.Pod, sel imds.Selector, 
 		return imds.Token{}, &imds.Error{Status: http.StatusForbidden, Code: "invalid_request",
 			Description: "Identity not found: the identity named is not assigned to " + who}, false
 	}
-	id := chosen.Spec.AzureIdentityRef
+	// A copy: the informer's object is shared.
+	id := *chosen.Spec.AzureIdentityRef
 	if chosen.Status.Status != podidentity.AssignedIDAssigned {
 		return imds.Token{}, &imds.Error{Status: http.StatusServiceUnavailable, Code: "service_unavailable",
 			Description: fmt.Sprintf("The identity %s is being assigned to %s (AzureAssignedIdentity %s is %s); retry in a few seconds", id.Spec.ClientID, who, chosen.Name, chosen.Status.Status)}, true
@@ -273,8 +291,8 @@ func (s *Server) token(ctx context.Context, pod *corev1.Pod, sel imds.Selector, 
 	if id.Namespace == "" {
 		id.Namespace = chosen.Namespace
 	}
-	tok, err := s.cache.Get(ctx, s.tokens.key(id, resource), func(ctx context.Context) (imds.Token, error) {
-		return s.tokens.fetch(ctx, id, resource)
+	tok, err := s.cache.Get(ctx, s.tokens.key(&id, resource), func(ctx context.Context) (imds.Token, error) {
+		return s.tokens.fetch(ctx, &id, resource)
 	})
 	if err != nil {
 		var e *imds.Error

@@ -3,7 +3,7 @@ package nmi
 import (
 	"context"
 	"errors"
-	"fmt"
+	"log/slog"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -54,6 +54,10 @@ func newState(kube kubernetes.Interface, dyn dynamic.Interface, node string) (*s
 		o.LabelSelector = labels.Set{"nodename": node}.String()
 	})
 	assigned := onNode.ForResource(assignedGVR).Informer()
+	// Converted once when stored, not on every request that reads it.
+	if err := assigned.SetTransform(toAssigned); err != nil {
+		return nil, err
+	}
 	if err := assigned.AddIndexers(cache.Indexers{byPod: assignedPod}); err != nil {
 		return nil, err
 	}
@@ -62,21 +66,30 @@ func newState(kube kubernetes.Interface, dyn dynamic.Interface, node string) (*s
 	return &state{pods: pods, assigned: assigned, exceptions: exceptions, kube: kube}, nil
 }
 
-// run starts the informers and waits until each has listed once.
-func (s *state) run(ctx context.Context) error {
+// run starts the informers and waits until each has listed once, or ctx
+// ends; it says every waitLog how long it has waited.
+func (s *state) run(ctx context.Context, log *slog.Logger) error {
 	for _, inf := range []cache.SharedIndexInformer{s.pods, s.assigned, s.exceptions} {
 		go inf.RunWithContext(ctx)
 	}
-	sync, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	if !cache.WaitForCacheSync(sync.Done(), s.pods.HasSynced, s.assigned.HasSynced, s.exceptions.HasSynced) {
+	start := time.Now()
+	for {
+		wait, cancel := context.WithTimeout(ctx, waitLog)
+		synced := cache.WaitForCacheSync(wait.Done(), s.pods.HasSynced, s.assigned.HasSynced, s.exceptions.HasSynced)
+		cancel()
+		if synced {
+			return nil
+		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return errors.New("the pods, AzureAssignedIdentities and AzurePodIdentityExceptions were not listed within a minute; can NMI's service account list and watch them?")
+		log.Warn("the node's pods, AzureAssignedIdentities and AzurePodIdentityExceptions are not listed yet; can NMI list and watch them?",
+			"waited", time.Since(start).Round(time.Second))
 	}
-	return nil
 }
+
+// waitLog is how often a slow first listing is reported.
+const waitLog = 30 * time.Second
 
 // podIPs indexes a pod by its addresses. Pods on the node's network share
 // the node's address and are not told apart by it; finished pods may
@@ -96,14 +109,28 @@ func podIPs(obj any) ([]string, error) {
 	return ips, nil
 }
 
-func assignedPod(obj any) ([]string, error) {
+// toAssigned converts a stored AzureAssignedIdentity to its type. One
+// that does not convert keeps only its metadata, and so gives no
+// identity.
+func toAssigned(obj any) (any, error) {
 	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return obj, nil
+	}
+	var a podidentity.AzureAssignedIdentity
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &a); err != nil {
+		a = podidentity.AzureAssignedIdentity{ObjectMeta: metav1.ObjectMeta{Name: u.GetName(), Namespace: u.GetNamespace(),
+			UID: u.GetUID(), ResourceVersion: u.GetResourceVersion(), DeletionTimestamp: u.GetDeletionTimestamp()}}
+	}
+	return &a, nil
+}
+
+func assignedPod(obj any) ([]string, error) {
+	a, ok := obj.(*podidentity.AzureAssignedIdentity)
 	if !ok {
 		return nil, nil
 	}
-	pod, _, _ := unstructured.NestedString(u.Object, "spec", "pod")
-	ns, _, _ := unstructured.NestedString(u.Object, "spec", "podNamespace")
-	return []string{ns + "/" + pod}, nil
+	return []string{a.Spec.PodNamespace + "/" + a.Spec.Pod}, nil
 }
 
 // errAmbiguous is several running pods of the node claiming one address.
@@ -151,18 +178,11 @@ func (s *state) assignments(p *corev1.Pod) ([]podidentity.AzureAssignedIdentity,
 	}
 	var out []podidentity.AzureAssignedIdentity
 	for _, o := range objs {
-		u := o.(*unstructured.Unstructured)
-		if u.GetDeletionTimestamp() != nil {
+		a := o.(*podidentity.AzureAssignedIdentity)
+		if a.DeletionTimestamp != nil || a.Status.Status == podidentity.AssignedIDUnassigned || a.Spec.AzureIdentityRef == nil {
 			continue
 		}
-		var a podidentity.AzureAssignedIdentity
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &a); err != nil {
-			return nil, fmt.Errorf("AzureAssignedIdentity %s/%s: %w", u.GetNamespace(), u.GetName(), err)
-		}
-		if a.Status.Status == podidentity.AssignedIDUnassigned || a.Spec.AzureIdentityRef == nil {
-			continue
-		}
-		out = append(out, a)
+		out = append(out, *a)
 	}
 	return out, nil
 }
