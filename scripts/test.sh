@@ -34,7 +34,7 @@ step() { printf '\n=== %s\n' "$*"; }
 step "installing test tools"
 missing=()
 # tool:package where the two names differ.
-for spec in skopeo jq chromium etcd:etcd-server zsh fish az:azure-cli; do
+for spec in skopeo jq chromium etcd:etcd-server zsh fish az:azure-cli iptables curl; do
   command -v "${spec%%:*}" >/dev/null || missing+=("${spec#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
