@@ -72,9 +72,35 @@ func (r *rules) install() error {
 			return err
 		}
 	}
+	// A killed NMI's jumps may name another port: all go, then NMI's.
+	if err := removeJumps(); err != nil {
+		return err
+	}
 	for _, j := range jumps {
-		if iptables(append([]string{"-t", j[0], "-C"}, j[1:]...)...) != nil {
-			if err := iptables(append([]string{"-t", j[0], "-I", j[1], "1"}, j[2:]...)...); err != nil {
+		if err := iptables(append([]string{"-t", j[0], "-I", j[1], "1"}, j[2:]...)...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// builtins are the chains that jump to NMI's, by table.
+var builtins = [][2]string{{"nat", "PREROUTING"}, {"filter", "INPUT"}}
+
+// removeJumps deletes every rule of the built-in chains that jumps to
+// NMI's, whatever else it says.
+func removeJumps() error {
+	for _, b := range builtins {
+		out, err := exec.Command("iptables", "-w", "-t", b[0], "-S", b[1]).Output()
+		if err != nil {
+			return fmt.Errorf("iptables -t %s -S %s: %v", b[0], b[1], err)
+		}
+		for _, line := range strings.Split(string(out), "\n") {
+			f := strings.Fields(line)
+			if len(f) < 2 || f[0] != "-A" || !slices.Contains(f, Chain) {
+				continue
+			}
+			if err := iptables(append([]string{"-t", b[0], "-D"}, f[1:]...)...); err != nil {
 				return err
 			}
 		}
@@ -93,15 +119,7 @@ func (r *rules) jumps() [][]string {
 
 // remove takes NMI's rules away; what is already gone is no error.
 func (r *rules) remove() error {
-	var errs []error
-	for _, j := range r.jumps() {
-		for iptables(append([]string{"-t", j[0], "-C"}, j[1:]...)...) == nil {
-			if err := iptables(append([]string{"-t", j[0], "-D"}, j[1:]...)...); err != nil {
-				errs = append(errs, err)
-				break
-			}
-		}
-	}
+	errs := []error{removeJumps()}
 	for _, table := range []string{"nat", "filter"} {
 		if iptables("-t", table, "-n", "-L", Chain) == nil {
 			errs = append(errs, iptables("-t", table, "-F", Chain), iptables("-t", table, "-X", Chain))

@@ -176,11 +176,18 @@ func TestNMIOnANode(t *testing.T) {
 	cpod := n.podNet("c", "10.244.1.4")
 	x := n.podNet("x", "10.244.1.5")
 	d := n.podNet("d", "10.244.1.6")
+	// What a killed NMI listening elsewhere left behind.
+	n.must("iptables", "-w", "-N", nmi.Chain)
+	n.must("iptables", "-w", "-A", nmi.Chain, "-j", "ACCEPT")
+	n.must("iptables", "-w", "-A", "INPUT", "-p", "tcp", "--dport", "9999", "-j", nmi.Chain)
 	nmiProc, addr := start(t, "berth nmi is serving at ", "ip", "netns", "exec", n.name, bin, "nmi", "--kubeconfig", c.kube.Kubeconfig,
 		"--node-name", nodeName, "--host-ip", hostIP, "--metadata-agent", "http://169.254.169.254", "--interface-prefix", prefix,
 		"--node-file", c.nodeFile(), "--log-level", "debug")
 	if addr != "http://0.0.0.0:2579" {
 		t.Fatalf("nmi serving at %s", addr)
+	}
+	if out := n.must("iptables", "-w", "-S", "INPUT"); strings.Count(out, nmi.Chain) != 1 || !strings.Contains(out, "--dport 2579 -j "+nmi.Chain) {
+		t.Fatalf("NMI's jumps in INPUT, a killed NMI's replaced:\n%s", out)
 	}
 	if out := n.must("sysctl", "-n", "net.ipv4.conf."+prefix+"a.rp_filter", "net.ipv4.conf.default.rp_filter"); strings.Fields(out)[0] != "1" || strings.Fields(out)[1] != "1" {
 		t.Fatalf("rp_filter of the pod interface and default after NMI started: %q", out)
