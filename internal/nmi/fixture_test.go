@@ -64,6 +64,22 @@ func newCluster(t testing.TB) *cluster {
 	c.kubectl("apply", "-f", filepath.Join("..", "..", "docs", "pod-identity-crds.yaml"))
 	c.kubectl("wait", "--for", "condition=established", "--timeout", "60s", "crd/azureassignedidentities."+podidentity.Group,
 		"crd/azurepodidentityexceptions."+podidentity.Group)
+	// Established is not yet served: the first requests for a new
+	// resource can fail while the API server sets up its handler, and
+	// NMI's first requests are watches. A list each first.
+	for _, gvr := range []schema.GroupVersionResource{assignedGVR, exceptionGVR} {
+		deadline := time.Now().Add(3 * time.Minute)
+		for {
+			_, err := c.dyn.Resource(gvr).List(context.Background(), metav1.ListOptions{})
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the API server does not serve %s: %v", gvr.Resource, err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
 	c.berth("login", "--data-dir", c.s.DataDir, "-o", "none")
 	c.berth("group", "create", "-n", "nodes", "-l", "here", "-o", "none")
 	return c

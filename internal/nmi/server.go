@@ -26,9 +26,10 @@ import (
 // HostTokenPath is where the node's own processes ask for a pod's token.
 const HostTokenPath = "/host/token/"
 
-// retryAssigning is the Retry-After, in seconds, of a request for an
-// identity still being assigned to the node's machine.
-const retryAssigning = "5"
+// retryAfter is the Retry-After, in seconds, of an answer that will
+// change soon: an identity still being assigned to the node's machine,
+// NMI starting.
+const retryAfter = "5"
 
 // Config is what a Server needs.
 type Config struct {
@@ -140,7 +141,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.ready.Load() {
-		w.Header().Set("Retry-After", retryAssigning)
+		w.Header().Set("Retry-After", retryAfter)
 		imds.WriteError(w, &imds.Error{Status: http.StatusServiceUnavailable, Code: "service_unavailable",
 			Description: "NMI is starting: it has not yet listed the node's pods and their identities"})
 		return
@@ -156,7 +157,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	pod, err := s.state.podByIP(ip.String())
 	switch {
 	case errors.Is(err, errAmbiguous):
-		w.Header().Set("Retry-After", retryAssigning)
+		w.Header().Set("Retry-After", retryAfter)
 		imds.WriteError(w, &imds.Error{Status: http.StatusServiceUnavailable, Code: "service_unavailable",
 			Description: "several pods of node " + s.node + " have the address " + ip.String() + "; retry once the ended one is gone"})
 		return
@@ -220,7 +221,7 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, pod *corev1.Pod,
 	who := pod.Namespace + "/" + pod.Name
 	if e != nil {
 		if retry {
-			w.Header().Set("Retry-After", retryAssigning)
+			w.Header().Set("Retry-After", retryAfter)
 		}
 		s.log.Debug("token refused", "pod", who, "resource", resource, "status", e.Status, "error", e.Description)
 		imds.WriteError(w, e)
