@@ -86,11 +86,11 @@ func TestPodManagedIdentityScenario(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
-		if t.Failed() {
-			t.Logf("berth imds:\n%s", stopIMDS())
+	t.Cleanup(func() {
+		if logged := stopIMDS(); t.Failed() {
+			t.Logf("berth imds:\n%s", logged)
 		}
-	}()
+	})
 	mic := exec.Command("ip", inNode("mic", "--kubeconfig", kube.Kubeconfig, "--node-file", nodeFile)...)
 	micLog := filepath.Join(dir, "mic.log")
 	f, err := os.Create(micLog)
@@ -115,11 +115,11 @@ func TestPodManagedIdentityScenario(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
-		if t.Failed() {
-			t.Logf("berth nmi:\n%s", stopNMI())
+	t.Cleanup(func() {
+		if logged := stopNMI(); t.Failed() {
+			t.Logf("berth nmi:\n%s", logged)
 		}
-	}()
+	})
 
 	// 2-4. The identity, its role on the node group, the pod identity.
 	run("group", "create", "-n", "myIdentityResourceGroup", "-l", "westeurope", "-o", "none")
