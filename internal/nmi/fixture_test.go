@@ -8,19 +8,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -350,66 +347,6 @@ func (p *process) stop() {
 func (p *process) logged() string {
 	b, _ := os.ReadFile(p.log.Name())
 	return string(b)
-}
-
-// forwardInto makes addr, a loopback address of this network namespace,
-// reachable at the same address inside the namespace ns: a node reaches
-// its API server and berth by address, and the test's run on this
-// namespace's loopback. Same address, same certificate names.
-func forwardInto(t testing.TB, ns, addr string) {
-	t.Helper()
-	ln, err := listenIn(ns, addr)
-	if err != nil {
-		t.Fatalf("listening on %s in %s: %v", addr, ns, err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			in, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer in.Close()
-				out, err := net.Dial("tcp", addr)
-				if err != nil {
-					return
-				}
-				defer out.Close()
-				go func() { io.Copy(out, in); out.(*net.TCPConn).CloseWrite() }()
-				io.Copy(in, out)
-			}()
-		}
-	}()
-}
-
-// listenIn opens a listening socket in another network namespace: a
-// socket stays in the namespace it was made in, whichever thread uses it.
-// The thread that switched is never given back to the runtime, which
-// discards it when its goroutine ends.
-func listenIn(ns, addr string) (net.Listener, error) {
-	type result struct {
-		ln  net.Listener
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		f, err := os.Open(filepath.Join("/run/netns", ns))
-		if err != nil {
-			ch <- result{nil, err}
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			ch <- result{nil, fmt.Errorf("setns: %w", err)}
-			return
-		}
-		ln, err := net.Listen("tcp", addr)
-		ch <- result{ln, err}
-	}()
-	r := <-ch
-	return r.ln, r.err
 }
 
 // answer is an HTTP answer, as curl got it.

@@ -2,7 +2,6 @@ package nmi_test
 
 import (
 	"context"
-	"fmt"
 	"net/url"
 	"os"
 	"os/exec"
@@ -19,6 +18,7 @@ import (
 	"github.com/berthhq/berth/internal/nmi"
 	"github.com/berthhq/berth/internal/podidentity"
 	"github.com/berthhq/berth/internal/testutil/berthtest"
+	"github.com/berthhq/berth/internal/testutil/netnstest"
 )
 
 const (
@@ -29,24 +29,19 @@ const (
 )
 
 // node is a network namespace standing for a Kubernetes node, and one
-// namespace per pod, each a veth into the node with a /32 route to it on
-// the node, as Azure CNI and calico make them.
+// namespace per pod (netnstest).
 type node struct {
+	*netnstest.Node
 	t    *testing.T
 	name string
 	pods map[string]string // pod name -> its namespace
 }
 
-func ip(t testing.TB, args ...string) {
-	t.Helper()
-	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-		t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-}
+func ip(t testing.TB, args ...string) { netnstest.IP(t, args...) }
 
-// inNode runs a command in the node's namespace and returns its output.
+// run runs a command in the node's namespace and returns its output.
 func (n *node) run(args ...string) (string, error) {
-	out, err := exec.Command("ip", append([]string{"netns", "exec", n.name}, args...)...).CombinedOutput()
+	out, err := netnstest.Command(n.name, args[0], args[1:]...).CombinedOutput()
 	return string(out), err
 }
 
@@ -59,40 +54,18 @@ func (n *node) must(args ...string) string {
 	return out
 }
 
+// newNode makes the node; its metadata agent answers on the metadata
+// address, as on a cloud machine, and its own address needs no network
+// here.
 func newNode(t *testing.T) *node {
-	if os.Geteuid() != 0 {
-		t.Skip("creating network namespaces (ip netns add) needs root")
-	}
-	for _, tool := range []string{"ip", "iptables", "curl"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("the node's network needs the %s command", tool)
-		}
-	}
-	n := &node{t: t, name: fmt.Sprintf("bnmi-node-%d", os.Getpid()), pods: map[string]string{}}
-	ip(t, "netns", "add", n.name)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", n.name).Run() })
-	ip(t, "-n", n.name, "link", "set", "lo", "up")
-	// The node's metadata agent answers on the metadata address, as on
-	// a cloud machine. The node's own address needs no network here.
-	ip(t, "-n", n.name, "addr", "add", "169.254.169.254/32", "dev", "lo")
-	ip(t, "-n", n.name, "addr", "add", hostIP+"/32", "dev", "lo")
-	return n
+	netnstest.Require(t, "iptables", "curl")
+	nn := netnstest.NewNode(t, "169.254.169.254", hostIP)
+	return &node{Node: nn, t: t, name: nn.Name, pods: map[string]string{}}
 }
 
-// podNet makes pod's network: eth0 with addr/32 in its namespace, the
-// node's end bnv<pod>, a /32 route to it on the node.
+// podNet makes pod's network: the node's end is bnv<pod>.
 func (n *node) podNet(pod, addr string) string {
-	ns := fmt.Sprintf("bnmi-%s-%d", pod, os.Getpid())
-	ip(n.t, "netns", "add", ns)
-	n.t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	host := prefix + pod
-	ip(n.t, "-n", n.name, "link", "add", host, "type", "veth", "peer", "name", "eth0", "netns", ns)
-	ip(n.t, "-n", ns, "link", "set", "lo", "up")
-	ip(n.t, "-n", ns, "link", "set", "eth0", "up")
-	ip(n.t, "-n", ns, "addr", "add", addr+"/32", "dev", "eth0")
-	ip(n.t, "-n", ns, "route", "add", "default", "dev", "eth0")
-	ip(n.t, "-n", n.name, "link", "set", host, "up")
-	ip(n.t, "-n", n.name, "route", "add", addr+"/32", "dev", host)
+	ns := n.Pod(prefix+pod, addr)
 	n.pods[pod] = ns
 	return ns
 }
@@ -167,7 +140,7 @@ func TestNMIOnANode(t *testing.T) {
 	vm, cred := c.machine(nodeName, web, db)
 	spApp, spSecret := c.servicePrincipal("pod-sp")
 	for _, addr := range []string{strings.TrimPrefix(c.kube.URL, "https://"), c.s.Host} {
-		forwardInto(t, n.name, addr)
+		netnstest.Forward(t, n.name, addr)
 	}
 
 	start(t, "berth imds is serving at ", "ip", "netns", "exec", n.name, bin, "imds", "--vm", vm, "--credential", cred, "--log-level", "debug")
