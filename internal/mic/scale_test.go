@@ -106,7 +106,6 @@ func BenchmarkAssignAtScale(b *testing.B) {
 	b.ResetTimer()
 	for round := range b.N {
 		assigned := w.watchAssigned(ctx)
-		defer assigned.stop()
 		cpuBefore := cpuSeconds(b, mic.Process.Pid)
 		var kubelets errgroup.Group
 		kubelets.SetLimit(scaleKubelets)
@@ -125,7 +124,9 @@ func BenchmarkAssignAtScale(b *testing.B) {
 		if err := arrivals.Wait(); err != nil {
 			b.Fatal(err)
 		}
-		for pod, t := range assigned.wait(b, scalePods+scaleArrivals, 5*time.Minute) {
+		at := assigned.wait(b, scalePods+scaleArrivals, 5*time.Minute)
+		assigned.stop()
+		for pod, t := range at {
 			if strings.HasPrefix(pod, "burst-") {
 				burst = append(burst, t.Sub(scheduled[pod]))
 			} else {
