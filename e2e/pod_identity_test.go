@@ -35,16 +35,7 @@ func TestPodManagedIdentityScenario(t *testing.T) {
 	s := startBerth(t)
 	run := adminCLI(t, s).run
 	bin := berthtest.Binary(t)
-	kubectl := func(args ...string) string {
-		t.Helper()
-		cmd := exec.Command("kubectl", append([]string{"--kubeconfig", kube.Kubeconfig}, args...)...)
-		cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
+	kubectl := func(args ...string) string { return strings.TrimSpace(kube.Kubectl(t, args...)) }
 	kubectl("apply", "-f", filepath.Join("..", "docs", "pod-identity-crds.yaml"))
 	kubectl("wait", "--for", "condition=established", "--timeout", "60s", "crd/azureidentities."+podidentity.Group,
 		"crd/azureidentitybindings."+podidentity.Group, "crd/azureassignedidentities."+podidentity.Group, "crd/azurepodidentityexceptions."+podidentity.Group)
@@ -81,6 +72,8 @@ func TestPodManagedIdentityScenario(t *testing.T) {
 	for _, addr := range []string{strings.TrimPrefix(kube.URL, "https://"), s.Host} {
 		netnstest.Forward(t, node.Name, addr)
 	}
+	gv := podidentity.GroupVersion
+	kube.WaitServed(t, gv.WithResource(podidentity.AssignedIdentitiesResource), gv.WithResource(podidentity.ExceptionsResource))
 	inNode := func(args ...string) []string { return append([]string{"netns", "exec", node.Name, bin}, args...) }
 	_, stopIMDS, err := startServing("ip", inNode("imds", "--vm", vm, "--credential", credential)...)
 	if err != nil {

@@ -102,29 +102,10 @@ func newWorld(t testing.TB) *world {
 	return w
 }
 
-func (w *world) kubectl(args ...string) string {
-	w.t.Helper()
-	cmd := exec.Command("kubectl", append([]string{"--kubeconfig", w.kube.Kubeconfig}, args...)...)
-	cmd.Env = append(os.Environ(), "HOME="+w.nodeDir)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		w.t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
+func (w *world) kubectl(args ...string) string { return w.kube.Kubectl(w.t, args...) }
 
 // berth runs the CLI as the administrator and returns its trimmed stdout.
-func (w *world) berth(args ...string) string {
-	w.t.Helper()
-	cmd := exec.Command(berthtest.Binary(w.t), args...)
-	cmd.Env = append(os.Environ(), "BERTH_CONFIG_DIR="+w.config)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		w.t.Fatalf("berth %s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
-	}
-	return strings.TrimSpace(stdout.String())
-}
+func (w *world) berth(args ...string) string { return berthtest.CLI(w.t, w.config, args...) }
 
 // identity makes a user-assigned identity in the group; its resource id.
 func (w *world) identity(name string) string {

@@ -61,50 +61,16 @@ func newCluster(t testing.TB) *cluster {
 	c.kubectl("apply", "-f", filepath.Join("..", "..", "docs", "pod-identity-crds.yaml"))
 	c.kubectl("wait", "--for", "condition=established", "--timeout", "60s", "crd/azureassignedidentities."+podidentity.Group,
 		"crd/azurepodidentityexceptions."+podidentity.Group)
-	// Established is not yet served: the first requests for a new
-	// resource can fail while the API server sets up its handler, and
-	// NMI's first requests are watches. A list each first.
-	for _, gvr := range []schema.GroupVersionResource{assignedGVR, exceptionGVR} {
-		deadline := time.Now().Add(3 * time.Minute)
-		for {
-			_, err := c.dyn.Resource(gvr).List(context.Background(), metav1.ListOptions{})
-			if err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the API server does not serve %s: %v", gvr.Resource, err)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-	}
+	c.kube.WaitServed(t, assignedGVR, exceptionGVR)
 	c.berth("login", "--data-dir", c.s.DataDir, "-o", "none")
 	c.berth("group", "create", "-n", "nodes", "-l", "here", "-o", "none")
 	return c
 }
 
-func (c *cluster) kubectl(args ...string) string {
-	c.t.Helper()
-	cmd := exec.Command("kubectl", append([]string{"--kubeconfig", c.kube.Kubeconfig}, args...)...)
-	cmd.Env = append(os.Environ(), "HOME="+c.dir)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		c.t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
+func (c *cluster) kubectl(args ...string) string { return c.kube.Kubectl(c.t, args...) }
 
 // berth runs the CLI as the administrator and returns its trimmed stdout.
-func (c *cluster) berth(args ...string) string {
-	c.t.Helper()
-	cmd := exec.Command(berthtest.Binary(c.t), args...)
-	cmd.Env = append(os.Environ(), "BERTH_CONFIG_DIR="+c.config)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		c.t.Fatalf("berth %s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
-	}
-	return strings.TrimSpace(stdout.String())
-}
+func (c *cluster) berth(args ...string) string { return berthtest.CLI(c.t, c.config, args...) }
 
 // identity is a user-assigned identity as the cloud shows it.
 type identity struct {

@@ -2,6 +2,7 @@ package berthtest
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -234,4 +235,19 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// CLI runs berth's CLI with its configuration in config (a directory
+// the test logged in with) and returns its trimmed stdout; a failure
+// fails tb.
+func CLI(tb testing.TB, config string, args ...string) string {
+	tb.Helper()
+	cmd := exec.Command(Binary(tb), args...)
+	cmd.Env = append(os.Environ(), "BERTH_CONFIG_DIR="+config)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		tb.Fatalf("berth %s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+	}
+	return strings.TrimSpace(stdout.String())
 }

@@ -25,6 +25,8 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -381,4 +383,42 @@ func freePorts(n int) ([]int, error) {
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
+}
+
+// Kubectl runs kubectl as the administrator (its cache in the cluster's
+// directory) and returns its output; a failure fails tb.
+func (c *Cluster) Kubectl(tb testing.TB, args ...string) string {
+	tb.Helper()
+	cmd := exec.Command("kubectl", append([]string{"--kubeconfig", c.Kubeconfig}, args...)...)
+	cmd.Env = append(os.Environ(), "HOME="+c.dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		tb.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// WaitServed waits, up to three minutes, until the API server lists each
+// resource: an established custom resource is not served at once, and
+// the first requests for it (a controller's watches) can fail for a
+// while on a loaded machine.
+func (c *Cluster) WaitServed(tb testing.TB, resources ...schema.GroupVersionResource) {
+	tb.Helper()
+	dyn, err := dynamic.NewForConfig(c.Config)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, gvr := range resources {
+		deadline := time.Now().Add(3 * time.Minute)
+		for {
+			_, err := dyn.Resource(gvr).List(context.Background(), metav1.ListOptions{Limit: 1})
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				tb.Fatalf("the API server does not serve %s: %v", gvr.Resource, err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
 }
