@@ -398,20 +398,35 @@ func (c *Cluster) Kubectl(tb testing.TB, args ...string) string {
 	return string(out)
 }
 
-// WaitServed waits, up to three minutes, until the API server lists each
-// resource: an established custom resource is not served at once, and
-// the first requests for it (a controller's watches) can fail for a
-// while on a loaded machine.
+// WaitServed waits, up to three minutes, until the API server serves
+// each resource as an informer asks for it: a list from its watch cache
+// (resource version 0) and a watch. An established custom resource is
+// not served at once, and on a loaded machine a controller's first
+// requests for it can fail or hang for minutes.
 func (c *Cluster) WaitServed(tb testing.TB, resources ...schema.GroupVersionResource) {
 	tb.Helper()
 	dyn, err := dynamic.NewForConfig(c.Config)
 	if err != nil {
 		tb.Fatal(err)
 	}
+	served := func(gvr schema.GroupVersionResource) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		list, err := dyn.Resource(gvr).List(ctx, metav1.ListOptions{ResourceVersion: "0"})
+		if err != nil {
+			return err
+		}
+		w, err := dyn.Resource(gvr).Watch(ctx, metav1.ListOptions{ResourceVersion: list.GetResourceVersion()})
+		if err != nil {
+			return err
+		}
+		w.Stop()
+		return nil
+	}
 	for _, gvr := range resources {
 		deadline := time.Now().Add(3 * time.Minute)
 		for {
-			_, err := dyn.Resource(gvr).List(context.Background(), metav1.ListOptions{Limit: 1})
+			err := served(gvr)
 			if err == nil {
 				break
 			}
