@@ -124,8 +124,11 @@ func Forward(tb testing.TB, ns, addr string) {
 
 // ListenIn opens a listening socket in the namespace ns: a socket stays
 // in the namespace it was made in, whichever thread uses it. The thread
-// that switched is never given back to the runtime, which discards it
-// when its goroutine ends.
+// that switched goes back to this process's namespace before it is given
+// back to the runtime. It must not end instead, as a locked thread whose
+// goroutine returns does: a child started from that thread with a
+// parent-death signal (kubetest's API server and etcd) would be killed
+// with it, since the signal follows the thread, not the process.
 func ListenIn(ns, addr string) (net.Listener, error) {
 	type result struct {
 		ln  net.Listener
@@ -134,17 +137,31 @@ func ListenIn(ns, addr string) (net.Listener, error) {
 	ch := make(chan result, 1)
 	go func() {
 		runtime.LockOSThread()
+		own, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{nil, err}
+			return
+		}
+		defer own.Close()
 		f, err := os.Open(filepath.Join("/run/netns", ns))
 		if err != nil {
+			runtime.UnlockOSThread()
 			ch <- result{nil, err}
 			return
 		}
 		defer f.Close()
 		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
 			ch <- result{nil, fmt.Errorf("setns: %w", err)}
 			return
 		}
 		ln, err := net.Listen("tcp", addr)
+		// Only a thread back in its own namespace may run other
+		// goroutines; one that cannot go back ends with this one.
+		if unix.Setns(int(own.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
 		ch <- result{ln, err}
 	}()
 	r := <-ch
