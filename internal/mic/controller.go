@@ -17,7 +17,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
@@ -44,10 +43,10 @@ const (
 )
 
 var (
-	groupVersion  = schema.GroupVersion{Group: podidentity.Group, Version: podidentity.Version}
-	identitiesGVR = groupVersion.WithResource("azureidentities")
-	bindingsGVR   = groupVersion.WithResource("azureidentitybindings")
-	assignedGVR   = groupVersion.WithResource("azureassignedidentities")
+	groupVersion  = podidentity.GroupVersion
+	identitiesGVR = podidentity.IdentitiesGVR
+	bindingsGVR   = podidentity.BindingsGVR
+	assignedGVR   = podidentity.AssignedIdentitiesGVR
 )
 
 const (

@@ -38,10 +38,10 @@ import (
 func TestMain(m *testing.M) { berthtest.Main(m) }
 
 var (
-	gv          = schema.GroupVersion{Group: podidentity.Group, Version: podidentity.Version}
-	identityGVR = gv.WithResource("azureidentities")
-	bindingGVR  = gv.WithResource("azureidentitybindings")
-	assignedGVR = gv.WithResource("azureassignedidentities")
+	gv          = podidentity.GroupVersion
+	identityGVR = podidentity.IdentitiesGVR
+	bindingGVR  = podidentity.BindingsGVR
+	assignedGVR = podidentity.AssignedIdentitiesGVR
 )
 
 // world is a real API server with the pod identity definitions, a real

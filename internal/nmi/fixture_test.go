@@ -22,7 +22,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	kruntime "k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 
 	"github.com/berthhq/berth/internal/podidentity"
@@ -33,9 +32,8 @@ import (
 func TestMain(m *testing.M) { berthtest.Main(m) }
 
 var (
-	gv           = schema.GroupVersion{Group: podidentity.Group, Version: podidentity.Version}
-	assignedGVR  = gv.WithResource("azureassignedidentities")
-	exceptionGVR = gv.WithResource("azurepodidentityexceptions")
+	assignedGVR  = podidentity.AssignedIdentitiesGVR
+	exceptionGVR = podidentity.ExceptionsGVR
 )
 
 // cluster is a real API server with the pod identity definitions and a
@@ -154,8 +152,8 @@ func (c *cluster) assign(pod, node string, id podidentity.AzureIdentity, status 
 			AzureBindingRef: &podidentity.AzureIdentityBinding{ObjectMeta: metav1.ObjectMeta{Name: id.Name, Namespace: "default"},
 				Spec: podidentity.AzureIdentityBindingSpec{AzureIdentity: id.Name, Selector: id.Name}}},
 	}
-	a.Spec.AzureIdentityRef.APIVersion, a.Spec.AzureIdentityRef.Kind = gv.String(), "AzureIdentity"
-	a.Spec.AzureBindingRef.APIVersion, a.Spec.AzureBindingRef.Kind = gv.String(), "AzureIdentityBinding"
+	a.Spec.AzureIdentityRef.APIVersion, a.Spec.AzureIdentityRef.Kind = podidentity.GroupVersion.String(), "AzureIdentity"
+	a.Spec.AzureBindingRef.APIVersion, a.Spec.AzureBindingRef.Kind = podidentity.GroupVersion.String(), "AzureIdentityBinding"
 	u := c.unstructured(a, "AzureAssignedIdentity")
 	ctx := context.Background()
 	created, err := c.dyn.Resource(assignedGVR).Namespace("default").Create(ctx, u, metav1.CreateOptions{})
@@ -207,7 +205,7 @@ func (c *cluster) unstructured(obj any, kind string) *unstructured.Unstructured 
 		c.t.Fatal(err)
 	}
 	u := &unstructured.Unstructured{Object: m}
-	u.SetAPIVersion(gv.String())
+	u.SetAPIVersion(podidentity.GroupVersion.String())
 	u.SetKind(kind)
 	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
 	for _, ref := range []string{"azureIdentityRef", "azureBindingRef"} {

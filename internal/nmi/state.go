@@ -12,7 +12,6 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/informers"
@@ -23,9 +22,8 @@ import (
 )
 
 var (
-	gv           = schema.GroupVersion{Group: podidentity.Group, Version: podidentity.Version}
-	assignedGVR  = gv.WithResource("azureassignedidentities")
-	exceptionGVR = gv.WithResource("azurepodidentityexceptions")
+	assignedGVR  = podidentity.AssignedIdentitiesGVR
+	exceptionGVR = podidentity.ExceptionsGVR
 )
 
 // Index names.

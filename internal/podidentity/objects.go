@@ -17,6 +17,14 @@ const (
 	ExceptionsResource         = "azurepodidentityexceptions"
 )
 
+// The resources as clients name them (group, version, resource).
+var (
+	IdentitiesGVR         = GroupVersion.WithResource(IdentitiesResource)
+	BindingsGVR           = GroupVersion.WithResource(BindingsResource)
+	AssignedIdentitiesGVR = GroupVersion.WithResource(AssignedIdentitiesResource)
+	ExceptionsGVR         = GroupVersion.WithResource(ExceptionsResource)
+)
+
 // Unstructured is obj, one of this package's kinds, as a writer sends it:
 // without a status, which its writer does not set (the schemas keep it
 // apart or nobody writes it), and without the zero creation time the
