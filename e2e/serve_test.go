@@ -188,6 +188,35 @@ func TestServeOnPostgres(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(s.DataDir, "berth.db")); err == nil {
 		t.Error("an SQLite database was created although --database names PostgreSQL")
 	}
+
+	// Maintenance commands, and the server itself, on the data directory
+	// without the server's --database refuse rather than work on a new,
+	// empty SQLite database that nothing reads.
+	s.Stop()
+	for _, args := range [][]string{{"tenant", "create", "--domain", "lost.example"}, {"gc"}, {"fsck"}, {"keys", "rotate"}, {"serve", "--listen", "127.0.0.1:0"}} {
+		out, err := operator(t, s, args...)
+		if err == nil || !strings.Contains(out, "give this command the server's --database") {
+			t.Errorf("berth %s without --database: err %v, output %s", args[0], err, out)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(s.DataDir, "berth.db")); err == nil {
+		t.Fatal("a refused command created an SQLite database")
+	}
+	// A data directory from before it recorded its stores is known by
+	// what it lacks.
+	if err := os.Remove(filepath.Join(s.DataDir, "stores.json")); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := operator(t, s, "tenant", "create", "--domain", "lost.example"); err == nil || !strings.Contains(out, "it has no berth.db") {
+		t.Errorf("tenant create on an unrecorded PostgreSQL data directory: err %v, output %s", err, out)
+	}
+	if out, err := operator(t, s, "tenant", "create", "--domain", "found.example", "--database", dsn); err != nil {
+		t.Fatalf("tenant create with the server's --database: %v\n%s", err, out)
+	}
+	record, err := os.ReadFile(filepath.Join(s.DataDir, "stores.json"))
+	if err != nil || !strings.Contains(string(record), `"metadata": "postgres://`) {
+		t.Fatalf("stores.json after a command with --database: %s (%v)", record, err)
+	}
 }
 
 func TestServeRefusesPlainHTTPOffLoopback(t *testing.T) {
