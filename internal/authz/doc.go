@@ -9,8 +9,9 @@
 // case and "*" stands for any run of characters, slashes included. There
 // are no deny assignments: grants add up across a principal's assignments.
 //
-// A removed assignment stops granting with the next request. The engine
-// caches a principal's assignments only when the store can say they have
-// not changed since (SQLite, written by this process alone); on PostgreSQL,
-// shared by replicas, it reads them on every check.
+// A removed assignment stops granting with the next request through the
+// replica that removed it, and within the store's bound through the
+// others (1 s on PostgreSQL, see sqlstore). The engine caches a
+// principal's assignments only while the store vouches that they have not
+// changed since (store.Versions).
 package authz

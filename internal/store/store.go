@@ -521,9 +521,10 @@ const NumTables = int(numTables)
 
 // Versions is implemented by stores that can say when tables last
 // changed: Version moves after every write to t, so a value read at one
-// version is current while the version is. ok is false when the store
-// cannot vouch for that (other processes write the same database), and
-// then nothing read from it may be kept by version.
+// version is current while the version is (within the store's stated
+// bound for writes by other processes on the same database). ok is false
+// when the store cannot vouch for that at the moment, and then nothing
+// read from it may be kept by version.
 type Versions interface {
 	Version(t Tables) (v uint64, ok bool)
 }

@@ -6,10 +6,11 @@
 // (store.Versions): a counter per group of tables that moves after every
 // write to them. A reader takes the version before it reads the store and
 // tags the entry with it, so a write in between makes the entry stale at
-// once. A store that cannot vouch for its versions (several replicas
-// writing one PostgreSQL database) says so, and nothing read from it is
-// cached by version; extending the versions across replicas (a
-// notification from the writer) extends every cache with them.
+// once. Across replicas on one PostgreSQL database the versions follow
+// every replica's writes through notifications, within a stated bound
+// (see sqlstore); a store that cannot vouch for its versions at a moment
+// (its notifications may be late) says so, and nothing read from it then
+// is cached by version.
 //
 // Every cache is bounded by bytes, as its user measures entries, so that
 // nobody can grow it by asking for many or large things.

@@ -240,9 +240,8 @@ func (db *DB) UpdateManifestAttributes(ctx context.Context, repo store.Repo, d o
 }
 
 func (db *DB) DeleteRepository(ctx context.Context, repo store.Repo) (store.DeletedRepository, error) {
-	defer db.manifestsWritten()
 	var out store.DeletedRepository
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.write(ctx, toManifests, func(tx *sql.Tx) error {
 		out = store.DeletedRepository{Manifests: []oci.Digest{}, Tags: []string{}}
 		locked, err := repositoryLocked(ctx, tx, repo)
 		if err != nil {

@@ -18,8 +18,7 @@ type clusterIssuer struct {
 // Cluster issuers are read through the directory cache, as federated
 // credentials are, and their rare writes move the directory's version.
 func (db *DB) CreateClusterIssuer(ctx context.Context, c store.ClusterIssuer) error {
-	defer db.directoryWritten()
-	return insertErr(db.exec(ctx, "INSERT INTO cluster_issuers (issuer, resource_id, created_at) VALUES ($1, $2, $3)", c.Issuer, c.ResourceID, nanos(c.CreatedAt)))
+	return insertErr(db.execWrite(ctx, toDirectory, "INSERT INTO cluster_issuers (issuer, resource_id, created_at) VALUES ($1, $2, $3)", c.Issuer, c.ResourceID, nanos(c.CreatedAt)))
 }
 
 func (db *DB) GetClusterIssuer(ctx context.Context, issuer string) (store.ClusterIssuer, error) {
@@ -45,8 +44,7 @@ func (db *DB) readClusterIssuer(ctx context.Context, issuer string) (clusterIssu
 }
 
 func (db *DB) DeleteClusterIssuer(ctx context.Context, issuer string) error {
-	defer db.directoryWritten()
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.write(ctx, toDirectory, func(tx *sql.Tx) error {
 		return affected(tx.ExecContext(ctx, "DELETE FROM cluster_issuers WHERE issuer = $1", issuer))
 	})
 }

@@ -115,7 +115,6 @@ func (db *DB) UnlinkBlob(ctx context.Context, repo store.Repo, d oci.Digest) err
 }
 
 func (db *DB) PutManifest(ctx context.Context, repo store.Repo, m store.Manifest, tags ...string) error {
-	defer db.manifestsWritten()
 	now := time.Now().UnixNano()
 	// Touch in a fixed order so concurrent pushes sharing layers cannot
 	// deadlock each other on PostgreSQL.
@@ -127,7 +126,7 @@ func (db *DB) PutManifest(ctx context.Context, repo store.Repo, m store.Manifest
 	if m.Subject != "" {
 		subject = string(m.Subject)
 	}
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.write(ctx, toManifests, func(tx *sql.Tx) error {
 		if err := ensureRepository(ctx, tx, repo, now); err != nil {
 			return err
 		}
@@ -200,10 +199,6 @@ type manifestKey struct {
 // are read far more than written (every pull starts with one, by tag),
 // and most are a few kilobytes.
 const maxCachedManifestSize = 64 << 10
-
-// manifestsWritten is deferred by every write that can change what
-// GetManifest answers.
-func (db *DB) manifestsWritten() { db.written(store.ManifestTables) }
 
 // GetManifest answers from memory what it read at the current version of
 // manifests and tags (berth gc and fsck, which open the database too,
@@ -287,8 +282,7 @@ func repositoryLocked(ctx context.Context, tx *sql.Tx, repo store.Repo) (bool, e
 // DeleteManifest relies on ON DELETE CASCADE for the manifest's tags, blob
 // references and children.
 func (db *DB) DeleteManifest(ctx context.Context, repo store.Repo, d oci.Digest) error {
-	defer db.manifestsWritten()
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.write(ctx, toManifests, func(tx *sql.Tx) error {
 		var a store.Attributes
 		err := tx.QueryRowContext(ctx, "SELECT delete_enabled, write_enabled FROM manifests WHERE registry = $1 AND repository = $2 AND digest = $3",
 			repo.Registry, repo.Name, string(d)).Scan(&a.DeleteEnabled, &a.WriteEnabled)
@@ -314,8 +308,7 @@ func (db *DB) DeleteManifest(ctx context.Context, repo store.Repo, d oci.Digest)
 }
 
 func (db *DB) DeleteTag(ctx context.Context, repo store.Repo, tag string) error {
-	defer db.manifestsWritten()
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.write(ctx, toManifests, func(tx *sql.Tx) error {
 		var a store.Attributes
 		err := tx.QueryRowContext(ctx, "SELECT delete_enabled, write_enabled FROM tags WHERE registry = $1 AND repository = $2 AND name = $3",
 			repo.Registry, repo.Name, tag).Scan(&a.DeleteEnabled, &a.WriteEnabled)

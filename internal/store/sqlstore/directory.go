@@ -19,15 +19,9 @@ func (db *DB) PutSetting(ctx context.Context, key, value string) error {
 }
 
 func (db *DB) CreateTenant(ctx context.Context, t store.Tenant) error {
-	defer db.directoryWritten()
-	return insertErr(db.exec(ctx, "INSERT INTO tenants (id, domain, display_name, created_at) VALUES ($1, $2, $3, $4)",
+	return insertErr(db.execWrite(ctx, toDirectory, "INSERT INTO tenants (id, domain, display_name, created_at) VALUES ($1, $2, $3, $4)",
 		t.ID, t.Domain, t.DisplayName, nanos(t.CreatedAt)))
 }
-
-// directoryWritten is deferred by every write to tenants, applications,
-// their password credentials, service principals, users and directory
-// roles.
-func (db *DB) directoryWritten() { db.written(store.DirectoryTables) }
 
 func (db *DB) GetTenant(ctx context.Context, id string) (store.Tenant, error) {
 	return cached(db, &db.tenants, id, func() (store.Tenant, error) { return db.readTenant(ctx, id) })
@@ -66,12 +60,11 @@ func (db *DB) GetSubscription(ctx context.Context, id string) (store.Subscriptio
 }
 
 func (db *DB) CreateApplication(ctx context.Context, a store.Application) error {
-	defer db.directoryWritten()
 	uris, err := encodeURIs(a.WebRedirectURIs)
 	if err != nil {
 		return err
 	}
-	return insertErr(db.exec(ctx, "INSERT INTO applications (object_id, app_id, tenant_id, display_name, sign_in_audience, web_redirect_uris, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+	return insertErr(db.execWrite(ctx, toDirectory, "INSERT INTO applications (object_id, app_id, tenant_id, display_name, sign_in_audience, web_redirect_uris, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
 		a.ObjectID, a.AppID, a.TenantID, a.DisplayName, a.SignInAudience, uris, nanos(a.CreatedAt)))
 }
 
@@ -82,8 +75,7 @@ func (db *DB) GetApplicationByAppID(ctx context.Context, appID string) (store.Ap
 }
 
 func (db *DB) AddPasswordCredential(ctx context.Context, c store.PasswordCredential) error {
-	defer db.directoryWritten()
-	err := db.exec(ctx, "INSERT INTO password_credentials (key_id, app_object_id, display_name, hint, salt, hash, start_at, end_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+	err := db.execWrite(ctx, toDirectory, "INSERT INTO password_credentials (key_id, app_object_id, display_name, hint, salt, hash, start_at, end_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
 		c.KeyID, c.AppObjectID, c.DisplayName, c.Hint, c.Salt, c.Hash, nanos(c.StartDateTime), nanos(c.EndDateTime))
 	if isForeignKeyViolation(err) {
 		return store.ErrNotFound
@@ -115,8 +107,7 @@ func (db *DB) readPasswordCredentials(ctx context.Context, appObjectID string) (
 }
 
 func (db *DB) CreateServicePrincipal(ctx context.Context, sp store.ServicePrincipal) error {
-	defer db.directoryWritten()
-	return insertErr(db.exec(ctx, "INSERT INTO service_principals (object_id, tenant_id, app_id, app_owner_tenant_id, type, display_name, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+	return insertErr(db.execWrite(ctx, toDirectory, "INSERT INTO service_principals (object_id, tenant_id, app_id, app_owner_tenant_id, type, display_name, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
 		sp.ObjectID, sp.TenantID, sp.AppID, sp.AppOwnerTenantID, sp.Type, sp.DisplayName, nanos(sp.CreatedAt)))
 }
 
@@ -136,8 +127,7 @@ func (db *DB) readServicePrincipalByAppID(ctx context.Context, tenantID, appID s
 }
 
 func (db *DB) CreateRegistry(ctx context.Context, r store.Registry) error {
-	defer db.registriesWritten()
-	return insertErr(db.exec(ctx, "INSERT INTO registries (name, tenant_id, resource_id, created_at) VALUES ($1, $2, $3, $4)",
+	return insertErr(db.execWrite(ctx, toRegistries, "INSERT INTO registries (name, tenant_id, resource_id, created_at) VALUES ($1, $2, $3, $4)",
 		r.Name, r.TenantID, r.ResourceID, nanos(r.CreatedAt)))
 }
 

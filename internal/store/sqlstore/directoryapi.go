@@ -43,12 +43,11 @@ func (db *DB) GetApplication(ctx context.Context, objectID string) (store.Applic
 }
 
 func (db *DB) UpdateApplication(ctx context.Context, a store.Application) error {
-	defer db.directoryWritten()
 	uris, err := encodeURIs(a.WebRedirectURIs)
 	if err != nil {
 		return err
 	}
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.write(ctx, toDirectory, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, "UPDATE applications SET display_name = $1, web_redirect_uris = $2 WHERE object_id = $3", a.DisplayName, uris, a.ObjectID)
 		if err != nil {
 			return err
@@ -78,9 +77,7 @@ func (db *DB) ListApplications(ctx context.Context, tenantID string) ([]store.Ap
 }
 
 func (db *DB) DeleteApplication(ctx context.Context, objectID string) error {
-	defer db.directoryWritten()
-	defer db.assignmentsWritten()
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.write(ctx, toDirectory|toAssignments, func(tx *sql.Tx) error {
 		var appID string
 		err := tx.QueryRowContext(ctx, "SELECT app_id FROM applications WHERE object_id = $1", objectID).Scan(&appID)
 		if err != nil {
@@ -110,8 +107,7 @@ func (db *DB) DeleteApplication(ctx context.Context, objectID string) error {
 }
 
 func (db *DB) RemovePasswordCredential(ctx context.Context, appObjectID, keyID string) error {
-	defer db.directoryWritten()
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.write(ctx, toDirectory, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, "DELETE FROM password_credentials WHERE app_object_id = $1 AND key_id = $2", appObjectID, keyID)
 		if err != nil {
 			return err
@@ -166,8 +162,7 @@ func (db *DB) ListServicePrincipals(ctx context.Context, tenantID string) ([]sto
 }
 
 func (db *DB) AddDirectoryRole(ctx context.Context, tenantID, principalObjectID, role string) error {
-	defer db.directoryWritten()
-	err := db.exec(ctx, "INSERT INTO directory_roles (tenant_id, principal_object_id, role) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+	err := db.execWrite(ctx, toDirectory, "INSERT INTO directory_roles (tenant_id, principal_object_id, role) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
 		tenantID, principalObjectID, role)
 	if isForeignKeyViolation(err) {
 		return store.ErrNotFound

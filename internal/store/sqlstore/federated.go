@@ -9,12 +9,11 @@ import (
 )
 
 func (db *DB) CreateFederatedCredential(ctx context.Context, c store.FederatedCredential, limit int) error {
-	defer db.directoryWritten()
 	auds, err := json.Marshal(c.Audiences)
 	if err != nil {
 		return err
 	}
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.write(ctx, toDirectory, func(tx *sql.Tx) error {
 		// The owner is looked up in the transaction of the insert; a
 		// credential that outlives an owner deleted concurrently (on
 		// PostgreSQL) names an object id that is never reused, so it
@@ -71,12 +70,11 @@ func (db *DB) readFederatedCredentials(ctx context.Context, ownerObjectID string
 }
 
 func (db *DB) UpdateFederatedCredential(ctx context.Context, c store.FederatedCredential) error {
-	defer db.directoryWritten()
 	auds, err := json.Marshal(c.Audiences)
 	if err != nil {
 		return err
 	}
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.write(ctx, toDirectory, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, "UPDATE federated_identity_credentials SET issuer = $1, subject = $2, audiences = $3, description = $4 WHERE id = $5 AND owner_object_id = $6",
 			c.Issuer, c.Subject, string(auds), c.Description, c.ID, c.OwnerObjectID)
 		if err != nil {
@@ -90,8 +88,7 @@ func (db *DB) UpdateFederatedCredential(ctx context.Context, c store.FederatedCr
 }
 
 func (db *DB) DeleteFederatedCredential(ctx context.Context, ownerObjectID, id string) error {
-	defer db.directoryWritten()
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.write(ctx, toDirectory, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, "DELETE FROM federated_identity_credentials WHERE id = $1 AND owner_object_id = $2", id, ownerObjectID)
 		if err != nil {
 			return err

@@ -26,8 +26,6 @@ func decodeTags(s string) (map[string]string, error) {
 	return tags, json.Unmarshal([]byte(s), &tags)
 }
 
-func (db *DB) registriesWritten() { db.written(store.RegistryTables) }
-
 // rawOrEmpty stores an absent JSON document as the empty string.
 func rawOrEmpty(r json.RawMessage) string { return string(r) }
 
@@ -126,20 +124,18 @@ func (db *DB) ListResourceGroups(ctx context.Context, subscriptionID string) ([]
 }
 
 func (db *DB) DeleteResourceGroup(ctx context.Context, subscriptionID, name string) error {
-	defer db.registriesWritten()
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.write(ctx, toRegistries, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, "DELETE FROM resource_groups WHERE subscription_id = $1 AND name_key = $2", subscriptionID, key(name))
 		return affected(res, err)
 	})
 }
 
 func (db *DB) CreateResource(ctx context.Context, r store.Resource) error {
-	defer db.registriesWritten()
 	tags, err := encodeTags(r.Tags)
 	if err != nil {
 		return err
 	}
-	err = db.exec(ctx, "INSERT INTO resources (id_key, id, subscription_id, group_key, type_key, type, name, location, tags, sku, properties, identity, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+	err = db.execWrite(ctx, toRegistries, "INSERT INTO resources (id_key, id, subscription_id, group_key, type_key, type, name, location, tags, sku, properties, identity, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
 		key(r.ID), r.ID, r.SubscriptionID, key(r.ResourceGroup), key(r.Type), r.Type, r.Name, r.Location, tags,
 		rawOrEmpty(r.SKU), rawOrEmpty(r.Properties), rawOrEmpty(r.Identity), nanos(r.CreatedAt), nanos(r.UpdatedAt))
 	if isForeignKeyViolation(err) {
@@ -149,12 +145,11 @@ func (db *DB) CreateResource(ctx context.Context, r store.Resource) error {
 }
 
 func (db *DB) UpdateResource(ctx context.Context, r store.Resource) error {
-	defer db.registriesWritten()
 	tags, err := encodeTags(r.Tags)
 	if err != nil {
 		return err
 	}
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.write(ctx, toRegistries, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, "UPDATE resources SET tags = $1, sku = $2, properties = $3, identity = $4, updated_at = $5 WHERE id_key = $6",
 			tags, rawOrEmpty(r.SKU), rawOrEmpty(r.Properties), rawOrEmpty(r.Identity), nanos(r.UpdatedAt), key(r.ID))
 		return affected(res, err)
@@ -221,17 +216,14 @@ func (db *DB) ListResources(ctx context.Context, q store.ResourceQuery) ([]store
 }
 
 func (db *DB) DeleteResource(ctx context.Context, id string) error {
-	defer db.registriesWritten()
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.write(ctx, toRegistries, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, "DELETE FROM resources WHERE id_key = $1", key(id))
 		return affected(res, err)
 	})
 }
 
 func (db *DB) DeleteRegistry(ctx context.Context, name string) error {
-	defer db.registriesWritten()
-	defer db.manifestsWritten()
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.write(ctx, toRegistries|toManifests, func(tx *sql.Tx) error {
 		// Uploads name their registry without a foreign key: their data
 		// is GC's, the sessions go now so nothing writes into the
 		// registry that is gone.
@@ -245,9 +237,7 @@ func (db *DB) DeleteRegistry(ctx context.Context, name string) error {
 }
 
 func (db *DB) DeleteServicePrincipal(ctx context.Context, objectID string) error {
-	defer db.directoryWritten()
-	defer db.assignmentsWritten()
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.write(ctx, toDirectory|toAssignments, func(tx *sql.Tx) error {
 		var tenantID string
 		if err := tx.QueryRowContext(ctx, "SELECT tenant_id FROM service_principals WHERE object_id = $1", objectID).Scan(&tenantID); err != nil {
 			return notFound(err, store.ErrNotFound)

@@ -8,11 +8,8 @@ import (
 	"github.com/berthhq/berth/internal/store"
 )
 
-func (db *DB) assignmentsWritten() { db.written(store.RoleAssignmentTables) }
-
 func (db *DB) CreateRoleAssignment(ctx context.Context, a store.RoleAssignment) error {
-	defer db.assignmentsWritten()
-	return insertErr(db.exec(ctx, "INSERT INTO role_assignments (id, scope, scope_key, role_definition_id, principal_id, principal_type, tenant_id, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+	return insertErr(db.execWrite(ctx, toAssignments, "INSERT INTO role_assignments (id, scope, scope_key, role_definition_id, principal_id, principal_type, tenant_id, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
 		key(a.ID), a.Scope, scopeKey(a.Scope), key(a.RoleDefinitionID), a.PrincipalID, a.PrincipalType, a.TenantID, a.CreatedBy, nanos(a.CreatedAt)))
 }
 
@@ -50,8 +47,7 @@ func (db *DB) GetRoleAssignment(ctx context.Context, id string) (store.RoleAssig
 }
 
 func (db *DB) DeleteRoleAssignment(ctx context.Context, id string) error {
-	defer db.assignmentsWritten()
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.write(ctx, toAssignments, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, "DELETE FROM role_assignments WHERE id = $1", key(id))
 		return affected(res, err)
 	})
@@ -90,7 +86,6 @@ func (db *DB) RoleAssignmentsBelow(ctx context.Context, scope string) ([]store.R
 }
 
 func (db *DB) DeleteRoleAssignmentsAtOrBelow(ctx context.Context, scope string) error {
-	defer db.assignmentsWritten()
 	from, to := belowRange(scope)
-	return db.exec(ctx, "DELETE FROM role_assignments WHERE scope_key = $1 OR (scope_key >= $2 AND scope_key < $3)", scopeKey(scope), from, to)
+	return db.execWrite(ctx, toAssignments, "DELETE FROM role_assignments WHERE scope_key = $1 OR (scope_key >= $2 AND scope_key < $3)", scopeKey(scope), from, to)
 }

@@ -40,9 +40,11 @@ type DB struct {
 	// queries serve every pull and every token, and parsing them again each
 	// time was a measurable share of a request.
 	stmts sync.Map
-	// versions counts writes made through this handle, per group of
-	// tables (see Version).
+	// versions counts writes, per group of tables (see Version).
 	versions [store.NumTables]atomic.Uint64
+	// listener moves versions for the writes of other handles on
+	// PostgreSQL; nil on SQLite.
+	listener *listener
 	// The caches of reads made at a version.
 	manifestCache  cache.Cache[manifestKey, store.Manifest]
 	tenants        cache.Cache[string, store.Tenant]
@@ -81,6 +83,14 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("migrating %s store: %w", db.d.name, err)
+	}
+	if db.group == nil {
+		l, err := listen(ctx, dsn, db.moved)
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("listening for other replicas' writes: %w", err)
+		}
+		db.listener = l
 	}
 	return db, nil
 }
@@ -145,6 +155,9 @@ func (p persistentWAL) Connect(ctx context.Context) (driver.Conn, error) {
 func (db *DB) Close() error {
 	if db.group != nil {
 		db.group.close()
+	}
+	if db.listener != nil {
+		db.listener.close()
 	}
 	db.stmts.Range(func(_, s any) bool {
 		s.(*sql.Stmt).Close()

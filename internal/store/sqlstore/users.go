@@ -24,8 +24,7 @@ func scanUser(row scanner) (store.User, error) {
 func upnKey(upn string) string { return strings.ToLower(upn) }
 
 func (db *DB) CreateUser(ctx context.Context, u store.User) error {
-	defer db.directoryWritten()
-	err := db.exec(ctx, "INSERT INTO users (object_id, tenant_id, user_principal_name, upn_key, display_name, password_hash, disabled, force_change_password, session_epoch, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+	err := db.execWrite(ctx, toDirectory, "INSERT INTO users (object_id, tenant_id, user_principal_name, upn_key, display_name, password_hash, disabled, force_change_password, session_epoch, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
 		u.ObjectID, u.TenantID, u.UserPrincipalName, upnKey(u.UserPrincipalName), u.DisplayName, u.PasswordHash, u.Disabled, u.ForceChangePassword, u.SessionEpoch, nanos(u.CreatedAt))
 	if isForeignKeyViolation(err) {
 		return store.ErrNotFound
@@ -82,8 +81,7 @@ func (db *DB) UpdateUser(ctx context.Context, objectID string, up store.UserUpda
 	}
 	args = append(args, objectID)
 	update := fmt.Sprintf("UPDATE users SET %s WHERE object_id = $%d", strings.Join(sets, ", "), len(args))
-	defer db.directoryWritten()
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.write(ctx, toDirectory, func(tx *sql.Tx) error {
 		tenant, err := userTenant(ctx, tx, objectID)
 		if err != nil || len(sets) == 0 {
 			return err
@@ -96,9 +94,7 @@ func (db *DB) UpdateUser(ctx context.Context, objectID string, up store.UserUpda
 }
 
 func (db *DB) DeleteUser(ctx context.Context, objectID string) error {
-	defer db.directoryWritten()
-	defer db.assignmentsWritten()
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.write(ctx, toDirectory|toAssignments, func(tx *sql.Tx) error {
 		tenant, err := userTenant(ctx, tx, objectID)
 		if err != nil {
 			return err
@@ -120,8 +116,7 @@ func (db *DB) DeleteUser(ctx context.Context, objectID string) error {
 }
 
 func (db *DB) RemoveDirectoryRole(ctx context.Context, tenantID, principalObjectID, role string) error {
-	defer db.directoryWritten()
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.write(ctx, toDirectory, func(tx *sql.Tx) error {
 		return db.keepAdministrator(ctx, tx, tenantID, func() error {
 			res, err := tx.ExecContext(ctx, "DELETE FROM directory_roles WHERE tenant_id = $1 AND principal_object_id = $2 AND role = $3",
 				tenantID, principalObjectID, role)
