@@ -33,6 +33,10 @@ type Settings interface {
 	GetSetting(ctx context.Context, key string) (string, error)
 	// PutSetting stores value under key, replacing what was there.
 	PutSetting(ctx context.Context, key, value string) error
+	// CreateSetting stores value under key if key has no value yet, and
+	// returns ErrExists if it has: of replicas racing to make a value,
+	// one wins and all read its value.
+	CreateSetting(ctx context.Context, key, value string) error
 }
 
 // Tenant is a directory.

@@ -41,14 +41,14 @@ type session struct {
 func (s session) signedIn() bool { return s.User != "" && !s.Change }
 
 // loadKey reads the signing key from the settings, making one on first
-// use. The settings have no insert-if-absent, so replicas started at the
-// same moment on a new store may each keep a key of their own (reading
-// back narrows that window) and refuse each other's sessions until
-// restarted; starting one replica first avoids it.
+// use. Replicas started at the same moment on a new store each try to
+// make it; one wins, and all read its key back, so a session made by one
+// replica is good at every other.
 func loadKey(ctx context.Context, settings store.Settings) ([]byte, error) {
 	v, err := settings.GetSetting(ctx, keySetting)
 	if errors.Is(err, store.ErrNotFound) {
-		if err := settings.PutSetting(ctx, keySetting, base64.RawStdEncoding.EncodeToString(randomBytes(32))); err != nil {
+		err = settings.CreateSetting(ctx, keySetting, base64.RawStdEncoding.EncodeToString(randomBytes(32)))
+		if err != nil && !errors.Is(err, store.ErrExists) {
 			return nil, err
 		}
 		v, err = settings.GetSetting(ctx, keySetting)

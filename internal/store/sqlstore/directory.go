@@ -18,6 +18,10 @@ func (db *DB) PutSetting(ctx context.Context, key, value string) error {
 	return db.exec(ctx, "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value", key, value)
 }
 
+func (db *DB) CreateSetting(ctx context.Context, key, value string) error {
+	return insertErr(db.exec(ctx, "INSERT INTO settings (key, value) VALUES ($1, $2)", key, value))
+}
+
 func (db *DB) CreateTenant(ctx context.Context, t store.Tenant) error {
 	return insertErr(db.execWrite(ctx, toDirectory, "INSERT INTO tenants (id, domain, display_name, created_at) VALUES ($1, $2, $3, $4)",
 		t.ID, t.Domain, t.DisplayName, nanos(t.CreatedAt)))

@@ -107,6 +107,12 @@ func testSettings(t *testing.T, s store.Store) {
 	if v, err := s.GetSetting(ctx, "k"); err != nil || v != "v2" {
 		t.Fatalf("GetSetting = %q, %v", v, err)
 	}
+	wantErr(t, s.CreateSetting(ctx, "k", "v3"), store.ErrExists)
+	must(t, s.CreateSetting(ctx, "new", "n1"))
+	wantErr(t, s.CreateSetting(ctx, "new", "n2"), store.ErrExists)
+	if v, err := s.GetSetting(ctx, "new"); err != nil || v != "n1" {
+		t.Fatalf("GetSetting after a second CreateSetting = %q, %v, want the first value", v, err)
+	}
 }
 
 func testDirectory(t *testing.T, s store.Store) {
