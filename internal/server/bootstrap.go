@@ -56,6 +56,16 @@ func ensureBootstrap(ctx context.Context, meta store.Store, cp *controlplane.Ser
 	var rec bootstrapRecord
 	var fresh string // the administrator's secret, on first start
 	raw, err := meta.GetSetting(ctx, bootstrapKey)
+	if errors.Is(err, store.ErrNotFound) {
+		// Replicas starting together on a new store take turns: the
+		// first makes the bootstrap tenant, the others find its record.
+		release, lerr := takeLease(ctx, meta, bootstrapKey)
+		if lerr != nil {
+			return Bootstrap{}, fmt.Errorf("bootstrap: %w", lerr)
+		}
+		defer release()
+		raw, err = meta.GetSetting(ctx, bootstrapKey)
+	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		rec, fresh, err = createBootstrap(ctx, meta, cp)
@@ -116,6 +126,29 @@ func ensureBootstrap(ctx context.Context, meta store.Store, cp *controlplane.Ser
 		return b, nil
 	}
 	return b, err
+}
+
+// bootstrapLeaseTTL is how long a replica that died while bootstrapping
+// keeps the others waiting; they then bootstrap from scratch.
+const bootstrapLeaseTTL = time.Minute
+
+// takeLease waits for the named lease, and returns its release.
+func takeLease(ctx context.Context, meta store.Collector, name string) (release func(), err error) {
+	holder := ids.New()
+	for {
+		ok, err := meta.AcquireLease(ctx, name, holder, bootstrapLeaseTTL)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return func() { meta.ReleaseLease(context.WithoutCancel(ctx), name, holder) }, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // TenantAdmin is a new tenant with its subscription and administrator.
