@@ -24,7 +24,7 @@ func BenchmarkCheck(b *testing.B) {
 }
 
 // BenchmarkCheckPostgres is the same on PostgreSQL, where replicas share
-// the store and every check reads it.
+// the store and the engine's cache follows their writes by notification.
 func BenchmarkCheckPostgres(b *testing.B) {
 	meta, err := sqlstore.Open(context.Background(), pgtest.Start(b))
 	if err != nil {
