@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -247,4 +248,57 @@ func TestServeDebugListener(t *testing.T) {
 	if code, _ := get(t, s, "/debug/pprof/cmdline"); code != 404 {
 		t.Fatalf("profiler on the public listener: %d", code)
 	}
+}
+
+// TestTwoServersOnPostgres: two `berth serve` processes on one database,
+// as two replicas. They bootstrap once between them; a role assignment
+// made through A grants at B's registry, and removed through A, stops
+// granting at B within the store's bound (1 s, polled with a few seconds'
+// slack for a loaded machine).
+func TestTwoServersOnPostgres(t *testing.T) {
+	dsn := pgtest.Start(t)
+	a := berthtest.Start(t, "--database", dsn)
+	b := berthtest.Start(t, "--database", dsn)
+	if a.Boot.TenantID != b.Boot.TenantID || a.Boot.ClientID != b.Boot.ClientID {
+		t.Fatalf("the replicas bootstrapped apart: %s/%s and %s/%s", a.Boot.TenantID, a.Boot.ClientID, b.Boot.TenantID, b.Boot.ClientID)
+	}
+	// Blobs stay in each server's data directory here; the repository's
+	// tags are metadata, which the two share.
+	pushBlob(t, a, "shared/repo", []byte("pushed through A"))
+	admin := adminCLI(t, a)
+	registryID := admin.run("acr", "show", "-n", a.Boot.Registry, "--query", "id", "-o", "tsv")
+	var sp struct{ AppID, Password string }
+	if err := json.Unmarshal([]byte(admin.run("ad", "sp", "create-for-rbac", "--name", "puller", "--role", "acrpull", "--scopes", registryID)), &sp); err != nil || sp.AppID == "" {
+		t.Fatalf("create-for-rbac: %v %+v", err, sp)
+	}
+	pullAtB := func() int {
+		req, err := http.NewRequest("GET", b.URL+"/v2/shared/repo/tags/list", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.SetBasicAuth(sp.AppID, sp.Password)
+		resp, err := b.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	const within = time.Second + 4*time.Second
+	poll := func(what string, done func(code int) bool) {
+		t.Helper()
+		deadline := time.Now().Add(within)
+		for code := pullAtB(); !done(code); code = pullAtB() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: still %d after %v", what, code, within)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	poll("B lets the puller pull what A assigned", func(code int) bool { return code == http.StatusOK })
+	admin.run("role", "assignment", "delete", "--assignee", sp.AppID, "--role", "acrpull", "--scope", registryID, "-o", "none")
+	poll("B refuses the puller once A removed the assignment", func(code int) bool {
+		return code == http.StatusUnauthorized || code == http.StatusForbidden
+	})
 }
