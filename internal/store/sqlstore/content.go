@@ -202,10 +202,14 @@ const maxCachedManifestSize = 64 << 10
 
 // GetManifest answers from memory what it read at the current version of
 // manifests and tags (berth gc and fsck, which open the database too,
-// never write manifests).
+// never write manifests). Not on PostgreSQL: there another replica's push
+// or delete reaches this one's cache a little after it was acknowledged,
+// and a registry client that pushes or deletes through one replica and
+// reads through another at once (the OCI conformance suite does, through
+// a load balancer) must see its write.
 func (db *DB) GetManifest(ctx context.Context, repo store.Repo, ref oci.Reference) (store.Manifest, error) {
 	v, cacheable := db.Version(store.ManifestTables)
-	if !cacheable {
+	if !cacheable || db.listener != nil {
 		return db.readManifest(ctx, repo, ref)
 	}
 	k := manifestKey{repo.Registry, repo.Name, string(ref.Digest) + ref.Tag}

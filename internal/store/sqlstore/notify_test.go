@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/berthhq/berth/internal/authz"
+	"github.com/berthhq/berth/internal/oci"
 	"github.com/berthhq/berth/internal/store"
 	"github.com/berthhq/berth/internal/testutil/pgtest"
 )
@@ -245,4 +247,42 @@ func BenchmarkCrossReplicaInvalidation(b *testing.B) {
 	b.ReportMetric(ms(0.5), "p50-ms")
 	b.ReportMetric(ms(0.99), "p99-ms")
 	b.ReportMetric(ms(1), "max-ms")
+}
+
+// TestReplicaReadsManifestWritesAtOnce: a tag moved and a manifest
+// deleted through A are what B answers next, with no wait: a registry
+// client behind a load balancer reads its own writes through any replica.
+func TestReplicaReadsManifestWritesAtOnce(t *testing.T) {
+	dsn := pgtest.Start(t)
+	a, b := openPostgres(t, dsn), openPostgres(t, dsn)
+	ctx := context.Background()
+	if err := a.CreateTenant(ctx, store.Tenant{ID: "t", Domain: "t.example", DisplayName: "T", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.CreateRegistry(ctx, store.Registry{Name: "r", TenantID: "t", ResourceID: "/r", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	repo := store.Repo{Registry: "r", Name: "app"}
+	manifest := func(s string) store.Manifest {
+		content := []byte(`{"schemaVersion":2,"note":"` + s + `"}`)
+		return store.Manifest{Digest: oci.FromBytes(oci.SHA256, content), MediaType: oci.MediaTypeImageManifest, Content: content, Annotations: "{}"}
+	}
+	one, two := manifest("one"), manifest("two")
+	tag := oci.Reference{Tag: "latest"}
+	for _, m := range []store.Manifest{one, two} {
+		if err := a.PutManifest(ctx, repo, m, "latest"); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 { // the second read is the one a cache would answer
+			if got, err := b.GetManifest(ctx, repo, tag); err != nil || got.Digest != m.Digest {
+				t.Fatalf("B reads latest as %s (%v) right after A moved it to %s", got.Digest, err, m.Digest)
+			}
+		}
+	}
+	if err := a.DeleteManifest(ctx, repo, two.Digest); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.GetManifest(ctx, repo, oci.Reference{Digest: two.Digest}); !errors.Is(err, store.ErrManifestUnknown) {
+		t.Fatalf("B reads a manifest A deleted: %s, %v", got.Digest, err)
+	}
 }
