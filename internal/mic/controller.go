@@ -342,6 +342,15 @@ func (w want) object(node string) (*unstructured.Unstructured, error) {
 	return obj, nil
 }
 
+// resourceID is the user-assigned identity w puts on the machine,
+// lower-cased, or "" (see assignment.resourceID).
+func (w want) resourceID() string {
+	if w.identity.Spec.Type != podidentity.UserAssignedIdentity {
+		return ""
+	}
+	return strings.ToLower(w.identity.Spec.ResourceID)
+}
+
 // same says whether a stored assignment still stands for w: the same
 // identity on the machine (or the same service principal). An identity
 // changed under an assignment makes a new assignment, after the old one
@@ -393,10 +402,24 @@ func (c *controller) sync(ctx context.Context, node string) (again time.Duration
 		live = append(live, a)
 	}
 	fresh := slices.Collect(maps.Values(wants))
+
+	var userLeaving []assignment
+	for i := range leaving {
+		if a := &leaving[i]; a.resourceID() != "" {
+			userLeaving = append(userLeaving, *a)
+		} else if err := c.finalize(ctx, a); err != nil {
+			return 0, err
+		}
+	}
+	m, wait, err := c.readMachine(ctx, node, fresh, live, userLeaving)
+	if err != nil {
+		return 0, err
+	}
+
 	made := make([]assignment, len(fresh))
 	if err := each(ctx, len(fresh), func(ctx context.Context, i int) error {
 		var err error
-		if made[i], err = c.create(ctx, node, fresh[i]); err != nil {
+		if made[i], err = c.create(ctx, node, fresh[i], m.added[fresh[i].resourceID()]); err != nil {
 			c.kubeError(err)
 		}
 		return err
@@ -404,15 +427,112 @@ func (c *controller) sync(ctx context.Context, node string) (again time.Duration
 		return 0, err
 	}
 	live = append(live, made...)
+	if err := c.assignServicePrincipals(ctx, live); err != nil {
+		return 0, err
+	}
+	if m.vm != "" {
+		if wait, err = c.syncMachine(ctx, node, m, live, userLeaving); err != nil {
+			return 0, err
+		}
+	}
+	// An assignment is Created once MIC has tried to put its identity on
+	// the machine and it is not there yet; one whose identity got there
+	// in this sync went straight to Assigned, a write fewer on the way.
 	if err := each(ctx, len(live), func(ctx context.Context, i int) error {
 		if live[i].aai.Status.Status != "" {
 			return nil
 		}
-		return c.setStatus(ctx, &live[i], podidentity.AssignedIDCreated)
+		_, err := c.moveStatus(ctx, &live[i], podidentity.AssignedIDCreated)
+		return err
 	}); err != nil {
 		return 0, err
 	}
-	return c.syncMachine(ctx, node, live, leaving)
+	return wait, nil
+}
+
+// machine is a node's machine as a sync read it, and MIC's record of
+// which of its identities MIC added (by lower-cased resource id): "true"
+// or "false", as the assignments' AddedAnnotation say it.
+type machine struct {
+	vm    string
+	cur   VMIdentity
+	added map[string]string
+}
+
+// readMachine reads the node's machine when the sync has something to do
+// there: a user-assigned identity to add, record or mark Assigned, or one
+// leaving. A sync of a node whose assignments are all Assigned, which is
+// most syncs (each of MIC's own writes comes back as an event), makes no
+// management request. Throttled, it reads nothing and says how long to
+// wait; the assignments are still made, their record written later.
+//
+// Whether MIC adds an identity is decided here, before the machine is
+// changed, and written with the assignment (on a new one, in the same
+// request that creates it): a MIC killed after changing the machine finds
+// the decision, not a machine that now has the identity "already".
+func (c *controller) readMachine(ctx context.Context, node string, fresh []want, live, userLeaving []assignment) (machine, time.Duration, error) {
+	m := machine{added: map[string]string{}}
+	needed := len(userLeaving) > 0 || slices.ContainsFunc(fresh, func(w want) bool { return w.resourceID() != "" })
+	for _, a := range live {
+		if a.resourceID() != "" && (a.aai.Status.Status != podidentity.AssignedIDAssigned || a.obj.GetAnnotations()[AddedAnnotation] == "") {
+			needed = true
+		}
+	}
+	if !needed {
+		return m, 0, nil
+	}
+	vm, err := c.vmOf(node)
+	if err != nil {
+		c.m.errors.WithLabelValues("node").Inc()
+		return m, 0, err
+	}
+	if wait := c.throttleWait(); wait > 0 {
+		return m, wait, nil
+	}
+	cur, err := c.o.Machines.Identity(ctx, vm)
+	c.observe("GET", err)
+	if err != nil {
+		c.m.errors.WithLabelValues("vm").Inc()
+		return m, 0, err
+	}
+	m.vm, m.cur = vm, cur
+	for _, a := range slices.Concat(live, userLeaving) {
+		if v, ok := a.obj.GetAnnotations()[AddedAnnotation]; ok {
+			m.added[a.resourceID()] = v
+		}
+	}
+	decide := func(rid string) {
+		if _, ok := m.added[rid]; rid != "" && !ok {
+			m.added[rid] = fmt.Sprint(!cur.has(rid))
+		}
+	}
+	for _, a := range live {
+		decide(a.resourceID())
+	}
+	for _, w := range fresh {
+		decide(w.resourceID())
+	}
+	return m, 0, nil
+}
+
+// assignServicePrincipals marks Assigned the assignments of service
+// principals, which need nothing on the machine.
+func (c *controller) assignServicePrincipals(ctx context.Context, live []assignment) error {
+	for i := range live {
+		a := &live[i]
+		switch ref := a.aai.Spec.AzureIdentityRef; {
+		case a.resourceID() != "":
+		case ref == nil || ref.Spec.Type == podidentity.UserAssignedIdentity:
+			// Nothing to assign (no resource id, or no identity at
+			// all in an assignment written by hand): it stays Created.
+			c.log.Warn("a user-assigned AzureIdentity without resourceID", "assignment", a.obj.GetNamespace()+"/"+a.obj.GetName())
+		default:
+			if err := c.assignedNow(ctx, a); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // writeConcurrency bounds the API server writes one node's sync makes at
@@ -433,9 +553,10 @@ func each(ctx context.Context, n int, fn func(ctx context.Context, i int) error)
 
 func ptr[T any](v T) *T { return &v }
 
-// create makes w's assignment; one made by an earlier sync that the cache
-// does not show yet is read instead.
-func (c *controller) create(ctx context.Context, node string, w want) (assignment, error) {
+// create makes w's assignment, with MIC's record of whether it adds the
+// identity to the machine when added is not empty; one made by an earlier
+// sync that the cache does not show yet is read instead.
+func (c *controller) create(ctx context.Context, node string, w want, added string) (assignment, error) {
 	key := w.namespace + "/" + w.name
 	c.mu.Lock()
 	if _, ok := c.wanted[key]; !ok {
@@ -445,6 +566,9 @@ func (c *controller) create(ctx context.Context, node string, w want) (assignmen
 	obj, err := w.object(node)
 	if err != nil {
 		return assignment{}, err
+	}
+	if added != "" {
+		obj.SetAnnotations(map[string]string{AddedAnnotation: added})
 	}
 	u, err := c.assigned.Namespace(w.namespace).Create(ctx, obj, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
@@ -530,84 +654,25 @@ func (c *controller) vmOf(node string) (string, error) {
 	return vmOfProviderID(obj.(*corev1.Node).Spec.ProviderID)
 }
 
-func (c *controller) syncMachine(ctx context.Context, node string, live, leaving []assignment) (time.Duration, error) {
-	// Service principals need nothing on the machine.
+// syncMachine writes what readMachine decided on the assignments that
+// lack it, adds and removes the node's identities on its machine in one
+// request, and then marks the assignments Assigned and lets the leaving
+// ones go.
+func (c *controller) syncMachine(ctx context.Context, node string, m machine, live, userLeaving []assignment) (time.Duration, error) {
+	vm, cur := m.vm, m.cur
 	need := map[string]string{}
-	for i := range live {
-		a := &live[i]
-		rid := a.resourceID()
-		switch {
-		case rid != "":
+	for _, a := range live {
+		if rid := a.resourceID(); rid != "" {
 			need[rid] = a.aai.Spec.AzureIdentityRef.Spec.ResourceID
-		case a.aai.Spec.AzureIdentityRef == nil || a.aai.Spec.AzureIdentityRef.Spec.Type == podidentity.UserAssignedIdentity:
-			// Nothing to assign (no resource id, or no identity at
-			// all in an assignment written by hand): it stays Created.
-			c.log.Warn("a user-assigned AzureIdentity without resourceID", "assignment", a.obj.GetNamespace()+"/"+a.obj.GetName())
-		default:
-			if err := c.assignedNow(ctx, a); err != nil {
-				return 0, err
-			}
 		}
-	}
-	var userLeaving []assignment
-	for i := range leaving {
-		if a := &leaving[i]; a.resourceID() != "" {
-			userLeaving = append(userLeaving, *a)
-		} else if err := c.finalize(ctx, a); err != nil {
-			return 0, err
-		}
-	}
-	if len(need) == 0 && len(userLeaving) == 0 {
-		return 0, nil
-	}
-	vm, err := c.vmOf(node)
-	if err != nil {
-		c.m.errors.WithLabelValues("node").Inc()
-		return 0, err
-	}
-	if wait := c.throttleWait(); wait > 0 {
-		return wait, nil
-	}
-	cur, err := c.o.Machines.Identity(ctx, vm)
-	c.observe("GET", err)
-	if err != nil {
-		c.m.errors.WithLabelValues("vm").Inc()
-		return 0, err
-	}
-
-	// Whether MIC adds an identity is decided, and written, before the
-	// machine is changed: a MIC killed after changing it finds the
-	// decision, not a machine that now has the identity "already".
-	added := map[string]string{}
-	for _, a := range slices.Concat(live, userLeaving) {
-		if v, ok := a.obj.GetAnnotations()[AddedAnnotation]; ok {
-			added[a.resourceID()] = v
-		}
-	}
-	record := map[*assignment]string{}
-	for i := range live {
-		a := &live[i]
-		rid := a.resourceID()
-		if rid == "" {
-			continue
-		}
-		if _, ok := a.obj.GetAnnotations()[AddedAnnotation]; ok {
-			continue
-		}
-		v, ok := added[rid]
-		if !ok {
-			v = fmt.Sprint(!cur.has(rid))
-			added[rid] = v
-		}
-		record[a] = v
 	}
 	if err := each(ctx, len(live), func(ctx context.Context, i int) error {
 		a := &live[i]
-		v, ok := record[a]
-		if !ok {
+		rid := a.resourceID()
+		if _, ok := a.obj.GetAnnotations()[AddedAnnotation]; rid == "" || ok {
 			return nil
 		}
-		out, err := c.patch(ctx, a, map[string]any{"metadata": map[string]any{"annotations": map[string]any{AddedAnnotation: v}}})
+		out, err := c.patch(ctx, a, map[string]any{"metadata": map[string]any{"annotations": map[string]any{AddedAnnotation: m.added[rid]}}})
 		if err != nil {
 			return fmt.Errorf("%s/%s: %w", a.obj.GetNamespace(), a.obj.GetName(), err)
 		}
@@ -644,10 +709,11 @@ func (c *controller) syncMachine(ctx context.Context, node string, live, leaving
 	slices.Sort(add)
 	slices.Sort(remove)
 	if len(add)+len(remove) > 0 {
-		cur, err = c.change(ctx, node, vm, cur, add, remove)
+		next, err := c.change(ctx, node, vm, cur, add, remove)
 		if err != nil {
 			return 0, err
 		}
+		cur = next
 		for _, rid := range slices.Concat(add, remove) {
 			if wait := c.setAsideFor(node, strings.ToLower(rid), time.Now()); wait > 0 {
 				again = minPositive(again, wait)
@@ -796,32 +862,46 @@ func (c *controller) throttleWait() time.Duration {
 	return time.Until(c.throttled)
 }
 
+// moveStatus changes an assignment's status from what this sync read to
+// status, once: the cache may not show this MIC's own last write yet, so
+// the patch tests what it changes (the status read or, with none yet, the
+// version read) and one that finds it changed already changes nothing;
+// the change's event brings the node back with what it is now.
+func (c *controller) moveStatus(ctx context.Context, a *assignment, status string) (changed bool, err error) {
+	ops := []map[string]any{
+		{"op": "test", "path": "/metadata/uid", "value": a.obj.GetUID()},
+		{"op": "test", "path": "/metadata/resourceVersion", "value": a.obj.GetResourceVersion()},
+		{"op": "add", "path": "/status", "value": map[string]any{"status": status}},
+	}
+	if was := a.aai.Status.Status; was != "" {
+		ops = append(ops[:1],
+			map[string]any{"op": "test", "path": "/status/status", "value": was},
+			map[string]any{"op": "replace", "path": "/status/status", "value": status})
+	}
+	body, err := json.Marshal(ops)
+	if err != nil {
+		return false, err
+	}
+	out, err := c.assigned.Namespace(a.obj.GetNamespace()).Patch(ctx, a.obj.GetName(), types.JSONPatchType, body, metav1.PatchOptions{}, "status")
+	if apierrors.IsInvalid(err) {
+		return false, nil
+	}
+	if err != nil {
+		c.kubeError(err)
+		return false, fmt.Errorf("status %s of %s/%s: %w", status, a.obj.GetNamespace(), a.obj.GetName(), err)
+	}
+	a.obj, a.aai.Status.Status = out, status
+	return true, nil
+}
+
 // assignedNow marks an assignment Assigned, once.
 func (c *controller) assignedNow(ctx context.Context, a *assignment) error {
 	if a.aai.Status.Status == podidentity.AssignedIDAssigned {
 		return nil
 	}
-	// Once only, though the cache may still show Created after this MIC's
-	// own write: the patch tests the status it changes, and one that
-	// finds it changed already is not counted again.
-	was := a.aai.Status.Status
-	body, err := json.Marshal([]map[string]any{
-		{"op": "test", "path": "/metadata/uid", "value": a.obj.GetUID()},
-		{"op": "test", "path": "/status/status", "value": was},
-		{"op": "replace", "path": "/status/status", "value": podidentity.AssignedIDAssigned},
-	})
-	if err != nil {
+	if changed, err := c.moveStatus(ctx, a, podidentity.AssignedIDAssigned); err != nil || !changed {
 		return err
 	}
-	out, err := c.assigned.Namespace(a.obj.GetNamespace()).Patch(ctx, a.obj.GetName(), types.JSONPatchType, body, metav1.PatchOptions{}, "status")
-	if apierrors.IsInvalid(err) {
-		return nil
-	}
-	if err != nil {
-		c.kubeError(err)
-		return fmt.Errorf("status Assigned of %s/%s: %w", a.obj.GetNamespace(), a.obj.GetName(), err)
-	}
-	a.obj, a.aai.Status.Status = out, podidentity.AssignedIDAssigned
 	key := a.obj.GetNamespace() + "/" + a.obj.GetName()
 	c.mu.Lock()
 	since, ok := c.wanted[key]

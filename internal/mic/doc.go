@@ -17,9 +17,10 @@
 //   - For each such pod and identity, an AzureAssignedIdentity named
 //     <pod>-<pod namespace>-<identity>, in the pod's namespace, labelled
 //     nodename=<node>, with the finalizer mic.berth/assignment and copies
-//     of the identity and binding; its status goes Created, then Assigned
-//     once the identity is on the node's machine (a service principal,
-//     type 1 or 2, needs nothing there: Assigned at once). When the pod no
+//     of the identity and binding; its status is Assigned once the
+//     identity is on the node's machine (a service principal, type 1 or
+//     2, needs nothing there: Assigned at once), and Created while MIC
+//     has tried and the identity is not there yet. When the pod no
 //     longer needs it (or its identity changed), it is deleted; the
 //     finalizer holds it, status Unassigned, until its identity is off
 //     the machine or stays there for another pod or as the machine's own.
@@ -29,14 +30,20 @@
 //     on each assignment the annotation mic.berth/added-to-vm, "true" if
 //     the identity was not on the machine, "false" if it was (the
 //     kubelet's identity, one the operator assigned), copied from the
-//     node's other assignments of the identity when there are any. Since
+//     node's other assignments of the identity when there are any (on a
+//     new assignment, in the request that creates it). Since
 //     the record is written before the machine changes, a MIC killed in
 //     between finds it, and never mistakes an identity it added for one
 //     the machine had.
 //   - Work is per node: every event queues the nodes it concerns, workers
 //     (Options.Workers) sync different nodes at once and never one node
-//     twice at once. A sync reads the machine once and changes it in one
-//     request, whatever the number of identities. A refused change (an
+//     twice at once. A sync that has something to do on the machine (an
+//     identity to add, to record or to mark Assigned, or one leaving)
+//     reads it once and changes it in one request, whatever the number of
+//     identities; a sync of a node whose assignments are all Assigned
+//     makes no management request (so an identity taken off a machine
+//     behind MIC's back comes back with the node's next change, not at
+//     once). A refused change (an
 //     identity that does not exist, one MIC may not assign) is split into
 //     one request per identity, so that the refused identity is set aside
 //     with a backoff and the others are made. A failed or throttled

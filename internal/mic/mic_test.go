@@ -214,7 +214,9 @@ func TestKilledMidway(t *testing.T) {
 	first.kill()
 	release <- true // the addition reaches berth after its MIC died
 	w.eventually("id-a on node-1", func() bool { return slices.Contains(w.vmIdentities("node-1"), strings.ToLower(id)) })
-	if a := w.assigned("apps", "web-apps-id-a"); a == nil || a.Status.Status != podidentity.AssignedIDCreated || a.Annotations[mic.AddedAnnotation] != "true" {
+	// Made with its record, no status yet: MIC was killed before it
+	// could say Assigned, or Created had the identity not got there.
+	if a := w.assigned("apps", "web-apps-id-a"); a == nil || a.Status.Status != "" || a.Annotations[mic.AddedAnnotation] != "true" {
 		t.Fatalf("the assignment as the killed MIC left it: %+v", a)
 	}
 
