@@ -146,6 +146,8 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request, c controlplane.C
 		return notSupported(r)
 	}
 	switch {
+	case len(low) >= 7 && low[2] == "resourcegroups" && strings.Join(low[4:7], "/") == "providers/microsoft.resources/deployments":
+		return h.deployments(w, r, c, seg[1], seg[3], seg[7:])
 	case len(low) == 1:
 		return h.listSubscriptions(w, r, c)
 	case len(low) == 2:
@@ -257,7 +259,7 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	case errors.Is(e, errMethod):
 		status = http.StatusMethodNotAllowed
 	}
-	writeJSON(w, status, map[string]any{"error": map[string]string{"code": e.Code, "message": e.Message}})
+	writeJSON(w, status, map[string]any{"error": controlplane.ErrorOut(e)})
 }
 
 // baseURL is the address the client reached berth at.

@@ -18,6 +18,9 @@ type Error struct {
 	Kind    error
 	Code    string
 	Message string
+	// Details are the inner errors of a failure made of several (a
+	// template deployment's).
+	Details []*Error
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }

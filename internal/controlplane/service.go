@@ -14,6 +14,7 @@ import (
 	"github.com/berthhq/berth/internal/authz"
 	"github.com/berthhq/berth/internal/clientauth"
 	"github.com/berthhq/berth/internal/resourceid"
+	"github.com/berthhq/berth/internal/resourcetype"
 	"github.com/berthhq/berth/internal/store"
 )
 
@@ -474,6 +475,11 @@ func (s *Service) ListResources(ctx context.Context, c Caller, subscriptionID st
 	var out []store.Resource
 	for _, r := range all {
 		if f.Name != "" && !strings.EqualFold(f.Name, r.Name) {
+			continue
+		}
+		// A deployment is a record of what a template made, listed
+		// only as a group's deployments.
+		if r.Type == resourcetype.Deployment && !strings.EqualFold(f.Type, resourcetype.Deployment) {
 			continue
 		}
 		if grants.Allows(r.ID, r.Type+"/read") {

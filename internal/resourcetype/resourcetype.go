@@ -20,6 +20,9 @@ const (
 	// ManagedCluster is a Kubernetes cluster's record: berth runs no
 	// cluster, but keeps what its nodes authenticate as.
 	ManagedCluster = "Microsoft.ContainerService/managedClusters"
+	// Deployment is a template deployment in a resource group: a record
+	// of what a template made, not one of All's types.
+	Deployment = "Microsoft.Resources/deployments"
 )
 
 // apiVersions are those the cloud CLI and SDKs send for each type, newest

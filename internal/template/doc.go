@@ -30,8 +30,8 @@
 // the caller's business.
 //
 // Expressions are strings in brackets ("[concat('a', parameters('p'))]");
-// "[[" escapes a literal bracket. They are function calls, 'strings' (''
-// is a quote), integers, and .property and [index] access (properties
+// "[[" escapes a literal bracket. They are function calls, 'strings' (two
+// quotes stand for one), integers, and .property and [index] access (properties
 // ignore case). The functions are listed by Functions: parameters,
 // variables, resourceId, subscriptionResourceId, extensionResourceId,
 // resourceGroup, subscription, tenant, deployment, reference, copyIndex,

@@ -172,7 +172,7 @@ func (p *parser) primary(depth int) (node, error) {
 	return nil, p.errorf("unexpected '%c'", c)
 }
 
-// str reads a quoted string, where '' stands for one quote.
+// str reads a quoted string, where two quotes stand for one.
 func (p *parser) str() (node, error) {
 	p.pos++
 	var b strings.Builder

@@ -575,7 +575,7 @@ func (p *Plan) Outputs(ref Reference) (map[string]Output, error) {
 		if err := checkType(typ, v); err != nil {
 			return nil, invalid("The template output '%s' is not valid: %v", name, err)
 		}
-		out[name] = Output{Type: displayType(typ), Value: v}
+		out[name] = Output{Type: DisplayType(typ), Value: v}
 	}
 	return out, nil
 }
@@ -585,9 +585,9 @@ func mapOf(v any) map[string]any {
 	return m
 }
 
-// displayType is a declared type as the cloud shows it: "String",
+// DisplayType is a declared type as the cloud shows it: "String",
 // "SecureString", "Int"...
-func displayType(t string) string {
+func DisplayType(t string) string {
 	switch strings.ToLower(t) {
 	case "securestring":
 		return "SecureString"
