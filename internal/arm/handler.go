@@ -148,6 +148,9 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request, c controlplane.C
 	switch {
 	case len(low) >= 7 && low[2] == "resourcegroups" && strings.Join(low[4:7], "/") == "providers/microsoft.resources/deployments":
 		return h.deployments(w, r, c, seg[1], seg[3], seg[7:])
+	case len(low) >= 6 && low[2] == "resourcegroups" && low[4] == "deployments":
+		// The SDKs list a deployment's operations at this shorter path.
+		return h.deployments(w, r, c, seg[1], seg[3], seg[5:])
 	case len(low) == 1:
 		return h.listSubscriptions(w, r, c)
 	case len(low) == 2:

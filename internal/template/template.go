@@ -123,7 +123,73 @@ func FromValue(v any) (*Template, error) {
 			return nil, invalid("The template property '%s' is not allowed", k)
 		}
 	}
+	for _, sec := range []struct {
+		what string
+		v    any
+	}{{"parameter", root["parameters"]}, {"variable", root["variables"]}, {"resource", t.resources}, {"output", t.outputs}} {
+		if err := checkExpressions(sec.what, sec.v, 0); err != nil {
+			return nil, err
+		}
+	}
 	return t, nil
+}
+
+// checkExpressions refuses, before anything is evaluated, an expression
+// that does not parse or calls a function berth does not have.
+func checkExpressions(what string, v any, depth int) error {
+	if depth > maxValueDepth {
+		return invalid("A template %s nests more than %d levels", what, maxValueDepth)
+	}
+	switch x := v.(type) {
+	case string:
+		if !IsExpression(x) {
+			return nil
+		}
+		n, err := ParseExpression(x)
+		if err != nil {
+			return invalid("The template %s is not valid: %v", what, err)
+		}
+		if name := unknownFunction(n); name != "" {
+			return invalid("The template %s is not valid: The template function '%s' is not valid. Please see https://aka.ms/arm-template-expressions for usage details", what, name)
+		}
+	case []any:
+		for _, y := range x {
+			if err := checkExpressions(what, y, depth+1); err != nil {
+				return err
+			}
+		}
+	case map[string]any:
+		for _, y := range x {
+			if err := checkExpressions(what, y, depth+1); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// unknownFunction is the first function an expression calls that berth
+// does not have, or "".
+func unknownFunction(n node) string {
+	switch x := n.(type) {
+	case call:
+		if _, ok := functions[strings.ToLower(x.name)]; !ok && !strings.EqualFold(x.name, "if") {
+			return x.name
+		}
+		for _, a := range x.args {
+			if u := unknownFunction(a); u != "" {
+				return u
+			}
+		}
+	case member:
+		return unknownFunction(x.x)
+	case index:
+		if u := unknownFunction(x.x); u != "" {
+			return u
+		}
+		return unknownFunction(x.i)
+	}
+	return ""
 }
 
 // withName keeps a declaration's name as the template spells it.

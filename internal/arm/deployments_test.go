@@ -1,0 +1,222 @@
+package arm
+
+import (
+	"strings"
+	"testing"
+)
+
+const (
+	deployments = group + "/providers/Microsoft.Resources/deployments"
+	depAPI      = "?api-version=2021-04-01"
+	acrPull     = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
+)
+
+// acrTemplate makes a registry, an identity with a federated credential,
+// and the identity's AcrPull on the registry; extra is spliced into the
+// resources.
+func acrTemplate(extra string) string {
+	return `{
+	  // The template as a user writes it, comments included.
+	  "parameters": {
+	    "registry": {"type": "string", "defaultValue": "myRegistry"},
+	    "secret": {"type": "securestring", "defaultValue": "hidden-value"}
+	  },
+	  "variables": {"acrPull": "[subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '` + acrPull + `')]"},
+	  "resources": [` + extra + `
+	    {"type": "Microsoft.ContainerRegistry/registries", "apiVersion": "2023-07-01", "name": "[parameters('registry')]",
+	     "location": "[resourceGroup().location]", "sku": {"name": "Standard"}},
+	    {"type": "Microsoft.ManagedIdentity/userAssignedIdentities", "apiVersion": "2023-01-31", "name": "builder",
+	     "resources": [{"type": "federatedIdentityCredentials", "apiVersion": "2023-01-31", "name": "ci-main", "dependsOn": ["builder"],
+	       "properties": {"issuer": "https://issuer.example", "subject": "system:serviceaccount:ns:sa", "audiences": ["api://AzureADTokenExchange"]}}]},
+	    {"type": "Microsoft.Authorization/roleAssignments", "apiVersion": "2022-04-01",
+	     "name": "[guid(parameters('registry'), 'builder', variables('acrPull'))]",
+	     "scope": "[format('Microsoft.ContainerRegistry/registries/{0}', parameters('registry'))]",
+	     "dependsOn": ["[parameters('registry')]", "builder"],
+	     "properties": {"roleDefinitionId": "[variables('acrPull')]", "principalType": "ServicePrincipal",
+	       "principalId": "[reference(resourceId('Microsoft.ManagedIdentity/userAssignedIdentities', 'builder')).principalId]"}}
+	  ],
+	  "outputs": {
+	    "loginServer": {"type": "string", "value": "[reference(parameters('registry')).loginServer]"},
+	    "clientId": {"type": "string", "value": "[reference('builder').clientId]"}
+	  }
+	}`
+}
+
+// deployBody is a deployment request as the cloud's CLI sends it: the
+// template spliced in as written under an unquoted name.
+func deployBody(tmpl string) string {
+	return `{"properties": {"parameters": {}, "mode": "Incremental", template:` + tmpl + `}}`
+}
+
+func TestDeploymentMakesEachResource(t *testing.T) {
+	f := newFixture(t)
+	f.want(f.do("owner", "PUT", group+api, `{"location":"westeurope"}`), 201, "")
+	v := f.do("owner", "POST", deployments+"/acr/validate"+depAPI, deployBody(acrTemplate("")))
+	if v.status != 200 || v.get("properties.provisioningState") != "Succeeded" || len(v.get("properties.validatedResources").([]any)) != 4 {
+		t.Fatalf("validate: %d %s", v.status, v.raw)
+	}
+	f.want(f.do("owner", "GET", registry+api, ""), 404, "ResourceNotFound")
+
+	a := f.do("owner", "PUT", deployments+"/acr"+depAPI, deployBody(acrTemplate("")))
+	if a.status != 201 || a.get("properties.provisioningState") != "Succeeded" {
+		t.Fatalf("deploy: %d %s", a.status, a.raw)
+	}
+	if a.get("properties.outputs.loginServer.value") != "myregistry.cr.test" || a.get("properties.outputs.loginServer.type") != "String" {
+		t.Fatalf("outputs: %s", a.raw)
+	}
+	if p := a.get("properties.parameters.secret").(map[string]any); p["type"] != "SecureString" || p["value"] != nil || strings.Contains(a.raw, "hidden-value") {
+		t.Fatalf("a secure parameter's value is shown: %s", a.raw)
+	}
+	status := a.header.Get("Azure-AsyncOperation")
+	if !strings.Contains(status, "/providers/Microsoft.Resources/deployments/acr/operationStatuses/") {
+		t.Fatalf("no operation status to poll: %v", a.header)
+	}
+	if s := f.do("owner", "GET", strings.TrimPrefix(status, "http://example.com"), ""); s.status != 200 || s.get("status") != "Succeeded" {
+		t.Fatalf("operation status: %d %s", s.status, s.raw)
+	}
+
+	reg := f.do("reader", "GET", registry+api, "")
+	if reg.status != 200 || reg.get("sku.name") != "Standard" || reg.get("location") != "westeurope" {
+		t.Fatalf("registry: %s", reg.raw)
+	}
+	if fic := f.do("reader", "GET", identity+"/federatedIdentityCredentials/ci-main"+api, ""); fic.status != 200 || fic.get("properties.subject") != "system:serviceaccount:ns:sa" {
+		t.Fatalf("federated credential: %d %s", fic.status, fic.raw)
+	}
+	principal := f.do("reader", "GET", identity+api, "").get("properties.principalId")
+	as := f.do("reader", "GET", registry+"/providers/Microsoft.Authorization/roleAssignments"+api+"&$filter=atScope()", "").values()
+	found := false
+	for _, x := range as {
+		p := x["properties"].(map[string]any)
+		found = found || p["principalId"] == principal && strings.HasSuffix(p["roleDefinitionId"].(string), acrPull) && strings.EqualFold(p["scope"].(string), registry)
+	}
+	if !found {
+		t.Fatalf("no AcrPull for %v at the registry: %v", principal, as)
+	}
+
+	ops := f.do("reader", "GET", "/subscriptions/"+sub+"/resourcegroups/Team/deployments/acr/operations"+depAPI, "").values()
+	if len(ops) != 4 {
+		t.Fatalf("operations: %v", ops)
+	}
+	for _, op := range ops {
+		p := op["properties"].(map[string]any)
+		if p["provisioningState"] != "Succeeded" || p["statusCode"] != "Created" {
+			t.Fatalf("operation: %v", op)
+		}
+	}
+	if ds := f.do("reader", "GET", deployments+depAPI, "").values(); len(ds) != 1 || ds[0]["name"] != "acr" {
+		t.Fatalf("list: %v", ds)
+	}
+	// A deployment is not one of the group's resources.
+	for _, r := range f.do("reader", "GET", group+"/resources"+api, "").values() {
+		if strings.EqualFold(r["type"].(string), "Microsoft.Resources/deployments") {
+			t.Fatalf("a deployment listed as a resource: %v", r)
+		}
+	}
+
+	// Deploying again changes nothing and succeeds: the assignment is
+	// the same one under the same name.
+	if a := f.do("owner", "PUT", deployments+"/acr"+depAPI, deployBody(acrTemplate(""))); a.status != 200 || a.get("properties.provisioningState") != "Succeeded" {
+		t.Fatalf("deploy again: %d %s", a.status, a.raw)
+	}
+
+	// Deleting a deployment deletes its record, not what it made.
+	if d := f.do("owner", "DELETE", deployments+"/acr"+depAPI, ""); d.status != 200 {
+		t.Fatalf("delete: %d %s", d.status, d.raw)
+	}
+	f.want(f.do("owner", "GET", deployments+"/acr"+depAPI, ""), 404, "DeploymentNotFound")
+	f.want(f.do("owner", "GET", registry+api, ""), 200, "")
+	if d := f.do("owner", "DELETE", deployments+"/acr"+depAPI, ""); d.status != 204 {
+		t.Fatalf("delete again: %d", d.status)
+	}
+}
+
+// TestDeploymentRefusedChangesNothing: a template refused before it
+// deploys leaves no resource and no deployment behind.
+func TestDeploymentRefusedChangesNothing(t *testing.T) {
+	f := newFixture(t)
+	f.want(f.do("owner", "PUT", group+api, `{"location":"westeurope"}`), 201, "")
+	nothing := func() {
+		t.Helper()
+		f.want(f.do("owner", "GET", registry+api, ""), 404, "ResourceNotFound")
+		f.want(f.do("owner", "GET", deployments+"/d"+depAPI, ""), 404, "DeploymentNotFound")
+	}
+
+	a := f.do("owner", "PUT", deployments+"/d"+depAPI, deployBody(acrTemplate(`{"type": "Microsoft.Storage/storageAccounts", "apiVersion": "2023-01-01", "name": "st"},`)))
+	f.want(a, 400, "InvalidTemplateDeployment")
+	if d := a.body["error"].(map[string]any)["details"].([]any); len(d) != 1 || d[0].(map[string]any)["code"] != "NoRegisteredProviderFound" ||
+		!strings.Contains(d[0].(map[string]any)["message"].(string), "for type 'storageAccounts'") {
+		t.Fatalf("details: %s", a.raw)
+	}
+	nothing()
+
+	a = f.do("owner", "PUT", deployments+"/d"+depAPI, deployBody(`{"resources": [], "outputs": {"k": {"type": "string", "value": "[listKeys('x', '1')]"}}}`))
+	f.want(a, 400, "InvalidTemplate")
+	if !strings.Contains(a.message(), "The template function 'listKeys' is not valid") {
+		t.Fatalf("unknown function: %s", a.raw)
+	}
+	f.want(f.do("owner", "PUT", deployments+"/d"+depAPI, deployBody(`{"resources": [
+		{"type": "Microsoft.ContainerRegistry/registries", "apiVersion": "1", "name": "myRegistry", "dependsOn": ["other"]},
+		{"type": "Microsoft.ManagedIdentity/userAssignedIdentities", "apiVersion": "1", "name": "other", "dependsOn": ["myRegistry"]}]}`)), 400, "InvalidTemplate")
+	f.want(f.do("owner", "PUT", deployments+"/d"+depAPI, deployBody(acrTemplate("")[:40])), 400, "InvalidRequestContent")
+	f.want(f.do("owner", "PUT", deployments+"/d"+depAPI, `{"properties": {"templateLink": {"uri": "http://169.254.169.254/"}}}`), 400, "InvalidTemplate")
+	f.want(f.do("owner", "PUT", deployments+"/d"+depAPI, `{"properties": {"mode": "Complete", "template": {"resources": []}}}`), 400, "InvalidDeploymentMode")
+	f.want(f.do("owner", "PUT", deployments+"/d"+depAPI, `{"properties": {"template": {"parameters": {"p": {"type": "int"}}, "resources": []}, "parameters": {"p": {"value": "x"}}}}`), 400, "InvalidTemplate")
+	f.want(f.do("owner", "PUT", group+"/providers/Microsoft.Resources/deployments/bad%20name"+depAPI, deployBody(`{"resources": []}`)), 400, "InvalidDeploymentName")
+	f.want(f.do("owner", "PUT", "/subscriptions/"+sub+"/resourceGroups/none/providers/Microsoft.Resources/deployments/d"+depAPI, deployBody(`{"resources": []}`)), 404, "ResourceGroupNotFound")
+	nothing()
+}
+
+// TestDeploymentAsTheCaller: a template grants nothing its deployer could
+// not do by hand; a refusal for one resource makes none of the others.
+func TestDeploymentAsTheCaller(t *testing.T) {
+	f := newFixture(t)
+	f.want(f.do("owner", "PUT", group+api, `{"location":"westeurope"}`), 201, "")
+	f.want(f.do("reader", "PUT", deployments+"/d"+depAPI, deployBody(`{"resources": []}`)), 403, "AuthorizationFailed")
+	// A contributor may make registries and identities, not role
+	// assignments.
+	a := f.do("contributor", "PUT", deployments+"/d"+depAPI, deployBody(acrTemplate("")))
+	f.want(a, 400, "InvalidTemplateDeployment")
+	d := a.body["error"].(map[string]any)["details"].([]any)
+	if len(d) != 1 || d[0].(map[string]any)["code"] != "AuthorizationFailed" || !strings.Contains(d[0].(map[string]any)["message"].(string), "Microsoft.Authorization/roleAssignments/write") {
+		t.Fatalf("details: %s", a.raw)
+	}
+	// A user access administrator may assign roles, not deploy.
+	f.want(f.do("uaa", "PUT", deployments+"/d"+depAPI, deployBody(acrTemplate(""))), 403, "AuthorizationFailed")
+	f.want(f.do("owner", "GET", registry+api, ""), 404, "ResourceNotFound")
+	f.want(f.do("owner", "GET", identity+api, ""), 404, "ResourceNotFound")
+	f.want(f.do("stranger", "GET", deployments+depAPI, ""), 404, "SubscriptionNotFound")
+}
+
+// TestDeploymentFailsPartway: past the checks, a resource that fails ends
+// the deployment Failed with the cloud's error; what was made stays.
+func TestDeploymentFailsPartway(t *testing.T) {
+	f := newFixture(t)
+	f.want(f.do("owner", "PUT", group+api, `{"location":"westeurope"}`), 201, "")
+	f.want(f.do("owner", "PUT", "/subscriptions/"+sub+"/resourceGroups/Other"+api, `{"location":"westeurope"}`), 201, "")
+	f.want(f.do("owner", "PUT", "/subscriptions/"+sub+"/resourceGroups/Other/providers/Microsoft.ContainerRegistry/registries/myRegistry"+api, `{}`), 201, "")
+
+	a := f.do("owner", "PUT", deployments+"/d"+depAPI, deployBody(`{"resources": [
+		{"type": "Microsoft.ManagedIdentity/userAssignedIdentities", "apiVersion": "2023-01-31", "name": "builder"},
+		{"type": "Microsoft.ContainerRegistry/registries", "apiVersion": "2023-07-01", "name": "myRegistry", "dependsOn": ["builder"]}]}`))
+	if a.status != 201 || a.get("properties.provisioningState") != "Failed" || a.get("properties.error.code") != "DeploymentFailed" {
+		t.Fatalf("deploy: %d %s", a.status, a.raw)
+	}
+	if d := a.get("properties.error.details").([]any); d[0].(map[string]any)["code"] != "AlreadyInUse" {
+		t.Fatalf("error details: %s", a.raw)
+	}
+	s := f.do("owner", "GET", strings.TrimPrefix(a.header.Get("Azure-AsyncOperation"), "http://example.com"), "")
+	if s.get("status") != "Failed" || s.get("error.code") != "DeploymentFailed" {
+		t.Fatalf("operation status: %s", s.raw)
+	}
+	f.want(f.do("owner", "GET", identity+api, ""), 200, "")
+	ops := f.do("owner", "GET", deployments+"/d/operations"+depAPI, "").values()
+	if len(ops) != 2 || ops[1]["properties"].(map[string]any)["provisioningState"] != "Failed" || ops[1]["properties"].(map[string]any)["statusCode"] != "Conflict" {
+		t.Fatalf("operations: %v", ops)
+	}
+	// The group takes its deployments with it.
+	f.want(f.do("owner", "DELETE", group+api, ""), 200, "")
+	f.want(f.do("owner", "PUT", group+api, `{"location":"westeurope"}`), 201, "")
+	if ds := f.do("owner", "GET", deployments+depAPI, "").values(); len(ds) != 0 {
+		t.Fatalf("deployments after the group went: %v", ds)
+	}
+}
