@@ -69,7 +69,7 @@ func (a azureCLI) run(args ...string) string {
 // login signs in with the bootstrap administrator's secret.
 func (a azureCLI) login(s *berthtest.Server) {
 	a.t.Helper()
-	a.run("login", "--service-principal", "-u", s.Boot.ClientID, "-p", s.Boot.ClientSecret, "--tenant", s.Boot.TenantID, "-o", "none")
+	a.run("login", "--service-principal", "-u", s.Boot.ClientID, "--password="+s.Boot.ClientSecret, "--tenant", s.Boot.TenantID, "-o", "none")
 }
 
 // acrLogin runs acr login --expose-token and checks that what it printed
