@@ -82,3 +82,57 @@ func TestAzureCLIDeployment(t *testing.T) {
 		t.Fatalf("deployments: %q", got)
 	}
 }
+
+// TestAzureCLIVMCreate: az vm create builds a template and deploys it.
+// With its default profile Debian's azure-cli 2.45 fails inside the CLI
+// after reading the resource group: its own request log shows that no
+// deployment reached berth. With the 2020-09-01-hybrid profile the
+// command runs: berth deploys its template (a network, kept as records,
+// and the machine with a system-assigned identity), and keeps no secret
+// of the machine's OS profile.
+func TestAzureCLIVMCreate(t *testing.T) {
+	s, proxy := startCloudHostnames(t)
+	az := newAzureCLI(t, s, proxy)
+	az.login(s)
+	az.run("group", "create", "-n", "machines", "-l", "westeurope", "-o", "none")
+	const password = "A-long-Passw0rd!"
+	create := []string{"vm", "create", "-g", "machines", "-n", "vm1", "--image", "UbuntuLTS", "--admin-username", "azureuser",
+		"--authentication-type", "password", "--admin-password", password, "--assign-identity"}
+
+	out := az.runFailing(append(create, "--debug")...)
+	if !strings.Contains(out, "does not have operation group") {
+		t.Fatalf("default profile: not the packaged CLI's known failure:\n%s", out)
+	}
+	var asked []string
+	for _, line := range strings.Split(out, "\n") {
+		if _, url, ok := strings.Cut(line, "Request URL: "); ok {
+			asked = append(asked, url)
+		}
+	}
+	if len(asked) == 0 || strings.Contains(strings.Join(asked, "\n"), "/deployments/") {
+		t.Fatalf("default profile: the CLI sent %q", asked)
+	}
+	if got := az.run("deployment", "group", "list", "-g", "machines", "--query", "length(@)", "-o", "tsv"); got != "0" {
+		t.Fatalf("deployments after the failure: %s", got)
+	}
+
+	az.run("cloud", "update", "--profile", "2020-09-01-hybrid", "-o", "none")
+	az.login(s)
+	var vm struct {
+		ID       string
+		Identity struct{ SystemAssignedIdentity string }
+	}
+	if err := json.Unmarshal([]byte(az.run(append(create, "-o", "json")...)), &vm); err != nil || vm.Identity.SystemAssignedIdentity == "" {
+		t.Fatalf("az vm create: %+v %v", vm, err)
+	}
+	shown := az.run("rest", "--url", "https://management.azure.com"+vm.ID+"?api-version=2022-11-01")
+	if strings.Contains(shown, password) || !strings.Contains(shown, `"adminUsername": "azureuser"`) || !strings.Contains(shown, "vm1VMNic") {
+		t.Fatalf("the machine as berth keeps it: %s", shown)
+	}
+	if got := az.run("rest", "--url", "https://management.azure.com"+vm.ID+"?api-version=2022-11-01", "--query", "identity.principalId", "-o", "tsv"); got != vm.Identity.SystemAssignedIdentity {
+		t.Fatalf("identity %q, az vm create said %q", got, vm.Identity.SystemAssignedIdentity)
+	}
+	if got := az.run("deployment", "group", "list", "-g", "machines", "--query", "[].properties.provisioningState", "-o", "tsv"); got != "Succeeded" {
+		t.Fatalf("az vm create's deployment: %q", got)
+	}
+}

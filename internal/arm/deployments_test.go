@@ -220,3 +220,49 @@ func TestDeploymentFailsPartway(t *testing.T) {
 		t.Fatalf("deployments after the group went: %v", ds)
 	}
 }
+
+// TestDeploymentOfAMachine: the template az vm create builds deploys:
+// its network resources are kept as records, its machine keeps its
+// profiles but not its OS profile's secrets.
+func TestDeploymentOfAMachine(t *testing.T) {
+	f := newFixture(t)
+	f.want(f.do("owner", "PUT", group+api, `{"location":"westeurope"}`), 201, "")
+	a := f.do("owner", "PUT", deployments+"/vm_deploy_1"+depAPI, `{"properties": {"mode": "Incremental", "parameters": {}, "template": {
+	  "resources": [
+	    {"name": "vm1VNET", "type": "Microsoft.Network/virtualNetworks", "location": "westeurope", "apiVersion": "2015-06-15", "dependsOn": [],
+	     "properties": {"addressSpace": {"addressPrefixes": ["10.0.0.0/16"]}, "subnets": [{"name": "vm1Subnet", "properties": {"addressPrefix": "10.0.0.0/24"}}]}},
+	    {"name": "vm1NSG", "type": "Microsoft.Network/networkSecurityGroups", "apiVersion": "2015-06-15", "location": "westeurope", "properties": {"securityRules": []}},
+	    {"name": "vm1PublicIP", "type": "Microsoft.Network/publicIPAddresses", "apiVersion": "2018-11-01", "location": "westeurope", "properties": {"publicIPAllocationMethod": null}},
+	    {"name": "vm1VMNic", "type": "Microsoft.Network/networkInterfaces", "apiVersion": "2015-06-15", "location": "westeurope",
+	     "dependsOn": ["Microsoft.Network/virtualNetworks/vm1VNET", "Microsoft.Network/networkSecurityGroups/vm1NSG", "Microsoft.Network/publicIpAddresses/vm1PublicIP"],
+	     "properties": {"ipConfigurations": [{"name": "ipconfigvm1", "properties": {"privateIPAllocationMethod": "Dynamic",
+	       "subnet": {"id": "[concat(resourceId('Microsoft.Network/virtualNetworks', 'vm1VNET'), '/subnets/vm1Subnet')]"}}}]}},
+	    {"name": "vm1", "type": "Microsoft.Compute/virtualMachines", "apiVersion": "2020-06-01", "location": "westeurope",
+	     "dependsOn": ["Microsoft.Network/networkInterfaces/vm1VMNic"], "identity": {"type": "SystemAssigned"},
+	     "properties": {"hardwareProfile": {"vmSize": "Standard_DS1_v2"},
+	       "networkProfile": {"networkInterfaces": [{"id": "[resourceId('Microsoft.Network/networkInterfaces', 'vm1VMNic')]"}]},
+	       "osProfile": {"computerName": "vm1", "adminUsername": "azureuser", "adminPassword": "A-long-Passw0rd!", "customData": "c2VjcmV0"}}}
+	  ]}}}`)
+	if a.status != 201 || a.get("properties.provisioningState") != "Succeeded" || len(a.get("properties.outputResources").([]any)) != 5 {
+		t.Fatalf("deploy: %d %s", a.status, a.raw)
+	}
+	vm := f.do("reader", "GET", group+"/providers/Microsoft.Compute/virtualMachines/vm1"+api, "")
+	if strings.Contains(vm.raw, "Passw0rd") || strings.Contains(vm.raw, "c2VjcmV0") || vm.get("properties.osProfile.adminUsername") != "azureuser" {
+		t.Fatalf("machine: %s", vm.raw)
+	}
+	if vm.get("identity.principalId") == nil || vm.get("properties.instanceView") != nil ||
+		!strings.HasSuffix(vm.get("properties.networkProfile.networkInterfaces").([]any)[0].(map[string]any)["id"].(string), "/networkInterfaces/vm1VMNic") {
+		t.Fatalf("machine: %s", vm.raw)
+	}
+	if v := f.do("reader", "GET", group+"/providers/Microsoft.Compute/virtualMachines/vm1"+api+"&$expand=instanceView", ""); v.get("properties.instanceView.statuses") == nil {
+		t.Fatalf("instance view: %s", v.raw)
+	}
+	nic := f.do("reader", "GET", group+"/providers/Microsoft.Network/networkInterfaces/vm1VMNic"+api, "")
+	if nic.status != 200 || nic.get("properties.provisioningState") != "Succeeded" || !strings.Contains(nic.raw, "/virtualNetworks/vm1VNET/subnets/vm1Subnet") {
+		t.Fatalf("network interface: %d %s", nic.status, nic.raw)
+	}
+	f.want(f.do("owner", "PUT", group+"/providers/Microsoft.Network/virtualNetworks/-bad"+api, `{}`), 400, "InvalidResourceName")
+	if n := f.do("reader", "GET", group+"/providers/Microsoft.Network/virtualNetworks"+api, "").values(); len(n) != 1 {
+		t.Fatalf("networks: %v", n)
+	}
+}

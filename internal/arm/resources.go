@@ -209,6 +209,23 @@ func withLoginServer(props json.RawMessage, loginServer string) json.RawMessage 
 	return b
 }
 
+// withInstanceView adds the instance view a machine GET with
+// $expand=instanceView shows: berth knows only that the record is
+// provisioned, not whether the machine runs, so it states no power state.
+func withInstanceView(props json.RawMessage) json.RawMessage {
+	var m map[string]any
+	if err := json.Unmarshal(props, &m); err != nil || m == nil {
+		return props
+	}
+	m["instanceView"] = map[string]any{"statuses": []map[string]string{
+		{"code": "ProvisioningState/succeeded", "level": "Info", "displayStatus": "Provisioning succeeded"}}}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return props
+	}
+	return b
+}
+
 func (h *Handler) resource(w http.ResponseWriter, r *http.Request, c controlplane.Caller, id resourceid.ID) error {
 	ctx := r.Context()
 	switch r.Method {
@@ -250,7 +267,11 @@ func (h *Handler) resource(w http.ResponseWriter, r *http.Request, c controlplan
 		if err != nil {
 			return err
 		}
-		return writeJSON(w, http.StatusOK, h.resourceOut(rs))
+		out := h.resourceOut(rs)
+		if strings.EqualFold(rs.Type, resourcetype.VirtualMachine) && strings.EqualFold(r.URL.Query().Get("$expand"), "instanceView") {
+			out.Properties = withInstanceView(out.Properties)
+		}
+		return writeJSON(w, http.StatusOK, out)
 	case http.MethodDelete:
 		found, err := h.Service.DeleteResource(ctx, c, id)
 		return deleted(w, found, err)

@@ -330,7 +330,7 @@ func (s *Service) writeAction(r *template.Resource, location string) (action, sc
 		versions = resourcetype.APIVersions(canon)
 	}
 	return "", "", fail(ErrBadRequest, "NoRegisteredProviderFound",
-		"No registered resource provider found for location '%s' and API version '%s' for type '%s'. The supported api-versions are '%s'. The supported locations are ''. berth deploys registries, user-assigned identities and their federated identity credentials, role assignments, virtual machines and managed clusters.",
+		"No registered resource provider found for location '%s' and API version '%s' for type '%s'. The supported api-versions are '%s'. The supported locations are ''. berth deploys registries, user-assigned identities and their federated identity credentials, role assignments, virtual machines, managed clusters, and records of virtual networks, network security groups, public IP addresses and network interfaces.",
 		location, r.APIVersion, t, strings.Join(versions, ", "))
 }
 

@@ -32,6 +32,11 @@ var kinds = map[string]kind{
 	strings.ToLower(resourcetype.Identity):       identityKind{},
 	strings.ToLower(resourcetype.VirtualMachine): vmKind{},
 	strings.ToLower(resourcetype.ManagedCluster): clusterKind{},
+
+	strings.ToLower(resourcetype.VirtualNetwork):       networkKind{resourcetype.VirtualNetwork},
+	strings.ToLower(resourcetype.NetworkSecurityGroup): networkKind{resourcetype.NetworkSecurityGroup},
+	strings.ToLower(resourcetype.PublicIPAddress):      networkKind{resourcetype.PublicIPAddress},
+	strings.ToLower(resourcetype.NetworkInterface):     networkKind{resourcetype.NetworkInterface},
 }
 
 // errRaced is a create that found what it was about to make already made

@@ -32,14 +32,10 @@ func (k vmKind) create(ctx context.Context, s *Service, sub store.Subscription, 
 	if !vmName.MatchString(r.Name) || strings.HasSuffix(r.Name, ".") {
 		return fail(ErrBadRequest, "InvalidParameter", "The virtual machine name '%s' is invalid: 1 to 64 letters, digits, hyphens, underscores and periods, not ending in a period.", r.Name)
 	}
-	var pin struct {
-		HardwareProfile json.RawMessage `json:"hardwareProfile"`
-		StorageProfile  json.RawMessage `json:"storageProfile"`
-	}
-	if err := decodeInput(in.Properties, &pin); err != nil {
+	p := resourcetype.VMProperties{VMID: ids.New(), ProvisioningState: "Succeeded"}
+	if err := fillVM(&p, in); err != nil {
 		return err
 	}
-	p := resourcetype.VMProperties{VMID: ids.New(), ProvisioningState: "Succeeded", HardwareProfile: pin.HardwareProfile, StorageProfile: pin.StorageProfile}
 	var err error
 	if r.Properties, err = json.Marshal(p); err != nil {
 		return err
@@ -52,18 +48,8 @@ func (k vmKind) update(ctx context.Context, s *Service, old store.Resource, r *s
 	if err := json.Unmarshal(old.Properties, &p); err != nil {
 		return err
 	}
-	var pin struct {
-		HardwareProfile json.RawMessage `json:"hardwareProfile"`
-		StorageProfile  json.RawMessage `json:"storageProfile"`
-	}
-	if err := decodeInput(in.Properties, &pin); err != nil {
+	if err := fillVM(&p, in); err != nil {
 		return err
-	}
-	if pin.HardwareProfile != nil {
-		p.HardwareProfile = pin.HardwareProfile
-	}
-	if pin.StorageProfile != nil {
-		p.StorageProfile = pin.StorageProfile
 	}
 	var err error
 	if r.Properties, err = json.Marshal(p); err != nil {
@@ -80,6 +66,39 @@ func (k vmKind) update(ctx context.Context, s *Service, old store.Resource, r *s
 		return err
 	}
 	return k.applyIdentity(ctx, s, sub.TenantID, r, &cur, in)
+}
+
+// fillVM applies the profiles a PUT or PATCH states; those it leaves out
+// stay. An OS profile's secrets are not kept: berth makes no machine
+// they would be for.
+func fillVM(p *resourcetype.VMProperties, in ResourceInput) error {
+	var pin struct {
+		HardwareProfile json.RawMessage `json:"hardwareProfile"`
+		StorageProfile  json.RawMessage `json:"storageProfile"`
+		NetworkProfile  json.RawMessage `json:"networkProfile"`
+		OSProfile       map[string]any  `json:"osProfile"`
+	}
+	if err := decodeInput(in.Properties, &pin); err != nil {
+		return err
+	}
+	for _, f := range []struct{ from, to *json.RawMessage }{{&pin.HardwareProfile, &p.HardwareProfile}, {&pin.StorageProfile, &p.StorageProfile}, {&pin.NetworkProfile, &p.NetworkProfile}} {
+		if *f.from != nil {
+			*f.to = *f.from
+		}
+	}
+	if pin.OSProfile != nil {
+		for k := range pin.OSProfile {
+			if strings.EqualFold(k, "adminPassword") || strings.EqualFold(k, "customData") {
+				delete(pin.OSProfile, k)
+			}
+		}
+		b, err := json.Marshal(pin.OSProfile)
+		if err != nil {
+			return err
+		}
+		p.OSProfile = b
+	}
+	return nil
 }
 
 func (vmKind) destroy(ctx context.Context, s *Service, r store.Resource) error {

@@ -41,7 +41,10 @@ type VMProperties struct {
 	ProvisioningState string          `json:"provisioningState"`
 	HardwareProfile   json.RawMessage `json:"hardwareProfile,omitempty"`
 	StorageProfile    json.RawMessage `json:"storageProfile,omitempty"`
-	MachineKey        *MachineKey     `json:"machineKey,omitempty"`
+	NetworkProfile    json.RawMessage `json:"networkProfile,omitempty"`
+	// OSProfile is kept without its secrets (adminPassword, customData).
+	OSProfile  json.RawMessage `json:"osProfile,omitempty"`
+	MachineKey *MachineKey     `json:"machineKey,omitempty"`
 }
 
 // MachineKey is a machine credential's public key.

@@ -20,6 +20,13 @@ const (
 	// ManagedCluster is a Kubernetes cluster's record: berth runs no
 	// cluster, but keeps what its nodes authenticate as.
 	ManagedCluster = "Microsoft.ContainerService/managedClusters"
+	// VirtualNetwork, NetworkSecurityGroup, PublicIPAddress and
+	// NetworkInterface are records only: berth runs no network, but keeps
+	// what templates that make machines (az vm create's) state of theirs.
+	VirtualNetwork       = "Microsoft.Network/virtualNetworks"
+	NetworkSecurityGroup = "Microsoft.Network/networkSecurityGroups"
+	PublicIPAddress      = "Microsoft.Network/publicIPAddresses"
+	NetworkInterface     = "Microsoft.Network/networkInterfaces"
 	// Deployment is a template deployment in a resource group: a record
 	// of what a template made, not one of All's types.
 	Deployment = "Microsoft.Resources/deployments"
@@ -33,11 +40,18 @@ var apiVersions = map[string][]string{
 	FederatedIdentityCredential: {"2024-11-30", "2023-01-31", "2022-01-31-preview"},
 	VirtualMachine:              {"2024-07-01", "2023-09-01", "2022-11-01", "2022-08-01"},
 	ManagedCluster:              {"2024-09-01", "2024-02-01", "2023-08-01", "2022-11-01"},
+	VirtualNetwork:              networkAPIVersions,
+	NetworkSecurityGroup:        networkAPIVersions,
+	PublicIPAddress:             networkAPIVersions,
+	NetworkInterface:            networkAPIVersions,
 }
+
+var networkAPIVersions = []string{"2023-09-01", "2022-07-01", "2022-01-01", "2018-11-01", "2015-06-15"}
 
 // All lists the types berth serves, in a fixed order.
 func All() []string {
-	return []string{Registry, Identity, FederatedIdentityCredential, VirtualMachine, ManagedCluster}
+	return []string{Registry, Identity, FederatedIdentityCredential, VirtualMachine, ManagedCluster,
+		VirtualNetwork, NetworkSecurityGroup, PublicIPAddress, NetworkInterface}
 }
 
 // Canonical is the served type that typ names, ignoring case, as resource
