@@ -378,6 +378,9 @@ func (s *Service) PutDeployment(ctx context.Context, c Caller, id resourceid.ID,
 	if err != nil {
 		return Deployment{}, false, err
 	}
+	// Once it starts, a deployment runs to its end even if its client
+	// goes away, as in the cloud.
+	ctx = context.WithoutCancel(ctx)
 	start := time.Now().UTC()
 	st := storedDeployment{Properties: p.props}
 	st.Properties.ProvisioningState, st.Properties.Timestamp, st.Properties.Duration = "Running", start, "PT0S"
@@ -388,6 +391,7 @@ func (s *Service) PutDeployment(ctx context.Context, c Caller, id resourceid.ID,
 	}
 	ref := s.referencer(ctx, c)
 	var failure *Error
+	var internal error // a failure of berth's own, answered as one
 	for _, r := range p.plan.Resources {
 		opStart := time.Now().UTC()
 		status, err := s.deployResource(ctx, c, g, p.plan, r, ref, in.IssuerBase)
@@ -399,7 +403,7 @@ func (s *Service) PutDeployment(ctx context.Context, c Caller, id resourceid.ID,
 		if err != nil {
 			e := asError(err)
 			if e.Code == "InternalServerError" {
-				return Deployment{}, created, err
+				internal = err
 			}
 			op.Properties.ProvisioningState, op.Properties.StatusCode = "Failed", statusName(e)
 			op.Properties.StatusMessage = map[string]any{"status": "Failed", "error": ErrorOut(e)}
@@ -416,6 +420,9 @@ func (s *Service) PutDeployment(ctx context.Context, c Caller, id resourceid.ID,
 		outs, err := p.plan.Outputs(ref)
 		if err != nil {
 			failure = asError(templateError(err))
+			if failure.Code == "InternalServerError" {
+				internal = err
+			}
 		} else if len(outs) > 0 {
 			st.Properties.Outputs = map[string]DeploymentValue{}
 			for k, o := range outs {
@@ -434,6 +441,9 @@ func (s *Service) PutDeployment(ctx context.Context, c Caller, id resourceid.ID,
 	rec.UpdatedAt = time.Now().UTC()
 	if _, err := s.saveDeployment(ctx, &rec, st, false); err != nil {
 		return Deployment{}, created, err
+	}
+	if internal != nil {
+		return Deployment{}, created, internal
 	}
 	return Deployment{ID: id.String(), Name: id.Name(), Type: resourcetype.Deployment, Properties: st.Properties}, created, nil
 }

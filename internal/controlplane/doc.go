@@ -15,6 +15,10 @@
 // the cluster says of it now, for the documents berth serves and for the
 // token service.
 //
+// A template deployment (deployment.go) evaluates a template with
+// package template and makes its resources through the same calls, as
+// the caller.
+//
 // Every change, and every attempt refused for lack of rights, is one
 // audit event (package audit); a subscription's events are its activity
 // log (ActivityLog).

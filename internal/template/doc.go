@@ -45,6 +45,10 @@
 // Any other function, a user-defined function, and languageVersion 2.0
 // templates are refused.
 //
+// What one evaluation may build is bounded (copy loops of at most 800,
+// values of at most 16 MiB in all, each shared value counted at each use),
+// so that no template, however small, can exhaust the server.
+//
 // Every refusal is an *Error with the cloud's code InvalidTemplate and a
 // message starting "Deployment template validation failed:", naming the
 // parameter, variable, resource or output at fault. An error the

@@ -8,6 +8,8 @@ import (
 )
 
 type evaluator struct {
+	// budget is what is left of maxWork (see spend).
+	budget    int64
 	scope     Scope
 	t         *Template
 	given     map[string]any
@@ -28,6 +30,42 @@ type env struct {
 
 func (ev *evaluator) env(loops map[string]int64, current string, ref Reference) *env {
 	return &env{ev: ev, loops: loops, current: current, ref: ref}
+}
+
+// maxWork bounds what one template's evaluation may build, counted
+// roughly in bytes: values shared by reference (createArray(v, v)) count
+// once per use, as they would be written out, so no small template can
+// build an exponentially large value.
+const maxWork = 16 << 20
+
+// spend charges a value built by the evaluation to its budget.
+func (ev *evaluator) spend(v any) error {
+	var walk func(v any) bool
+	walk = func(v any) bool {
+		ev.budget -= 16
+		switch x := v.(type) {
+		case string:
+			ev.budget -= int64(len(x))
+		case []any:
+			for _, y := range x {
+				if !walk(y) {
+					return false
+				}
+			}
+		case map[string]any:
+			for k, y := range x {
+				ev.budget -= int64(len(k))
+				if !walk(y) {
+					return false
+				}
+			}
+		}
+		return ev.budget >= 0
+	}
+	if !walk(v) {
+		return errf("The template is too large to evaluate: the values it builds exceed %d MiB.", maxWork>>20)
+	}
+	return nil
 }
 
 // maxValueDepth bounds how deeply template values nest.
@@ -142,6 +180,9 @@ func (ev *evaluator) loop(e *env, l loopSpec) ([]any, error) {
 		}
 		v, err := ev.value(&inner, l.input)
 		if err != nil {
+			return nil, err
+		}
+		if err := ev.spend(v); err != nil {
 			return nil, err
 		}
 		out = append(out, v)
@@ -307,7 +348,18 @@ func (e *env) eval(n node) (any, error) {
 			}
 			args[i] = v
 		}
-		return f(e, x.name, args)
+		v, err := f(e, x.name, args)
+		if err != nil {
+			return nil, err
+		}
+		// What parameters, variables and reference give was charged
+		// when it was built, or was not built here.
+		if name != "parameters" && name != "variables" && name != "reference" {
+			if err := e.ev.spend(v); err != nil {
+				return nil, err
+			}
+		}
+		return v, nil
 	}
 	return nil, errf("The language expression is not valid.")
 }

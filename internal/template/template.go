@@ -270,7 +270,7 @@ const maxCopies = 800
 // copy loops and dependencies, and orders the resources. Nothing that
 // needs a deployed resource (reference) is evaluated yet.
 func (t *Template) Plan(s Scope, params map[string]any) (*Plan, error) {
-	ev := &evaluator{scope: s, t: t, given: map[string]any{}, paramVals: map[string]any{}, varVals: map[string]any{}, busy: map[string]bool{}}
+	ev := &evaluator{budget: maxWork, scope: s, t: t, given: map[string]any{}, paramVals: map[string]any{}, varVals: map[string]any{}, busy: map[string]bool{}}
 	for name, v := range params {
 		if _, ok := t.params[strings.ToLower(name)]; !ok {
 			return nil, invalid("The template parameters '%s' are not valid; they are not present in the original template and can therefore not be provided at deployment time", name)
@@ -381,6 +381,9 @@ func (p *Plan) expand(def map[string]any, parent *Resource) error {
 			return err
 		}
 		r.loops, r.loop, r.copy = loops, current, strings.ToLower(loop)
+		if err := p.ev.spend(r.def); err != nil {
+			return invalid("The template resource '%s' is not valid: %v", r.Name, err)
+		}
 		p.Resources = append(p.Resources, r)
 		if kids, ok := field(def, "resources"); ok {
 			a, ok := kids.([]any)

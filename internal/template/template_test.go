@@ -3,6 +3,7 @@ package template
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -308,4 +309,16 @@ func FuzzParseExpression(f *testing.F) {
 			t.Fatalf("%q: %v is not an InvalidTemplate", s, err)
 		}
 	})
+}
+
+// TestWorkIsBounded: templates that would build exponentially large
+// values, by sharing or by nesting loops, are refused.
+func TestWorkIsBounded(t *testing.T) {
+	vars := `"v0": "[createArray('xxxxxxxxxxxxxxxx')]"`
+	for i := 1; i <= 40; i++ {
+		vars += fmt.Sprintf(`, "v%d": "[createArray(variables('v%d'), variables('v%d'))]"`, i, i-1, i-1)
+	}
+	refused(t, `{"variables": {`+vars+`}, "resources": []}`, nil, "too large to evaluate")
+	refused(t, `{"resources": [], "outputs": {"o": {"type": "array", "copy": {"count": 800, "input": {"copy": [{"name": "a", "count": 800,
+		"input": {"copy": [{"name": "b", "count": 800, "input": "[copyIndex('b')]"}]}}]}}}}}`, nil, "too large to evaluate")
 }
