@@ -68,7 +68,7 @@ step "benchmark harness (its own module): vet and a seconds-long smoke run again
 (cd bench && go vet ./... && go test -count=1 ./...)
 
 step "fuzzing parsers briefly (corpus kept in testdata/fuzz)"
-for spec in oci:FuzzParseDigest oci:FuzzValidateName oci:FuzzParseReference oci:FuzzParseManifest resourceid:FuzzParse odata:FuzzParse redirecturi:FuzzMatch federation:FuzzUnverified federation:FuzzParseKeys wiwebhook:FuzzReview blob/s3blob:FuzzParseURL template:FuzzParseExpression; do
+for spec in oci:FuzzParseDigest oci:FuzzValidateName oci:FuzzParseReference oci:FuzzParseManifest resourceid:FuzzParse odata:FuzzParse redirecturi:FuzzMatch federation:FuzzUnverified federation:FuzzParseKeys wiwebhook:FuzzReview blob/s3blob:FuzzParseURL template:FuzzParseExpression template:FuzzJSONC; do
   # Quiet when it passes; the whole report when it does not (a failing
   # input is also written to the package's testdata/fuzz). A budget of
   # executions, not of time: Go 1.26's fuzzing coordinator can report a

@@ -126,7 +126,7 @@ func FromValue(v any) (*Template, error) {
 	for _, sec := range []struct {
 		what string
 		v    any
-	}{{"parameter", root["parameters"]}, {"variable", root["variables"]}, {"resource", t.resources}, {"output", t.outputs}} {
+	}{{"parameter", mustField(root, "parameters")}, {"variable", mustField(root, "variables")}, {"resource", t.resources}, {"output", t.outputs}} {
 		if err := checkExpressions(sec.what, sec.v, 0); err != nil {
 			return nil, err
 		}
@@ -316,6 +316,11 @@ func (t *Template) Plan(s Scope, params map[string]any) (*Plan, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+func mustField(m map[string]any, name string) any {
+	v, _ := field(m, name)
+	return v
 }
 
 func field(m map[string]any, name string) (any, bool) {

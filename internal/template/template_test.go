@@ -167,6 +167,7 @@ func TestRefusals(t *testing.T) {
 	refused(t, `{"resources": [], "outputs": {"o": {"type": "string", "value": "[concat('a']"}}}`, nil, "is not valid")
 	refused(t, `{"resources": [], "outputs": {"o": {"type": "int", "value": "x"}}}`, nil, "The template output 'o' is not valid")
 	refused(t, `{"languageVersion": "2.0", "resources": {}}`, nil, "languageVersion")
+	refused(t, `{"Parameters": {"p": {"type": "string", "defaultValue": "[utcNow()]"}}, "resources": []}`, nil, "The template function 'utcNow' is not valid")
 	refused(t, `{"resources": [{"type": "A/b", "apiVersion": "1", "name": "[reference('x').name]"}]}`, nil, "not expected at this location")
 	refused(t, `{"resources": [{"type": "A/b/c", "apiVersion": "1", "name": "x"}]}`, nil, "incorrect segment lengths")
 	refused(t, `{"resources": [{"type": "A/b", "apiVersion": "1", "name": "x"}, {"type": "A/b", "apiVersion": "1", "name": "x"}]}`, nil, "defined multiple times")
@@ -303,6 +304,7 @@ func FuzzParseExpression(f *testing.F) {
 			return
 		}
 		p.outputs = map[string]any{"o": map[string]any{"type": "object", "value": map[string]any{"v": s}}}
+		p.ev.budget = maxWork
 		_, err := p.Outputs(noRef)
 		var te *Error
 		if err != nil && !errors.As(err, &te) {
@@ -321,4 +323,25 @@ func TestWorkIsBounded(t *testing.T) {
 	refused(t, `{"variables": {`+vars+`}, "resources": []}`, nil, "too large to evaluate")
 	refused(t, `{"resources": [], "outputs": {"o": {"type": "array", "copy": {"count": 800, "input": {"copy": [{"name": "a", "count": 800,
 		"input": {"copy": [{"name": "b", "count": 800, "input": "[copyIndex('b')]"}]}}]}}}}}`, nil, "too large to evaluate")
+}
+
+// FuzzJSONC: JSONC never panics, and leaves JSON as it was.
+func FuzzJSONC(f *testing.F) {
+	for _, s := range []string{`{"a": [1, 2.5e3, -1], "b": "x\"y//z"}`, `{a: 1, /* c */ b: [true,], // x` + "\n}", `"\u00e9"`, `[null]`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out, err := JSONC([]byte(s))
+		var want any
+		if json.Unmarshal([]byte(s), &want) != nil {
+			return
+		}
+		var got any
+		if err != nil || json.Unmarshal(out, &got) != nil {
+			t.Fatalf("valid JSON %q became %q (%v)", s, out, err)
+		}
+		if gb, wb := fmt.Sprint(got), fmt.Sprint(want); gb != wb {
+			t.Fatalf("%q became %q", s, out)
+		}
+	})
 }
