@@ -266,3 +266,23 @@ func TestDeploymentOfAMachine(t *testing.T) {
 		t.Fatalf("networks: %v", n)
 	}
 }
+
+// TestDeploymentParameters: given values reach the template exactly, and
+// a secure parameter's value is not shown, not even as an output's
+// source.
+func TestDeploymentParameters(t *testing.T) {
+	f := newFixture(t)
+	f.want(f.do("owner", "PUT", group+api, `{"location":"westeurope"}`), 201, "")
+	a := f.do("owner", "PUT", deployments+"/p"+depAPI, `{"properties": {"template": {
+		"parameters": {"big": {"type": "int"}, "pw": {"type": "securestring"}, "tags": {"type": "object", "defaultValue": {}}},
+		"resources": [],
+		"outputs": {"big": {"type": "int", "value": "[add(parameters('big'), 1)]"}, "len": {"type": "int", "value": "[length(parameters('pw'))]"},
+		  "echo": {"type": "securestring", "value": "[parameters('pw')]"}}},
+		"parameters": {"big": {"value": 9007199254740993}, "pw": {"value": "s3cret-value"}}}}`)
+	if a.status != 201 || !strings.Contains(a.raw, `"value":9007199254740994`) || a.get("properties.outputs.len.value") != float64(12) {
+		t.Fatalf("deploy: %d %s", a.status, a.raw)
+	}
+	if a.get("properties.outputs.echo.type") != "SecureString" || strings.Contains(a.raw, "s3cret-value") || strings.Contains(f.do("owner", "GET", deployments+"/p"+depAPI, "").raw, "s3cret-value") {
+		t.Fatalf("a secure parameter's value is shown: %s", a.raw)
+	}
+}

@@ -1,6 +1,7 @@
 package controlplane
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -226,30 +227,32 @@ func (s *Service) prepare(ctx context.Context, c Caller, sub store.Subscription,
 		}
 		var v any
 		if len(p.Value) > 0 {
-			if err := json.Unmarshal(p.Value, &v); err != nil {
+			// Integers stay exact: a number is read as the template's
+			// evaluator reads it.
+			d := json.NewDecoder(bytes.NewReader(p.Value))
+			d.UseNumber()
+			if err := d.Decode(&v); err != nil {
 				return nil, fail(ErrBadRequest, "InvalidRequestContent", "The value of the deployment parameter '%s' is not valid: %v.", name, err)
 			}
 		}
 		params[name] = template.Value(v)
 	}
-	tags := map[string]string{}
-	for k, v := range g.Tags {
-		tags[k] = v
-	}
 	plan, err := t.Plan(template.Scope{TenantID: sub.TenantID, SubscriptionID: sub.ID, SubscriptionName: sub.DisplayName,
-		ResourceGroup: g.Name, Location: g.Location, GroupTags: tags, DeploymentName: id.Name()}, params)
+		ResourceGroup: g.Name, Location: g.Location, GroupTags: g.Tags, DeploymentName: id.Name()}, params)
 	if err != nil {
 		return nil, templateError(err)
 	}
 	var problems []*Error
 	for _, r := range plan.Resources {
 		action, at, err := s.writeAction(r, g.Location)
-		if err != nil {
-			problems = append(problems, asError(err))
-			continue
+		if err == nil {
+			err = s.authorize(ctx, c, at, action)
 		}
-		if err := s.authorize(ctx, c, at, action); err != nil {
-			problems = append(problems, asError(err))
+		var e *Error
+		if errors.As(err, &e) {
+			problems = append(problems, e)
+		} else if err != nil {
+			return nil, err
 		}
 	}
 	if len(problems) > 0 {
@@ -426,7 +429,11 @@ func (s *Service) PutDeployment(ctx context.Context, c Caller, id resourceid.ID,
 		} else if len(outs) > 0 {
 			st.Properties.Outputs = map[string]DeploymentValue{}
 			for k, o := range outs {
-				st.Properties.Outputs[k] = DeploymentValue{Type: o.Type, Value: o.Value}
+				v := DeploymentValue{Type: o.Type, Value: o.Value}
+				if template.IsSecure(o.Type) {
+					v.Value = nil
+				}
+				st.Properties.Outputs[k] = v
 			}
 		}
 	}
