@@ -34,6 +34,10 @@ func acrTemplate(extra string) string {
 	     "dependsOn": ["[parameters('registry')]", "builder"],
 	     "properties": {"roleDefinitionId": "[variables('acrPull')]", "principalType": "ServicePrincipal",
 	       "principalId": "[reference(resourceId('Microsoft.ManagedIdentity/userAssignedIdentities', 'builder')).principalId]"}}
+	    ,{"type": "Microsoft.Authorization/roleAssignments", "apiVersion": "2022-04-01", "name": "[guid(resourceGroup().id, 'builder', 'reader')]",
+	     "dependsOn": ["builder"],
+	     "properties": {"roleDefinitionId": "[subscriptionResourceId('Microsoft.Authorization/roleDefinitions', 'acdd72a7-3385-48ef-bd42-f606fba81ae7')]",
+	       "principalId": "[reference('builder').principalId]"}}
 	  ],
 	  "outputs": {
 	    "loginServer": {"type": "string", "value": "[reference(parameters('registry')).loginServer]"},
@@ -52,7 +56,7 @@ func TestDeploymentMakesEachResource(t *testing.T) {
 	f := newFixture(t)
 	f.want(f.do("owner", "PUT", group+api, `{"location":"westeurope"}`), 201, "")
 	v := f.do("owner", "POST", deployments+"/acr/validate"+depAPI, deployBody(acrTemplate("")))
-	if v.status != 200 || v.get("properties.provisioningState") != "Succeeded" || len(v.get("properties.validatedResources").([]any)) != 4 {
+	if v.status != 200 || v.get("properties.provisioningState") != "Succeeded" || len(v.get("properties.validatedResources").([]any)) != 5 {
 		t.Fatalf("validate: %d %s", v.status, v.raw)
 	}
 	f.want(f.do("owner", "GET", registry+api, ""), 404, "ResourceNotFound")
@@ -93,8 +97,16 @@ func TestDeploymentMakesEachResource(t *testing.T) {
 		t.Fatalf("no AcrPull for %v at the registry: %v", principal, as)
 	}
 
+	found = false
+	for _, x := range f.do("reader", "GET", group+"/providers/Microsoft.Authorization/roleAssignments"+api+"&$filter=atScope()", "").values() {
+		p := x["properties"].(map[string]any)
+		found = found || p["principalId"] == principal && p["scope"] == "/subscriptions/"+sub+"/resourceGroups/Team"
+	}
+	if !found {
+		t.Fatalf("no role for %v at the group", principal)
+	}
 	ops := f.do("reader", "GET", "/subscriptions/"+sub+"/resourcegroups/Team/deployments/acr/operations"+depAPI, "").values()
-	if len(ops) != 4 {
+	if len(ops) != 5 {
 		t.Fatalf("operations: %v", ops)
 	}
 	for _, op := range ops {
@@ -177,8 +189,13 @@ func TestDeploymentAsTheCaller(t *testing.T) {
 	a := f.do("contributor", "PUT", deployments+"/d"+depAPI, deployBody(acrTemplate("")))
 	f.want(a, 400, "InvalidTemplateDeployment")
 	d := a.body["error"].(map[string]any)["details"].([]any)
-	if len(d) != 1 || d[0].(map[string]any)["code"] != "AuthorizationFailed" || !strings.Contains(d[0].(map[string]any)["message"].(string), "Microsoft.Authorization/roleAssignments/write") {
+	if len(d) != 2 {
 		t.Fatalf("details: %s", a.raw)
+	}
+	for _, x := range d {
+		if x.(map[string]any)["code"] != "AuthorizationFailed" || !strings.Contains(x.(map[string]any)["message"].(string), "Microsoft.Authorization/roleAssignments/write") {
+			t.Fatalf("details: %s", a.raw)
+		}
 	}
 	// A user access administrator may assign roles, not deploy.
 	f.want(f.do("uaa", "PUT", deployments+"/d"+depAPI, deployBody(acrTemplate(""))), 403, "AuthorizationFailed")

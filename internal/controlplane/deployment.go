@@ -316,15 +316,18 @@ func asError(err error) *Error {
 func (s *Service) writeAction(r *template.Resource, location string) (action, scope string, err error) {
 	typ := strings.ToLower(r.Type)
 	switch {
-	case typ == "microsoft.authorization/roleassignments" && r.Scope != "":
-		if _, err := resourceid.Parse(r.Scope); err != nil {
-			return "", "", invalidTemplateResource(r, err)
+	case typ == "microsoft.authorization/roleassignments":
+		scope, err := assignmentScope(r)
+		if err != nil {
+			return "", "", err
 		}
-		return actionAssignmentWrite, r.Scope, nil
+		return actionAssignmentWrite, scope.String(), nil
+	case r.Scope != "":
+		return "", "", invalidTemplateResource(r, errors.New("berth deploys role assignments only as extension resources (with a scope)"))
 	case typ == strings.ToLower(resourcetype.FederatedIdentityCredential):
 		return resourcetype.FederatedIdentityCredential + "/write", r.ID, nil
 	}
-	if k, ok := kinds[typ]; ok && r.Scope == "" {
+	if k, ok := kinds[typ]; ok {
 		return k.Type() + "/write", r.ID, nil
 	}
 	_, t, _ := strings.Cut(r.Type, "/")
@@ -335,6 +338,20 @@ func (s *Service) writeAction(r *template.Resource, location string) (action, sc
 	return "", "", fail(ErrBadRequest, "NoRegisteredProviderFound",
 		"No registered resource provider found for location '%s' and API version '%s' for type '%s'. The supported api-versions are '%s'. The supported locations are ''. berth deploys registries, user-assigned identities and their federated identity credentials, role assignments, virtual machines, managed clusters, and records of virtual networks, network security groups, public IP addresses and network interfaces.",
 		location, r.APIVersion, t, strings.Join(versions, ", "))
+}
+
+// assignmentScope is where a role assignment of a template is made: its
+// scope, or the group when it states none.
+func assignmentScope(r *template.Resource) (resourceid.ID, error) {
+	scope := r.Scope
+	if scope == "" {
+		scope = strings.TrimSuffix(r.ID, "/providers/"+r.Type+"/"+r.Name)
+	}
+	id, err := resourceid.Parse(scope)
+	if err != nil {
+		return id, invalidTemplateResource(r, err)
+	}
+	return id, nil
 }
 
 func invalidTemplateResource(r *template.Resource, err error) error {
@@ -525,9 +542,9 @@ func (s *Service) deployResource(ctx context.Context, c Caller, g store.Resource
 	}
 	switch typ := strings.ToLower(r.Type); {
 	case typ == "microsoft.authorization/roleassignments":
-		scope, err := resourceid.Parse(r.Scope)
+		scope, err := assignmentScope(r)
 		if err != nil {
-			return 0, invalidTemplateResource(r, err)
+			return 0, err
 		}
 		_, err = s.CreateRoleAssignment(ctx, c, scope, r.Name, NewRoleAssignment{RoleDefinitionID: props.RoleDefinitionID, PrincipalID: props.PrincipalID, PrincipalType: props.PrincipalType})
 		if errors.Is(err, ErrConflict) {
