@@ -1,6 +1,7 @@
 package arm
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -301,5 +302,22 @@ func TestDeploymentParameters(t *testing.T) {
 	}
 	if a.get("properties.outputs.echo.type") != "SecureString" || strings.Contains(a.raw, "s3cret-value") || strings.Contains(f.do("owner", "GET", deployments+"/p"+depAPI, "").raw, "s3cret-value") {
 		t.Fatalf("a secure parameter's value is shown: %s", a.raw)
+	}
+}
+
+// BenchmarkDeployment: one deployment of a registry, an identity and the
+// identity's AcrPull on it, through the management API on SQLite.
+func BenchmarkDeployment(b *testing.B) {
+	f := newFixture(b)
+	f.want(f.do("owner", "PUT", group+api, `{"location":"westeurope"}`), 201, "")
+	tmpl := strings.Replace(strings.Replace(acrTemplate(""), `"name": "builder"`, `"name": "[parameters('identity')]"`, 1),
+		`"parameters": {`, `"parameters": {"identity": {"type": "string"},`, 1)
+	tmpl = strings.ReplaceAll(strings.ReplaceAll(tmpl, `'builder'`, `parameters('identity')`), `"builder"`, `"[parameters('identity')]"`)
+	b.ResetTimer()
+	for i := range b.N {
+		body := fmt.Sprintf(`{"properties": {"parameters": {"registry": {"value": "reg%06d"}, "identity": {"value": "id%06d"}}, template: %s}}`, i, i, tmpl)
+		if a := f.do("owner", "PUT", fmt.Sprintf("%s/d%d%s", deployments, i, depAPI), body); a.get("properties.provisioningState") != "Succeeded" {
+			b.Fatalf("deploy: %d %s", a.status, a.raw)
+		}
 	}
 }

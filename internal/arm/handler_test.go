@@ -43,7 +43,7 @@ const (
 )
 
 type fixture struct {
-	t    *testing.T
+	t    testing.TB
 	meta *sqlstore.DB
 	h    *Handler
 	toks tokens
@@ -53,7 +53,7 @@ type fixture struct {
 // subscription, and principals named by their roles at the subscription:
 // "owner", "contributor", "reader", "uaa", plus "nobody" with no role and
 // "stranger" in another tenant. Each principal's token is its name.
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	meta, _ := stores.New(t)
 	ctx := context.Background()
