@@ -196,11 +196,11 @@ func (ev *evaluator) parameter(key string) (any, error) {
 	if v, ok := ev.paramVals[key]; ok {
 		return v, nil
 	}
-	d, ok := ev.t.params[key]
+	pd, ok := ev.t.params[key]
 	if !ok {
 		return nil, errf("The template parameter '%s' is not found.", key)
 	}
-	name := d["\x00name"].(string)
+	d, name := pd.decl, pd.name
 	if ev.busy["p:"+key] {
 		return nil, invalid("The template parameter '%s' refers to itself through its default value", name)
 	}

@@ -41,7 +41,7 @@ func within(err error, format string, args ...any) error {
 
 // Template is a parsed deployment template.
 type Template struct {
-	params    map[string]map[string]any
+	params    map[string]paramDecl // by lower-case name
 	variables map[string]any
 	resources []any
 	outputs   map[string]any
@@ -69,7 +69,7 @@ func FromValue(v any) (*Template, error) {
 	if v, ok := field(root, "languageVersion"); ok {
 		return nil, invalid("The template's languageVersion '%v' is not supported: berth deploys templates whose resources are an array", v)
 	}
-	t := &Template{params: map[string]map[string]any{}, variables: map[string]any{}, outputs: map[string]any{}}
+	t := &Template{params: map[string]paramDecl{}, variables: map[string]any{}, outputs: map[string]any{}}
 	for k, v := range root {
 		switch strings.ToLower(k) {
 		case "$schema", "contentversion", "metadata", "apiprofile":
@@ -87,7 +87,7 @@ func FromValue(v any) (*Template, error) {
 				if !ok {
 					return nil, invalid("The template parameter '%s' must be an object", name)
 				}
-				t.params[strings.ToLower(name)] = withName(dm, name)
+				t.params[strings.ToLower(name)] = paramDecl{name: name, decl: lowerKeys(dm)}
 			}
 		case "variables":
 			m, ok := v.(map[string]any)
@@ -192,9 +192,17 @@ func unknownFunction(n node) string {
 	return ""
 }
 
-// withName keeps a declaration's name as the template spells it.
-func withName(m map[string]any, name string) map[string]any {
-	out := map[string]any{"\x00name": name}
+// paramDecl is a parameter's declaration, its members by lower-case
+// name, and its name as the template spells it.
+type paramDecl struct {
+	name string
+	decl map[string]any
+}
+
+// lowerKeys is m with its member names in lower case, as declarations'
+// members are matched.
+func lowerKeys(m map[string]any) map[string]any {
+	out := map[string]any{}
 	for k, v := range m {
 		out[strings.ToLower(k)] = v
 	}
@@ -290,8 +298,8 @@ func (t *Template) Plan(s Scope, params map[string]any) (*Plan, error) {
 			return nil, err
 		}
 		d := t.params[k]
-		typ, _ := d["type"].(string)
-		p.Parameters[d["\x00name"].(string)] = Parameter{Type: typ, Value: v}
+		typ, _ := d.decl["type"].(string)
+		p.Parameters[d.name] = Parameter{Type: typ, Value: v}
 	}
 	vnames := make([]string, 0, len(t.variables))
 	for k := range t.variables {
@@ -625,7 +633,7 @@ func (p *Plan) Outputs(ref Reference) (map[string]Output, error) {
 		if !ok {
 			return nil, invalid("The template output '%s' must be an object", name)
 		}
-		dm = withName(dm, name)
+		dm = lowerKeys(dm)
 		typ, _ := dm["type"].(string)
 		if c, ok := dm["condition"]; ok {
 			v, err := p.ev.value(e, c)

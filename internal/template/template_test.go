@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 )
@@ -344,4 +345,19 @@ func FuzzJSONC(f *testing.F) {
 			t.Fatalf("%q became %q", s, out)
 		}
 	})
+}
+
+// TestFunctionsDocumented: docs/deployments.md lists every function berth
+// evaluates.
+func TestFunctionsDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/deployments.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	low := strings.ToLower(string(doc))
+	for _, f := range Functions() {
+		if !strings.Contains(low, "`"+f+"`") && !strings.Contains(low, "`"+f+"()`") {
+			t.Errorf("docs/deployments.md does not list %s", f)
+		}
+	}
 }
