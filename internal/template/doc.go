@@ -19,8 +19,10 @@
 //     under its scope, given as "scope" or in the older
 //     "<type>/providers/<extension type>" form), and dependsOn (by name,
 //     id or copy loop name), ordered so that each resource comes after what
-//     it depends on and otherwise in template order. A dependency cycle, an
-//     unknown dependsOn, or one id defined twice is refused.
+//     it depends on and otherwise in template order. Depending on a
+//     resource whose condition is false is depending on nothing. A
+//     dependency cycle, an unknown dependsOn, or one id defined twice is
+//     refused.
 //
 // Plan.Body then evaluates what one resource states (location, tags, sku,
 // identity, properties..., property copy loops expanded) when the caller

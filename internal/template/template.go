@@ -255,6 +255,9 @@ type Plan struct {
 	Parameters map[string]Parameter
 	ev         *evaluator
 	outputs    map[string]any
+	// skipped are the names and ids of resources whose condition is
+	// false: depending on one is depending on nothing.
+	skipped map[string]bool
 }
 
 // Parameter is a parameter's declared type and value.
@@ -285,7 +288,7 @@ func (t *Template) Plan(s Scope, params map[string]any) (*Plan, error) {
 		}
 		ev.given[strings.ToLower(name)] = numbers(v)
 	}
-	p := &Plan{ev: ev, outputs: t.outputs, Parameters: map[string]Parameter{}}
+	p := &Plan{ev: ev, outputs: t.outputs, Parameters: map[string]Parameter{}, skipped: map[string]bool{}}
 	ev.plan = p
 	names := make([]string, 0, len(t.params))
 	for k := range t.params {
@@ -386,6 +389,9 @@ func (p *Plan) expand(def map[string]any, parent *Resource) error {
 			if b, ok := v.(bool); !ok {
 				return invalid("The template resource '%s' is not valid: its condition must be a boolean, not '%v'", label, v)
 			} else if !b {
+				if r, err := p.instance(e, def, parent); err == nil {
+					p.skipped[strings.ToLower(r.ID)], p.skipped[strings.ToLower(r.Name)] = true, true
+				}
 				continue
 			}
 		}
@@ -558,6 +564,9 @@ func (p *Plan) order() error {
 	for i, r := range p.Resources {
 		for _, d := range r.deps {
 			targets, ok := byKey[strings.ToLower(d)]
+			if !ok && p.skipped[strings.ToLower(d)] {
+				continue
+			}
 			if !ok {
 				return invalid("The resource '%s' is not defined in the template", d)
 			}

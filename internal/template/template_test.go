@@ -194,7 +194,7 @@ func TestResources(t *testing.T) {
 			 "resources": [{"type": "federatedIdentityCredentials", "apiVersion": "2023-01-31", "name": "fic", "properties": {"subject": "[concat('s', copyIndex())]"}}]},
 			{"type": "Microsoft.ContainerRegistry/registries", "apiVersion": "2023-07-01", "name": "reg", "condition": "[greater(parameters('n'), 1)]"},
 			{"type": "Microsoft.ContainerRegistry/registries", "apiVersion": "2023-07-01", "name": "never", "condition": false},
-			{"type": "Microsoft.ContainerRegistry/registries/providers/roleAssignments", "apiVersion": "2022-04-01", "name": "reg/Microsoft.Authorization/g2", "dependsOn": ["reg"]}
+			{"type": "Microsoft.ContainerRegistry/registries/providers/roleAssignments", "apiVersion": "2022-04-01", "name": "reg/Microsoft.Authorization/g2", "dependsOn": ["reg", "never"]}
 		]
 	}`, nil)
 	g := "/subscriptions/s1/resourceGroups/rg/providers/"
