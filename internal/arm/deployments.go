@@ -84,6 +84,21 @@ func (h *Handler) deployments(w http.ResponseWriter, r *http.Request, c controlp
 			return err
 		}
 		return list(w, ops)
+	case len(rest) == 3 && strings.EqualFold(rest[1], "operations"):
+		if r.Method != http.MethodGet {
+			return methodNotAllowed(r)
+		}
+		ops, err := h.Service.DeploymentOperations(ctx, c, id)
+		if err != nil {
+			return err
+		}
+		for _, op := range ops {
+			if strings.EqualFold(op.OperationID, rest[2]) {
+				return writeJSON(w, http.StatusOK, op)
+			}
+		}
+		return &controlplane.Error{Kind: controlplane.ErrNotFound, Code: "DeploymentOperationNotFound",
+			Message: "The operation '" + rest[2] + "' of deployment '" + rest[0] + "' could not be found."}
 	case len(rest) == 3 && strings.EqualFold(rest[1], "operationStatuses"):
 		if r.Method != http.MethodGet {
 			return methodNotAllowed(r)

@@ -116,6 +116,10 @@ func TestDeploymentMakesEachResource(t *testing.T) {
 			t.Fatalf("operation: %v", op)
 		}
 	}
+	if one := f.do("reader", "GET", deployments+"/acr/operations/"+ops[0]["operationId"].(string)+depAPI, ""); one.get("properties.targetResource.id") != ops[0]["properties"].(map[string]any)["targetResource"].(map[string]any)["id"] {
+		t.Fatalf("one operation: %s", one.raw)
+	}
+	f.want(f.do("reader", "GET", deployments+"/acr/operations/NONE"+depAPI, ""), 404, "DeploymentOperationNotFound")
 	if ds := f.do("reader", "GET", deployments+depAPI, "").values(); len(ds) != 1 || ds[0]["name"] != "acr" {
 		t.Fatalf("list: %v", ds)
 	}
