@@ -325,3 +325,47 @@ func BenchmarkDeployment(b *testing.B) {
 		}
 	}
 }
+
+// TestDeploymentOfBicepOutput: a template as Bicep compiles one (its
+// generator metadata, names by format, reference with an API version and
+// 'full', a machine's system-assigned identity given AcrPull).
+func TestDeploymentOfBicepOutput(t *testing.T) {
+	f := newFixture(t)
+	f.want(f.do("owner", "PUT", group+api, `{"location":"westeurope"}`), 201, "")
+	a := f.do("owner", "PUT", deployments+"/main"+depAPI, `{"properties": {"mode": "Incremental", "template": {
+	  "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+	  "contentVersion": "1.0.0.0",
+	  "metadata": {"_generator": {"name": "bicep", "version": "0.24.24.22086", "templateHash": "1"}},
+	  "parameters": {
+	    "location": {"type": "string", "defaultValue": "[resourceGroup().location]"},
+	    "acrName": {"type": "string", "defaultValue": "[format('acr{0}', uniqueString(resourceGroup().id))]"}
+	  },
+	  "variables": {"acrPull": "[subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '`+acrPull+`')]"},
+	  "resources": [
+	    {"type": "Microsoft.ContainerRegistry/registries", "apiVersion": "2023-07-01", "name": "[parameters('acrName')]",
+	     "location": "[parameters('location')]", "sku": {"name": "Basic"}, "properties": {"adminUserEnabled": false}},
+	    {"type": "Microsoft.Compute/virtualMachines", "apiVersion": "2023-09-01", "name": "[format('{0}-vm', 'app')]",
+	     "location": "[parameters('location')]", "identity": {"type": "SystemAssigned"}, "properties": {"hardwareProfile": {"vmSize": "Standard_B1s"}}},
+	    {"type": "Microsoft.Authorization/roleAssignments", "apiVersion": "2022-04-01",
+	     "scope": "[format('Microsoft.ContainerRegistry/registries/{0}', parameters('acrName'))]",
+	     "name": "[guid(resourceId('Microsoft.ContainerRegistry/registries', parameters('acrName')), resourceId('Microsoft.Compute/virtualMachines', format('{0}-vm', 'app')), variables('acrPull'))]",
+	     "properties": {"roleDefinitionId": "[variables('acrPull')]", "principalType": "ServicePrincipal",
+	       "principalId": "[reference(resourceId('Microsoft.Compute/virtualMachines', format('{0}-vm', 'app')), '2023-09-01', 'full').identity.principalId]"},
+	     "dependsOn": ["[resourceId('Microsoft.ContainerRegistry/registries', parameters('acrName'))]", "[resourceId('Microsoft.Compute/virtualMachines', format('{0}-vm', 'app'))]"]}
+	  ],
+	  "outputs": {
+	    "loginServer": {"type": "string", "value": "[reference(resourceId('Microsoft.ContainerRegistry/registries', parameters('acrName')), '2023-07-01').loginServer]"},
+	    "principalId": {"type": "string", "value": "[reference(resourceId('Microsoft.Compute/virtualMachines', format('{0}-vm', 'app')), '2023-09-01', 'full').identity.principalId]"}
+	  }}}}`)
+	if a.status != 201 || a.get("properties.provisioningState") != "Succeeded" {
+		t.Fatalf("deploy: %d %s", a.status, a.raw)
+	}
+	login, _ := a.get("properties.outputs.loginServer.value").(string)
+	if !strings.HasPrefix(login, "acr") || !strings.HasSuffix(login, ".cr.test") {
+		t.Fatalf("login server: %s", a.raw)
+	}
+	vm := f.do("reader", "GET", group+"/providers/Microsoft.Compute/virtualMachines/app-vm"+api, "")
+	if vm.get("identity.principalId") == nil || vm.get("identity.principalId") != a.get("properties.outputs.principalId.value") {
+		t.Fatalf("machine %s, outputs %s", vm.raw, a.raw)
+	}
+}
