@@ -23,8 +23,8 @@ func (a azureCLI) runFailing(args ...string) string {
 
 // TestAzureCLIDeployment: the cloud's CLI deploys a template from a file
 // (a registry, a user-assigned identity and its AcrPull on the registry,
-// and outputs), shows the deployment and its operations, and reports a
-// template berth refuses, which makes nothing.
+// and outputs), predicts it with what-if, shows the deployment and its
+// operations, and reports a template berth refuses, which makes nothing.
 func TestAzureCLIDeployment(t *testing.T) {
 	s, proxy := startCloudHostnames(t)
 	az := newAzureCLI(t, s, proxy)
@@ -33,6 +33,13 @@ func TestAzureCLIDeployment(t *testing.T) {
 	tmpl, err := filepath.Abs("testdata/deployments/registry-identity-acrpull.json")
 	if err != nil {
 		t.Fatal(err)
+	}
+	whatIf := func() string {
+		return az.run("deployment", "group", "what-if", "-g", "apps", "-n", "acr", "--template-file", tmpl,
+			"--parameters", "identityName=puller", "--no-pretty-print", "--query", "join(',', changes[].changeType)", "-o", "tsv")
+	}
+	if got := whatIf(); got != "Create,Create,Create" {
+		t.Fatalf("what-if before: %q", got)
 	}
 	var outputs struct {
 		LoginServer, ClientID struct{ Value string }
@@ -61,6 +68,9 @@ func TestAzureCLIDeployment(t *testing.T) {
 	}
 	if got := az.run("deployment", "operation", "group", "list", "-g", "apps", "-n", "acr", "--query", "length([?properties.provisioningState=='Succeeded'])", "-o", "tsv"); got != "3" {
 		t.Fatalf("operations: %q", got)
+	}
+	if got := whatIf(); got != "Deploy,Deploy,Deploy" {
+		t.Fatalf("what-if after: %q", got)
 	}
 	// Deploying again is a no-op that succeeds.
 	az.run("deployment", "group", "create", "-g", "apps", "-n", "acr", "--template-file", tmpl, "--parameters", "identityName=puller", "-o", "none")

@@ -75,6 +75,19 @@ func (h *Handler) deployments(w http.ResponseWriter, r *http.Request, c controlp
 			return err
 		}
 		return writeJSON(w, http.StatusOK, d)
+	case len(rest) == 2 && strings.EqualFold(rest[1], "whatIf"):
+		if r.Method != http.MethodPost {
+			return methodNotAllowed(r)
+		}
+		in, err := decodeDeployment(r)
+		if err != nil {
+			return err
+		}
+		changes, err := h.Service.WhatIfDeployment(ctx, c, id, in)
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, map[string]any{"status": "Succeeded", "properties": map[string]any{"changes": changes}})
 	case len(rest) == 2 && strings.EqualFold(rest[1], "operations"):
 		if r.Method != http.MethodGet {
 			return methodNotAllowed(r)

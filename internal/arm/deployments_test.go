@@ -62,9 +62,29 @@ func TestDeploymentMakesEachResource(t *testing.T) {
 	}
 	f.want(f.do("owner", "GET", registry+api, ""), 404, "ResourceNotFound")
 
+	changes := func() map[string]int {
+		t.Helper()
+		w := f.do("owner", "POST", deployments+"/acr/whatIf"+depAPI, deployBody(acrTemplate("")))
+		if w.status != 200 || w.get("status") != "Succeeded" {
+			t.Fatalf("what-if: %d %s", w.status, w.raw)
+		}
+		n := map[string]int{}
+		for _, c := range w.get("properties.changes").([]any) {
+			n[c.(map[string]any)["changeType"].(string)]++
+		}
+		return n
+	}
+	if n := changes(); n["Create"] != 5 || len(n) != 1 {
+		t.Fatalf("what-if before: %v", n)
+	}
+	f.want(f.do("owner", "GET", registry+api, ""), 404, "ResourceNotFound")
+
 	a := f.do("owner", "PUT", deployments+"/acr"+depAPI, deployBody(acrTemplate("")))
 	if a.status != 201 || a.get("properties.provisioningState") != "Succeeded" {
 		t.Fatalf("deploy: %d %s", a.status, a.raw)
+	}
+	if n := changes(); n["Deploy"] != 5 || len(n) != 1 {
+		t.Fatalf("what-if after: %v", n)
 	}
 	if a.get("properties.outputs.loginServer.value") != "myregistry.cr.test" || a.get("properties.outputs.loginServer.type") != "String" {
 		t.Fatalf("outputs: %s", a.raw)

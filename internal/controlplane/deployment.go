@@ -48,6 +48,7 @@ const (
 	actionDeploymentWrite    = resourcetype.Deployment + "/write"
 	actionDeploymentDelete   = resourcetype.Deployment + "/delete"
 	actionDeploymentValidate = resourcetype.Deployment + "/validate/action"
+	actionDeploymentWhatIf   = resourcetype.Deployment + "/whatIf/action"
 )
 
 // DeploymentInput is the body of a deployment PUT or validate.
@@ -716,6 +717,68 @@ func (s *Service) DeleteDeployment(ctx context.Context, c Caller, id resourceid.
 	}
 	err = s.Store.DeleteResource(ctx, id.String())
 	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// WhatIfChange is what a deployment would do to one resource.
+type WhatIfChange struct {
+	ResourceID string         `json:"resourceId"`
+	ChangeType string         `json:"changeType"`
+	After      map[string]any `json:"after,omitempty"`
+}
+
+// WhatIfDeployment checks a deployment as ValidateDeployment does and
+// says which resources it would create and which it would deploy again
+// (change type Deploy: berth does not predict how their properties would
+// change).
+func (s *Service) WhatIfDeployment(ctx context.Context, c Caller, id resourceid.ID, in DeploymentInput) ([]WhatIfChange, error) {
+	id = deploymentID(id.Subscription, id.ResourceGroup, id.Name())
+	sub, g, err := s.deploymentScope(ctx, c, id, actionDeploymentWhatIf)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.prepare(ctx, c, sub, g, id, in)
+	if err != nil {
+		return nil, err
+	}
+	out := []WhatIfChange{}
+	for _, r := range p.plan.Resources {
+		exists, err := s.exists(ctx, c, r)
+		if err != nil {
+			return nil, err
+		}
+		ch := WhatIfChange{ResourceID: r.ID, ChangeType: "Create",
+			After: map[string]any{"id": r.ID, "name": r.Name, "type": r.Type, "apiVersion": r.APIVersion}}
+		if exists {
+			ch.ChangeType = "Deploy"
+		}
+		out = append(out, ch)
+	}
+	return out, nil
+}
+
+// exists reports whether a resource of a template is there already.
+func (s *Service) exists(ctx context.Context, c Caller, r *template.Resource) (bool, error) {
+	var err error
+	switch typ := strings.ToLower(r.Type); {
+	case typ == "microsoft.authorization/roleassignments":
+		scope, serr := assignmentScope(r)
+		if serr != nil {
+			return false, serr
+		}
+		_, err = s.assignmentAt(ctx, scope, strings.ToLower(r.Name))
+	case typ == strings.ToLower(resourcetype.FederatedIdentityCredential):
+		id, perr := resourceid.Parse(r.ID)
+		if perr != nil {
+			return false, invalidTemplateResource(r, perr)
+		}
+		_, err = s.GetFederatedCredential(ctx, c, id)
+	default:
+		_, err = s.Store.GetResource(ctx, r.ID)
+	}
+	if errors.Is(err, ErrNotFound) || errors.Is(err, store.ErrNotFound) {
 		return false, nil
 	}
 	return err == nil, err
