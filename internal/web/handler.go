@@ -3,9 +3,7 @@ package web
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/sha256"
 	"embed"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"html/template"
@@ -45,8 +43,7 @@ type Handler struct {
 	log   *slog.Logger
 	key   []byte
 	pages map[string]*template.Template
-	style template.CSS
-	csp   string
+	style Style
 	// throttle slows down password guessing per user. Attempts made while
 	// a user's wait lasts are refused without checking the password, so
 	// that a guesser cannot make the server spend argon2's memory and time
@@ -67,18 +64,14 @@ func New(ctx context.Context, st Store, rec audit.Recorder, log *slog.Logger) (*
 	if err != nil {
 		return nil, fmt.Errorf("web session key: %w", err)
 	}
-	css, err := templateFS.ReadFile("templates/style.css")
+	style, err := NewStyle(nil)
 	if err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256(css)
 	h := &Handler{
 		dir: st, consent: &graph.Service{Directory: st, Audit: rec}, audit: rec, log: log, key: key,
-		pages: map[string]*template.Template{},
-		style: template.CSS(css),
-		// The stylesheet is inline and allowed by its hash, so no other
-		// style, script or resource of any kind can load.
-		csp:      "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+		pages:    map[string]*template.Template{},
+		style:    style,
 		hashing:  make(chan struct{}, maxConcurrentHashes),
 		throttle: &throttle.Failures{Free: 5, Window: 15 * time.Minute, First: time.Second, Max: 5 * time.Minute},
 		now:      time.Now,
@@ -136,24 +129,23 @@ func failure(status int, title, format string, args ...any) error {
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	hd := w.Header()
-	hd.Set("Content-Security-Policy", h.csp)
-	hd.Set("X-Frame-Options", "DENY")
-	hd.Set("Referrer-Policy", "no-referrer")
-	hd.Set("Cache-Control", "no-store")
-	hd.Set("X-Content-Type-Options", "nosniff")
+	h.style.SetHeaders(w.Header())
 	r = audit.Attach(w, r)
 	var err error
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodPost:
 		err = h.serve(w, r)
 	default:
-		hd.Set("Allow", "GET, HEAD, POST")
+		w.Header().Set("Allow", "GET, HEAD, POST")
 		err = failure(http.StatusMethodNotAllowed, "Method not allowed", "This page answers GET and POST only.")
 	}
-	if err == nil {
-		return
+	if err != nil {
+		h.fail(w, r, err)
 	}
+}
+
+// fail answers err as an error page.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var pe *pageError
 	switch {
 	case errors.As(err, &pe):
@@ -167,25 +159,34 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.render(w, pe.status, "error", page{Title: pe.title, Message: pe.message})
 }
 
+// target is what a sign-in is for: a consent request, or a portal page.
+type target struct {
+	// tenant is zero where it is the tenant of whoever signs in (common,
+	// organizations, the portal).
+	tenant store.Tenant
+	// action is where the page's forms post and where a sign-in returns:
+	// the page's own URL, so that every POST carries, and is checked
+	// against, the same request.
+	action string
+	// reviewing names the application whose request the person signs in
+	// to review; empty for the portal.
+	reviewing string
+}
+
 // flow is a consent request, checked.
 type flow struct {
-	form string
-	// tenant is zero for common and organizations, where it is the
-	// signed-in user's.
-	tenant   store.Tenant
+	target
+	form     string
 	app      store.Application
 	home     store.Tenant
 	redirect string
 	query    url.Values
-	// action is where the page's form posts: this same URL, so that
-	// every POST carries, and is checked against, the same request.
-	action string
 }
 
 // check validates what the request names, before anything is shown.
 func (h *Handler) check(ctx context.Context, r *http.Request) (*flow, error) {
 	ref, rest, _ := splitTenant(r.URL.Path)
-	f := &flow{form: formOf(rest), query: r.URL.Query(), action: r.URL.RequestURI()}
+	f := &flow{form: formOf(rest), query: r.URL.Query(), target: target{action: r.URL.RequestURI()}}
 	switch strings.ToLower(ref) {
 	case "common", "organizations":
 	default:
@@ -209,7 +210,7 @@ func (h *Handler) check(ctx context.Context, r *http.Request) (*flow, error) {
 	if err != nil {
 		return nil, err
 	}
-	f.app = app
+	f.app, f.reviewing = app, app.DisplayName
 	if f.home, err = h.dir.GetTenant(ctx, app.TenantID); err != nil {
 		return nil, err
 	}
@@ -284,9 +285,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 		}
 		switch r.PostForm.Get("step") {
 		case "signin":
-			return h.signIn(w, r, f, s, now)
+			return h.signIn(w, r, f.target, s, now)
 		case "newpassword":
-			return h.newPassword(w, r, f, s, now)
+			return h.newPassword(w, r, f.target, s, now)
 		case "consent":
 			return h.decide(w, r, f, s)
 		}
@@ -298,7 +299,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 		case err != nil:
 			return err
 		case ok && s.Change:
-			return h.showNewPassword(w, http.StatusOK, f, s, t, u, nil)
+			return h.showNewPassword(w, http.StatusOK, f.target, s, t, u, nil)
 		case ok:
 			return h.showConsent(w, r, f, s, t, u)
 		}
@@ -306,12 +307,12 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 	if !hasSession {
 		s = h.writeSession(w, "", store.User{}, now)
 	}
-	return h.showSignIn(w, http.StatusOK, f, s, "", nil)
+	return h.showSignIn(w, http.StatusOK, f.target, s, "", nil)
 }
 
-func (h *Handler) showSignIn(w http.ResponseWriter, status int, f *flow, s session, username string, errs []fieldError) error {
+func (h *Handler) showSignIn(w http.ResponseWriter, status int, f target, s session, username string, errs []fieldError) error {
 	p := page{
-		Title: "Sign in", App: f.app.DisplayName, Action: f.action, CSRF: h.csrfToken(s),
+		Title: "Sign in", App: f.reviewing, Action: f.action, CSRF: h.csrfToken(s),
 		Username: username, Errors: errs,
 	}
 	if f.tenant.ID != "" {
@@ -333,7 +334,7 @@ var dummyHash = sync.OnceValue(func() string {
 	return enc
 })
 
-func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, f *flow, s session, now time.Time) error {
+func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, f target, s session, now time.Time) error {
 	ctx := r.Context()
 	username := strings.TrimSpace(r.PostForm.Get("username"))
 	pw := r.PostForm.Get("password")
@@ -450,9 +451,9 @@ func (h *Handler) argon2(ctx context.Context, fn func() error) error {
 	return fn()
 }
 
-func (h *Handler) showNewPassword(w http.ResponseWriter, status int, f *flow, s session, t store.Tenant, u store.User, errs []fieldError) error {
+func (h *Handler) showNewPassword(w http.ResponseWriter, status int, f target, s session, t store.Tenant, u store.User, errs []fieldError) error {
 	p := page{
-		Title: "Choose a new password", App: f.app.DisplayName, Action: f.action, CSRF: h.csrfToken(s),
+		Title: "Choose a new password", App: f.reviewing, Action: f.action, CSRF: h.csrfToken(s),
 		Tenant: tenantName(t), Username: u.UserPrincipalName, MinLength: password.MinLength, Errors: errs,
 	}
 	for _, e := range errs {
@@ -465,7 +466,7 @@ func (h *Handler) showNewPassword(w http.ResponseWriter, status int, f *flow, s 
 
 // newPassword takes the new password of a user who signed in with one
 // they must change, and signs them in with it.
-func (h *Handler) newPassword(w http.ResponseWriter, r *http.Request, f *flow, s session, now time.Time) error {
+func (h *Handler) newPassword(w http.ResponseWriter, r *http.Request, f target, s session, now time.Time) error {
 	ctx := r.Context()
 	if !s.Change || (f.tenant.ID != "" && f.tenant.ID != s.Tenant) {
 		http.Redirect(w, r, f.action, http.StatusSeeOther)
@@ -568,7 +569,7 @@ func (h *Handler) showConsent(w http.ResponseWriter, r *http.Request, f *flow, s
 	// Chrome applies form-action to where a form's answer redirects too,
 	// so the registered redirect URI's origin must be allowed here.
 	if origin := cspOrigin(f.redirect); origin != "" {
-		w.Header().Set("Content-Security-Policy", h.csp+" "+origin)
+		w.Header().Set("Content-Security-Policy", h.style.CSP()+" "+origin)
 	}
 	h.render(w, http.StatusOK, "consent", page{
 		Title: "Permissions requested", Action: f.action, CSRF: h.csrfToken(s),
@@ -675,7 +676,7 @@ type page struct {
 }
 
 func (h *Handler) render(w http.ResponseWriter, status int, name string, p page) {
-	p.Style = h.style
+	p.Style = h.style.CSS
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	if err := h.pages[name].ExecuteTemplate(w, "base", p); err != nil {

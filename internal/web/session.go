@@ -126,6 +126,11 @@ func (h *Handler) writeSession(w http.ResponseWriter, tenant string, u store.Use
 	if u.ObjectID != "" {
 		s.Mark, s.Change = h.userMark(u), u.ForceChangePassword
 	}
+	h.setCookie(w, s)
+	return s
+}
+
+func (h *Handler) setCookie(w http.ResponseWriter, s session) {
 	raw, _ := json.Marshal(s)
 	payload := base64.RawURLEncoding.EncodeToString(raw)
 	http.SetCookie(w, &http.Cookie{
@@ -137,5 +142,4 @@ func (h *Handler) writeSession(w http.ResponseWriter, tenant string, u store.Use
 		Secure:   true,
 		SameSite: http.SameSiteLaxMode,
 	})
-	return s
 }
