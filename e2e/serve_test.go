@@ -48,7 +48,8 @@ func pushBlob(t *testing.T, s *berthtest.Server, repo string, content []byte) oc
 func TestServeFirstStartAndRestart(t *testing.T) {
 	s := berthtest.Start(t)
 	boot := s.Boot
-	if boot.TenantID == "" || boot.SubscriptionID == "" || boot.ClientID == "" || len(boot.ClientSecret) < 43 {
+	if boot.TenantID == "" || boot.SubscriptionID == "" || boot.ClientID == "" || len(boot.ClientSecret) < 43 ||
+		!strings.HasPrefix(boot.AdminUser, "admin@") || len(boot.AdminPassword) < 43 {
 		t.Fatalf("bootstrap.json incomplete: %+v", boot)
 	}
 	if boot.LoginServer != "default.cr.localhost" {

@@ -12,12 +12,13 @@ import (
 	"github.com/berthhq/berth/internal/store"
 )
 
-// EnsureOwner makes principalID Owner of a subscription, as a tenant's
-// administrator is from the start. It is not an error if it already is.
-func EnsureOwner(ctx context.Context, st store.RoleAssignments, tenantID, subscriptionID, principalID string) error {
+// EnsureOwner makes principalID, of principalType (PrincipalTypeUser or
+// PrincipalTypeServicePrincipal), Owner of a subscription, as a tenant's
+// administrators are from the start. It is not an error if it already is.
+func EnsureOwner(ctx context.Context, st store.RoleAssignments, tenantID, subscriptionID, principalID, principalType string) error {
 	err := st.CreateRoleAssignment(ctx, store.RoleAssignment{
 		ID: ids.New(), Scope: resourceid.ID{Subscription: subscriptionID}.String(), RoleDefinitionID: authz.Owner,
-		PrincipalID: principalID, PrincipalType: PrincipalTypeServicePrincipal, TenantID: tenantID, CreatedBy: principalID,
+		PrincipalID: principalID, PrincipalType: principalType, TenantID: tenantID, CreatedBy: principalID,
 		CreatedAt: time.Now().UTC(),
 	})
 	if errors.Is(err, store.ErrExists) {

@@ -14,7 +14,7 @@ import (
 func TestEnsureOwner(t *testing.T) {
 	f := newFixture(t)
 	for range 2 {
-		f.must(controlplane.EnsureOwner(f.ctx, f.meta, tenant, sub, "nobody"))
+		f.must(controlplane.EnsureOwner(f.ctx, f.meta, tenant, sub, "nobody", controlplane.PrincipalTypeServicePrincipal))
 	}
 	as, err := f.meta.RoleAssignmentsOfPrincipal(f.ctx, "nobody")
 	if err != nil || len(as) != 1 || as[0].RoleDefinitionID != authz.Owner || as[0].Scope != "/subscriptions/"+sub {

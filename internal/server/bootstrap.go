@@ -14,13 +14,15 @@ import (
 
 	"github.com/berthhq/berth/internal/controlplane"
 	"github.com/berthhq/berth/internal/ids"
+	"github.com/berthhq/berth/internal/password"
 	"github.com/berthhq/berth/internal/pki"
 	"github.com/berthhq/berth/internal/secret"
 	"github.com/berthhq/berth/internal/store"
 )
 
 // BootstrapFile is written to the data directory, readable only by its
-// owner: it holds the bootstrap administrator's secret.
+// owner: it holds the bootstrap administrator's secret and the first
+// user's password.
 const BootstrapFile = "bootstrap.json"
 
 // Bootstrap is the content of bootstrap.json.
@@ -32,6 +34,12 @@ type Bootstrap struct {
 	ClientID       string `json:"clientId"`
 	ClientSecret   string `json:"clientSecret"`
 	URL            string `json:"url"`
+	// AdminUser and AdminPassword sign a person in to the portal: the
+	// bootstrap tenant's first user, a Global Administrator and Owner of
+	// the subscription. The password is the first one; a new one the
+	// user chooses is not written here.
+	AdminUser     string `json:"adminUser,omitempty"`
+	AdminPassword string `json:"adminPassword,omitempty"`
 }
 
 // bootstrapRecord is what the metadata store keeps: the same ids, never
@@ -42,6 +50,7 @@ type bootstrapRecord struct {
 	Registry       string `json:"registry"`
 	AppObjectID    string `json:"appObjectId"`
 	ClientID       string `json:"clientId"`
+	AdminUserID    string `json:"adminUserId,omitempty"`
 }
 
 const bootstrapKey = "bootstrap"
@@ -54,7 +63,7 @@ const bootstrapKey = "bootstrap"
 func ensureBootstrap(ctx context.Context, meta store.Store, cp *controlplane.Service, cfg Config, url string, log *slog.Logger) (Bootstrap, error) {
 	path := filepath.Join(cfg.DataDir, BootstrapFile)
 	var rec bootstrapRecord
-	var fresh string // the administrator's secret, on first start
+	var fresh, freshPassword string // the administrator's secret and the user's password, when made
 	raw, err := meta.GetSetting(ctx, bootstrapKey)
 	if errors.Is(err, store.ErrNotFound) {
 		// Replicas starting together on a new store take turns: the
@@ -68,7 +77,7 @@ func ensureBootstrap(ctx context.Context, meta store.Store, cp *controlplane.Ser
 	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		rec, fresh, err = createBootstrap(ctx, meta, cp)
+		rec, fresh, freshPassword, err = createBootstrap(ctx, meta, cp)
 		if err != nil {
 			return Bootstrap{}, err
 		}
@@ -87,13 +96,29 @@ func ensureBootstrap(ctx context.Context, meta store.Store, cp *controlplane.Ser
 			err = meta.AddDirectoryRole(ctx, rec.TenantID, sp.ObjectID, store.RoleGlobalAdministrator)
 		}
 		if err == nil {
-			err = controlplane.EnsureOwner(ctx, meta, rec.TenantID, rec.SubscriptionID, sp.ObjectID)
+			err = controlplane.EnsureOwner(ctx, meta, rec.TenantID, rec.SubscriptionID, sp.ObjectID, controlplane.PrincipalTypeServicePrincipal)
 		}
 		if err == nil {
 			err = ensureDefaultRegistry(ctx, cp, rec)
 		}
 		if err != nil {
 			return Bootstrap{}, fmt.Errorf("bootstrap administrator: %w", err)
+		}
+		// Data directories made before the portal: the tenant gets its
+		// first user now.
+		if rec.AdminUserID == "" {
+			freshPassword, err = createAdminUser(ctx, meta, &rec)
+			switch {
+			case errors.Is(err, store.ErrExists):
+				log.Warn("the bootstrap tenant has a user named " + adminUserName + " already, so no first user was made for the portal")
+			case err != nil:
+				return Bootstrap{}, fmt.Errorf("bootstrap user: %w", err)
+			default:
+				data, _ := json.Marshal(rec)
+				if err := meta.PutSetting(ctx, bootstrapKey, string(data)); err != nil {
+					return Bootstrap{}, err
+				}
+			}
 		}
 	}
 	b := Bootstrap{
@@ -109,6 +134,9 @@ func ensureBootstrap(ctx context.Context, meta store.Store, cp *controlplane.Ser
 		if b.ClientSecret, err = addSecret(ctx, meta, rec.AppObjectID, "bootstrap"); err != nil {
 			return Bootstrap{}, err
 		}
+	}
+	if b.AdminUser, b.AdminPassword, err = adminPassword(ctx, meta, rec, freshPassword, old); err != nil {
+		return Bootstrap{}, err
 	}
 	data, err := json.MarshalIndent(b, "", "  ")
 	if err != nil {
@@ -192,7 +220,7 @@ func CreateTenant(ctx context.Context, meta store.Store, displayName, domain str
 			return meta.AddDirectoryRole(ctx, a.TenantID, spID, store.RoleGlobalAdministrator)
 		},
 		func() error {
-			return controlplane.EnsureOwner(ctx, meta, a.TenantID, a.SubscriptionID, spID)
+			return controlplane.EnsureOwner(ctx, meta, a.TenantID, a.SubscriptionID, spID, controlplane.PrincipalTypeServicePrincipal)
 		},
 	}
 	for _, step := range steps {
@@ -219,22 +247,86 @@ func ensureDefaultRegistry(ctx context.Context, cp *controlplane.Service, rec bo
 	return err
 }
 
-func createBootstrap(ctx context.Context, meta store.Store, cp *controlplane.Service) (bootstrapRecord, string, error) {
+func createBootstrap(ctx context.Context, meta store.Store, cp *controlplane.Service) (rec bootstrapRecord, secret, password string, err error) {
 	a, err := CreateTenant(ctx, meta, "Bootstrap tenant", "")
 	if err != nil {
-		return bootstrapRecord{}, "", fmt.Errorf("bootstrap: %w", err)
+		return rec, "", "", fmt.Errorf("bootstrap: %w", err)
 	}
-	rec := bootstrapRecord{
+	rec = bootstrapRecord{
 		TenantID: a.TenantID, SubscriptionID: a.SubscriptionID, Registry: DefaultRegistryName,
 		AppObjectID: a.appObjectID, ClientID: a.ClientID,
 	}
 	if err := ensureDefaultRegistry(ctx, cp, rec); err != nil {
-		return rec, "", fmt.Errorf("bootstrap: %w", err)
+		return rec, "", "", fmt.Errorf("bootstrap: %w", err)
+	}
+	if password, err = createAdminUser(ctx, meta, &rec); err != nil {
+		return rec, "", "", fmt.Errorf("bootstrap: %w", err)
 	}
 	// The record is written last: a start that fails half-way is redone
 	// from scratch with new ids rather than half-reused.
 	data, _ := json.Marshal(rec)
-	return rec, a.ClientSecret, meta.PutSetting(ctx, bootstrapKey, string(data))
+	return rec, a.ClientSecret, password, meta.PutSetting(ctx, bootstrapKey, string(data))
+}
+
+// adminUserName is the first user's name in the bootstrap tenant.
+const adminUserName = "admin"
+
+// createAdminUser makes the bootstrap tenant's first person, who signs in
+// to the portal: a Global Administrator of the tenant and Owner of its
+// subscription, as the bootstrap application is. It returns the user's
+// password, generated (256 bits) and kept only as a hash.
+func createAdminUser(ctx context.Context, meta store.Store, rec *bootstrapRecord) (string, error) {
+	t, err := meta.GetTenant(ctx, rec.TenantID)
+	if err != nil {
+		return "", err
+	}
+	pw := secret.Generate()
+	hash, err := password.Hash(pw)
+	if err != nil {
+		return "", err
+	}
+	u := store.User{ObjectID: ids.New(), TenantID: t.ID, UserPrincipalName: adminUserName + "@" + t.Domain,
+		DisplayName: "Administrator", PasswordHash: hash, CreatedAt: time.Now().UTC()}
+	if err := meta.CreateUser(ctx, u); err != nil {
+		return "", err
+	}
+	if err := meta.AddDirectoryRole(ctx, t.ID, u.ObjectID, store.RoleGlobalAdministrator); err != nil {
+		return "", err
+	}
+	if err := controlplane.EnsureOwner(ctx, meta, t.ID, rec.SubscriptionID, u.ObjectID, controlplane.PrincipalTypeUser); err != nil {
+		return "", err
+	}
+	rec.AdminUserID = u.ObjectID
+	return pw, nil
+}
+
+// adminPassword is the first user's name and password for bootstrap.json:
+// fresh, made just now; else the one the file already holds; else, the
+// file having been lost, a new one (the old cannot be recovered from its
+// hash). A user deleted since is named no more.
+func adminPassword(ctx context.Context, meta store.Directory, rec bootstrapRecord, fresh string, old Bootstrap) (upn, pw string, err error) {
+	if rec.AdminUserID == "" {
+		return "", "", nil
+	}
+	u, err := meta.GetUser(ctx, rec.AdminUserID)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", "", nil
+	}
+	if err != nil {
+		return "", "", err
+	}
+	switch {
+	case fresh != "":
+		return u.UserPrincipalName, fresh, nil
+	case old.AdminUser == u.UserPrincipalName && old.AdminPassword != "":
+		return u.UserPrincipalName, old.AdminPassword, nil
+	}
+	pw = secret.Generate()
+	hash, err := password.Hash(pw)
+	if err == nil {
+		err = meta.UpdateUser(ctx, u.ObjectID, store.UserUpdate{PasswordHash: &hash})
+	}
+	return u.UserPrincipalName, pw, err
 }
 
 func addSecret(ctx context.Context, meta store.Directory, appObjectID, name string) (string, error) {

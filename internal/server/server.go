@@ -285,6 +285,7 @@ Next steps:
   Trust the local CA:      %s
   Bootstrap credentials:   %s (tenant, subscription, administrator; keep it secret)
   Default registry:        %s, also at %s/v2/
+  Portal:                  %[4]s/portal/ (sign in as the adminUser of %[2]s with its adminPassword)
   Try it:
     curl --cacert %[1]s -u "$(jq -r .clientId %[2]s):$(jq -r .clientSecret %[2]s)" %[4]s/v2/_catalog
 `, filepath.Join(cfg.DataDir, pki.CACertFile), boot, b.LoginServer, url)

@@ -93,7 +93,7 @@ func TestManagedIdentityGrant(t *testing.T) {
 	must(meta.CreateTenant(ctx, store.Tenant{ID: tid, Domain: "m.example", CreatedAt: now}))
 	must(meta.CreateSubscription(ctx, store.Subscription{ID: sub, TenantID: tid, CreatedAt: now}))
 	admin := controlplane.Caller{TenantID: tid, ObjectID: "admin"}
-	must(controlplane.EnsureOwner(ctx, meta, tid, sub, "admin"))
+	must(controlplane.EnsureOwner(ctx, meta, tid, sub, "admin", controlplane.PrincipalTypeServicePrincipal))
 	_, _, err := cp.PutResourceGroup(ctx, admin, store.ResourceGroup{SubscriptionID: sub, Name: "g", Location: "here"})
 	must(err)
 	put := func(typ, name, body string) store.Resource {

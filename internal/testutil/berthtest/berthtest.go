@@ -76,6 +76,8 @@ type Bootstrap struct {
 	LoginServer    string `json:"loginServer"`
 	ClientID       string `json:"clientId"`
 	ClientSecret   string `json:"clientSecret"`
+	AdminUser      string `json:"adminUser"`
+	AdminPassword  string `json:"adminPassword"`
 }
 
 // Server is a running berth serve.
