@@ -36,6 +36,7 @@ import (
 	"github.com/berthhq/berth/internal/ociapi"
 	"github.com/berthhq/berth/internal/oidcissuer"
 	"github.com/berthhq/berth/internal/pki"
+	"github.com/berthhq/berth/internal/portal"
 	"github.com/berthhq/berth/internal/registry"
 	"github.com/berthhq/berth/internal/registryauth"
 	"github.com/berthhq/berth/internal/store"
@@ -127,6 +128,13 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 		return err
 	}
 
+	directory := &graph.Service{Directory: stores.Meta, Audit: trail}
+	people, err := portal.New(pages, directory, cp, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+
 	issuers, err := federatedIssuers(cfg.FederationCAFile)
 	if err != nil {
 		return err
@@ -158,9 +166,10 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 			Log:       log,
 			Addresses: cfg.addresses(ln.Addr()),
 		},
-		graph:      graph.NewHandler(&graph.Service{Directory: stores.Meta, Audit: trail}, stsService, log),
+		graph:      graph.NewHandler(directory, stsService, log),
 		management: &arm.Handler{Service: cp, Verifier: stsService, Log: log, RegistrySuffix: cfg.RegistrySuffix},
 		pages:      pages,
+		portal:     people,
 		issuers:    &oidcissuer.Handler{Store: stores.Meta, Scheme: scheme, Log: log},
 		disk:       dataDisk{cfg.DataDir},
 	}
@@ -332,6 +341,7 @@ type handler struct {
 	graph           *graph.Handler
 	management      *arm.Handler
 	pages           *web.Handler
+	portal          *portal.Handler
 	issuers         *oidcissuer.Handler
 	disk            dataDisk
 	defaultRegistry string
@@ -393,9 +403,16 @@ func (h *handler) route(w http.ResponseWriter, r *http.Request) string {
 	case oidcissuer.Match(p):
 		h.issuers.ServeHTTP(w, r)
 		return "oidc-issuer"
+	case portal.Match(p):
+		h.portal.ServeHTTP(w, r)
+		return "portal"
 	case web.Match(p):
 		h.pages.ServeHTTP(w, r)
 		return "web"
+	case p == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+		// People who open berth's address get the portal.
+		http.Redirect(w, r, portal.Prefix+"/", http.StatusFound)
+		return "portal"
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusNotFound)

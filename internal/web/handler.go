@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -26,6 +27,11 @@ import (
 
 //go:embed templates
 var templateFS embed.FS
+
+// Templates are the pages' templates; other surfaces' pages parse
+// templates/base.html from them for its partials ("errors", the error
+// summary), so that a form's errors read alike everywhere.
+var Templates fs.FS = templateFS
 
 // Store is what the pages read and write.
 type Store interface {

@@ -1,0 +1,26 @@
+// Package portal serves the pages people use to manage berth in a
+// browser, under /portal on berth's address: the directory's app
+// registrations (list and search, a new registration with its supported
+// account types and redirect URI, its overview with the application and
+// directory ids, its client secrets), the container registries the user
+// may read, and access control (role assignments at a scope and inherited
+// from above it; adding and removing them) on any subscription, resource
+// group or resource.
+//
+// Users of any tenant sign in through package web's sign-in pages and
+// session (web.Handler.Require): the portal keeps no session, key or CSRF
+// scheme of its own, and every form carries the session's CSRF token,
+// checked before the page's code runs. Every page calls the services
+// behind the directory and management APIs in-process (graph.Service,
+// controlplane.Service) as the signed-in user, so a user sees and changes
+// exactly what their directory roles and role assignments allow through
+// the APIs; a refusal is a page that says what was not allowed and what
+// would allow it.
+//
+// Pages are server-rendered html/template forms that need no JavaScript,
+// styled by package web's stylesheet with the portal's rules added, inline
+// and allowed by its hash, under the same strict Content-Security-Policy
+// and headers as the sign-in pages (Cache-Control no-store among them). A
+// new client secret's value is in the answer to the form that made it
+// only: it is never stored, and no page shows it again.
+package portal

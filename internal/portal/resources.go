@@ -1,0 +1,281 @@
+package portal
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/berthhq/berth/internal/authz"
+	"github.com/berthhq/berth/internal/controlplane"
+	"github.com/berthhq/berth/internal/ids"
+	"github.com/berthhq/berth/internal/resourceid"
+	"github.com/berthhq/berth/internal/resourcetype"
+	"github.com/berthhq/berth/internal/store"
+)
+
+func (h *Handler) home(w http.ResponseWriter, r *http.Request, rq *request) error {
+	subs, err := h.Resources.ListSubscriptions(r.Context(), rq.res)
+	if err != nil {
+		return err
+	}
+	h.render(w, http.StatusOK, "home", rq, view{Title: "Home", Section: "home", Data: struct {
+		Subscriptions []store.Subscription
+	}{subs}})
+	return nil
+}
+
+// registry is a row of the registries list.
+type registry struct {
+	store.Resource
+	LoginServer, Subscription string
+}
+
+func (h *Handler) registries(w http.ResponseWriter, r *http.Request, rq *request) error {
+	ctx := r.Context()
+	subs, err := h.Resources.ListSubscriptions(ctx, rq.res)
+	if err != nil {
+		return err
+	}
+	var regs []registry
+	for _, sub := range subs {
+		rs, err := h.Resources.ListResources(ctx, rq.res, sub.ID, controlplane.ResourceFilter{Type: resourcetype.Registry})
+		if err != nil {
+			return err
+		}
+		for _, res := range rs {
+			regs = append(regs, registry{Resource: res, LoginServer: h.Resources.LoginServer(res.Name), Subscription: sub.DisplayName})
+		}
+	}
+	slices.SortFunc(regs, func(a, b registry) int { return strings.Compare(a.Name, b.Name) })
+	from, to, p := paginate(r, len(regs), Prefix+"/registries")
+	h.render(w, http.StatusOK, "registries", rq, view{Title: "Container registries", Section: "registries",
+		Crumbs: []crumb{{"Home", Prefix + "/"}},
+		Data: struct {
+			Registries    []registry
+			Subscriptions int
+			Page          pager
+		}{regs[from:to], len(subs), p}})
+	return nil
+}
+
+// assignment is a row of the access control page.
+type assignment struct {
+	store.RoleAssignment
+	Role   string
+	Member member
+	// Here is whether it is at the page's scope, where it can be
+	// removed; otherwise Inherited names the scope it is inherited from.
+	Here      bool
+	Inherited string
+	From      string
+}
+
+// member is a principal as the page shows it.
+type member struct {
+	ID, Name, Kind, Detail string
+}
+
+// iamView is the access control page's data.
+type iamView struct {
+	Scope, ScopeName, ScopeKind string
+	Assignments                 []assignment
+	Roles                       []authz.RoleDefinition
+	Users, Apps, Identities     []member
+	Role, Member                string
+}
+
+func (h *Handler) iam(w http.ResponseWriter, r *http.Request, rq *request) error {
+	return h.showIAM(w, r, rq, http.StatusOK, "", "", nil)
+}
+
+// scopeOf is the scope the request names in ?scope=.
+func scopeOf(r *http.Request) (resourceid.ID, error) {
+	id, err := resourceid.Parse(r.URL.Query().Get("scope"))
+	if err != nil {
+		return id, &problem{status: http.StatusBadRequest, title: "No such scope",
+			message: "The address does not name a subscription, resource group or resource."}
+	}
+	return id, nil
+}
+
+// iamReaders is what the refusal of the access control page says would
+// allow it.
+const iamReaders = "a role assignment there or above it that allows reading role assignments (Owner, Contributor, Reader, User Access Administrator and others do)"
+
+func (h *Handler) showIAM(w http.ResponseWriter, r *http.Request, rq *request, status int, role, principal string, errs []fieldError) error {
+	ctx := r.Context()
+	scope, err := scopeOf(r)
+	if err != nil {
+		return err
+	}
+	as, err := h.Resources.ListRoleAssignments(ctx, rq.res, scope, controlplane.AssignmentFilter{AtScope: true})
+	if err != nil {
+		return refused(err, "Seeing who has access to %s needs %s; your account has none.", scope.String(), iamReaders)
+	}
+	v := iamView{Scope: scope.String(), ScopeName: scopeName(scope), ScopeKind: scopeKind(scope), Roles: authz.Roles(), Role: role, Member: principal}
+	names := map[string]member{}
+	for _, a := range as {
+		m, ok := names[a.PrincipalID]
+		if !ok {
+			m = h.member(ctx, rq, a.PrincipalID)
+			names[a.PrincipalID] = m
+		}
+		row := assignment{RoleAssignment: a, Member: m, Role: a.RoleDefinitionID, Here: strings.EqualFold(a.Scope, v.Scope)}
+		if def, ok := authz.RoleByID(a.RoleDefinitionID); ok {
+			row.Role = def.Name
+		}
+		if !row.Here {
+			if from, err := resourceid.Parse(a.Scope); err == nil {
+				row.Inherited, row.From = scopeKind(from)+" "+scopeName(from), from.String()
+			}
+		}
+		v.Assignments = append(v.Assignments, row)
+	}
+	slices.SortStableFunc(v.Assignments, func(a, b assignment) int {
+		return strings.Compare(strings.ToLower(a.Role+a.Member.Name), strings.ToLower(b.Role+b.Member.Name))
+	})
+	if err := h.members(ctx, rq, &v); err != nil {
+		return err
+	}
+	crumbs := []crumb{{"Home", Prefix + "/"}}
+	if scope.Type() == resourcetype.Registry {
+		crumbs = append(crumbs, crumb{"Container registries", Prefix + "/registries"})
+	}
+	h.render(w, status, "iam", rq, view{Title: "Access control (IAM)", Section: section(scope), Errors: errs, Crumbs: crumbs, Data: v})
+	return nil
+}
+
+func section(scope resourceid.ID) string {
+	if scope.Type() == resourcetype.Registry {
+		return "registries"
+	}
+	return "home"
+}
+
+func scopeName(id resourceid.ID) string {
+	switch {
+	case id.IsSubscription():
+		return id.Subscription
+	case id.IsResourceGroup():
+		return id.ResourceGroup
+	}
+	return strings.Join(id.Names, "/")
+}
+
+func scopeKind(id resourceid.ID) string {
+	switch {
+	case id.IsSubscription():
+		return "Subscription"
+	case id.IsResourceGroup():
+		return "Resource group"
+	case id.Type() == resourcetype.Registry:
+		return "Container registry"
+	}
+	return "Resource"
+}
+
+// member names a principal of the caller's tenant. One that no longer
+// resolves (deleted since) is shown by its id.
+func (h *Handler) member(ctx context.Context, rq *request, id string) member {
+	p, err := h.Directory.GetPrincipal(ctx, rq.dir, id)
+	switch {
+	case err != nil:
+		return member{ID: id, Name: id, Kind: "Unknown"}
+	case p.User != nil:
+		return userMember(*p.User)
+	default:
+		return spMember(*p.ServicePrincipal)
+	}
+}
+
+func userMember(u store.User) member {
+	return member{ID: u.ObjectID, Name: u.DisplayName, Kind: "User", Detail: u.UserPrincipalName}
+}
+
+func spMember(sp store.ServicePrincipal) member {
+	m := member{ID: sp.ObjectID, Name: sp.DisplayName, Kind: "Application", Detail: "Application (client) ID " + sp.AppID}
+	switch {
+	case sp.Type == store.PrincipalManagedIdentity:
+		m.Kind, m.Detail = "Managed identity", "Client ID "+sp.AppID
+	case sp.AppOwnerTenantID != sp.TenantID:
+		// A multi-tenant application of another tenant, here by consent.
+		m.Kind = "Application of another tenant"
+	}
+	return m
+}
+
+// members fills the choices of the Add role assignment form: the tenant's
+// users, applications (its own and those consented to) and managed
+// identities.
+func (h *Handler) members(ctx context.Context, rq *request, v *iamView) error {
+	users, err := h.Directory.ListUsers(ctx, rq.dir, "")
+	if err != nil {
+		return err
+	}
+	sps, err := h.Directory.ListServicePrincipals(ctx, rq.dir, "")
+	if err != nil {
+		return err
+	}
+	for _, u := range users {
+		v.Users = append(v.Users, userMember(u))
+	}
+	for _, sp := range sps {
+		if sp.Type == store.PrincipalManagedIdentity {
+			v.Identities = append(v.Identities, spMember(sp))
+		} else {
+			v.Apps = append(v.Apps, spMember(sp))
+		}
+	}
+	for _, ms := range [][]member{v.Users, v.Apps, v.Identities} {
+		slices.SortFunc(ms, func(a, b member) int { return strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)) })
+	}
+	return nil
+}
+
+// iamWriters is what the refusal of a change to access says would allow
+// it.
+const iamWriters = "a role assignment there or above it that allows changing role assignments (Owner or User Access Administrator)"
+
+func (h *Handler) changeIAM(w http.ResponseWriter, r *http.Request, rq *request) error {
+	ctx := r.Context()
+	scope, err := scopeOf(r)
+	if err != nil {
+		return err
+	}
+	back := Prefix + "/iam?scope=" + url.QueryEscape(scope.String())
+	switch r.PostForm.Get("action") {
+	case "add":
+		role, principal := r.PostForm.Get("role"), r.PostForm.Get("member")
+		var errs []fieldError
+		if _, ok := authz.RoleByID(role); !ok {
+			errs = append(errs, fieldError{"role", "Choose a role"})
+		}
+		if principal == "" {
+			errs = append(errs, fieldError{"member", "Choose a member"})
+		}
+		if errs != nil {
+			return h.showIAM(w, r, rq, http.StatusBadRequest, role, principal, errs)
+		}
+		_, err := h.Resources.CreateRoleAssignment(ctx, rq.res, scope, ids.New(), controlplane.NewRoleAssignment{RoleDefinitionID: role, PrincipalID: principal})
+		switch {
+		case errors.Is(err, controlplane.ErrConflict):
+			return h.showIAM(w, r, rq, http.StatusConflict, role, principal, []fieldError{{"member", "The member has this role here already"}})
+		case errors.Is(err, controlplane.ErrBadRequest):
+			return h.showIAM(w, r, rq, http.StatusBadRequest, role, principal, []fieldError{{"member", serviceMessage(err)}})
+		case err != nil:
+			return refused(err, "Adding a role assignment at %s needs %s; your account has none.", scope.String(), iamWriters)
+		}
+	case "remove":
+		_, _, err := h.Resources.DeleteRoleAssignment(ctx, rq.res, scope, r.PostForm.Get("assignment"))
+		if err != nil {
+			return refused(err, "Removing a role assignment at %s needs %s; your account has none.", scope.String(), iamWriters)
+		}
+	default:
+		return &problem{status: http.StatusBadRequest, title: "Bad form", message: "The form asks for no known change."}
+	}
+	http.Redirect(w, r, back, http.StatusSeeOther)
+	return nil
+}
