@@ -111,11 +111,12 @@ func (h *Handler) showIAM(w http.ResponseWriter, r *http.Request, rq *request, s
 	if err != nil {
 		return err
 	}
+	name := h.scopeNames(ctx, rq)
 	as, err := h.Resources.ListRoleAssignments(ctx, rq.res, scope, controlplane.AssignmentFilter{AtScope: true})
 	if err != nil {
-		return refused(err, "Seeing who has access to %s needs %s; your account has none.", scope.String(), iamReaders)
+		return refused(err, "Seeing who has access to %s %s needs %s; your account has none.", strings.ToLower(scopeKind(scope)), name(scope), iamReaders)
 	}
-	v := iamView{Scope: scope.String(), ScopeName: scopeName(scope), ScopeKind: scopeKind(scope), Roles: authz.Roles(), Role: role, Member: principal}
+	v := iamView{Scope: scope.String(), ScopeName: name(scope), ScopeKind: scopeKind(scope), Roles: authz.Roles(), Role: role, Member: principal}
 	names := map[string]member{}
 	for _, a := range as {
 		m, ok := names[a.PrincipalID]
@@ -129,7 +130,7 @@ func (h *Handler) showIAM(w http.ResponseWriter, r *http.Request, rq *request, s
 		}
 		if !row.Here {
 			if from, err := resourceid.Parse(a.Scope); err == nil {
-				row.Inherited, row.From = scopeKind(from)+" "+scopeName(from), from.String()
+				row.Inherited, row.From = scopeKind(from)+" "+name(from), from.String()
 			}
 		}
 		v.Assignments = append(v.Assignments, row)
@@ -155,14 +156,28 @@ func section(scope resourceid.ID) string {
 	return "home"
 }
 
-func scopeName(id resourceid.ID) string {
-	switch {
-	case id.IsSubscription():
-		return id.Subscription
-	case id.IsResourceGroup():
-		return id.ResourceGroup
+// scopeNames names scopes as people know them: a subscription by its
+// display name where the user may see it (by its id otherwise), a
+// resource group or resource by its name.
+func (h *Handler) scopeNames(ctx context.Context, rq *request) func(resourceid.ID) string {
+	subs := map[string]string{}
+	return func(id resourceid.ID) string {
+		switch {
+		case id.IsSubscription():
+			name, ok := subs[id.Subscription]
+			if !ok {
+				name = id.Subscription
+				if sub, err := h.Resources.GetSubscription(ctx, rq.res, id.Subscription); err == nil && sub.DisplayName != "" {
+					name = sub.DisplayName
+				}
+				subs[id.Subscription] = name
+			}
+			return name
+		case id.IsResourceGroup():
+			return id.ResourceGroup
+		}
+		return strings.Join(id.Names, "/")
 	}
-	return strings.Join(id.Names, "/")
 }
 
 func scopeKind(id resourceid.ID) string {
@@ -266,12 +281,12 @@ func (h *Handler) changeIAM(w http.ResponseWriter, r *http.Request, rq *request)
 		case errors.Is(err, controlplane.ErrBadRequest):
 			return h.showIAM(w, r, rq, http.StatusBadRequest, role, principal, []fieldError{{"member", serviceMessage(err)}})
 		case err != nil:
-			return refused(err, "Adding a role assignment at %s needs %s; your account has none.", scope.String(), iamWriters)
+			return refused(err, "Adding a role assignment to %s %s needs %s; your account has none.", strings.ToLower(scopeKind(scope)), h.scopeNames(ctx, rq)(scope), iamWriters)
 		}
 	case "remove":
 		_, _, err := h.Resources.DeleteRoleAssignment(ctx, rq.res, scope, r.PostForm.Get("assignment"))
 		if err != nil {
-			return refused(err, "Removing a role assignment at %s needs %s; your account has none.", scope.String(), iamWriters)
+			return refused(err, "Removing a role assignment from %s %s needs %s; your account has none.", strings.ToLower(scopeKind(scope)), h.scopeNames(ctx, rq)(scope), iamWriters)
 		}
 	default:
 		return &problem{status: http.StatusBadRequest, title: "Bad form", message: "The form asks for no known change."}
