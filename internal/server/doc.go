@@ -5,7 +5,8 @@
 // Routing: a request whose Host is <name>.<registry suffix> goes to that
 // registry; /v2/ on any other host goes to the default registry that
 // bootstrap created, so a laptop needs no DNS. /healthz, /readyz and
-// /metrics are served on every host. With --cloud-hostnames the same
+// /metrics are served on every host, and so is the portal at /portal/
+// (package portal), where a browser that opens / is sent. With --cloud-hostnames the same
 // router answers as the public cloud's host names (package cloudhosts),
 // registries at <name>.azurecr.io, and a second listener is the CONNECT
 // proxy that reaches them.

@@ -49,6 +49,12 @@
 // password chosen here; a consent is recorded by the directory service
 // that makes it.
 //
+// The portal's pages (package portal) sign people in through the same
+// pages, session and CSRF tokens: Require stands before each of them and
+// answers the sign-in, the new password a user must choose, and a POST
+// without the session's token; a portal session is renewed while it is
+// used. Users of any tenant sign in there, found by their name's domain.
+//
 // Pages are html/template with embedded templates and an inline
 // stylesheet allowed by its hash; they need no JavaScript and are sent with
 // a strict Content-Security-Policy, X-Frame-Options DENY, Referrer-Policy
