@@ -97,14 +97,10 @@ func TestServeOnFullDisk(t *testing.T) {
 	}
 
 	// What the web surface needs once the disk is full: an application
-	// to consent to and an administrator to consent.
+	// to consent to, and an administrator to consent: the first user.
 	admin := adminCLI(t, s)
 	const redirect = "http://127.0.0.1:1/callback"
 	appID := admin.run("ad", "app", "create", "--display-name", "consented on a full disk", "--web-redirect-uris", redirect, "--query", "appId", "-o", "tsv")
-	domain := strings.ToLower(s.Boot.TenantID[:8]) + ".berth.localhost"
-	const password = "Full-Disk-Consent-7"
-	admin.run("ad", "user", "create", "--display-name", "Admin", "--user-principal-name", "admin@"+domain,
-		"--password", password, "--role", "Global Administrator", "-o", "none")
 
 	s.Stop()
 	filler := fillUp(t, fs)
@@ -224,7 +220,7 @@ func TestServeOnFullDisk(t *testing.T) {
 			return resp.StatusCode, string(b), token
 		}
 		_, _, token := page(browser.Get(target))
-		if code, _, _ := page(browser.PostForm(target, url.Values{"csrf_token": {token}, "step": {"signin"}, "username": {"admin@" + domain}, "password": {password}})); code != http.StatusSeeOther {
+		if code, _, _ := page(browser.PostForm(target, url.Values{"csrf_token": {token}, "step": {"signin"}, "username": {s.Boot.AdminUser}, "password": {s.Boot.AdminPassword}})); code != http.StatusSeeOther {
 			t.Fatalf("sign-in on a full disk: %d", code)
 		}
 		_, _, token = page(browser.Get(target))
