@@ -166,6 +166,8 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, rq *request, err 
 		p = &problem{status: http.StatusNotFound, title: "Not found", message: "What this page shows does not exist in " + tenantName(rq.Tenant) + ", or no longer does."}
 	case errors.Is(err, graph.ErrForbidden) || errors.Is(err, controlplane.ErrForbidden):
 		p = &problem{status: http.StatusForbidden, title: "Not allowed", message: "Your account is not allowed to do this."}
+	case errors.Is(err, graph.ErrConflict) || errors.Is(err, controlplane.ErrConflict):
+		p = &problem{status: http.StatusConflict, title: "Cannot do this", message: serviceMessage(err)}
 	case errors.Is(err, graph.ErrBadRequest) || errors.Is(err, controlplane.ErrBadRequest):
 		p = &problem{status: http.StatusBadRequest, title: "Cannot do this", message: serviceMessage(err)}
 	case errors.Is(err, store.ErrInsufficientStorage):
