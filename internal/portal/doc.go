@@ -2,7 +2,9 @@
 // browser, under /portal on berth's address: the directory's app
 // registrations (list and search, a new registration with its supported
 // account types and redirect URI, its overview with the application and
-// directory ids, its client secrets), the container registries the user
+// directory ids, its client secrets), enterprise applications (the
+// tenant's service principals, consented ones among them, and their
+// removal), the container registries the user
 // may read, and access control (role assignments at a scope and inherited
 // from above it; adding and removing them) on any subscription, resource
 // group or resource.

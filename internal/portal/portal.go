@@ -55,7 +55,7 @@ func New(pages *web.Handler, dir *graph.Service, res *controlplane.Service, log 
 	if h.style, err = web.NewStyle(css); err != nil {
 		return nil, err
 	}
-	for _, name := range []string{"home", "apps", "appnew", "app", "secrets", "registries", "iam", "problem"} {
+	for _, name := range []string{"home", "apps", "appnew", "app", "secrets", "enterprise", "registries", "iam", "problem"} {
 		t, err := template.New(name).Funcs(funcs).ParseFS(web.Templates, "templates/base.html")
 		if err == nil {
 			t, err = t.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
@@ -75,6 +75,8 @@ func New(pages *web.Handler, dir *graph.Service, res *controlplane.Service, log 
 		"GET /portal/apps/{id}/secrets":               h.secrets,
 		"POST /portal/apps/{id}/secrets":              h.addSecret,
 		"POST /portal/apps/{id}/secrets/{key}/delete": h.deleteSecret,
+		"GET /portal/enterprise-apps":                 h.enterpriseApps,
+		"POST /portal/enterprise-apps/{id}/delete":    h.deleteEnterpriseApp,
 		"GET /portal/registries":                      h.registries,
 		"GET /portal/iam":                             h.iam,
 		"POST /portal/iam":                            h.changeIAM,

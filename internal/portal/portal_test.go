@@ -331,3 +331,42 @@ func TestAccessControl(t *testing.T) {
 	}
 	wantPage(t, b.get("/portal/iam?scope=nonsense"), http.StatusBadRequest, "No such scope")
 }
+
+// TestEnterpriseApps: another tenant's application consented to is
+// listed; a user without a role may not delete it; an administrator
+// deletes it, withdrawing the consent with its role assignments.
+func TestEnterpriseApps(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	home := store.Tenant{ID: ids.New(), Domain: "fabrikam.example"}
+	must(t, f.meta.CreateTenant(ctx, home))
+	consented := store.ServicePrincipal{ObjectID: ids.New(), TenantID: f.tenant.ID, AppID: ids.New(), AppOwnerTenantID: home.ID,
+		Type: store.PrincipalApplication, DisplayName: "partner-puller"}
+	must(t, f.meta.CreateServicePrincipal(ctx, consented))
+	must(t, f.meta.CreateRoleAssignment(ctx, store.RoleAssignment{ID: ids.New(), Scope: f.registry.String(), RoleDefinitionID: authz.AcrPull,
+		PrincipalID: consented.ObjectID, PrincipalType: controlplane.PrincipalTypeServicePrincipal, TenantID: f.tenant.ID}))
+
+	u := f.browser()
+	u.signIn("user@contoso.example")
+	wantPage(t, u.get("/portal/enterprise-apps"), http.StatusOK, "partner-puller", "Application of another tenant", "<code>"+home.ID+"</code>", "puller")
+	wantPage(t, u.post("/portal/enterprise-apps/"+consented.ObjectID+"/delete", url.Values{}), http.StatusForbidden, "Not allowed")
+	if _, err := f.meta.GetServicePrincipal(ctx, consented.ObjectID); err != nil {
+		t.Fatalf("a refused delete deleted: %v", err)
+	}
+
+	b := f.browser()
+	b.signIn("admin@contoso.example")
+	b.get("/portal/enterprise-apps")
+	if p := b.post("/portal/enterprise-apps/"+consented.ObjectID+"/delete", url.Values{}); p.status != http.StatusSeeOther {
+		t.Fatalf("Delete: %d\n%s", p.status, p.body)
+	}
+	if _, err := f.meta.GetServicePrincipal(ctx, consented.ObjectID); err == nil {
+		t.Fatal("the service principal is still there")
+	}
+	if as, _ := f.meta.RoleAssignmentsAt(ctx, []string{f.registry.String()}); len(as) != 0 {
+		t.Fatalf("its role assignments stayed: %+v", as)
+	}
+	if p := b.get("/portal/enterprise-apps"); strings.Contains(p.body, "partner-puller") {
+		t.Fatalf("still listed:\n%s", p.body)
+	}
+}
