@@ -213,6 +213,11 @@ func TestPortalCrossTenant(t *testing.T) {
 	spID := adminB.run("ad", "sp", "show", "--id", appID, "--query", "id", "-o", "tsv")
 	ctx = browser()
 	signIn(ctx, "admin@fabrikam.example", password)
+	follow(ctx, "Enterprise applications", 200, chromedp.Click(`//nav[@aria-label="Portal"]//a[.="Enterprise applications"]`))
+	if row, err := chromedp.Run(ctx, chromedp.Text(`//tr[td[2]="`+appID+`"]`)); err != nil || !strings.Contains(row, "s3-cross-tenant") || !strings.Contains(row, "Application of another tenant") || !strings.Contains(row, s.Boot.TenantID) {
+		t.Fatalf("the consented application in tenant B's enterprise applications: %q %v", row, err)
+	}
+	shots(t, ctx, "portal-enterprise-apps")
 	follow(ctx, "Container registries", 200, chromedp.Click(`//nav[@aria-label="Portal"]//a[.="Container registries"]`))
 	shots(t, ctx, "portal-registries")
 	follow(ctx, "the registry's access control", 200, chromedp.Click(`//tr[td[1]="s3registry"]//a[starts-with(., "Access control")]`))
