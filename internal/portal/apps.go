@@ -11,6 +11,7 @@ import (
 
 	"github.com/berthhq/berth/internal/graph"
 	"github.com/berthhq/berth/internal/store"
+	"github.com/berthhq/berth/internal/web"
 )
 
 // appWriters is what the refusal of a change to an application says would
@@ -58,7 +59,7 @@ func (h *Handler) newApp(w http.ResponseWriter, r *http.Request, rq *request) er
 	return nil
 }
 
-func (h *Handler) showAppForm(w http.ResponseWriter, status int, rq *request, f appForm, errs []fieldError) {
+func (h *Handler) showAppForm(w http.ResponseWriter, status int, rq *request, f appForm, errs []web.FieldError) {
 	f.Tenant, f.Single, f.Multi = tenantName(rq.Tenant), graph.AudienceMyOrg, graph.AudienceMultipleOrgs
 	h.render(w, status, "appnew", rq, view{Title: "Register an application", Section: "apps", Errors: errs,
 		Crumbs: []crumb{{"Home", Prefix + "/"}, {"App registrations", Prefix + "/apps"}}, Data: f})
@@ -70,12 +71,12 @@ func (h *Handler) createApp(w http.ResponseWriter, r *http.Request, rq *request)
 		Audience:    r.PostForm.Get("audience"),
 		RedirectURI: strings.TrimSpace(r.PostForm.Get("redirect_uri")),
 	}
-	var errs []fieldError
+	var errs []web.FieldError
 	if f.Name == "" {
-		errs = append(errs, fieldError{"name", "Enter a name for the application"})
+		errs = append(errs, web.FieldError{Field: "name", Message: "Enter a name for the application"})
 	}
 	if f.Audience != graph.AudienceMyOrg && f.Audience != graph.AudienceMultipleOrgs {
-		errs = append(errs, fieldError{"audience-single", "Choose who can use the application"})
+		errs = append(errs, web.FieldError{Field: "audience-single", Message: "Choose who can use the application"})
 	}
 	if errs != nil {
 		h.showAppForm(w, http.StatusBadRequest, rq, f, errs)
@@ -88,7 +89,7 @@ func (h *Handler) createApp(w http.ResponseWriter, r *http.Request, rq *request)
 	a, err := h.Directory.CreateApplication(r.Context(), rq.dir, n)
 	if errors.Is(err, graph.ErrBadRequest) {
 		// Only the redirect URI can be wrong once the form is checked.
-		h.showAppForm(w, http.StatusBadRequest, rq, f, []fieldError{{"redirect_uri", "Enter a redirect URI the directory accepts: " + err.Error()}})
+		h.showAppForm(w, http.StatusBadRequest, rq, f, []web.FieldError{{Field: "redirect_uri", Message: "Enter a redirect URI the directory accepts: " + err.Error()}})
 		return nil
 	}
 	if err != nil {
@@ -150,7 +151,7 @@ func (h *Handler) secrets(w http.ResponseWriter, r *http.Request, rq *request) e
 	return h.showSecrets(w, r, rq, http.StatusOK, nil, "", nil)
 }
 
-func (h *Handler) showSecrets(w http.ResponseWriter, r *http.Request, rq *request, status int, added *newSecret, description string, errs []fieldError) error {
+func (h *Handler) showSecrets(w http.ResponseWriter, r *http.Request, rq *request, status int, added *newSecret, description string, errs []web.FieldError) error {
 	v, err := h.application(r, rq)
 	if err != nil {
 		return err
@@ -173,10 +174,10 @@ func (h *Handler) addSecret(w http.ResponseWriter, r *http.Request, rq *request)
 	description := strings.TrimSpace(r.PostForm.Get("description"))
 	days, err := strconv.Atoi(r.PostForm.Get("expires"))
 	if err != nil || !slices.Contains(secretLifetimes, days) {
-		return h.showSecrets(w, r, rq, http.StatusBadRequest, nil, description, []fieldError{{"expires", "Choose when the secret expires"}})
+		return h.showSecrets(w, r, rq, http.StatusBadRequest, nil, description, []web.FieldError{{Field: "expires", Message: "Choose when the secret expires"}})
 	}
 	if len(description) > 100 {
-		return h.showSecrets(w, r, rq, http.StatusBadRequest, nil, description, []fieldError{{"description", "Enter a description of at most 100 characters"}})
+		return h.showSecrets(w, r, rq, http.StatusBadRequest, nil, description, []web.FieldError{{Field: "description", Message: "Enter a description of at most 100 characters"}})
 	}
 	start := time.Now().UTC()
 	pc, value, err := h.Directory.AddPassword(r.Context(), rq.dir, r.PathValue("id"), graph.NewPassword{

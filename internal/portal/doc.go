@@ -4,10 +4,11 @@
 // account types and redirect URI, its overview with the application and
 // directory ids, its client secrets), enterprise applications (the
 // tenant's service principals, consented ones among them, and their
-// removal), the container registries the user
-// may read, and access control (role assignments at a scope and inherited
-// from above it; adding and removing them) on any subscription, resource
-// group or resource.
+// removal), the container registries the user may read, access control
+// (role assignments at a scope and inherited from above it; adding and
+// removing them) on any subscription, resource group or resource, and the
+// user's own account, where they choose a new password
+// (web.Handler.ChangePassword).
 //
 // Users of any tenant sign in through package web's sign-in pages and
 // session (web.Handler.Require): the portal keeps no session, key or CSRF

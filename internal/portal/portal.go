@@ -55,7 +55,7 @@ func New(pages *web.Handler, dir *graph.Service, res *controlplane.Service, log 
 	if h.style, err = web.NewStyle(css); err != nil {
 		return nil, err
 	}
-	for _, name := range []string{"home", "apps", "appnew", "app", "secrets", "enterprise", "registries", "iam", "problem"} {
+	for _, name := range []string{"home", "apps", "appnew", "app", "secrets", "enterprise", "registries", "iam", "account", "problem"} {
 		t, err := template.New(name).Funcs(funcs).ParseFS(web.Templates, "templates/base.html")
 		if err == nil {
 			t, err = t.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
@@ -77,6 +77,8 @@ func New(pages *web.Handler, dir *graph.Service, res *controlplane.Service, log 
 		"POST /portal/apps/{id}/secrets/{key}/delete": h.deleteSecret,
 		"GET /portal/enterprise-apps":                 h.enterpriseApps,
 		"POST /portal/enterprise-apps/{id}/delete":    h.deleteEnterpriseApp,
+		"GET /portal/account":                         h.account,
+		"POST /portal/account":                        h.changePassword,
 		"GET /portal/registries":                      h.registries,
 		"GET /portal/iam":                             h.iam,
 		"POST /portal/iam":                            h.changeIAM,
@@ -201,13 +203,11 @@ type view struct {
 	// Section is the navigation entry the page belongs to.
 	Section string
 	Crumbs  []crumb
-	Errors  []fieldError
+	Errors  []web.FieldError
 	Data    any
 }
 
 type crumb struct{ Name, Href string }
-
-type fieldError struct{ Field, Message string }
 
 func (h *Handler) render(w http.ResponseWriter, status int, name string, rq *request, v view) {
 	v.Style, v.Person = h.style.CSS, rq.Person

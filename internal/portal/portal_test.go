@@ -370,3 +370,46 @@ func TestEnterpriseApps(t *testing.T) {
 		t.Fatalf("still listed:\n%s", p.body)
 	}
 }
+
+// TestChangePassword: a user changes their password in the portal; a
+// wrong current password, a mismatch and a short one change nothing; the
+// new one signs in, the old one no longer does, and the user's other
+// session ends.
+func TestChangePassword(t *testing.T) {
+	f := newFixture(t)
+	other := f.browser()
+	other.signIn("user@contoso.example")
+	b := f.browser()
+	b.signIn("user@contoso.example")
+	b.get("/portal/account")
+	const next = "a new passphrase for Uma"
+	for _, c := range []struct {
+		current, new, confirm, want string
+	}{
+		{"wrong", next, next, "The current password is incorrect"},
+		{pw, next, next + "!", "Enter the same new password twice"},
+		{pw, "short", "short", "at least 8 characters"},
+		{pw, pw, pw, "other than your current one"},
+	} {
+		wantPage(t, b.post("/portal/account", url.Values{"current_password": {c.current}, "new_password": {c.new}, "confirm_password": {c.confirm}}),
+			http.StatusBadRequest, c.want)
+	}
+	if u, _ := f.meta.GetUserByUPN(t.Context(), f.tenant.ID, "user@contoso.example"); u.PasswordHash != pwHash {
+		t.Fatal("a refused change changed the password")
+	}
+	p := b.post("/portal/account", url.Values{"current_password": {pw}, "new_password": {next}, "confirm_password": {next}})
+	if p.status != http.StatusSeeOther {
+		t.Fatalf("Change password: %d\n%s", p.status, p.body)
+	}
+	wantPage(t, b.get(p.header.Get("Location")), http.StatusOK, "Your password was changed")
+	wantPage(t, other.get("/portal/"), http.StatusOK, "<h1>Sign in</h1>")
+
+	fresh := f.browser()
+	fresh.get("/portal/")
+	if p := fresh.post("/portal/", url.Values{"step": {"signin"}, "username": {"user@contoso.example"}, "password": {pw}}); p.status != http.StatusUnauthorized {
+		t.Fatalf("the old password: %d", p.status)
+	}
+	if p := fresh.post("/portal/", url.Values{"step": {"signin"}, "username": {"user@contoso.example"}, "password": {next}}); p.status != http.StatusSeeOther {
+		t.Fatalf("the new password: %d\n%s", p.status, p.body)
+	}
+}

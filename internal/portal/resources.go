@@ -14,6 +14,7 @@ import (
 	"github.com/berthhq/berth/internal/resourceid"
 	"github.com/berthhq/berth/internal/resourcetype"
 	"github.com/berthhq/berth/internal/store"
+	"github.com/berthhq/berth/internal/web"
 )
 
 func (h *Handler) home(w http.ResponseWriter, r *http.Request, rq *request) error {
@@ -105,7 +106,7 @@ func scopeOf(r *http.Request) (resourceid.ID, error) {
 // allow it.
 const iamReaders = "a role assignment there or above it that allows reading role assignments (Owner, Contributor, Reader, User Access Administrator and others do)"
 
-func (h *Handler) showIAM(w http.ResponseWriter, r *http.Request, rq *request, status int, role, principal string, errs []fieldError) error {
+func (h *Handler) showIAM(w http.ResponseWriter, r *http.Request, rq *request, status int, role, principal string, errs []web.FieldError) error {
 	ctx := r.Context()
 	scope, err := scopeOf(r)
 	if err != nil {
@@ -264,12 +265,12 @@ func (h *Handler) changeIAM(w http.ResponseWriter, r *http.Request, rq *request)
 	switch r.PostForm.Get("action") {
 	case "add":
 		role, principal := r.PostForm.Get("role"), r.PostForm.Get("member")
-		var errs []fieldError
+		var errs []web.FieldError
 		if _, ok := authz.RoleByID(role); !ok {
-			errs = append(errs, fieldError{"role", "Choose a role"})
+			errs = append(errs, web.FieldError{Field: "role", Message: "Choose a role"})
 		}
 		if principal == "" {
-			errs = append(errs, fieldError{"member", "Choose a member"})
+			errs = append(errs, web.FieldError{Field: "member", Message: "Choose a member"})
 		}
 		if errs != nil {
 			return h.showIAM(w, r, rq, http.StatusBadRequest, role, principal, errs)
@@ -277,9 +278,9 @@ func (h *Handler) changeIAM(w http.ResponseWriter, r *http.Request, rq *request)
 		_, err := h.Resources.CreateRoleAssignment(ctx, rq.res, scope, ids.New(), controlplane.NewRoleAssignment{RoleDefinitionID: role, PrincipalID: principal})
 		switch {
 		case errors.Is(err, controlplane.ErrConflict):
-			return h.showIAM(w, r, rq, http.StatusConflict, role, principal, []fieldError{{"member", "The member has this role here already"}})
+			return h.showIAM(w, r, rq, http.StatusConflict, role, principal, []web.FieldError{{Field: "member", Message: "The member has this role here already"}})
 		case errors.Is(err, controlplane.ErrBadRequest):
-			return h.showIAM(w, r, rq, http.StatusBadRequest, role, principal, []fieldError{{"member", serviceMessage(err)}})
+			return h.showIAM(w, r, rq, http.StatusBadRequest, role, principal, []web.FieldError{{Field: "member", Message: serviceMessage(err)}})
 		case err != nil:
 			return refused(err, "Adding a role assignment to %s %s needs %s; your account has none.", strings.ToLower(scopeKind(scope)), h.scopeNames(ctx, rq)(scope), iamWriters)
 		}

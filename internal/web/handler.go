@@ -316,7 +316,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 	return h.showSignIn(w, http.StatusOK, f.target, s, "", nil)
 }
 
-func (h *Handler) showSignIn(w http.ResponseWriter, status int, f target, s session, username string, errs []fieldError) error {
+func (h *Handler) showSignIn(w http.ResponseWriter, status int, f target, s session, username string, errs []FieldError) error {
 	p := page{
 		Title: "Sign in", App: f.reviewing, Action: f.action, CSRF: h.csrfToken(s),
 		Username: username, Errors: errs,
@@ -344,12 +344,12 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, f target, s ses
 	ctx := r.Context()
 	username := strings.TrimSpace(r.PostForm.Get("username"))
 	pw := r.PostForm.Get("password")
-	var errs []fieldError
+	var errs []FieldError
 	if username == "" {
-		errs = append(errs, fieldError{"username", "Enter your user principal name"})
+		errs = append(errs, FieldError{"username", "Enter your user principal name"})
 	}
 	if pw == "" {
-		errs = append(errs, fieldError{"password", "Enter your password"})
+		errs = append(errs, FieldError{"password", "Enter your password"})
 	}
 	if errs != nil {
 		return h.showSignIn(w, http.StatusBadRequest, f, s, username, errs)
@@ -379,7 +379,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, f target, s ses
 		h.refused(ctx, tenant.ID, u.ObjectID, "too many incorrect passwords, refused without checking")
 		secs := int((wait + time.Second - 1) / time.Second)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		return h.showSignIn(w, http.StatusTooManyRequests, f, s, username, []fieldError{{"password",
+		return h.showSignIn(w, http.StatusTooManyRequests, f, s, username, []FieldError{{"password",
 			fmt.Sprintf("Too many wrong passwords for this account. Try again in %d seconds", secs)}})
 	}
 	ok, err := h.verify(ctx, pw, hash)
@@ -393,7 +393,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, f target, s ses
 			why = "no such user"
 		}
 		h.refused(ctx, tenant.ID, u.ObjectID, why)
-		return h.showSignIn(w, http.StatusUnauthorized, f, s, username, []fieldError{{"password",
+		return h.showSignIn(w, http.StatusUnauthorized, f, s, username, []FieldError{{"password",
 			"The user principal name or password is incorrect"}})
 	}
 	if u.Disabled {
@@ -457,7 +457,7 @@ func (h *Handler) argon2(ctx context.Context, fn func() error) error {
 	return fn()
 }
 
-func (h *Handler) showNewPassword(w http.ResponseWriter, status int, f target, s session, t store.Tenant, u store.User, errs []fieldError) error {
+func (h *Handler) showNewPassword(w http.ResponseWriter, status int, f target, s session, t store.Tenant, u store.User, errs []FieldError) error {
 	p := page{
 		Title: "Choose a new password", App: f.reviewing, Action: f.action, CSRF: h.csrfToken(s),
 		Tenant: tenantName(t), Username: u.UserPrincipalName, MinLength: password.MinLength, Errors: errs,
@@ -488,11 +488,11 @@ func (h *Handler) newPassword(w http.ResponseWriter, r *http.Request, f target, 
 	}
 	pw := r.PostForm.Get("new_password")
 	if pw != r.PostForm.Get("confirm_password") {
-		return h.showNewPassword(w, http.StatusBadRequest, f, s, t, u, []fieldError{{"confirm_password", "Enter the same new password twice"}})
+		return h.showNewPassword(w, http.StatusBadRequest, f, s, t, u, []FieldError{{"confirm_password", "Enter the same new password twice"}})
 	}
 	hash, err := h.hash(ctx, pw)
 	if errors.Is(err, password.ErrTooShort) {
-		return h.showNewPassword(w, http.StatusBadRequest, f, s, t, u, []fieldError{{"new_password",
+		return h.showNewPassword(w, http.StatusBadRequest, f, s, t, u, []FieldError{{"new_password",
 			fmt.Sprintf("Enter a password of at least %d characters", password.MinLength)}})
 	}
 	if err != nil {
@@ -503,7 +503,7 @@ func (h *Handler) newPassword(w http.ResponseWriter, r *http.Request, f target, 
 		return err
 	}
 	if same {
-		return h.showNewPassword(w, http.StatusBadRequest, f, s, t, u, []fieldError{{"new_password", "Choose a password other than your current one"}})
+		return h.showNewPassword(w, http.StatusBadRequest, f, s, t, u, []FieldError{{"new_password", "Choose a password other than your current one"}})
 	}
 	done := false
 	err = h.dir.UpdateUser(ctx, u.ObjectID, store.UserUpdate{PasswordHash: &hash, ForceChangePassword: &done})
@@ -663,7 +663,9 @@ func (h *Handler) redirect(w http.ResponseWriter, r *http.Request, f *flow, para
 	return nil
 }
 
-type fieldError struct {
+// FieldError is a problem with one field of a form, shown in the
+// form's error summary (the "errors" template) with a link to the field.
+type FieldError struct {
 	Field   string
 	Message string
 }
@@ -673,7 +675,7 @@ type page struct {
 	Title, Message                            string
 	Style                                     template.CSS
 	Action, CSRF                              string
-	Errors                                    []fieldError
+	Errors                                    []FieldError
 	Tenant, Domain, Username                  string
 	UsernameInvalid, PasswordInvalid          bool
 	ConfirmInvalid                            bool

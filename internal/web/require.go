@@ -1,8 +1,14 @@
 package web
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
+	"strings"
 	"time"
+
+	"github.com/berthhq/berth/internal/audit"
+	"github.com/berthhq/berth/internal/password"
 
 	"github.com/berthhq/berth/internal/store"
 )
@@ -103,4 +109,54 @@ func (h *Handler) renew(w http.ResponseWriter, s session, now time.Time) session
 	s.Expires = now.Add(sessionLifetime).Unix()
 	h.setCookie(w, s)
 	return s
+}
+
+// ChangePassword changes the signed-in user's password from a form that
+// Require let through, with fields current_password, new_password and
+// confirm_password. The current password is checked, and wrong ones
+// throttled, as at sign-in; the new one must meet the password policy,
+// be typed twice and differ from the current one. Problems with the form
+// come back as errs, and change nothing. On success the user's other
+// sessions end (theirs are marked with the old password's hash), this one
+// goes on under a new id, and the change is an audit event.
+func (h *Handler) ChangePassword(w http.ResponseWriter, r *http.Request, p Person) (errs []FieldError, err error) {
+	ctx, now := r.Context(), h.now()
+	current, pw := r.PostForm.Get("current_password"), r.PostForm.Get("new_password")
+	who := p.Tenant.ID + "/" + strings.ToLower(p.User.UserPrincipalName)
+	if wait := h.throttle.Wait(who, now); wait > 0 {
+		return []FieldError{{"current_password", fmt.Sprintf("Too many wrong passwords for this account. Try again in %d seconds", int((wait+time.Second-1)/time.Second))}}, nil
+	}
+	ok, err := h.verify(ctx, current, p.User.PasswordHash)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		h.throttle.Failed(who, now)
+		h.audit.Record(ctx, store.Event{TenantID: p.Tenant.ID, CallerID: p.User.ObjectID, CallerKind: audit.User, Operation: opChangePassword,
+			Target: p.User.ObjectID, Status: audit.Failed, Description: "password not changed: the current password was incorrect"})
+		return []FieldError{{"current_password", "The current password is incorrect"}}, nil
+	}
+	h.throttle.Succeeded(who)
+	if pw != r.PostForm.Get("confirm_password") {
+		return []FieldError{{"confirm_password", "Enter the same new password twice"}}, nil
+	}
+	if pw == current {
+		return []FieldError{{"new_password", "Choose a password other than your current one"}}, nil
+	}
+	hash, err := h.hash(ctx, pw)
+	if errors.Is(err, password.ErrTooShort) {
+		return []FieldError{{"new_password", fmt.Sprintf("Enter a password of at least %d characters", password.MinLength)}}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := h.dir.UpdateUser(ctx, p.User.ObjectID, store.UserUpdate{PasswordHash: &hash}); err != nil {
+		return nil, err
+	}
+	u := p.User
+	u.PasswordHash = hash
+	h.writeSession(w, p.Tenant.ID, u, now)
+	h.audit.Record(ctx, store.Event{TenantID: p.Tenant.ID, CallerID: u.ObjectID, CallerKind: audit.User, Operation: opChangePassword,
+		Target: u.ObjectID, Status: audit.Succeeded, Description: "a new password chosen by the user"})
+	return nil, nil
 }
