@@ -9,8 +9,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -140,12 +142,27 @@ func TestPortalCrossTenant(t *testing.T) {
 	if got := text(ctx, ".error-summary a"); got != "Enter a name for the application" {
 		t.Fatalf("the form's error: %q", got)
 	}
+	// The form with the keyboard only: the name has the focus, Tab
+	// reaches the account types, an arrow picks the multi-tenant one, Tab
+	// reaches the redirect URI, Enter registers.
 	follow(ctx, "New registration again", 200, chromedp.Navigate(s.URL+"/portal/apps/new"))
-	do(ctx, chromedp.SendKeys(chromedp.ID("name"), "s3-cross-tenant"),
-		chromedp.Click(`//label[starts-with(., "Accounts in any organizational directory")]`),
-		chromedp.SendKeys(chromedp.ID("redirect_uri"), "https://www.microsoft.com"))
+	focused := func(id string) {
+		t.Helper()
+		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.activeElement.id === "`+id+`"`, chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+			active, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.activeElement.id`))
+			t.Fatalf("the focus is on %q, not %s: %v", active, id, err)
+		}
+	}
+	focused("name")
+	do(ctx, chromedp.KeyEvent("s3-cross-tenant"), chromedp.KeyEvent(kb.Tab))
+	focused("audience-single")
+	do(ctx, chromedp.KeyEvent(kb.ArrowDown))
+	focused("audience-multi")
+	do(ctx, chromedp.KeyEvent(kb.Tab))
+	focused("redirect_uri")
+	do(ctx, chromedp.KeyEvent("https://www.microsoft.com"))
 	shots(t, ctx, "portal-new-registration")
-	follow(ctx, "Register", 200, chromedp.Click(`//button[.="Register"]`))
+	follow(ctx, "Register", 200, chromedp.KeyEvent(kb.Enter))
 	appID, tenantID := text(ctx, "#app-id"), text(ctx, "#tenant-id")
 	if tenantID != s.Boot.TenantID || len(appID) != 36 {
 		t.Fatalf("Overview: application (client) id %q, directory (tenant) id %q (want %s)", appID, tenantID, s.Boot.TenantID)
