@@ -215,6 +215,7 @@ func TestPortalCrossTenant(t *testing.T) {
 		t.Fatalf("the refusal: %q %q", h1, why)
 	}
 	shots(t, ctx, "portal-refused")
+	follow(ctx, "browsing the registry as a user without rights", 403, chromedp.Navigate(s.URL+"/portal/registries/s3registry"))
 	follow(ctx, "New registration as a user without rights", 200, chromedp.Navigate(s.URL+"/portal/apps/new"))
 	do(ctx, chromedp.SendKeys(chromedp.ID("name"), "not allowed"))
 	follow(ctx, "Register as a user without rights", 403, chromedp.Click(`//button[.="Register"]`))
@@ -237,6 +238,21 @@ func TestPortalCrossTenant(t *testing.T) {
 	shots(t, ctx, "portal-enterprise-apps")
 	follow(ctx, "Container registries", 200, chromedp.Click(`//nav[@aria-label="Portal"]//a[.="Container registries"]`))
 	shots(t, ctx, "portal-registries")
+	// The registry's repositories, and the image's tag and manifest.
+	follow(ctx, "the registry", 200, chromedp.Click(`//tr/td[1]/a[.="s3registry"]`))
+	follow(ctx, "the repository", 200, chromedp.Click(`//a[.="aci-helloworld"]`))
+	digest, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := text(ctx, `td[data-label="Tag"]`); got != "v1" || !strings.Contains(html(ctx), digest.String()) {
+		t.Fatalf("the repository page: tag %q, digest %s missing", got, digest)
+	}
+	if pull, err := chromedp.Run(ctx, chromedp.Value(chromedp.ID("pull"))); err != nil || pull != "docker pull "+strings.TrimSuffix(registry, ":"+port)+"/aci-helloworld:v1" {
+		t.Fatalf("the pull command: %q %v", pull, err)
+	}
+	shots(t, ctx, "portal-repository")
+	follow(ctx, "Container registries again", 200, chromedp.Navigate(s.URL+"/portal/registries"))
 	follow(ctx, "the registry's access control", 200, chromedp.Click(`//tr[td[1]="s3registry"]//a[starts-with(., "Access control")]`))
 	acrPull := `7f951dda-4ed3-4680-a7ca-43fe172d538d`
 	// The form without its CSRF token changes nothing.

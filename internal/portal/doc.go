@@ -4,7 +4,9 @@
 // account types and redirect URI, its overview with the application and
 // directory ids, its client secrets), enterprise applications (the
 // tenant's service principals, consented ones among them, and their
-// removal), the container registries the user may read, access control
+// removal), the container registries the user may read with their
+// repositories, tags and manifests (what the user's tokens could pull or
+// read, as package registryauth decides it), access control
 // (role assignments at a scope and inherited from above it; adding and
 // removing them) on any subscription, resource group or resource, and the
 // user's own account, where they choose a new password

@@ -15,6 +15,8 @@ import (
 	"github.com/berthhq/berth/internal/audit"
 	"github.com/berthhq/berth/internal/controlplane"
 	"github.com/berthhq/berth/internal/graph"
+	"github.com/berthhq/berth/internal/registry"
+	"github.com/berthhq/berth/internal/registryauth"
 	"github.com/berthhq/berth/internal/store"
 	"github.com/berthhq/berth/internal/web"
 )
@@ -33,7 +35,11 @@ type Handler struct {
 	// management APIs, called as the signed-in user.
 	Directory *graph.Service
 	Resources *controlplane.Service
-	Log       *slog.Logger
+	// Registries and RegistryAuth serve a registry's repositories, and
+	// decide what the user may read there as they decide for tokens.
+	Registries   *registry.Service
+	RegistryAuth *registryauth.Service
+	Log          *slog.Logger
 
 	style web.Style
 	pages map[string]*template.Template
@@ -46,16 +52,16 @@ func Match(path string) bool {
 }
 
 // New parses the templates and routes the pages.
-func New(pages *web.Handler, dir *graph.Service, res *controlplane.Service, log *slog.Logger) (*Handler, error) {
+func New(pages *web.Handler, dir *graph.Service, res *controlplane.Service, reg *registry.Service, regAuth *registryauth.Service, log *slog.Logger) (*Handler, error) {
 	css, err := templateFS.ReadFile("templates/portal.css")
 	if err != nil {
 		return nil, err
 	}
-	h := &Handler{Pages: pages, Directory: dir, Resources: res, Log: log, pages: map[string]*template.Template{}, mux: http.NewServeMux()}
+	h := &Handler{Pages: pages, Directory: dir, Resources: res, Registries: reg, RegistryAuth: regAuth, Log: log, pages: map[string]*template.Template{}, mux: http.NewServeMux()}
 	if h.style, err = web.NewStyle(css); err != nil {
 		return nil, err
 	}
-	for _, name := range []string{"home", "apps", "appnew", "app", "secrets", "enterprise", "registries", "iam", "account", "problem"} {
+	for _, name := range []string{"home", "apps", "appnew", "app", "secrets", "enterprise", "registries", "repositories", "repository", "iam", "account", "problem"} {
 		t, err := template.New(name).Funcs(funcs).ParseFS(web.Templates, "templates/base.html")
 		if err == nil {
 			t, err = t.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
@@ -66,23 +72,25 @@ func New(pages *web.Handler, dir *graph.Service, res *controlplane.Service, log 
 		h.pages[name] = t
 	}
 	for pattern, fn := range map[string]func(http.ResponseWriter, *http.Request, *request) error{
-		"GET /portal/{$}":                             h.home,
-		"POST /portal/signout":                        h.signOut,
-		"GET /portal/apps":                            h.apps,
-		"GET /portal/apps/new":                        h.newApp,
-		"POST /portal/apps/new":                       h.createApp,
-		"GET /portal/apps/{id}":                       h.app,
-		"GET /portal/apps/{id}/secrets":               h.secrets,
-		"POST /portal/apps/{id}/secrets":              h.addSecret,
-		"POST /portal/apps/{id}/secrets/{key}/delete": h.deleteSecret,
-		"GET /portal/enterprise-apps":                 h.enterpriseApps,
-		"POST /portal/enterprise-apps/{id}/delete":    h.deleteEnterpriseApp,
-		"GET /portal/account":                         h.account,
-		"POST /portal/account":                        h.changePassword,
-		"GET /portal/registries":                      h.registries,
-		"GET /portal/iam":                             h.iam,
-		"POST /portal/iam":                            h.changeIAM,
-		"/portal/":                                    h.notFound,
+		"GET /portal/{$}":                                      h.home,
+		"POST /portal/signout":                                 h.signOut,
+		"GET /portal/apps":                                     h.apps,
+		"GET /portal/apps/new":                                 h.newApp,
+		"POST /portal/apps/new":                                h.createApp,
+		"GET /portal/apps/{id}":                                h.app,
+		"GET /portal/apps/{id}/secrets":                        h.secrets,
+		"POST /portal/apps/{id}/secrets":                       h.addSecret,
+		"POST /portal/apps/{id}/secrets/{key}/delete":          h.deleteSecret,
+		"GET /portal/enterprise-apps":                          h.enterpriseApps,
+		"POST /portal/enterprise-apps/{id}/delete":             h.deleteEnterpriseApp,
+		"GET /portal/account":                                  h.account,
+		"POST /portal/account":                                 h.changePassword,
+		"GET /portal/registries/{name}":                        h.repositories,
+		"GET /portal/registries/{name}/repositories/{repo...}": h.repository,
+		"GET /portal/registries":                               h.registries,
+		"GET /portal/iam":                                      h.iam,
+		"POST /portal/iam":                                     h.changeIAM,
+		"/portal/":                                             h.notFound,
 	} {
 		h.mux.Handle(pattern, h.page(fn))
 	}
@@ -235,7 +243,15 @@ var funcs = template.FuncMap{
 	"datetime":   func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 	"tenantName": tenantName,
 	"lower":      strings.ToLower,
-	"audience":   audienceName,
+	"size":       humanSize,
+	"short": func(d fmt.Stringer) string {
+		s := d.String()
+		if _, hex, ok := strings.Cut(s, ":"); ok && len(hex) > 12 {
+			return hex[:12]
+		}
+		return s
+	},
+	"audience": audienceName,
 }
 
 // audienceName says who may use an application, as the registration form
@@ -274,4 +290,18 @@ func paginate(r *http.Request, n int, base string) (from, to int, p pager) {
 	}
 	from = (p.Number - 1) * pageSize
 	return from, min(from+pageSize, n), p
+}
+
+// humanSize is a size in bytes as people read it.
+func humanSize(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return strconv.FormatInt(n, 10) + " B"
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"html"
@@ -11,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -18,11 +20,15 @@ import (
 
 	"github.com/berthhq/berth/internal/audit"
 	"github.com/berthhq/berth/internal/authz"
+	"github.com/berthhq/berth/internal/blob/fsblob"
 	"github.com/berthhq/berth/internal/clientauth"
 	"github.com/berthhq/berth/internal/controlplane"
 	"github.com/berthhq/berth/internal/graph"
 	"github.com/berthhq/berth/internal/ids"
+	"github.com/berthhq/berth/internal/oci"
 	"github.com/berthhq/berth/internal/password"
+	"github.com/berthhq/berth/internal/registry"
+	"github.com/berthhq/berth/internal/registryauth"
 	"github.com/berthhq/berth/internal/resourceid"
 	"github.com/berthhq/berth/internal/secret"
 	"github.com/berthhq/berth/internal/store"
@@ -45,6 +51,7 @@ var (
 type fixture struct {
 	t        *testing.T
 	meta     *sqlstore.DB
+	blobs    *fsblob.Store
 	srv      *httptest.Server
 	tenant   store.Tenant
 	sub      string
@@ -55,8 +62,8 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	meta, _ := stores.New(t)
-	f := &fixture{t: t, meta: meta, sub: ids.New(),
+	meta, blobs := stores.New(t)
+	f := &fixture{t: t, meta: meta, blobs: blobs, sub: ids.New(),
 		tenant: store.Tenant{ID: ids.New(), Domain: "contoso.example", DisplayName: "Contoso"}}
 	must(t, meta.CreateTenant(ctx, f.tenant))
 	must(t, meta.CreateSubscription(ctx, store.Subscription{ID: f.sub, TenantID: f.tenant.ID, DisplayName: "Contoso subscription"}))
@@ -86,7 +93,9 @@ func newFixture(t *testing.T) *fixture {
 	must(t, err)
 	pages, err := web.New(ctx, meta, trail, log)
 	must(t, err)
-	h, err := New(pages, &graph.Service{Directory: meta, Audit: trail}, cp, log)
+	engine := &authz.Engine{Store: meta}
+	h, err := New(pages, &graph.Service{Directory: meta, Audit: trail}, cp, registry.New(meta, blobs),
+		&registryauth.Service{Store: meta, Authz: engine, Suffix: "cr.test"}, log)
 	must(t, err)
 	f.srv = httptest.NewTLSServer(h)
 	t.Cleanup(f.srv.Close)
@@ -412,4 +421,52 @@ func TestChangePassword(t *testing.T) {
 	if p := fresh.post("/portal/", url.Values{"step": {"signin"}, "username": {"user@contoso.example"}, "password": {next}}); p.status != http.StatusSeeOther {
 		t.Fatalf("the new password: %d\n%s", p.status, p.body)
 	}
+}
+
+// push puts an image (a config blob and its manifest) in a repository of
+// the fixture's registry, through the registry service, and tags it.
+func (f *fixture) push(repoName, tag string) oci.Digest {
+	f.t.Helper()
+	ctx := f.t.Context()
+	images := registry.New(f.meta, f.blobs)
+	repo, err := images.Repository("images", repoName)
+	must(f.t, err)
+	config := []byte(`{"architecture":"amd64","os":"linux"}`)
+	cd := oci.FromBytes(oci.SHA256, config)
+	id, err := images.StartUpload(ctx, repo)
+	must(f.t, err)
+	_, err = images.FinishUpload(ctx, repo, id, cd, bytes.NewReader(config))
+	must(f.t, err)
+	manifest := []byte(`{"schemaVersion":2,"mediaType":"` + oci.MediaTypeImageManifest + `","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"` +
+		cd.String() + `","size":` + strconv.Itoa(len(config)) + `},"layers":[]}`)
+	res, err := images.PutManifest(ctx, repo, oci.Reference{Tag: tag}, oci.MediaTypeImageManifest, manifest)
+	must(f.t, err)
+	return res.Digest
+}
+
+// TestBrowseRegistry: the registry's Owner sees its repositories, a
+// repository's tags and manifests and the command to pull; a user with
+// no role assignment there is refused, and one with AcrPull is not; a
+// registry that does not exist is not found.
+func TestBrowseRegistry(t *testing.T) {
+	f := newFixture(t)
+	d := f.push("team/hello", "v1")
+	b := f.browser()
+	b.signIn("admin@contoso.example")
+	wantPage(t, b.get("/portal/registries"), http.StatusOK, `<a href="/portal/registries/images">images</a>`)
+	wantPage(t, b.get("/portal/registries/images"), http.StatusOK,
+		`<a href="/portal/registries/images/repositories/team/hello">team/hello</a>`, `<td data-label="Tags">1</td>`)
+	wantPage(t, b.get("/portal/registries/images/repositories/team/hello"), http.StatusOK,
+		`<td data-label="Tag">v1</td>`, d.String(), "application/vnd.oci.image.manifest.v1&#43;json", `value="docker pull images.cr.test/team/hello:v1"`)
+	wantPage(t, b.get("/portal/registries/images/repositories/team/nothing"), http.StatusNotFound, "has no repository called team/nothing")
+	wantPage(t, b.get("/portal/registries/elsewhere"), http.StatusNotFound, "No registry called elsewhere")
+
+	u := f.browser()
+	u.signIn("user@contoso.example")
+	wantPage(t, u.get("/portal/registries/images"), http.StatusForbidden, "Browsing registry images needs")
+	wantPage(t, u.get("/portal/registries/images/repositories/team/hello"), http.StatusForbidden, "Not allowed")
+	// AcrPull on the registry is enough to browse it.
+	must(t, f.meta.CreateRoleAssignment(t.Context(), store.RoleAssignment{ID: ids.New(), Scope: f.registry.String(), RoleDefinitionID: authz.AcrPull,
+		PrincipalID: "u-plain", PrincipalType: controlplane.PrincipalTypeUser, TenantID: f.tenant.ID}))
+	wantPage(t, u.get("/portal/registries/images/repositories/team/hello"), http.StatusOK, `<td data-label="Tag">v1</td>`)
 }

@@ -28,8 +28,8 @@ func (h *Handler) home(w http.ResponseWriter, r *http.Request, rq *request) erro
 	return nil
 }
 
-// registry is a row of the registries list.
-type registry struct {
+// registryRow is a row of the registries list.
+type registryRow struct {
 	store.Resource
 	LoginServer, Subscription string
 }
@@ -40,22 +40,22 @@ func (h *Handler) registries(w http.ResponseWriter, r *http.Request, rq *request
 	if err != nil {
 		return err
 	}
-	var regs []registry
+	var regs []registryRow
 	for _, sub := range subs {
 		rs, err := h.Resources.ListResources(ctx, rq.res, sub.ID, controlplane.ResourceFilter{Type: resourcetype.Registry})
 		if err != nil {
 			return err
 		}
 		for _, res := range rs {
-			regs = append(regs, registry{Resource: res, LoginServer: h.Resources.LoginServer(res.Name), Subscription: sub.DisplayName})
+			regs = append(regs, registryRow{Resource: res, LoginServer: h.Resources.LoginServer(res.Name), Subscription: sub.DisplayName})
 		}
 	}
-	slices.SortFunc(regs, func(a, b registry) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(regs, func(a, b registryRow) int { return strings.Compare(a.Name, b.Name) })
 	from, to, p := paginate(r, len(regs), Prefix+"/registries")
 	h.render(w, http.StatusOK, "registries", rq, view{Title: "Container registries", Section: "registries",
 		Crumbs: []crumb{{"Home", Prefix + "/"}},
 		Data: struct {
-			Registries    []registry
+			Registries    []registryRow
 			Subscriptions int
 			Page          pager
 		}{regs[from:to], len(subs), p}})

@@ -473,3 +473,24 @@ func nonNil(s []string) []string {
 	}
 	return s
 }
+
+// Reader is what one principal may read at one registry, for a caller
+// that acts as the principal in the server, without a token (the
+// portal): the same role assignments decide as for its tokens.
+type Reader struct{ p permissions }
+
+// ReaderFor is principalID's Reader at reg.
+func (s *Service) ReaderFor(ctx context.Context, reg Registry, principalID string) (Reader, error) {
+	p, err := s.permissions(ctx, reg, Identity{Kind: KindPrincipal, PrincipalID: principalID})
+	return Reader{p}, err
+}
+
+// Catalog reports whether the principal may list the registry's
+// repositories.
+func (r Reader) Catalog() bool { return r.p.catalog() }
+
+// Repository reports whether the principal may read a repository's tags
+// and manifests: pull, or read its metadata.
+func (r Reader) Repository(name string) bool {
+	return len(r.p.repository(name, []string{ActionPull, ActionMetadataRead})) > 0
+}

@@ -128,13 +128,6 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 		return err
 	}
 
-	directory := &graph.Service{Directory: stores.Meta, Audit: trail}
-	people, err := portal.New(pages, directory, cp, log)
-	if err != nil {
-		ln.Close()
-		return err
-	}
-
 	issuers, err := federatedIssuers(cfg.FederationCAFile)
 	if err != nil {
 		return err
@@ -147,6 +140,13 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 		Store: stores.Meta, Authz: engine, Keys: ring, Directory: stsService, Clients: clients, Suffix: cfg.RegistrySuffix,
 		AccessLifetime: cfg.RegistryAccessLifetime, RefreshLifetime: cfg.RegistryRefreshLifetime,
 	}
+	directory := &graph.Service{Directory: stores.Meta, Audit: trail}
+	images := registry.New(stores.Meta, stores.Blobs)
+	people, err := portal.New(pages, directory, cp, images, regAuth, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	h := &handler{
 		cfg:      cfg,
 		meta:     stores.Meta,
@@ -154,7 +154,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 		metrics:  m,
 		promHTTP: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		registry: &ociapi.Handler{
-			Service:      registry.New(stores.Meta, stores.Blobs),
+			Service:      images,
 			Auth:         &registryauth.Gate{Service: regAuth, Throttle: &registryauth.Throttle{Rate: cfg.RegistryRate, Burst: float64(cfg.RegistryBurst)}},
 			Log:          log,
 			BlobRedirect: cfg.blobRedirect(),

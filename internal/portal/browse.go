@@ -1,0 +1,130 @@
+package portal
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+
+	"github.com/berthhq/berth/internal/registry"
+	"github.com/berthhq/berth/internal/registryauth"
+	"github.com/berthhq/berth/internal/store"
+)
+
+// registryReaders is what the refusal to browse a registry says would
+// allow it.
+const registryReaders = "a role assignment at the registry or above it, or on one of its repositories, that allows pulling or reading metadata (AcrPull, Reader, Contributor, Owner and others do)"
+
+// browsed is a registry the signed-in user opened, with what they may
+// read there.
+type browsed struct {
+	reg    registryauth.Registry
+	reader registryauth.Reader
+}
+
+// browse finds the registry the path names in the user's tenant (another
+// tenant's is not found) and refuses a user who may read nothing there.
+func (h *Handler) browse(r *http.Request, rq *request) (browsed, error) {
+	name := r.PathValue("name")
+	reg, err := h.RegistryAuth.Registry(r.Context(), name)
+	if errors.Is(err, registryauth.ErrRegistryUnknown) || (err == nil && reg.TenantID != rq.Tenant.ID) {
+		return browsed{}, &problem{status: http.StatusNotFound, title: "Not found", message: "No registry called " + name + " exists in " + tenantName(rq.Tenant) + "."}
+	}
+	if err != nil {
+		return browsed{}, err
+	}
+	reader, err := h.RegistryAuth.ReaderFor(r.Context(), reg, rq.User.ObjectID)
+	if err != nil {
+		return browsed{}, err
+	}
+	if !reader.Catalog() {
+		return browsed{}, &problem{status: http.StatusForbidden, title: "Not allowed",
+			message: "Browsing registry " + name + " needs " + registryReaders + "; your account has none."}
+	}
+	return browsed{reg: reg, reader: reader}, nil
+}
+
+func registryCrumbs() []crumb {
+	return []crumb{{"Home", Prefix + "/"}, {"Container registries", Prefix + "/registries"}}
+}
+
+func (h *Handler) repositories(w http.ResponseWriter, r *http.Request, rq *request) error {
+	ctx := r.Context()
+	b, err := h.browse(r, rq)
+	if err != nil {
+		return err
+	}
+	all, err := h.Registries.Catalog(ctx, b.reg.Name, "", 0)
+	if err != nil {
+		return err
+	}
+	var names []string
+	for _, n := range all {
+		if b.reader.Repository(n) {
+			names = append(names, n)
+		}
+	}
+	from, to, p := paginate(r, len(names), Prefix+"/registries/"+url.PathEscape(b.reg.Name))
+	var repos []store.RepositoryInfo
+	for _, n := range names[from:to] {
+		info, err := h.Registries.RepositoryInfo(ctx, store.Repo{Registry: b.reg.Name, Name: n})
+		if errors.Is(err, registry.ErrNameUnknown) {
+			continue // deleted since the listing
+		}
+		if err != nil {
+			return err
+		}
+		repos = append(repos, info)
+	}
+	h.render(w, http.StatusOK, "repositories", rq, view{Title: b.reg.Name, Section: "registries", Crumbs: registryCrumbs(),
+		Data: struct {
+			Registry     registryauth.Registry
+			Repositories []store.RepositoryInfo
+			Page         pager
+		}{b.reg, repos, p}})
+	return nil
+}
+
+// repositoryView is a repository page's data.
+type repositoryView struct {
+	Registry  registryauth.Registry
+	Name      string
+	Info      store.RepositoryInfo
+	Tags      []store.TagInfo
+	Manifests []store.ManifestInfo
+	// Pull is the command that pulls the newest tag.
+	Pull string
+}
+
+func (h *Handler) repository(w http.ResponseWriter, r *http.Request, rq *request) error {
+	ctx := r.Context()
+	b, err := h.browse(r, rq)
+	if err != nil {
+		return err
+	}
+	name := r.PathValue("repo")
+	repo := store.Repo{Registry: b.reg.Name, Name: name}
+	notFound := &problem{status: http.StatusNotFound, title: "Not found", message: "Registry " + b.reg.Name + " has no repository called " + name + " that you may read."}
+	if !b.reader.Repository(name) {
+		return notFound
+	}
+	v := repositoryView{Registry: b.reg, Name: name}
+	v.Info, err = h.Registries.RepositoryInfo(ctx, repo)
+	if err == nil {
+		v.Tags, err = h.Registries.TagInfos(ctx, repo, store.ArtifactQuery{Order: store.ByTimeDesc})
+	}
+	if err == nil {
+		v.Manifests, err = h.Registries.ManifestInfos(ctx, repo, store.ArtifactQuery{Order: store.ByTimeDesc})
+	}
+	if errors.Is(err, registry.ErrNameUnknown) {
+		return notFound
+	}
+	if err != nil {
+		return err
+	}
+	if len(v.Tags) > 0 {
+		v.Pull = "docker pull " + b.reg.LoginServer + "/" + name + ":" + v.Tags[0].Name
+	}
+	h.render(w, http.StatusOK, "repository", rq, view{Title: name, Section: "registries",
+		Crumbs: append(registryCrumbs(), crumb{b.reg.Name, Prefix + "/registries/" + url.PathEscape(b.reg.Name)}), Data: v})
+	return nil
+}
