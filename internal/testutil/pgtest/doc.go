@@ -6,7 +6,9 @@
 // Start initialises a fresh cluster in a temporary directory, starts it on a
 // free loopback port and stops and deletes it when the test ends. The server
 // is tuned for speed, not durability (fsync off), because its data is
-// discarded anyway.
+// discarded anyway. StartServer's Server can also be stopped and started
+// again on the same port, for tests of clients that must ride out a
+// database restart.
 //
 // PostgreSQL refuses to run as root, while CI runs tests as root, so under
 // root the server runs as the "postgres" system user, which the server

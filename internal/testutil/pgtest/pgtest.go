@@ -46,6 +46,22 @@ const (
 // BERTH_REQUIRE_POSTGRES=1, in which case it fails tb.
 func Start(tb testing.TB) (dsn string) {
 	tb.Helper()
+	return StartServer(tb).DSN
+}
+
+// Server is a running PostgreSQL server that a test may stop and start
+// again, as an operator restarts a database under its clients.
+type Server struct {
+	// DSN names the empty database Start made; it stays valid across
+	// restarts (same address).
+	DSN  string
+	c    *cluster
+	port int
+}
+
+// StartServer is Start, returning the server for Stop and Restart.
+func StartServer(tb testing.TB) *Server {
+	tb.Helper()
 	began := time.Now()
 	binDir, err := findBinDir()
 	if err != nil {
@@ -99,7 +115,30 @@ func Start(tb testing.TB) (dsn string) {
 		tb.Fatalf("pgtest: creating database %q: %v\nserver log:\n%s", dbName, err, c.logTail())
 	}
 	tb.Logf("pgtest: PostgreSQL (%s) ready on %s in %v; files in %s", binDir, addr, time.Since(began).Round(time.Millisecond), c.base)
-	return dsnFor(addr, dbName)
+	return &Server{DSN: dsnFor(addr, dbName), c: c, port: port}
+}
+
+// Stop shuts the server down as an operator's restart does (pg_ctl's fast
+// mode): open sessions are ended, committed data stays.
+func (s *Server) Stop() error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if out, err := s.c.command(ctx, "pg_ctl", "stop", "--wait", "--timeout", "30", "--pgdata", s.c.dataDir, "--mode", "fast").CombinedOutput(); err != nil {
+		return fmt.Errorf("pg_ctl stop: %v\n%s", err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+// Restart starts a stopped server again on its port, so that DSN reaches
+// it.
+func (s *Server) Restart() error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if out, err := s.c.command(ctx, "pg_ctl", "start", "--wait", "--timeout", "60", "--pgdata", s.c.dataDir,
+		"--log", s.c.logFile, "-o", "-p "+strconv.Itoa(s.port)).CombinedOutput(); err != nil {
+		return fmt.Errorf("pg_ctl start (port %d): %v\n%s\nserver log:\n%s", s.port, err, bytes.TrimSpace(out), s.c.logTail())
+	}
+	return nil
 }
 
 func dsnFor(addr, db string) string {

@@ -90,3 +90,32 @@ func TestStartIsolated(t *testing.T) {
 		}
 	}
 }
+
+// TestRestart: a server stopped refuses connections, and once started
+// again answers at the same DSN with what was committed before.
+func TestRestart(t *testing.T) {
+	t.Parallel()
+	s := pgtest.StartServer(t)
+	db, err := sql.Open("pgx", s.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	ctx := t.Context()
+	if _, err := db.ExecContext(ctx, "CREATE TABLE kept (v TEXT); INSERT INTO kept VALUES ('before')"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.PingContext(ctx); err == nil {
+		t.Fatal("a stopped server answered")
+	}
+	if err := s.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	var v string
+	if err := db.QueryRowContext(ctx, "SELECT v FROM kept").Scan(&v); err != nil || v != "before" {
+		t.Fatalf("after the restart: %q, %v", v, err)
+	}
+}
