@@ -1,0 +1,312 @@
+package haproxytest
+
+import (
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"text/template"
+	"time"
+)
+
+const (
+	requireEnv = "BERTH_REQUIRE_TOOLS"
+
+	startAttempts = 5
+	readyTimeout  = 30 * time.Second
+	stopTimeout   = 10 * time.Second
+)
+
+// Backend is one server behind the proxy.
+type Backend struct {
+	Name string
+	// Addr is host:port.
+	Addr string
+}
+
+// Config is what the proxy checks and trusts.
+type Config struct {
+	Backends []Backend
+	// CheckPath is the path of the health check, a GET over HTTPS
+	// answered 200 when the backend is ready.
+	CheckPath string
+	// CAFile is the CA the backends' certificates chain to; the health
+	// check verifies them, for the host name CheckHost.
+	CAFile, CheckHost string
+}
+
+// Proxy is a running HAProxy.
+type Proxy struct {
+	// Addr is 127.0.0.1:PORT, where clients connect.
+	Addr string
+
+	stats string // the statistics page's URL, as CSV
+	dir   string
+	cmd   *exec.Cmd
+	done  chan struct{}
+}
+
+// The check runs often and takes a backend out after two failures, so
+// that a killed backend leaves the rotation within a second; connections
+// refused meanwhile are sent to another backend (redispatch).
+var configTemplate = template.Must(template.New("haproxy.cfg").Parse(`global
+  maxconn 4096
+
+defaults
+  mode tcp
+  timeout connect 2s
+  timeout client 5m
+  timeout server 5m
+  timeout check 2s
+  retries 3
+  option redispatch
+
+frontend clients
+  bind {{.Addr}}
+  default_backend replicas
+
+backend replicas
+  balance roundrobin
+  option httpchk
+  http-check send meth GET uri {{.CheckPath}} ver HTTP/1.1 hdr Host {{.CheckHost}}
+  http-check expect status 200
+  default-server check check-ssl verify required ca-file {{.CAFile}} verifyhost {{.CheckHost}} inter 250ms fall 2 rise 2
+{{- range .Backends}}
+  server {{.Name}} {{.Addr}}
+{{- end}}
+
+frontend stats
+  mode http
+  timeout client 10s
+  bind {{.StatsAddr}}
+  stats enable
+  stats uri /stats
+  stats refresh 0
+`))
+
+// Start runs a proxy in front of cfg's backends for the duration of tb.
+// It returns once the proxy listens; backends come into rotation as their
+// checks pass (WaitStatus).
+func Start(tb testing.TB, cfg Config) *Proxy {
+	tb.Helper()
+	bin, err := binary()
+	if err != nil {
+		if os.Getenv(requireEnv) == "1" {
+			tb.Fatalf("haproxytest: %v (fatal because %s=1)", err, requireEnv)
+		}
+		tb.Skipf("haproxytest: skipping: %v (set %s=1 to fail instead)", err, requireEnv)
+	}
+	p := &Proxy{dir: tb.TempDir()}
+	tb.Cleanup(func() {
+		if err := p.stop(); err != nil {
+			tb.Errorf("haproxytest: %v", err)
+		}
+	})
+	for attempt := 1; ; attempt++ {
+		err = p.start(bin, cfg)
+		if err == nil {
+			return p
+		}
+		p.stop()
+		if !errors.Is(err, errPortTaken) || attempt == startAttempts {
+			tb.Fatalf("haproxytest: %v", err)
+		}
+	}
+}
+
+// Available reports whether HAProxy is installed, as a test condition:
+// its absence is an error only when BERTH_REQUIRE_TOOLS=1.
+func Available() (bool, error) {
+	if _, err := binary(); err != nil {
+		if os.Getenv(requireEnv) == "1" {
+			return false, fmt.Errorf("%v (required because %s=1)", err, requireEnv)
+		}
+		return false, nil
+	}
+	return true, nil
+}
+
+func binary() (string, error) {
+	if p, err := exec.LookPath("haproxy"); err == nil {
+		return p, nil
+	}
+	// A non-login PATH may leave out sbin.
+	for _, dir := range []string{"/usr/sbin", "/sbin"} {
+		p := filepath.Join(dir, "haproxy")
+		if fi, err := os.Stat(p); err == nil && fi.Mode().Perm()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", errors.New("HAProxy is not installed (Debian package haproxy)")
+}
+
+var errPortTaken = errors.New("port taken")
+
+func (p *Proxy) start(bin string, cfg Config) error {
+	addrs, err := freeAddrs(2)
+	if err != nil {
+		return err
+	}
+	p.Addr, p.stats = addrs[0], "http://"+addrs[1]+"/stats;csv"
+	var conf bytes.Buffer
+	if err := configTemplate.Execute(&conf, struct {
+		Config
+		Addr, StatsAddr string
+	}{cfg, addrs[0], addrs[1]}); err != nil {
+		return err
+	}
+	confPath := filepath.Join(p.dir, "haproxy.cfg")
+	if err := os.WriteFile(confPath, conf.Bytes(), 0o600); err != nil {
+		return err
+	}
+	log, err := os.Create(filepath.Join(p.dir, "haproxy.log"))
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+	// -db: in the foreground, logging to stderr.
+	p.cmd = exec.Command(bin, "-db", "-f", confPath)
+	p.cmd.Stdout, p.cmd.Stderr = log, log
+	// A test binary that dies without its cleanups takes the proxy with
+	// it.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := p.cmd.Start(); err != nil {
+		return fmt.Errorf("haproxy: %w", err)
+	}
+	p.done = make(chan struct{})
+	go func(cmd *exec.Cmd, done chan struct{}) { cmd.Wait(); close(done) }(p.cmd, p.done)
+	deadline := time.Now().Add(readyTimeout)
+	for {
+		if _, err := p.Stats(); err == nil {
+			return nil
+		}
+		select {
+		case <-p.done:
+			tail := p.Log()
+			if strings.Contains(tail, "cannot bind socket") {
+				return errPortTaken
+			}
+			return fmt.Errorf("haproxy exited before it was ready (%v):\n%s", p.cmd.ProcessState, tail)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("haproxy not listening after %v:\n%s", readyTimeout, p.Log())
+		}
+	}
+}
+
+// Server is one backend as the proxy sees it.
+type Server struct {
+	// Status is UP, DOWN, or a transition ("UP 1/2", "DOWN 1/2").
+	Status string
+	// Sessions is how many connections the proxy has sent it.
+	Sessions int
+}
+
+// Stats reads the proxy's view of its backends, by name.
+func (p *Proxy) Stats() (map[string]Server, error) {
+	c := &http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get(p.stats)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("statistics: %s", resp.Status)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	// The header line starts "# ".
+	r := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(b, []byte("# "))))
+	r.FieldsPerRecord = -1
+	rows, err := r.ReadAll()
+	if err != nil || len(rows) == 0 {
+		return nil, fmt.Errorf("statistics: %q: %v", b, err)
+	}
+	col := func(name string) int { return slices.Index(rows[0], name) }
+	px, sv, status, stot := col("pxname"), col("svname"), col("status"), col("stot")
+	if min(px, sv, status, stot) < 0 {
+		return nil, fmt.Errorf("statistics: columns %q", rows[0])
+	}
+	out := map[string]Server{}
+	for _, row := range rows[1:] {
+		if len(row) <= max(px, sv, status, stot) || row[px] != "replicas" || row[sv] == "BACKEND" {
+			continue
+		}
+		n, _ := strconv.Atoi(row[stot])
+		out[row[sv]] = Server{Status: row[status], Sessions: n}
+	}
+	return out, nil
+}
+
+// WaitStatus waits until the proxy says backend name is status (UP or
+// DOWN), and fails tb after a minute.
+func (p *Proxy) WaitStatus(tb testing.TB, name, status string) {
+	tb.Helper()
+	deadline := time.Now().Add(time.Minute)
+	var last map[string]Server
+	for {
+		st, err := p.Stats()
+		if err == nil && st[name].Status == status {
+			return
+		}
+		last = st
+		if time.Now().After(deadline) {
+			tb.Fatalf("haproxytest: backend %s not %s after a minute: %v, %v\n%s", name, status, last, err, p.Log())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Log is what HAProxy printed (warnings, alerts, backends going up and
+// down).
+func (p *Proxy) Log() string {
+	b, _ := os.ReadFile(filepath.Join(p.dir, "haproxy.log"))
+	if len(b) > 8000 {
+		b = b[len(b)-8000:]
+	}
+	return string(bytes.TrimSpace(b))
+}
+
+func (p *Proxy) stop() error {
+	if p.cmd == nil || p.cmd.Process == nil {
+		return nil
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return nil
+	case <-time.After(stopTimeout):
+		p.cmd.Process.Kill()
+		<-p.done
+		return fmt.Errorf("haproxy did not stop within %v of SIGTERM; killed", stopTimeout)
+	}
+}
+
+// freeAddrs returns n loopback addresses free a moment ago; the proxy
+// binds them itself, and a start that loses the race is retried.
+func freeAddrs(n int) ([]string, error) {
+	var out []string
+	for range n {
+		l, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("finding a free port: %w", err)
+		}
+		defer l.Close()
+		out = append(out, l.Addr().String())
+	}
+	return out, nil
+}
