@@ -101,9 +101,11 @@ func (c cli) run(args ...string) string {
 }
 
 // operator runs the CLI as the server's operator does, on its data
-// directory (tenant create, keys, gc, fsck).
+// directory and stores (tenant create, keys, gc, fsck).
 func operator(t *testing.T, s *berthtest.Server, args ...string) (string, error) {
-	return newCLI(t, "").try(append(args, "--data-dir", s.DataDir)...)
+	c := newCLI(t, "")
+	c.env = s.Env
+	return c.try(append(append(args, "--data-dir", s.DataDir), s.StoreArgs...)...)
 }
 
 // adminCLI is the CLI logged in as the bootstrap administrator, with a

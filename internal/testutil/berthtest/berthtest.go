@@ -91,6 +91,12 @@ type Server struct {
 	CAFile    string
 	Roots     *x509.CertPool
 	Log       *syncBuffer
+	// Env is more environment for the server, and for maintenance
+	// commands on its stores (an object store's credentials).
+	Env []string
+	// StoreArgs are the flags that name its stores beside --data-dir
+	// (--database, --blob-store), which maintenance commands need too.
+	StoreArgs []string
 
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -117,8 +123,9 @@ func (s *Server) start() {
 	if s.Host != "" {
 		listen = s.Host // a restart keeps its address
 	}
-	args := append([]string{"serve", "--data-dir", s.DataDir, "--listen", listen}, s.Args...)
-	cmd := exec.Command(Binary(s.tb), args...)
+	args := append([]string{"serve", "--data-dir", s.DataDir, "--listen", listen}, s.StoreArgs...)
+	cmd := exec.Command(Binary(s.tb), append(args, s.Args...)...)
+	cmd.Env = append(os.Environ(), s.Env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		s.tb.Fatal(err)
