@@ -241,6 +241,13 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 			"message": "The change cannot be stored: berth's disk is full. Reads still work; try again once space is freed."}})
 		return
 	}
+	if errors.Is(err, store.ErrUnavailable) {
+		h.Log.Warn("management API: metadata store unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", "1")
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"error": map[string]string{"code": "ServiceUnavailable",
+			"message": "The service is unavailable for now; retry shortly."}})
+		return
+	}
 	var e *controlplane.Error
 	if !errors.As(err, &e) {
 		h.Log.Error("management API", "method", r.Method, "path", r.URL.Path, "err", err)

@@ -371,6 +371,12 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error, 
 		// Graph's answer when storage is exhausted.
 		status, code = http.StatusInsufficientStorage, "quotaLimitReached"
 		msg = "The change cannot be stored: berth's disk is full. Reads still work; try again once space is freed."
+	case errors.Is(err, store.ErrUnavailable):
+		// Graph's answer when it cannot serve for now.
+		status, code = http.StatusServiceUnavailable, "serviceNotAvailable"
+		msg = "The service is unavailable for now; retry shortly."
+		w.Header().Set("Retry-After", "1")
+		h.Log.Warn("directory API: metadata store unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	if msg == "" {
 		msg = err.Error()

@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/berthhq/berth/internal/registry"
+	"github.com/berthhq/berth/internal/store"
 )
 
 // ErrDenied is returned by an Authorizer for an authenticated caller that
@@ -78,6 +79,8 @@ func codeOf(err error) wireError {
 		{errAttributes, wireError{http.StatusBadRequest, "UNSUPPORTED"}},
 		// The distribution spec has no code for a full disk.
 		{registry.ErrInsufficientStorage, wireError{http.StatusInsufficientStorage, "UNKNOWN"}},
+		// Distribution's code for a registry that cannot serve for now.
+		{store.ErrUnavailable, wireError{http.StatusServiceUnavailable, "UNAVAILABLE"}},
 		{errMethod, wireError{http.StatusMethodNotAllowed, "UNSUPPORTED"}},
 		{errNotFound, wireError{http.StatusNotFound, "NAME_UNKNOWN"}},
 		{errPaginationN, wireError{http.StatusBadRequest, "PAGINATION_NUMBER_INVALID"}},
@@ -118,12 +121,18 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		log.ErrorContext(r.Context(), "registry request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		msg = "internal server error"
 	}
-	if we.status == http.StatusTooManyRequests {
+	switch we.status {
+	case http.StatusTooManyRequests:
 		retry := 1
 		if tm := (*TooManyRequestsError)(nil); errors.As(err, &tm) && tm.RetryAfter > 1 {
 			retry = tm.RetryAfter
 		}
 		w.Header().Set("Retry-After", strconv.Itoa(retry))
+	case http.StatusServiceUnavailable:
+		log.WarnContext(r.Context(), "registry request failed: metadata store unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", "1")
+		// The store's error names its server: not the client's business.
+		msg = "the registry is unavailable for now; retry shortly"
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(we.status)

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/berthhq/berth/internal/clientauth"
+	"github.com/berthhq/berth/internal/store"
 )
 
 // TokenHandler serves a registry's token endpoints: POST /oauth2/exchange,
@@ -151,6 +152,10 @@ func (h *TokenHandler) writeError(w http.ResponseWriter, r *http.Request, err er
 		status, code, msg = http.StatusNotFound, "NAME_UNKNOWN", "registry unknown"
 	case errors.Is(err, errMethod):
 		status, code, msg = http.StatusMethodNotAllowed, "UNSUPPORTED", "method not allowed"
+	case errors.Is(err, store.ErrUnavailable):
+		status, code, msg = http.StatusServiceUnavailable, "UNAVAILABLE", "the registry is unavailable for now; retry shortly"
+		w.Header().Set("Retry-After", "1")
+		h.Log.Warn("registry token service: metadata store unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
 	default:
 		h.Log.Error("registry token service", "method", r.Method, "path", r.URL.Path, "err", err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/berthhq/berth/internal/clientauth"
 	"github.com/berthhq/berth/internal/ids"
+	"github.com/berthhq/berth/internal/store"
 )
 
 // Handler serves the token service's endpoints. Paths start with a tenant
@@ -331,6 +332,8 @@ var wireErrors = []struct {
 		return fmt.Sprintf("Application with identifier '%s' was not found in the directory '%s'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant.", r.PostForm.Get("client_id"), t)
 	}}},
 	{clientauth.ErrInvalidSecret, wireError{401, "invalid_client", 7000215, constText("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app.")}},
+	// The cloud's code when its directory cannot be reached.
+	{store.ErrUnavailable, wireError{503, "temporarily_unavailable", 90033, constText("A transient error has occurred. Please try again.")}},
 	{clientauth.ErrSecretExpired, wireError{401, "invalid_client", 7000222, constText("The provided client secret keys are expired.")}},
 	{ErrAssertionMalformed, wireError{400, "invalid_request", 50027, assertionText("JWT token is invalid or malformed.")}},
 	{ErrAssertionKeyNotFound, wireError{401, "invalid_client", 700027, func(r *http.Request, err error) string {
@@ -396,8 +399,12 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 			break
 		}
 	}
-	if we.status == 500 {
+	switch we.status {
+	case 500:
 		h.Log.ErrorContext(r.Context(), "token service request failed", "path", r.URL.Path, "err", err)
+	case 503:
+		h.Log.WarnContext(r.Context(), "token service: metadata store unavailable", "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", "1")
 	}
 	now := time.Now().UTC()
 	trace, corr := ids.New(), ids.New()

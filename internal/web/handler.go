@@ -158,6 +158,11 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, store.ErrInsufficientStorage):
 		pe = &pageError{status: http.StatusInsufficientStorage, title: "Cannot save now",
 			message: "berth cannot save this now: its disk is full. Try again once space is freed."}
+	case errors.Is(err, store.ErrUnavailable):
+		h.log.Warn("sign-in or consent page: metadata store unavailable", "path", r.URL.Path, "err", err)
+		hd.Set("Retry-After", "1")
+		pe = &pageError{status: http.StatusServiceUnavailable, title: "Unavailable for now",
+			message: "berth cannot answer for a moment. Try again shortly."}
 	default:
 		h.log.Error("sign-in or consent page failed", "path", r.URL.Path, "err", err)
 		pe = &pageError{status: http.StatusInternalServerError, title: "Something went wrong", message: "berth could not complete the request. Try again later."}

@@ -197,18 +197,19 @@ func (db *DB) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 func (db *DB) queryRow(ctx context.Context, query string, args ...any) rowScanner {
 	s, err := db.stmt(ctx, query)
 	if err != nil {
-		return errRow{err}
+		return errRow{db.unavailable(err)}
 	}
-	return s.QueryRowContext(ctx, args...)
+	return unavailableRow{s.QueryRowContext(ctx, args...), db}
 }
 
 // query runs a read through the statement cache.
 func (db *DB) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	s, err := db.stmt(ctx, query)
 	if err != nil {
-		return nil, err
+		return nil, db.unavailable(err)
 	}
-	return s.QueryContext(ctx, args...)
+	rows, err := s.QueryContext(ctx, args...)
+	return rows, db.unavailable(err)
 }
 
 type rowScanner interface{ Scan(dest ...any) error }
@@ -216,6 +217,23 @@ type rowScanner interface{ Scan(dest ...any) error }
 type errRow struct{ err error }
 
 func (r errRow) Scan(...any) error { return r.err }
+
+type unavailableRow struct {
+	row *sql.Row
+	db  *DB
+}
+
+func (r unavailableRow) Scan(dest ...any) error { return r.db.unavailable(r.row.Scan(dest...)) }
+
+// unavailable marks a failure to reach the database as
+// store.ErrUnavailable, which the surfaces answer with 503: the client
+// may retry, where a 500 says the server is broken.
+func (db *DB) unavailable(err error) error {
+	if err != nil && db.d.unreachable(err) {
+		return fmt.Errorf("%w (%v)", store.ErrUnavailable, err)
+	}
+	return err
+}
 
 // Dialect names the backend ("sqlite" or "postgres").
 func (db *DB) Dialect() string { return db.d.name }
@@ -293,7 +311,7 @@ func (db *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	if err != nil && db.d.full(err) {
 		return fmt.Errorf("%w (%v)", store.ErrInsufficientStorage, err)
 	}
-	return err
+	return db.unavailable(err)
 }
 
 func (db *DB) tx0(ctx context.Context, fn func(*sql.Tx) error) error {

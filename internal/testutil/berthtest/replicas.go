@@ -57,7 +57,7 @@ func StartReplicas(tb testing.TB, n int, extra ...string) *Replicas {
 		backends = append(backends, haproxytest.Backend{Name: ReplicaName(i), Addr: s.Host})
 	}
 	first := r.Servers[0]
-	r.Proxy = haproxytest.Start(tb, haproxytest.Config{Backends: backends, CheckPath: "/readyz", CAFile: first.CAFile, CheckHost: "localhost"})
+	r.Proxy = haproxytest.Start(tb, haproxytest.Config{Backends: backends, CheckPath: "/readyz", LivePath: "/healthz", CAFile: first.CAFile, CheckHost: "localhost"})
 	for i := range r.Servers {
 		r.Proxy.WaitStatus(tb, ReplicaName(i), "UP")
 	}

@@ -2,7 +2,9 @@
 // TCP mode, so TLS passes through to the backends untouched (clients
 // verify the backends' own certificate), each backend health-checked over
 // HTTPS on a path the test names, and a statistics page the test reads to
-// wait for a backend to be taken out or put back.
+// wait for a backend to be taken out or put back. With a second, liveness
+// path, a client arriving while no backend is ready reaches a live one
+// (which can say why it cannot serve) instead of a closed connection.
 //
 // The binary is haproxy on the PATH or in /usr/sbin (the Debian package
 // puts it there). When there is none the test is skipped, unless

@@ -41,6 +41,11 @@ type Config struct {
 	// CheckPath is the path of the health check, a GET over HTTPS
 	// answered 200 when the backend is ready.
 	CheckPath string
+	// LivePath, if set, is the path of a second check, answered 200
+	// when the backend is alive though maybe not ready. While no backend
+	// is ready, clients go to the live ones (which answer that they
+	// cannot serve) rather than having their connections closed.
+	LivePath string
 	// CAFile is the CA the backends' certificates chain to; the health
 	// check verifies them, for the host name CheckHost.
 	CAFile, CheckHost string
@@ -57,10 +62,19 @@ type Proxy struct {
 	done  chan struct{}
 }
 
-// The check runs often and takes a backend out after two failures, so
+// The checks run often and take a backend out after two failures, so
 // that a killed backend leaves the rotation within a second; connections
 // refused meanwhile are sent to another backend (redispatch).
-var configTemplate = template.Must(template.New("haproxy.cfg").Parse(`global
+var configTemplate = template.Must(template.New("haproxy.cfg").Parse(`{{define "backend"}}
+  balance roundrobin
+  option httpchk
+  http-check send meth GET uri {{.Path}} ver HTTP/1.1 hdr Host {{.CheckHost}}
+  http-check expect status 200
+  default-server check check-ssl verify required ca-file {{.CAFile}} verifyhost {{.CheckHost}} inter 250ms fall 2 rise 2
+{{- range .Backends}}
+  server {{.Name}} {{.Addr}}
+{{- end}}
+{{end}}global
   maxconn 4096
 
 defaults
@@ -74,16 +88,18 @@ defaults
 
 frontend clients
   bind {{.Addr}}
-  default_backend replicas
+{{- if .LivePath}}
+  use_backend ready if { nbsrv(ready) gt 0 }
+  default_backend live
+{{- else}}
+  default_backend ready
+{{- end}}
 
-backend replicas
-  balance roundrobin
-  option httpchk
-  http-check send meth GET uri {{.CheckPath}} ver HTTP/1.1 hdr Host {{.CheckHost}}
-  http-check expect status 200
-  default-server check check-ssl verify required ca-file {{.CAFile}} verifyhost {{.CheckHost}} inter 250ms fall 2 rise 2
-{{- range .Backends}}
-  server {{.Name}} {{.Addr}}
+backend ready
+{{- template "backend" (.Check .CheckPath)}}
+{{- if .LivePath}}
+backend live
+{{- template "backend" (.Check .LivePath)}}
 {{- end}}
 
 frontend stats
@@ -160,10 +176,7 @@ func (p *Proxy) start(bin string, cfg Config) error {
 	}
 	p.Addr, p.stats = addrs[0], "http://"+addrs[1]+"/stats;csv"
 	var conf bytes.Buffer
-	if err := configTemplate.Execute(&conf, struct {
-		Config
-		Addr, StatsAddr string
-	}{cfg, addrs[0], addrs[1]}); err != nil {
+	if err := configTemplate.Execute(&conf, templateData{cfg, addrs[0], addrs[1]}); err != nil {
 		return err
 	}
 	confPath := filepath.Join(p.dir, "haproxy.cfg")
@@ -206,6 +219,22 @@ func (p *Proxy) start(bin string, cfg Config) error {
 	}
 }
 
+type templateData struct {
+	Config
+	Addr, StatsAddr string
+}
+
+// Check is what one backend section of the configuration needs.
+func (d templateData) Check(path string) struct {
+	Config
+	Path string
+} {
+	return struct {
+		Config
+		Path string
+	}{d.Config, path}
+}
+
 // Server is one backend as the proxy sees it.
 type Server struct {
 	// Status is UP, DOWN, or a transition ("UP 1/2", "DOWN 1/2").
@@ -214,7 +243,8 @@ type Server struct {
 	Sessions int
 }
 
-// Stats reads the proxy's view of its backends, by name.
+// Stats reads the proxy's view of its backends, by name: whether they
+// are ready (the CheckPath check), and how many connections they took.
 func (p *Proxy) Stats() (map[string]Server, error) {
 	c := &http.Client{Timeout: 2 * time.Second}
 	resp, err := c.Get(p.stats)
@@ -243,11 +273,16 @@ func (p *Proxy) Stats() (map[string]Server, error) {
 	}
 	out := map[string]Server{}
 	for _, row := range rows[1:] {
-		if len(row) <= max(px, sv, status, stot) || row[px] != "replicas" || row[sv] == "BACKEND" {
+		if len(row) <= max(px, sv, status, stot) || (row[px] != "ready" && row[px] != "live") || row[sv] == "BACKEND" {
 			continue
 		}
 		n, _ := strconv.Atoi(row[stot])
-		out[row[sv]] = Server{Status: row[status], Sessions: n}
+		s := out[row[sv]]
+		if row[px] == "ready" {
+			s.Status = row[status]
+		}
+		s.Sessions += n
+		out[row[sv]] = s
 	}
 	return out, nil
 }

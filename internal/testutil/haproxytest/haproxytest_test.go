@@ -14,8 +14,9 @@ import (
 )
 
 // TestProxy: two HTTPS backends come into rotation once their checks
-// pass, TLS passes through to them, and a backend whose check fails is
-// taken out until it passes again.
+// pass, TLS passes through to them, a backend whose readiness check fails
+// is taken out until it passes again, and when neither is ready clients
+// reach them through their liveness check.
 func TestProxy(t *testing.T) {
 	var ready [2]atomic.Bool
 	backends := make([]*httptest.Server, 2)
@@ -41,7 +42,7 @@ func TestProxy(t *testing.T) {
 			{Name: "a", Addr: backends[0].Listener.Addr().String()},
 			{Name: "b", Addr: backends[1].Listener.Addr().String()},
 		},
-		CheckPath: "/ready", CAFile: ca, CheckHost: "example.com",
+		CheckPath: "/ready", LivePath: "/live", CAFile: ca, CheckHost: "example.com",
 	})
 	p.WaitStatus(t, "a", "UP")
 	p.WaitStatus(t, "b", "UP")
@@ -76,5 +77,14 @@ func TestProxy(t *testing.T) {
 	p.WaitStatus(t, "b", "UP")
 	if seen := answers(6); seen["b"] == 0 {
 		t.Fatalf("with b back: %v, want b too", seen)
+	}
+
+	// Neither ready: both are still alive, and still answer.
+	ready[0].Store(false)
+	ready[1].Store(false)
+	p.WaitStatus(t, "a", "DOWN")
+	p.WaitStatus(t, "b", "DOWN")
+	if seen := answers(6); seen["a"] == 0 || seen["b"] == 0 {
+		t.Fatalf("with neither ready: %v, want both live backends", seen)
 	}
 }
