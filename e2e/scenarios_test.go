@@ -32,7 +32,33 @@ import (
 // TENANT_ID, SUBSCRIPTION_ID, BERTH_URL, BERTH_CA, BERTH_PORT, ADMIN_ID,
 // ADMIN_SECRET.
 func TestScenarios(t *testing.T) {
-	s := berthtest.Start(t)
+	runScenarios(t, berthtest.Start(t), testscript.Params{Dir: filepath.Join("testdata", "scenarios")})
+}
+
+// TestScenariosReplicas runs the scenario scripts S1 to S4, unchanged,
+// against three replicas on one PostgreSQL and one bucket behind HAProxy
+// (berthtest.StartReplicas): every command and client reaches berth
+// through the load balancer, so consecutive steps of a script land on
+// different replicas.
+func TestScenariosReplicas(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "scenarios", "s[1-4]_*.txtar"))
+	if err != nil || len(files) < 4 {
+		t.Fatalf("scenario scripts S1 to S4: %v, %v", files, err)
+	}
+	r := berthtest.StartReplicas(t, 3)
+	t.Cleanup(func() {
+		if t.Failed() {
+			for i, s := range r.Servers {
+				t.Logf("%s log:\n%s", berthtest.ReplicaName(i), s.Log.String())
+			}
+		}
+	})
+	runScenarios(t, r.Front, testscript.Params{Files: files})
+}
+
+// runScenarios runs the scripts p names against the berth s, which may be
+// one server or the front of several.
+func runScenarios(t *testing.T, s *berthtest.Server, p testscript.Params) {
 	bin := berthtest.Binary(t)
 	_, port, _ := net.SplitHostPort(s.Host)
 	chromium, chromiumErr := lookChromium()
@@ -42,120 +68,119 @@ func TestScenarios(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	testscript.Run(t, testscript.Params{
-		Dir: filepath.Join("testdata", "scenarios"),
-		Condition: func(cond string) (bool, error) {
-			switch cond {
-			case "chromium":
-				return chromium != "", chromiumErr
-			case "kube":
-				return kube, kubeErr
-			case "kubelet":
-				return kubelet != "", kubeletErr
+	p.Condition = func(cond string) (bool, error) {
+		switch cond {
+		case "chromium":
+			return chromium != "", chromiumErr
+		case "kube":
+			return kube, kubeErr
+		case "kubelet":
+			return kubelet != "", kubeletErr
+		}
+		return false, fmt.Errorf("unknown condition %q", cond)
+	}
+	p.Setup = func(e *testscript.Env) error {
+		config := filepath.Join(e.WorkDir, ".berth")
+		e.Values[kubeKey{}] = new(*kubetest.Cluster)
+		for k, v := range map[string]string{
+			"BERTH_CONFIG_DIR": config,
+			"TENANT_ID":        s.Boot.TenantID,
+			"SUBSCRIPTION_ID":  s.Boot.SubscriptionID,
+			"BERTH_URL":        s.URL,
+			"BERTH_CA":         s.CAFile,
+			// Login servers answer at berth's port: REGISTRY:$BERTH_PORT.
+			"BERTH_PORT": port,
+			// The bootstrap administrator, to push what scenarios pull.
+			"ADMIN_ID":     s.Boot.ClientID,
+			"ADMIN_SECRET": s.Boot.ClientSecret,
+		} {
+			e.Setenv(k, v)
+		}
+		// --server: the bootstrap file names the replica that wrote it.
+		if stdout, stderr, err := (cli{bin: bin, config: config}).exec("login", "--data-dir", s.DataDir, "--server", s.URL, "-o", "none"); err != nil {
+			return fmt.Errorf("berth login: %v\n%s%s", err, stdout, stderr)
+		}
+		return nil
+	}
+	p.Cmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){
+		"berth": func(ts *testscript.TestScript, neg bool, args []string) {
+			err := ts.Exec(bin, args...)
+			switch {
+			case neg && err == nil:
+				ts.Fatalf("berth %s succeeded, want a failure", strings.Join(args, " "))
+			case !neg && err != nil:
+				ts.Fatalf("berth %s: %v", strings.Join(args, " "), err)
 			}
-			return false, fmt.Errorf("unknown condition %q", cond)
 		},
-		Setup: func(e *testscript.Env) error {
-			config := filepath.Join(e.WorkDir, ".berth")
-			e.Values[kubeKey{}] = new(*kubetest.Cluster)
-			for k, v := range map[string]string{
-				"BERTH_CONFIG_DIR": config,
-				"TENANT_ID":        s.Boot.TenantID,
-				"SUBSCRIPTION_ID":  s.Boot.SubscriptionID,
-				"BERTH_URL":        s.URL,
-				"BERTH_CA":         s.CAFile,
-				// Login servers answer at berth's port: REGISTRY:$BERTH_PORT.
-				"BERTH_PORT": port,
-				// The bootstrap administrator, to push what scenarios pull.
-				"ADMIN_ID":     s.Boot.ClientID,
-				"ADMIN_SECRET": s.Boot.ClientSecret,
-			} {
-				e.Setenv(k, v)
+		"image": func(ts *testscript.TestScript, neg bool, args []string) {
+			err := imageCommand(ts, s, bin, args)
+			switch {
+			case neg && err == nil:
+				ts.Fatalf("image %s succeeded, want a failure", strings.Join(args, " "))
+			case !neg && err != nil:
+				ts.Fatalf("image %s: %v", strings.Join(args, " "), err)
+			case neg:
+				ts.Logf("image %s failed as it should: %v", strings.Join(args, " "), err)
 			}
-			if stdout, stderr, err := (cli{bin: bin, config: config}).exec("login", "--data-dir", s.DataDir, "-o", "none"); err != nil {
-				return fmt.Errorf("berth login: %v\n%s%s", err, stdout, stderr)
+		},
+		"imds": func(ts *testscript.TestScript, neg bool, args []string) {
+			if neg || len(args) != 3 || args[0] != "start" {
+				ts.Fatalf("usage: imds start VM_ID CREDENTIAL_FILE")
 			}
-			return nil
+			imdsCommand(ts, bin, args[1], args[2])
 		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"berth": func(ts *testscript.TestScript, neg bool, args []string) {
-				err := ts.Exec(bin, args...)
-				switch {
-				case neg && err == nil:
-					ts.Fatalf("berth %s succeeded, want a failure", strings.Join(args, " "))
-				case !neg && err != nil:
-					ts.Fatalf("berth %s: %v", strings.Join(args, " "), err)
-				}
-			},
-			"image": func(ts *testscript.TestScript, neg bool, args []string) {
-				err := imageCommand(ts, s, bin, args)
-				switch {
-				case neg && err == nil:
-					ts.Fatalf("image %s succeeded, want a failure", strings.Join(args, " "))
-				case !neg && err != nil:
-					ts.Fatalf("image %s: %v", strings.Join(args, " "), err)
-				case neg:
-					ts.Logf("image %s failed as it should: %v", strings.Join(args, " "), err)
-				}
-			},
-			"imds": func(ts *testscript.TestScript, neg bool, args []string) {
-				if neg || len(args) != 3 || args[0] != "start" {
-					ts.Fatalf("usage: imds start VM_ID CREDENTIAL_FILE")
-				}
-				imdsCommand(ts, bin, args[1], args[2])
-			},
-			"kube": func(ts *testscript.TestScript, neg bool, args []string) {
-				err := kubeCommand(ts, args)
-				switch {
-				case neg && err == nil:
-					ts.Fatalf("kube %s succeeded, want a failure", strings.Join(args, " "))
-				case !neg && err != nil:
-					ts.Fatalf("kube %s: %v", strings.Join(args, " "), err)
-				case neg:
-					ts.Logf("kube %s failed as it should: %v", strings.Join(args, " "), err)
-				}
-			},
-			"kubelet": func(ts *testscript.TestScript, neg bool, args []string) {
-				err := kubeletCommand(ts, s, bin, kubelet, args)
-				switch {
-				case neg && err == nil:
-					ts.Fatalf("kubelet %s succeeded, want a failure", strings.Join(args, " "))
-				case !neg && err != nil:
-					ts.Fatalf("kubelet %s: %v", strings.Join(args, " "), err)
-				case neg:
-					ts.Logf("kubelet %s failed as it should: %v", strings.Join(args, " "), err)
-				}
-			},
-			"tenant": func(ts *testscript.TestScript, neg bool, args []string) {
-				if neg || len(args) != 3 || args[0] != "create" {
-					ts.Fatalf("usage: tenant create PREFIX DOMAIN")
-				}
-				tenantCommand(ts, bin, s.DataDir, args[1], args[2])
-			},
-			"browser": func(ts *testscript.TestScript, neg bool, args []string) {
-				err := browserCommand(ts, chromium, spki, args)
-				switch {
-				case neg && err == nil:
-					ts.Fatalf("browser %s succeeded, want a failure", strings.Join(args, " "))
-				case err != nil:
-					fmt.Fprintln(ts.Stderr(), err)
-					if !neg {
-						ts.Fatalf("browser %s: %v", strings.Join(args, " "), err)
-					}
-				}
-			},
-			"capture": func(ts *testscript.TestScript, neg bool, args []string) {
-				if neg || len(args) != 1 {
-					ts.Fatalf("usage: capture VAR")
-				}
-				v := strings.TrimSpace(ts.ReadFile("stdout"))
-				if v == "" {
-					ts.Fatalf("capture %s: the previous command printed nothing", args[0])
-				}
-				ts.Setenv(args[0], v)
-			},
+		"kube": func(ts *testscript.TestScript, neg bool, args []string) {
+			err := kubeCommand(ts, args)
+			switch {
+			case neg && err == nil:
+				ts.Fatalf("kube %s succeeded, want a failure", strings.Join(args, " "))
+			case !neg && err != nil:
+				ts.Fatalf("kube %s: %v", strings.Join(args, " "), err)
+			case neg:
+				ts.Logf("kube %s failed as it should: %v", strings.Join(args, " "), err)
+			}
 		},
-	})
+		"kubelet": func(ts *testscript.TestScript, neg bool, args []string) {
+			err := kubeletCommand(ts, s, bin, kubelet, args)
+			switch {
+			case neg && err == nil:
+				ts.Fatalf("kubelet %s succeeded, want a failure", strings.Join(args, " "))
+			case !neg && err != nil:
+				ts.Fatalf("kubelet %s: %v", strings.Join(args, " "), err)
+			case neg:
+				ts.Logf("kubelet %s failed as it should: %v", strings.Join(args, " "), err)
+			}
+		},
+		"tenant": func(ts *testscript.TestScript, neg bool, args []string) {
+			if neg || len(args) != 3 || args[0] != "create" {
+				ts.Fatalf("usage: tenant create PREFIX DOMAIN")
+			}
+			tenantCommand(ts, bin, s, args[1], args[2])
+		},
+		"browser": func(ts *testscript.TestScript, neg bool, args []string) {
+			err := browserCommand(ts, chromium, spki, args)
+			switch {
+			case neg && err == nil:
+				ts.Fatalf("browser %s succeeded, want a failure", strings.Join(args, " "))
+			case err != nil:
+				fmt.Fprintln(ts.Stderr(), err)
+				if !neg {
+					ts.Fatalf("browser %s: %v", strings.Join(args, " "), err)
+				}
+			}
+		},
+		"capture": func(ts *testscript.TestScript, neg bool, args []string) {
+			if neg || len(args) != 1 {
+				ts.Fatalf("usage: capture VAR")
+			}
+			v := strings.TrimSpace(ts.ReadFile("stdout"))
+			if v == "" {
+				ts.Fatalf("capture %s: the previous command printed nothing", args[0])
+			}
+			ts.Setenv(args[0], v)
+		},
+	}
+	testscript.Run(t, p)
 }
 
 // imdsCommand starts berth imds for the machine vmID with its credential
@@ -177,12 +202,13 @@ func startAgent(bin, vmID, credential string, flags ...string) (addr string, sto
 	return startServing(bin, append([]string{"imds", "--vm", vmID, "--credential", credential, "--listen", "127.0.0.1:0"}, flags...)...)
 }
 
-// tenantCommand runs berth tenant create on the server's data directory,
-// as the operator of the server does, and sets PREFIX_TENANT_ID,
+// tenantCommand runs berth tenant create on the server's data directory
+// and stores, as the operator of the server does, and sets PREFIX_TENANT_ID,
 // PREFIX_SUBSCRIPTION_ID, PREFIX_ADMIN_ID and PREFIX_ADMIN_SECRET: the new
 // tenant and its administrator.
-func tenantCommand(ts *testscript.TestScript, bin, dataDir, prefix, domain string) {
-	out, stderr, err := (cli{bin: bin}).exec("tenant", "create", "--display-name", prefix, "--domain", domain, "--data-dir", dataDir)
+func tenantCommand(ts *testscript.TestScript, bin string, s *berthtest.Server, prefix, domain string) {
+	args := append([]string{"tenant", "create", "--display-name", prefix, "--domain", domain, "--data-dir", s.DataDir}, s.StoreArgs...)
+	out, stderr, err := (cli{bin: bin, env: s.Env}).exec(args...)
 	if err != nil {
 		ts.Fatalf("berth tenant create: %v\n%s", err, stderr)
 	}
