@@ -112,6 +112,7 @@ func operator(t *testing.T, s *berthtest.Server, args ...string) (string, error)
 // configuration directory of its own.
 func adminCLI(t *testing.T, s *berthtest.Server) cli {
 	c := newCLI(t, t.TempDir())
-	c.run("login", "--data-dir", s.DataDir, "-o", "none")
+	// --server: behind a load balancer the bootstrap file names a replica.
+	c.run("login", "--data-dir", s.DataDir, "--server", s.URL, "-o", "none")
 	return c
 }

@@ -9,6 +9,10 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -474,4 +478,52 @@ func (u *heldUpload) finish(ctx context.Context) error {
 	}
 	u.sess.Finishing = true
 	return u.c.finishUpload(ctx, u.sess.Loc, u.sess.Blob.Digest, u.sess.Blob.Data[2*mib:])
+}
+
+// TestConformanceReplicas runs the OCI distribution conformance suite
+// (scripts/conformance.sh) through HAProxy in front of three replicas, as
+// scripts/test.sh runs it against one server: as a service principal with
+// AcrPush and AcrDelete, every toggle on but sparse manifests. It runs
+// only with BERTH_CONFORMANCE=1 (scripts/test.sh sets it), as the suite is
+// built from its Go module the first time; the report goes to
+// $BERTH_RESULTS/conformance-replicas when that is set.
+func TestConformanceReplicas(t *testing.T) {
+	if os.Getenv("BERTH_CONFORMANCE") != "1" {
+		t.Skip("set BERTH_CONFORMANCE=1 to run the conformance suite through the load balancer")
+	}
+	r := berthtest.StartReplicas(t, 3)
+	admin := adminCLI(t, r.Front)
+	registryID := admin.run("acr", "show", "-n", r.Front.Boot.Registry, "--query", "id", "-o", "tsv")
+	creds := strings.Fields(admin.run("ad", "sp", "create-for-rbac", "--name", "conformance", "--role", "acrpush",
+		"--scopes", registryID, "--query", "[appId, password]", "-o", "tsv"))
+	if len(creds) != 2 {
+		t.Fatalf("create-for-rbac printed %q", creds)
+	}
+	admin.run("role", "assignment", "create", "--assignee", creds[0], "--role", "acrdelete", "--scope", registryID, "-o", "none")
+
+	results := t.TempDir()
+	if dir := os.Getenv("BERTH_RESULTS"); dir != "" {
+		results = filepath.Join(dir, "conformance-replicas")
+	}
+	cmd := exec.CommandContext(t.Context(), filepath.Join("..", "scripts", "conformance.sh"))
+	cmd.Env = append(os.Environ(),
+		// Why sparse manifests are off: see scripts/test.sh.
+		"OCI_DATA_SPARSE=false",
+		"REGISTRY_URL="+r.Front.URL,
+		"REGISTRY_USER="+creds[0],
+		"REGISTRY_PASSWORD="+creds[1],
+		"REGISTRY_CA="+r.Front.CAFile,
+		"RESULTS_DIR="+results,
+	)
+	if cache := os.Getenv("BERTH_CACHE"); cache != "" {
+		cmd.Env = append(cmd.Env, "BERTH_CONFORMANCE_CACHE="+cache)
+	}
+	out, err := cmd.CombinedOutput()
+	t.Logf("%s", out)
+	if err != nil {
+		t.Fatalf("conformance suite through the load balancer: %v", err)
+	}
+	if !strings.Contains(string(out), " 0 failed,") {
+		t.Fatalf("conformance suite through the load balancer: no summary of 0 failures")
+	}
 }

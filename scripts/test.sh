@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls exactly this).
 #
-# It installs what it needs (skopeo, chromium and etcd from Debian, the OCI
+# It installs what it needs (skopeo, chromium, etcd and haproxy from Debian, the OCI
 # conformance suite, kube-apiserver and MinIO from the Go module proxy), starts
 # every server it uses (PostgreSQL and berth itself, each on a free loopback
 # port in a temporary directory) and removes them on exit. Heavy builds are
@@ -34,7 +34,7 @@ step() { printf '\n=== %s\n' "$*"; }
 step "installing test tools"
 missing=()
 # tool:package where the two names differ.
-for spec in skopeo jq chromium etcd:etcd-server zsh fish az:azure-cli iptables curl; do
+for spec in skopeo jq chromium etcd:etcd-server zsh fish az:azure-cli iptables curl haproxy; do
   command -v "${spec%%:*}" >/dev/null || missing+=("${spec#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -114,5 +114,10 @@ REGISTRY_CA="$data/ca.crt" \
 RESULTS_DIR="$BERTH_RESULTS/conformance" \
   scripts/conformance.sh
 kill -TERM "$server_pid"; wait "$server_pid"; server_pid=
+
+step "OCI distribution conformance suite through HAProxy in front of three replicas (one PostgreSQL, one MinIO bucket)"
+# The same suite and toggles, driven by the Go test that starts the
+# replicas; its report goes to $BERTH_RESULTS/conformance-replicas.
+BERTH_CONFORMANCE=1 go test -count=1 -run '^TestConformanceReplicas$' ./e2e/
 
 step "all tests passed"
