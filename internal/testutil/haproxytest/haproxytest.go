@@ -306,6 +306,9 @@ func (p *Proxy) WaitStatus(tb testing.TB, name, status string) {
 	}
 }
 
+// Pid is the proxy's process id.
+func (p *Proxy) Pid() int { return p.cmd.Process.Pid }
+
 // Log is what HAProxy printed (warnings, alerts, backends going up and
 // down).
 func (p *Proxy) Log() string {

@@ -118,6 +118,17 @@ func StartServer(tb testing.TB) *Server {
 	return &Server{DSN: dsnFor(addr, dbName), c: c, port: port}
 }
 
+// Pid is the server's main process (the postmaster), whose children are
+// the sessions.
+func (s *Server) Pid() (int, error) {
+	b, err := os.ReadFile(filepath.Join(s.c.dataDir, "postmaster.pid"))
+	if err != nil {
+		return 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	return strconv.Atoi(strings.TrimSpace(line))
+}
+
 // Stop shuts the server down as an operator's restart does (pg_ctl's fast
 // mode): open sessions are ended, committed data stays.
 func (s *Server) Stop() error {
