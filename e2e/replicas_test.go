@@ -344,6 +344,10 @@ func databaseRestarted(t *testing.T, r *berthtest.Replicas) {
 	}
 	ackedCount := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
 	waitFor("push before the restart", func() bool { return ackedCount() > 0 })
+	front := r.Front
+	hc := front.Client()
+	managementToken := scopedToken(t, hc, front.URL+"/"+front.Boot.TenantID+"/oauth2/v2.0/token", front.Boot.ClientID, front.Boot.ClientSecret, "https://management.core.windows.net//.default")
+	graphToken := scopedToken(t, hc, front.URL+"/"+front.Boot.TenantID+"/oauth2/v2.0/token", front.Boot.ClientID, front.Boot.ClientSecret, "https://graph.microsoft.com/.default")
 	down.Store(true)
 	if err := r.Database.Stop(); err != nil {
 		t.Fatal(err)
@@ -352,6 +356,39 @@ func databaseRestarted(t *testing.T, r *berthtest.Replicas) {
 	waitFor("503 while the database is down", func() bool { return unavailableNow() >= workers })
 	for i := range r.Servers {
 		r.Proxy.WaitStatus(t, berthtest.ReplicaName(i), "DOWN")
+	}
+	// Every surface says so in its own format.
+	for _, want := range []struct {
+		surface, method, path, token, form, answer string
+	}{
+		{"the token service", http.MethodPost, "/" + front.Boot.TenantID + "/oauth2/token", "",
+			"grant_type=client_credentials&client_id=" + front.Boot.ClientID + "&client_secret=" + front.Boot.ClientSecret + "&resource=https://management.core.windows.net/",
+			`"error":"temporarily_unavailable"`},
+		{"the registry's token endpoint", http.MethodGet, "/oauth2/token?service=" + front.Boot.LoginServer + "&scope=repository:replicas/db:pull", "basic", "", `"code":"UNAVAILABLE"`},
+		{"the management API", http.MethodGet, "/subscriptions/" + front.Boot.SubscriptionID + "?api-version=2022-12-01", managementToken, "", `"code":"ServiceUnavailable"`},
+		{"the directory API", http.MethodGet, "/v1.0/applications", graphToken, "", `"code":"serviceNotAvailable"`},
+	} {
+		req, err := http.NewRequestWithContext(ctx, want.method, front.URL+want.path, strings.NewReader(want.form))
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch want.token {
+		case "":
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		case "basic":
+			req.SetBasicAuth(front.Boot.ClientID, front.Boot.ClientSecret)
+		default:
+			req.Header.Set("Authorization", "Bearer "+want.token)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatalf("%s with the database down: %v", want.surface, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(b), want.answer) {
+			t.Errorf("%s with the database down: %s, Retry-After %q, %s; want 503 with Retry-After and %s", want.surface, resp.Status, resp.Header.Get("Retry-After"), b, want.answer)
+		}
 	}
 	during := unavailableNow()
 	if err := r.Database.Restart(); err != nil {
