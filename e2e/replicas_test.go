@@ -339,9 +339,7 @@ func databaseRestarted(t *testing.T, r *berthtest.Replicas) {
 			}
 		}
 	}
-	count := func(n *int) func() int {
-		return func() int { mu.Lock(); defer mu.Unlock(); return *n }
-	}
+	unavailableNow := func() int { mu.Lock(); defer mu.Unlock(); return unavailable }
 	ackedCount := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
 	waitFor("push before the restart", func() bool { return ackedCount() > 0 })
 	front := r.Front
@@ -352,7 +350,6 @@ func databaseRestarted(t *testing.T, r *berthtest.Replicas) {
 	if err := r.Database.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	unavailableNow := count(&unavailable)
 	waitFor("503 while the database is down", func() bool { return unavailableNow() >= workers })
 	for i := range r.Servers {
 		r.Proxy.WaitStatus(t, berthtest.ReplicaName(i), "DOWN")
