@@ -332,8 +332,6 @@ var wireErrors = []struct {
 		return fmt.Sprintf("Application with identifier '%s' was not found in the directory '%s'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant.", r.PostForm.Get("client_id"), t)
 	}}},
 	{clientauth.ErrInvalidSecret, wireError{401, "invalid_client", 7000215, constText("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app.")}},
-	// The cloud's code when its directory cannot be reached.
-	{store.ErrUnavailable, wireError{503, "temporarily_unavailable", 90033, constText("A transient error has occurred. Please try again.")}},
 	{clientauth.ErrSecretExpired, wireError{401, "invalid_client", 7000222, constText("The provided client secret keys are expired.")}},
 	{ErrAssertionMalformed, wireError{400, "invalid_request", 50027, assertionText("JWT token is invalid or malformed.")}},
 	{ErrAssertionKeyNotFound, wireError{401, "invalid_client", 700027, func(r *http.Request, err error) string {
@@ -367,6 +365,8 @@ var wireErrors = []struct {
 		return fmt.Sprintf("The request body must contain the following parameter: '%s'.", m.param)
 	}}},
 	{errUnknownInstance, wireError{400, "invalid_instance", 50049, constText("Unknown or invalid instance.")}},
+	// The cloud's code when its directory cannot be reached.
+	{store.ErrUnavailable, wireError{503, "temporarily_unavailable", 90033, constText("A transient error has occurred. Please try again.")}},
 	{ErrInvalidRequest, wireError{400, "invalid_request", 900144, constText("The request is not valid.")}},
 }
 
