@@ -160,7 +160,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 			message: "berth cannot save this now: its disk is full. Try again once space is freed."}
 	case errors.Is(err, store.ErrUnavailable):
 		h.log.Warn("sign-in or consent page: metadata store unavailable", "path", r.URL.Path, "err", err)
-		hd.Set("Retry-After", "1")
+		w.Header().Set("Retry-After", "1")
 		pe = &pageError{status: http.StatusServiceUnavailable, title: "Unavailable for now",
 			message: "berth cannot answer for a moment. Try again shortly."}
 	default:
