@@ -185,6 +185,10 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, rq *request, err 
 	case errors.Is(err, store.ErrInsufficientStorage):
 		p = &problem{status: http.StatusInsufficientStorage, title: "Cannot save now",
 			message: "berth cannot save this now: its disk is full. Try again once space is freed."}
+	case errors.Is(err, store.ErrUnavailable):
+		h.Log.Warn("portal page: metadata store unavailable", "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", "1")
+		p = &problem{status: http.StatusServiceUnavailable, title: "Unavailable for now", message: "berth cannot answer for a moment. Try again shortly."}
 	default:
 		h.Log.Error("portal page failed", "path", r.URL.Path, "err", err)
 		p = &problem{status: http.StatusInternalServerError, title: "Something went wrong", message: "berth could not complete the request. Try again later."}
