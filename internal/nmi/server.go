@@ -282,9 +282,12 @@ func (s *Server) token(ctx context.Context, pod *corev1.Pod, sel imds.Selector, 
 	}
 	// A copy: the informer's object is shared.
 	id := *chosen.Spec.AzureIdentityRef
-	if chosen.Status.Status != podidentity.AssignedIDAssigned {
+	if status := chosen.Status.Status; status != podidentity.AssignedIDAssigned {
+		if status == "" {
+			status = "new" // made, its identity on its way to the machine
+		}
 		return imds.Token{}, &imds.Error{Status: http.StatusServiceUnavailable, Code: "service_unavailable",
-			Description: fmt.Sprintf("The identity %s is being assigned to %s (AzureAssignedIdentity %s is %s); retry in a few seconds", id.Spec.ClientID, who, chosen.Name, chosen.Status.Status)}, true
+			Description: fmt.Sprintf("The identity %s is being assigned to %s (AzureAssignedIdentity %s is %s); retry in a few seconds", id.Spec.ClientID, who, chosen.Name, status)}, true
 	}
 	if byObjectID.AccessToken != "" {
 		return byObjectID, nil, false
