@@ -17,7 +17,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -38,6 +37,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/berthhq/berth/internal/pki"
 )
 
 // The image's user: not root, and the owner of the data directory.
@@ -234,16 +235,13 @@ func transportWith(caFile string) (http.RoundTripper, error) {
 	if caFile == "" {
 		return t, nil
 	}
-	pool, err := x509.SystemCertPool()
-	if err != nil {
-		pool = x509.NewCertPool()
-	}
 	pem, err := os.ReadFile(caFile)
 	if err != nil {
 		return nil, err
 	}
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("--ca-file %s: no PEM certificates", caFile)
+	pool, err := pki.SystemRootsAnd(pem)
+	if err != nil {
+		return nil, fmt.Errorf("--ca-file %s: %w", caFile, err)
 	}
 	t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	return t, nil

@@ -179,12 +179,12 @@ func Logout() error {
 // HTTPClient trusts the server's CA as stored at login, so no certificate
 // has to be installed anywhere.
 func (p *Profile) HTTPClient() (*http.Client, error) {
-	pool, err := x509.SystemCertPool()
-	if err != nil {
-		pool = x509.NewCertPool()
-	}
-	if p.CACert != "" && !pool.AppendCertsFromPEM([]byte(p.CACert)) {
-		return nil, errors.New("the stored CA certificate is not PEM")
+	var pool *x509.CertPool // nil: the system's roots
+	if p.CACert != "" {
+		var err error
+		if pool, err = pki.SystemRootsAnd([]byte(p.CACert)); err != nil {
+			return nil, fmt.Errorf("the stored CA certificate: %w", err)
+		}
 	}
 	return &http.Client{
 		Timeout:   60 * time.Second,

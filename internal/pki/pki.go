@@ -182,3 +182,17 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 	}
 	return os.Rename(tmp.Name(), path)
 }
+
+// SystemRootsAnd is the system's roots and the certificates in pemCerts:
+// a client that trusts berth's CA (or another private one) without it
+// being installed on the machine, and still every public one.
+func SystemRootsAnd(pemCerts []byte) (*x509.CertPool, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pemCerts) {
+		return nil, errors.New("no PEM certificate")
+	}
+	return pool, nil
+}

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -487,16 +486,13 @@ func federatedIssuers(caFile string) (*federation.Issuers, error) {
 	if caFile == "" {
 		return &federation.Issuers{}, nil
 	}
-	pool, err := x509.SystemCertPool()
-	if err != nil {
-		pool = x509.NewCertPool()
-	}
 	pem, err := os.ReadFile(caFile)
 	if err != nil {
 		return nil, err
 	}
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("%s holds no PEM certificate", caFile)
+	pool, err := pki.SystemRootsAnd(pem)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", caFile, err)
 	}
 	return &federation.Issuers{Roots: pool}, nil
 }
