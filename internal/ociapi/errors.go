@@ -117,6 +117,13 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		w.Header().Set("WWW-Authenticate", ch.Challenge)
 		we = wireError{http.StatusUnauthorized, "UNAUTHORIZED"}
 		msg = "authentication required"
+		if errors.Is(ch.Err, ErrDenied) {
+			// A token without the scope: the client asks again, and is
+			// granted only what the caller's role assignments allow; a
+			// push with a pull-only identity ends here, so say why.
+			msg = "authentication required: the token does not grant this action on this repository " +
+				"(its identity's role assignments do not: AcrPush grants push, AcrPull pull, AcrDelete delete)"
+		}
 	case we.status == http.StatusInternalServerError:
 		log.ErrorContext(r.Context(), "registry request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		msg = "internal server error"

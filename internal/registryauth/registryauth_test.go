@@ -434,8 +434,9 @@ func TestChallengesAndScopes(t *testing.T) {
 		t.Fatalf("/v2/ with a token: %d", a.status)
 	}
 	a = f.v2(login, "POST", "/v2/app/blobs/uploads/", "Bearer "+pull)
-	if a.status != 401 || !strings.Contains(a.header.Get("WWW-Authenticate"), `scope="repository:app:pull,push",error="insufficient_scope"`) {
-		t.Fatalf("a push with a pull token: %d %q", a.status, a.header.Get("WWW-Authenticate"))
+	if a.status != 401 || !strings.Contains(a.header.Get("WWW-Authenticate"), `scope="repository:app:pull,push",error="insufficient_scope"`) ||
+		!strings.Contains(fmt.Sprint(a.body["errors"]), "AcrPush grants push") {
+		t.Fatalf("a push with a pull token: %d %q %v", a.status, a.header.Get("WWW-Authenticate"), a.body)
 	}
 	// Basic credentials: a service principal's, checked the same way.
 	puller := basic(f.apps["puller"], f.secret[f.apps["puller"]])
