@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -155,13 +156,17 @@ func (s *state) podByIP(ip string) (*corev1.Pod, error) {
 }
 
 // excepted says whether an AzurePodIdentityException of the pod's
-// namespace matches it: all of the exception's labels are on the pod.
+// namespace matches it: any one of the exception's labels is on the pod,
+// its value equal but for case, as the original node agent matched them
+// (manifests written for it mean the same here).
 func (s *state) excepted(p *corev1.Pod) bool {
 	objs, _ := s.exceptions.GetIndexer().ByIndex(cache.NamespaceIndex, p.Namespace)
 	for _, o := range objs {
 		want, _, _ := unstructured.NestedStringMap(o.(*unstructured.Unstructured).Object, "spec", "podLabels")
-		if len(want) > 0 && labels.SelectorFromSet(want).Matches(labels.Set(p.Labels)) {
-			return true
+		for k, v := range want {
+			if have, ok := p.Labels[k]; ok && strings.EqualFold(have, v) {
+				return true
+			}
 		}
 	}
 	return false
