@@ -16,10 +16,11 @@ var nodeCommands = []command{
 		local: true,
 		examples: []example{
 			{"On the machine vm1.", `berth imds --vm "$(jq -r .resourceId vm1.json)" --credential vm1.json`},
+			{"On a Kubernetes node, from the node's own credential file (the machine it names).", "berth imds --credential /etc/berth/vm.json --listen 127.0.0.1:8181"},
 		},
 		flags: func(f *flagSet) runFunc {
 			var o imds.Options
-			f.StringVar(&o.VM, "vm", "The virtual machine's resource id.", required)
+			f.StringVar(&o.VM, "vm", "The virtual machine's resource id (default: the credential file's).")
 			path := f.String("credential", "The machine's credential file, as written by berth vm create.", required)
 			f.StringVar(&o.Listen, "listen", "Address to serve on (default "+imds.DefaultAddress+" when that address is local).")
 			f.StringVar(&o.IdentityHeader, "identity-header",
@@ -31,6 +32,11 @@ var nodeCommands = []command{
 					return err
 				}
 				o.Credential = cred
+				// A DaemonSet gives every node the same arguments: each
+				// node's own credential file names its machine.
+				if o.VM == "" {
+					o.VM = cred.ResourceID
+				}
 				return imds.Serve(c.ctx, o, c.stdout, log)
 			})
 		},
