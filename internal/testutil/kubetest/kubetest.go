@@ -276,6 +276,10 @@ func (c *Cluster) start(apiserverBin, etcdBin string, opts Options) error {
 		"--service-account-signing-key-file", c.path("service-account.key"),
 		"--api-audiences", strings.Join(audiences, ","),
 		"--profiling=false",
+		// As kubeadm and managed clusters run it: node agents such as
+		// NMI's DaemonSet are privileged, and the flag's default refuses
+		// them.
+		"--allow-privileged=true",
 	)
 	if err != nil {
 		return err
