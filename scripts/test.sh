@@ -2,7 +2,7 @@
 # The whole test suite, as CI runs it (.ci/run calls exactly this).
 #
 # It installs what it needs (skopeo, chromium, etcd and haproxy from Debian, the OCI
-# conformance suite, kube-apiserver and MinIO from the Go module proxy), starts
+# conformance suite, kube-apiserver, MinIO and Helm from the Go module proxy), starts
 # every server it uses (PostgreSQL and berth itself, each on a free loopback
 # port in a temporary directory) and removes them on exit. Heavy builds are
 # cached outside the checkout in $BERTH_CACHE (default ~/.cache/berth-ci).
@@ -60,6 +60,10 @@ export BERTH_KUBE_APISERVER BERTH_KUBELET_CREDENTIAL_DRIVER
 step "MinIO for the object store tests (built once, cached in \$BERTH_CACHE)"
 BERTH_MINIO=$(scripts/minio.sh)
 export BERTH_MINIO
+
+step "Helm for the chart's tests (built once, cached in \$BERTH_CACHE)"
+BERTH_HELM=$(scripts/helm.sh)
+export BERTH_HELM
 
 step "unit, store conformance and end-to-end tests (race detector on)"
 go test -race -count=1 -timeout 30m ./...
