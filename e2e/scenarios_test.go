@@ -197,9 +197,14 @@ func imdsCommand(ts *testscript.TestScript, bin, vmID, credential string) {
 }
 
 // startAgent runs berth imds on a loopback port with extra flags; stop
-// ends it and returns what it logged.
+// ends it and returns what it logged. An empty vmID gives no --vm: the
+// machine is the one the credential file names.
 func startAgent(bin, vmID, credential string, flags ...string) (addr string, stop func() string, err error) {
-	return startServing(bin, append([]string{"imds", "--vm", vmID, "--credential", credential, "--listen", "127.0.0.1:0"}, flags...)...)
+	args := []string{"imds", "--credential", credential, "--listen", "127.0.0.1:0"}
+	if vmID != "" {
+		args = append(args, "--vm", vmID)
+	}
+	return startServing(bin, append(args, flags...)...)
 }
 
 // tenantCommand runs berth tenant create on the server's data directory

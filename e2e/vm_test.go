@@ -62,8 +62,14 @@ func TestCLIVirtualMachines(t *testing.T) {
 		t.Fatalf("a new system identity: %q (was %s)", system, created.Identity.SystemAssignedIdentity)
 	}
 
+	// The agent refuses a --vm other than the credential's machine, and
+	// without --vm serves the credential's (as the Helm chart's DaemonSet
+	// runs it, the same arguments on every node).
+	if _, _, err := startAgent(berthtest.Binary(t), created.ID+"-other", credFile); err == nil || !strings.Contains(err.Error(), "is not the machine of the credential file") {
+		t.Fatalf("imds with another machine's --vm: %v", err)
+	}
 	// The App Service form: IDENTITY_ENDPOINT and IDENTITY_HEADER.
-	addr, stop, err := startAgent(berthtest.Binary(t), created.ID, credFile, "--identity-header", "the-header")
+	addr, stop, err := startAgent(berthtest.Binary(t), "", credFile, "--identity-header", "the-header")
 	if err != nil {
 		t.Fatal(err)
 	}
