@@ -239,8 +239,9 @@ func TestTemplateEverything(t *testing.T) {
 	env := map[string]string{}
 	for _, e := range c["env"].([]any) {
 		e := e.(map[string]any)
-		name, _, _ := unstructured.NestedString(e, "valueFrom", "secretKeyRef", "name")
-		env[e["name"].(string)] = name
+		if name, ok, _ := unstructured.NestedString(e, "valueFrom", "secretKeyRef", "name"); ok {
+			env[e["name"].(string)] = name
+		}
 	}
 	if want := map[string]string{"BERTH_DATABASE_URL": "berth-database", "AWS_ACCESS_KEY_ID": "berth-s3", "AWS_SECRET_ACCESS_KEY": "berth-s3"}; !maps.Equal(env, want) {
 		t.Errorf("server environment from Secrets %v, want %v", env, want)
