@@ -93,21 +93,56 @@ type repositoryView struct {
 	Manifests []store.ManifestInfo
 	// Pull is the command that pulls the newest tag.
 	Pull string
+	Base string
 }
 
+// opened is a repository the signed-in user opened.
+type opened struct {
+	browsed
+	repo store.Repo
+	// base is the repository page's address.
+	base     string
+	notFound error
+}
+
+// open is browse for the repository the path names, which the user must
+// be allowed to read.
+func (h *Handler) open(r *http.Request, rq *request) (opened, error) {
+	b, err := h.browse(r, rq)
+	if err != nil {
+		return opened{}, err
+	}
+	name := r.PathValue("repo")
+	o := opened{browsed: b, repo: store.Repo{Registry: b.reg.Name, Name: name},
+		base:     Prefix + "/registries/" + url.PathEscape(b.reg.Name) + "/repositories/" + name,
+		notFound: &problem{status: http.StatusNotFound, title: "Not found", message: "Registry " + b.reg.Name + " has no repository called " + name + " that you may read."}}
+	if !b.reader.Repository(name) {
+		return opened{}, o.notFound
+	}
+	return o, nil
+}
+
+func (o opened) crumbs() []crumb {
+	return append(registryCrumbs(), crumb{o.reg.Name, Prefix + "/registries/" + url.PathEscape(o.reg.Name)})
+}
+
+// repository shows a repository, or with ?manifest= one of its
+// manifests, or with ?delete= the confirmation of a deletion.
 func (h *Handler) repository(w http.ResponseWriter, r *http.Request, rq *request) error {
 	ctx := r.Context()
-	b, err := h.browse(r, rq)
+	o, err := h.open(r, rq)
 	if err != nil {
 		return err
 	}
-	name := r.PathValue("repo")
-	repo := store.Repo{Registry: b.reg.Name, Name: name}
-	notFound := &problem{status: http.StatusNotFound, title: "Not found", message: "Registry " + b.reg.Name + " has no repository called " + name + " that you may read."}
-	if !b.reader.Repository(name) {
-		return notFound
+	q := r.URL.Query()
+	switch {
+	case q.Has("delete"):
+		return h.confirmDelete(w, r, rq, o)
+	case q.Has("manifest"):
+		return h.manifest(w, r, rq, o, q.Get("manifest"))
 	}
-	v := repositoryView{Registry: b.reg, Name: name}
+	b, name, repo, notFound := o.browsed, o.repo.Name, o.repo, o.notFound
+	v := repositoryView{Registry: b.reg, Name: name, Base: o.base}
 	v.Info, err = h.Registries.RepositoryInfo(ctx, repo)
 	if err == nil {
 		v.Tags, err = h.Registries.TagInfos(ctx, repo, store.ArtifactQuery{Order: store.ByTimeDesc})
@@ -124,7 +159,6 @@ func (h *Handler) repository(w http.ResponseWriter, r *http.Request, rq *request
 	if len(v.Tags) > 0 {
 		v.Pull = "docker pull " + b.reg.LoginServer + "/" + name + ":" + v.Tags[0].Name
 	}
-	h.render(w, http.StatusOK, "repository", rq, view{Title: name, Section: "registries",
-		Crumbs: append(registryCrumbs(), crumb{b.reg.Name, Prefix + "/registries/" + url.PathEscape(b.reg.Name)}), Data: v})
+	h.render(w, http.StatusOK, "repository", rq, view{Title: name, Section: "registries", Crumbs: o.crumbs(), Data: v})
 	return nil
 }

@@ -6,7 +6,10 @@
 // tenant's service principals, consented ones among them, and their
 // removal), the container registries the user may read with their
 // repositories, tags and manifests (what the user's tokens could pull or
-// read, as package registryauth decides it), access control
+// read, as package registryauth decides it): a manifest's details, an
+// index's platforms, its referrers, tag and manifest locks, and deletion
+// after a confirmation page, each allowed as the registry's metadata API
+// allows it (registryauth.Reader.May), access control
 // (role assignments at a scope and inherited from above it; adding and
 // removing them) on any subscription, resource group or resource, and the
 // user's own account, where they choose a new password

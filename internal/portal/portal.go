@@ -61,7 +61,7 @@ func New(pages *web.Handler, dir *graph.Service, res *controlplane.Service, reg 
 	if h.style, err = web.NewStyle(css); err != nil {
 		return nil, err
 	}
-	for _, name := range []string{"home", "apps", "appnew", "app", "secrets", "enterprise", "registries", "repositories", "repository", "iam", "account", "problem"} {
+	for _, name := range []string{"home", "apps", "appnew", "app", "secrets", "enterprise", "registries", "repositories", "repository", "manifest", "confirm", "iam", "account", "problem"} {
 		t, err := template.New(name).Funcs(funcs).ParseFS(web.Templates, "templates/base.html")
 		if err == nil {
 			t, err = t.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
@@ -72,25 +72,26 @@ func New(pages *web.Handler, dir *graph.Service, res *controlplane.Service, reg 
 		h.pages[name] = t
 	}
 	for pattern, fn := range map[string]func(http.ResponseWriter, *http.Request, *request) error{
-		"GET /portal/{$}":                                      h.home,
-		"POST /portal/signout":                                 h.signOut,
-		"GET /portal/apps":                                     h.apps,
-		"GET /portal/apps/new":                                 h.newApp,
-		"POST /portal/apps/new":                                h.createApp,
-		"GET /portal/apps/{id}":                                h.app,
-		"GET /portal/apps/{id}/secrets":                        h.secrets,
-		"POST /portal/apps/{id}/secrets":                       h.addSecret,
-		"POST /portal/apps/{id}/secrets/{key}/delete":          h.deleteSecret,
-		"GET /portal/enterprise-apps":                          h.enterpriseApps,
-		"POST /portal/enterprise-apps/{id}/delete":             h.deleteEnterpriseApp,
-		"GET /portal/account":                                  h.account,
-		"POST /portal/account":                                 h.changePassword,
-		"GET /portal/registries/{name}":                        h.repositories,
-		"GET /portal/registries/{name}/repositories/{repo...}": h.repository,
-		"GET /portal/registries":                               h.registries,
-		"GET /portal/iam":                                      h.iam,
-		"POST /portal/iam":                                     h.changeIAM,
-		"/portal/":                                             h.notFound,
+		"GET /portal/{$}":                                       h.home,
+		"POST /portal/signout":                                  h.signOut,
+		"GET /portal/apps":                                      h.apps,
+		"GET /portal/apps/new":                                  h.newApp,
+		"POST /portal/apps/new":                                 h.createApp,
+		"GET /portal/apps/{id}":                                 h.app,
+		"GET /portal/apps/{id}/secrets":                         h.secrets,
+		"POST /portal/apps/{id}/secrets":                        h.addSecret,
+		"POST /portal/apps/{id}/secrets/{key}/delete":           h.deleteSecret,
+		"GET /portal/enterprise-apps":                           h.enterpriseApps,
+		"POST /portal/enterprise-apps/{id}/delete":              h.deleteEnterpriseApp,
+		"GET /portal/account":                                   h.account,
+		"POST /portal/account":                                  h.changePassword,
+		"GET /portal/registries/{name}":                         h.repositories,
+		"GET /portal/registries/{name}/repositories/{repo...}":  h.repository,
+		"POST /portal/registries/{name}/repositories/{repo...}": h.changeRepository,
+		"GET /portal/registries":                                h.registries,
+		"GET /portal/iam":                                       h.iam,
+		"POST /portal/iam":                                      h.changeIAM,
+		"/portal/":                                              h.notFound,
 	} {
 		h.mux.Handle(pattern, h.page(fn))
 	}
@@ -256,6 +257,7 @@ var funcs = template.FuncMap{
 		return s
 	},
 	"audience": audienceName,
+	"platform": platformName,
 }
 
 // audienceName says who may use an application, as the registration form

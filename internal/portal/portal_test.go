@@ -439,9 +439,25 @@ func (f *fixture) push(repoName, tag string) oci.Digest {
 	must(f.t, err)
 	manifest := []byte(`{"schemaVersion":2,"mediaType":"` + oci.MediaTypeImageManifest + `","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"` +
 		cd.String() + `","size":` + strconv.Itoa(len(config)) + `},"layers":[]}`)
-	res, err := images.PutManifest(ctx, repo, oci.Reference{Tag: tag}, oci.MediaTypeImageManifest, manifest)
+	d, err := f.putManifest(repoName, tag, oci.MediaTypeImageManifest, manifest)
 	must(f.t, err)
-	return res.Digest
+	return d
+}
+
+// putManifest puts a manifest in a repository of the fixture's registry
+// under tag, or by its digest if tag is empty.
+func (f *fixture) putManifest(repoName, tag, mediaType string, body []byte) (oci.Digest, error) {
+	images := registry.New(f.meta, f.blobs)
+	repo, err := images.Repository("images", repoName)
+	if err != nil {
+		return "", err
+	}
+	ref := oci.Reference{Tag: tag}
+	if tag == "" {
+		ref = oci.Reference{Digest: oci.FromBytes(oci.SHA256, body)}
+	}
+	res, err := images.PutManifest(f.t.Context(), repo, ref, mediaType, body)
+	return res.Digest, err
 }
 
 // TestBrowseRegistry: the registry's Owner sees its repositories, a

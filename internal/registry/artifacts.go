@@ -44,6 +44,13 @@ func (s *Service) ManifestInfo(ctx context.Context, repo store.Repo, d oci.Diges
 	return m, mapArtifacts(err)
 }
 
+// ReferrerInfos lists the manifests whose subject is d: its signatures,
+// SBOMs and other artifacts about it.
+func (s *Service) ReferrerInfos(ctx context.Context, repo store.Repo, d oci.Digest) ([]store.Referrer, error) {
+	refs, err := s.meta.Referrers(ctx, repo, d, "")
+	return refs, mapArtifacts(err)
+}
+
 // UpdateRepository sets a repository's attributes and returns it.
 func (s *Service) UpdateRepository(ctx context.Context, repo store.Repo, up store.AttributesUpdate) (store.RepositoryInfo, error) {
 	if err := s.meta.UpdateRepositoryAttributes(ctx, repo, up); err != nil {

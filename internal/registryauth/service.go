@@ -494,3 +494,8 @@ func (r Reader) Catalog() bool { return r.p.catalog() }
 func (r Reader) Repository(name string) bool {
 	return len(r.p.repository(name, []string{ActionPull, ActionMetadataRead})) > 0
 }
+
+// May reports whether the principal may do action (ActionPull,
+// ActionPush, ActionDelete, ActionMetadataRead, ActionMetadataWrite) on a
+// repository, as its token for the repository would carry it.
+func (r Reader) May(name, action string) bool { return r.p.allows(name, action) }
