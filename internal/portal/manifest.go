@@ -20,6 +20,11 @@ const (
 	registryDeleters = "a role assignment at the registry or above it, or on the repository, that allows deleting (AcrDelete, Contributor, Owner and others do)"
 )
 
+// imageConfigs are the config media types of images: a manifest with one
+// is an image, not an artifact, though the registry gives it that
+// artifact type, as the referrers API asks.
+var imageConfigs = map[string]bool{"": true, "application/vnd.oci.image.config.v1+json": true, "application/vnd.docker.container.image.v1+json": true}
+
 // platform is an image index's entry as the manifest page shows it.
 type platform struct {
 	OS           string `json:"os"`
@@ -73,7 +78,10 @@ func (h *Handler) manifest(w http.ResponseWriter, r *http.Request, rq *request, 
 	if err != nil {
 		return h.artifactErr(err, o, "manifest "+digest)
 	}
-	v.ArtifactType, v.Subject = m.ArtifactType, m.Subject
+	v.Subject = m.Subject
+	if !imageConfigs[m.ArtifactType] {
+		v.ArtifactType = m.ArtifactType
+	}
 	if parsed, err := oci.ParseManifest(m.MediaType, m.Content); err == nil {
 		for _, c := range parsed.Manifests {
 			p := platform{Digest: c.Digest, MediaType: c.MediaType, Size: c.Size}

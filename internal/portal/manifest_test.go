@@ -40,8 +40,12 @@ func TestManifestPage(t *testing.T) {
 	wantPage(t, b.get(base+"?manifest="+id.String()), http.StatusOK, "Image index", "<h2>Platforms</h2>",
 		"linux/amd64", "linux/arm64/v8", `href="`+manifestHref(base, amd)+`"`,
 		`value="docker pull images.cr.test/app@`+id.String()+`"`, "images.cr.test/app:v1", "No referrers.")
-	wantPage(t, b.get(base+"?manifest="+amd.String()), http.StatusOK, "<h2>Referrers</h2>", "application/vnd.dev.cosign.artifact.sig.v1&#43;json",
+	image := b.get(base + "?manifest=" + amd.String())
+	wantPage(t, image, http.StatusOK, `<span class="tag">Image</span>`, "<h2>Referrers</h2>", "application/vnd.dev.cosign.artifact.sig.v1&#43;json",
 		`href="`+manifestHref(base, sd)+`"`)
+	if strings.Contains(image.body, "<dt>Artifact type</dt>") {
+		t.Fatalf("an image's page gives it an artifact type:\n%s", image.body)
+	}
 	wantPage(t, b.get(base+"?manifest="+sd.String()), http.StatusOK, "Artifact", "<dt>About</dt>", amd.String())
 	wantPage(t, b.get(base+"?manifest=sha256:"+strings.Repeat("0", 64)), http.StatusNotFound, "has no manifest")
 	wantPage(t, b.get(base+"?manifest=nonsense"), http.StatusBadRequest, "No such manifest")
