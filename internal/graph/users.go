@@ -132,6 +132,33 @@ func (s *Service) ListUsers(ctx context.Context, c Caller, filterExpr string) ([
 	return out, nil
 }
 
+// DirectoryRoles returns the template ids of the directory roles a user
+// or service principal of the caller's tenant holds, in the order
+// RoleNames lists them.
+func (s *Service) DirectoryRoles(ctx context.Context, c Caller, objectID string) ([]string, error) {
+	if _, err := s.GetPrincipal(ctx, c, objectID); err != nil {
+		return nil, err
+	}
+	var held []string
+	for _, r := range RoleNames {
+		has, err := s.Directory.HasDirectoryRole(ctx, c.TenantID, objectID, r.TemplateID)
+		if err != nil {
+			return nil, err
+		}
+		if has {
+			held = append(held, r.TemplateID)
+		}
+	}
+	return held, nil
+}
+
+// RoleNames are the directory roles berth knows, by name.
+var RoleNames = []struct{ Name, TemplateID string }{
+	{"Global Administrator", store.RoleGlobalAdministrator},
+	{"Application Administrator", store.RoleApplicationAdministrator},
+	{"User Administrator", store.RoleUserAdministrator},
+}
+
 // AddRoleMember gives a user or service principal of the caller's tenant
 // a directory role. Only a Global Administrator may: any other role could
 // otherwise raise itself.
