@@ -86,6 +86,10 @@ type iamView struct {
 	Roles                       []authz.RoleDefinition
 	Users, Apps, Identities     []member
 	Role, Member                string
+	// Check is Check access's search, and Access the access of the
+	// principal it picked.
+	Check  *found
+	Access *access
 }
 
 func (h *Handler) iam(w http.ResponseWriter, r *http.Request, rq *request) error {
@@ -141,6 +145,21 @@ func (h *Handler) showIAM(w http.ResponseWriter, r *http.Request, rq *request, s
 	})
 	if err := h.members(ctx, rq, &v); err != nil {
 		return err
+	}
+	q := r.URL.Query()
+	if search := strings.TrimSpace(q.Get("check")); search != "" {
+		f, err := h.findMembers(ctx, rq, search)
+		if err != nil {
+			return err
+		}
+		v.Check = &f
+	}
+	if id := q.Get("principal"); id != "" {
+		m := h.member(ctx, rq, id)
+		if m.Kind == "Unknown" {
+			return &problem{status: http.StatusNotFound, title: "Not found", message: "No user, application or managed identity with this id is in " + tenantName(rq.Tenant) + "."}
+		}
+		v.Access = checkAccess(scope, m, v.Assignments)
 	}
 	crumbs := []crumb{{"Home", Prefix + "/"}}
 	if scope.Type() == resourcetype.Registry {
