@@ -255,15 +255,26 @@ func TestPortalCrossTenant(t *testing.T) {
 	follow(ctx, "Container registries again", 200, chromedp.Navigate(s.URL+"/portal/registries"))
 	follow(ctx, "the registry's access control", 200, chromedp.Click(`//tr[td[1]="s3registry"]//a[starts-with(., "Access control")]`))
 	acrPull := `7f951dda-4ed3-4680-a7ca-43fe172d538d`
+	// The member picker: a search on the server finds the application by
+	// its id, the one match chosen.
+	pick := func() {
+		t.Helper()
+		follow(ctx, "Search for the member", 200, chromedp.SendKeys(chromedp.ID("member-search"), appID), chromedp.Submit(chromedp.ID("member-search")))
+		if chosen, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("input[name=member]:checked").value`)); err != nil || chosen != spID {
+			t.Fatalf("the member chosen after the search: %q %v, want %s", chosen, err, spID)
+		}
+	}
+	pick()
 	// The form without its CSRF token changes nothing.
-	do(ctx, chromedp.SetValue(chromedp.ID("role"), acrPull), chromedp.SetValue(chromedp.ID("member"), spID),
+	do(ctx, chromedp.SetValue(chromedp.ID("role"), acrPull),
 		chromedp.Evaluate[chromedp.Void](`document.querySelector("form[aria-labelledby=add-heading] input[name=csrf_token]").remove()`))
 	follow(ctx, "Add without a CSRF token", 403, chromedp.Click(`//form[@aria-labelledby="add-heading"]//button[.="Add"]`))
 	if out := adminB.run("role", "assignment", "list", "--assignee", appID, "--scope", registryID, "-o", "tsv"); out != "" {
 		t.Fatalf("a role assignment made without a CSRF token: %s", out)
 	}
 	follow(ctx, "the registry's access control again", 200, chromedp.Navigate(iam))
-	do(ctx, chromedp.SetValue(chromedp.ID("role"), acrPull), chromedp.SetValue(chromedp.ID("member"), spID))
+	pick()
+	do(ctx, chromedp.SetValue(chromedp.ID("role"), acrPull))
 	follow(ctx, "Add role assignment", 200, chromedp.Click(`//form[@aria-labelledby="add-heading"]//button[.="Add"]`))
 	got, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("tbody tr")].map(r => [...r.cells].slice(0, 4).map(c => c.innerText.split("\n")[0]).join("|"))`))
 	if err != nil || !slices.Contains(got, "AcrPull|s3-cross-tenant|Application of another tenant|This container registry") {

@@ -298,8 +298,16 @@ func TestAccessControl(t *testing.T) {
 	iam := "/portal/iam?scope=" + url.QueryEscape(f.registry.String())
 	b := f.browser()
 	b.signIn("admin@contoso.example")
-	wantPage(t, b.get(iam), http.StatusOK, "Ada Admin", "Contoso subscription</a> (inherited)", `<option value="`+f.sp.ObjectID+`">puller`)
-	wantPage(t, b.post(iam, url.Values{"action": {"add"}, "member": {f.sp.ObjectID}}), http.StatusBadRequest, "Choose a role")
+	wantPage(t, b.get(iam), http.StatusOK, "Ada Admin", "Contoso subscription</a> (inherited)", "Search for the member first")
+	// The member picker searches on the server: one match is chosen.
+	picked := b.get(iam + "&member_search=PULL")
+	wantPage(t, picked, http.StatusOK, `id="member" value="`+f.sp.ObjectID+`" checked><label for="member">puller`)
+	if strings.Contains(picked.body, `value="u-admin"`) {
+		t.Fatalf("the search for pull offers the administrator:\n%s", picked.body)
+	}
+	wantPage(t, b.get(iam+"&member_search=contoso.example"), http.StatusOK, `value="u-admin"><label`, `value="u-plain"><label`)
+	// A form sent back with an error keeps the member chosen.
+	wantPage(t, b.post(iam, url.Values{"action": {"add"}, "member": {f.sp.ObjectID}}), http.StatusBadRequest, "Choose a role", `value="`+f.sp.ObjectID+`" checked>`)
 	wantPage(t, b.post(iam, url.Values{"action": {"add"}, "role": {authz.AcrPull}, "member": {"no-such-principal"}}), http.StatusBadRequest, "does not exist in the directory")
 	add := url.Values{"action": {"add"}, "role": {authz.AcrPull}, "member": {f.sp.ObjectID}}
 	if p := b.post(iam, add); p.status != http.StatusSeeOther {

@@ -84,8 +84,9 @@ type iamView struct {
 	Scope, ScopeName, ScopeKind string
 	Assignments                 []assignment
 	Roles                       []authz.RoleDefinition
-	Users, Apps, Identities     []member
 	Role, Member                string
+	// Pick is the Add role assignment form's search for a member.
+	Pick *found
 	// Check is Check access's search, and Access the access of the
 	// principal it picked.
 	Check  *found
@@ -143,9 +144,6 @@ func (h *Handler) showIAM(w http.ResponseWriter, r *http.Request, rq *request, s
 	slices.SortStableFunc(v.Assignments, func(a, b assignment) int {
 		return strings.Compare(strings.ToLower(a.Role+a.Member.Name), strings.ToLower(b.Role+b.Member.Name))
 	})
-	if err := h.members(ctx, rq, &v); err != nil {
-		return err
-	}
 	q := r.URL.Query()
 	if search := strings.TrimSpace(q.Get("check")); search != "" {
 		f, err := h.findMembers(ctx, rq, search)
@@ -153,6 +151,19 @@ func (h *Handler) showIAM(w http.ResponseWriter, r *http.Request, rq *request, s
 			return err
 		}
 		v.Check = &f
+	}
+	switch search := strings.TrimSpace(q.Get("member_search")); {
+	case search != "":
+		f, err := h.findMembers(ctx, rq, search)
+		if err != nil {
+			return err
+		}
+		v.Pick = &f
+	case principal != "":
+		// The form comes back with an error: the member chosen stays.
+		if m := h.member(ctx, rq, principal); m.Kind != "Unknown" {
+			v.Pick = &found{Members: []member{m}}
+		}
 	}
 	if id := q.Get("principal"); id != "" {
 		m := h.member(ctx, rq, id)
@@ -240,34 +251,6 @@ func spMember(sp store.ServicePrincipal) member {
 		m.Kind = "Application of another tenant"
 	}
 	return m
-}
-
-// members fills the choices of the Add role assignment form: the tenant's
-// users, applications (its own and those consented to) and managed
-// identities.
-func (h *Handler) members(ctx context.Context, rq *request, v *iamView) error {
-	users, err := h.Directory.ListUsers(ctx, rq.dir, "")
-	if err != nil {
-		return err
-	}
-	sps, err := h.Directory.ListServicePrincipals(ctx, rq.dir, "")
-	if err != nil {
-		return err
-	}
-	for _, u := range users {
-		v.Users = append(v.Users, userMember(u))
-	}
-	for _, sp := range sps {
-		if sp.Type == store.PrincipalManagedIdentity {
-			v.Identities = append(v.Identities, spMember(sp))
-		} else {
-			v.Apps = append(v.Apps, spMember(sp))
-		}
-	}
-	for _, ms := range [][]member{v.Users, v.Apps, v.Identities} {
-		slices.SortFunc(ms, func(a, b member) int { return strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)) })
-	}
-	return nil
 }
 
 // iamWriters is what the refusal of a change to access says would allow
