@@ -61,7 +61,7 @@ func New(pages *web.Handler, dir *graph.Service, res *controlplane.Service, reg 
 	if h.style, err = web.NewStyle(css); err != nil {
 		return nil, err
 	}
-	for _, name := range []string{"home", "apps", "appnew", "app", "secrets", "enterprise", "registries", "repositories", "repository", "manifest", "confirm", "users", "usernew", "user", "iam", "account", "problem"} {
+	for _, name := range []string{"home", "apps", "appnew", "app", "secrets", "enterprise", "registries", "repositories", "repository", "manifest", "confirm", "users", "usernew", "user", "identities", "identity", "compute", "iam", "account", "problem"} {
 		t, err := template.New(name).Funcs(funcs).ParseFS(web.Templates, "templates/base.html")
 		if err == nil {
 			t, err = t.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
@@ -88,6 +88,9 @@ func New(pages *web.Handler, dir *graph.Service, res *controlplane.Service, reg 
 		"POST /portal/users/new":                                h.createUser,
 		"GET /portal/users/{id}":                                h.user,
 		"POST /portal/users/{id}":                               h.changeUser,
+		"GET /portal/identities":                                h.identities,
+		"GET /portal/identity":                                  h.identity,
+		"GET /portal/compute":                                   h.compute,
 		"GET /portal/account":                                   h.account,
 		"POST /portal/account":                                  h.changePassword,
 		"GET /portal/registries/{name}":                         h.repositories,

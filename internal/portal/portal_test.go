@@ -57,6 +57,7 @@ type fixture struct {
 	sub      string
 	registry resourceid.ID
 	sp       store.ServicePrincipal
+	cp       *controlplane.Service
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -87,6 +88,7 @@ func newFixture(t *testing.T) *fixture {
 	log := slog.New(slog.DiscardHandler)
 	trail := &audit.Trail{Store: meta, Log: log}
 	cp := &controlplane.Service{Store: meta, Authz: &authz.Engine{Store: meta}, Clients: clientauth.NewChecker(meta), RegistrySuffix: "cr.test", Audit: trail}
+	f.cp = cp
 	reg, err := cp.EnsureRegistry(ctx, store.Subscription{ID: f.sub, TenantID: f.tenant.ID}, "rg", "local", "images")
 	must(t, err)
 	f.registry, err = resourceid.Parse(reg.ID)

@@ -28,29 +28,48 @@ func (h *Handler) home(w http.ResponseWriter, r *http.Request, rq *request) erro
 	return nil
 }
 
+// resourceRow is a row of a list of resources.
+type resourceRow struct {
+	store.Resource
+	Subscription string
+}
+
+// resourcesOfType lists the resources of a type in the subscriptions the
+// user may see, those the user may read, by name.
+func (h *Handler) resourcesOfType(ctx context.Context, rq *request, typ string) ([]resourceRow, int, error) {
+	subs, err := h.Resources.ListSubscriptions(ctx, rq.res)
+	if err != nil {
+		return nil, 0, err
+	}
+	var rows []resourceRow
+	for _, sub := range subs {
+		rs, err := h.Resources.ListResources(ctx, rq.res, sub.ID, controlplane.ResourceFilter{Type: typ})
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, res := range rs {
+			rows = append(rows, resourceRow{Resource: res, Subscription: sub.DisplayName})
+		}
+	}
+	slices.SortFunc(rows, func(a, b resourceRow) int { return strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)) })
+	return rows, len(subs), nil
+}
+
 // registryRow is a row of the registries list.
 type registryRow struct {
-	store.Resource
-	LoginServer, Subscription string
+	resourceRow
+	LoginServer string
 }
 
 func (h *Handler) registries(w http.ResponseWriter, r *http.Request, rq *request) error {
-	ctx := r.Context()
-	subs, err := h.Resources.ListSubscriptions(ctx, rq.res)
+	rows, subs, err := h.resourcesOfType(r.Context(), rq, resourcetype.Registry)
 	if err != nil {
 		return err
 	}
 	var regs []registryRow
-	for _, sub := range subs {
-		rs, err := h.Resources.ListResources(ctx, rq.res, sub.ID, controlplane.ResourceFilter{Type: resourcetype.Registry})
-		if err != nil {
-			return err
-		}
-		for _, res := range rs {
-			regs = append(regs, registryRow{Resource: res, LoginServer: h.Resources.LoginServer(res.Name), Subscription: sub.DisplayName})
-		}
+	for _, row := range rows {
+		regs = append(regs, registryRow{resourceRow: row, LoginServer: h.Resources.LoginServer(row.Name)})
 	}
-	slices.SortFunc(regs, func(a, b registryRow) int { return strings.Compare(a.Name, b.Name) })
 	from, to, p := paginate(r, len(regs), Prefix+"/registries")
 	h.render(w, http.StatusOK, "registries", rq, view{Title: "Container registries", Section: "registries",
 		Crumbs: []crumb{{"Home", Prefix + "/"}},
@@ -58,7 +77,7 @@ func (h *Handler) registries(w http.ResponseWriter, r *http.Request, rq *request
 			Registries    []registryRow
 			Subscriptions int
 			Page          pager
-		}{regs[from:to], len(subs), p}})
+		}{regs[from:to], subs, p}})
 	return nil
 }
 
