@@ -4,14 +4,18 @@
 // account types and redirect URI, its overview with the application and
 // directory ids, its client secrets), enterprise applications (the
 // tenant's service principals, consented ones among them, and their
-// removal), the container registries the user may read with their
+// removal), users (list and search, creation, password resets, disabling,
+// deletion, directory roles), the container registries the user may read with their
 // repositories, tags and manifests (what the user's tokens could pull or
 // read, as package registryauth decides it): a manifest's details, an
 // index's platforms, its referrers, tag and manifest locks, and deletion
 // after a confirmation page, each allowed as the registry's metadata API
 // allows it (registryauth.Reader.May), access control
-// (role assignments at a scope and inherited from above it; adding and
-// removing them) on any subscription, resource group or resource, and the
+// (role assignments at a scope and inherited from above it; adding them,
+// with a member found by a search on the server, and removing them;
+// checking a principal's access) on any subscription, resource group or
+// resource, managed identities with their federated credentials and the
+// machines and clusters with their identities (read-only), and the
 // user's own account, where they choose a new password
 // (web.Handler.ChangePassword).
 //
@@ -29,6 +33,7 @@
 // styled by package web's stylesheet with the portal's rules added, inline
 // and allowed by its hash, under the same strict Content-Security-Policy
 // and headers as the sign-in pages (Cache-Control no-store among them). A
-// new client secret's value is in the answer to the form that made it
-// only: it is never stored, and no page shows it again.
+// new client secret's value, and a user's new password, is in the answer
+// to the form that made it only: it is never stored, and no page shows it
+// again.
 package portal

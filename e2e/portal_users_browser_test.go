@@ -1,0 +1,98 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/berthhq/berth/internal/testutil/berthtest"
+)
+
+// TestPortalUsersAndAccess: in headless Chromium, the bootstrap tenant's
+// first user creates a user, whose password the page shows once and who
+// signs in with it and must choose another; then, on the default
+// registry's access control, checks the new user's access (none), finds
+// them with the member picker's search, grants them AcrPull, and checks
+// again. With BERTH_SCREENSHOTS=DIR the pages are saved there as PNG.
+func TestPortalUsersAndAccess(t *testing.T) {
+	chromium := findChromium(t)
+	s := berthtest.Start(t)
+	browser := newBrowser(t, chromium, s)
+	ctx := browser()
+	load := func(what string, want int64, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		resp, err := chromedp.RunResponse(ctx, steps...)
+		if err != nil || resp.Status != want {
+			h1, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("h1")))
+			t.Fatalf("%s: %v %v (want %d), page %q", what, resp, err, want, h1)
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		got, err := chromedp.Run(ctx, chromedp.Text(sel))
+		if err != nil {
+			t.Fatalf("%s: %v", sel, err)
+		}
+		return strings.TrimSpace(got)
+	}
+	load("berth's address", 200, chromedp.Navigate(s.URL+"/portal/"))
+	load("sign in", 200, chromedp.SendKeys(chromedp.ID("username"), s.Boot.AdminUser), chromedp.SendKeys(chromedp.ID("password"), s.Boot.AdminPassword),
+		chromedp.Submit(chromedp.ID("password")))
+	load("Users", 200, chromedp.Click(`//nav[@aria-label="Portal"]//a[.="Users"]`))
+	load("+ New user", 200, chromedp.Click(`//a[.="+ New user"]`))
+	load("Create", 200, chromedp.SendKeys(chromedp.ID("name"), "Robin Reader"), chromedp.SendKeys(chromedp.ID("username"), "robin"),
+		chromedp.Click(`//button[.="Create"]`))
+	pw, err := chromedp.Run(ctx, chromedp.Value(chromedp.ID("new-password")))
+	if err != nil || len(pw) < 8 {
+		t.Fatalf("the new user's password: %q %v", pw, err)
+	}
+	shots(t, ctx, "portal-user-created")
+	domain := s.Boot.AdminUser[strings.Index(s.Boot.AdminUser, "@"):]
+	load("Users again", 200, chromedp.Click(`//nav[@aria-label="Portal"]//a[.="Users"]`))
+	if got := text(`//tr[td[2]="robin` + domain + `"]/td[1]`); got != "Robin Reader" {
+		t.Fatalf("the new user in the list: %q", got)
+	}
+	shots(t, ctx, "portal-users")
+
+	// Check access: none yet.
+	load("Container registries", 200, chromedp.Click(`//nav[@aria-label="Portal"]//a[.="Container registries"]`))
+	load("the registry's access control", 200, chromedp.Click(`//tr[td[1]="`+s.Boot.Registry+`"]//a[starts-with(., "Access control")]`))
+	iam, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func() string {
+		t.Helper()
+		load("Check access: search", 200, chromedp.SendKeys(chromedp.ID("check-search"), "robin"), chromedp.Submit(chromedp.ID("check-search")))
+		load("Check access: the user", 200, chromedp.Click(`//ul[@aria-label="Members found"]//a[.="Robin Reader"]`))
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("table.permissions .tag.allowed")].map(e => e.closest("tr").cells[0].innerText)`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(got, ", ")
+	}
+	if got := check(); got != "" {
+		t.Fatalf("a new user's access at the registry: %q", got)
+	}
+	// The member picker: a search, the one match chosen, a role, Add.
+	load("Find the member", 200, chromedp.SendKeys(chromedp.ID("member-search"), "robin"), chromedp.Submit(chromedp.ID("member-search")))
+	shots(t, ctx, "portal-add-assignment")
+	load("Add", 200, chromedp.SetValue(chromedp.ID("role"), "7f951dda-4ed3-4680-a7ca-43fe172d538d"),
+		chromedp.Click(`//form[@aria-labelledby="add-heading"]//button[.="Add"]`))
+	load("the access control again", 200, chromedp.Navigate(iam))
+	if got := check(); got != "Pull images" {
+		t.Fatalf("the user's access with AcrPull at the registry: %q", got)
+	}
+	shots(t, ctx, "portal-check-access")
+
+	// The new user signs in with the password shown, and must choose
+	// another.
+	ctx = browser()
+	load("berth's address as the new user", 200, chromedp.Navigate(s.URL+"/portal/"))
+	load("sign in as the new user", 200, chromedp.SendKeys(chromedp.ID("username"), "robin"+domain), chromedp.SendKeys(chromedp.ID("password"), pw),
+		chromedp.Submit(chromedp.ID("password")))
+	if h1 := text("h1"); !strings.Contains(strings.ToLower(h1), "password") {
+		t.Fatalf("the new user's first sign-in shows %q, not the page to choose a password", h1)
+	}
+}
