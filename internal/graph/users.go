@@ -33,13 +33,6 @@ var userWriterRoles = []string{store.RoleGlobalAdministrator, store.RoleUserAdmi
 // Administrators), or it could take over a more powerful account.
 var privilegedRoles = []string{store.RoleGlobalAdministrator, store.RoleApplicationAdministrator}
 
-// roleTemplates are the directory roles berth knows, by template id.
-var roleTemplates = map[string]bool{
-	store.RoleGlobalAdministrator:      true,
-	store.RoleApplicationAdministrator: true,
-	store.RoleUserAdministrator:        true,
-}
-
 // NewUser is what a caller gives to create a user.
 type NewUser struct {
 	AccountEnabled      bool
@@ -152,8 +145,16 @@ func (s *Service) DirectoryRoles(ctx context.Context, c Caller, objectID string)
 	return held, nil
 }
 
-// RoleNames are the directory roles berth knows, by name.
-var RoleNames = []struct{ Name, TemplateID string }{
+// knownRole reports whether templateID is one of RoleNames.
+func knownRole(templateID string) bool {
+	return slices.ContainsFunc(RoleNames, func(r DirectoryRole) bool { return r.TemplateID == templateID })
+}
+
+// DirectoryRole is a directory role by its name and template id.
+type DirectoryRole struct{ Name, TemplateID string }
+
+// RoleNames are the directory roles berth knows.
+var RoleNames = []DirectoryRole{
 	{"Global Administrator", store.RoleGlobalAdministrator},
 	{"Application Administrator", store.RoleApplicationAdministrator},
 	{"User Administrator", store.RoleUserAdministrator},
@@ -167,7 +168,7 @@ func (s *Service) AddRoleMember(ctx context.Context, c Caller, templateID, objec
 	if err := s.hasAnyRole(ctx, c, store.RoleGlobalAdministrator); err != nil {
 		return err
 	}
-	if !roleTemplates[templateID] {
+	if !knownRole(templateID) {
 		return ErrNotFound
 	}
 	if _, err := s.GetPrincipal(ctx, c, objectID); err != nil {
@@ -284,7 +285,7 @@ func (s *Service) RemoveRoleMember(ctx context.Context, c Caller, templateID, ob
 	if err := s.hasAnyRole(ctx, c, store.RoleGlobalAdministrator); err != nil {
 		return err
 	}
-	if !roleTemplates[templateID] {
+	if !knownRole(templateID) {
 		return ErrNotFound
 	}
 	return keepAdministrator(notFound(s.Directory.RemoveDirectoryRole(ctx, c.TenantID, objectID, templateID)), "removed from the role")
