@@ -14,7 +14,8 @@ import (
 // signs in with it and must choose another; then, on the default
 // registry's access control, checks the new user's access (none), finds
 // them with the member picker's search, grants them AcrPull, and checks
-// again. With BERTH_SCREENSHOTS=DIR the pages are saved there as PNG.
+// again; and sees a managed identity made with the CLI with its federated
+// credential. With BERTH_SCREENSHOTS=DIR the pages are saved there as PNG.
 func TestPortalUsersAndAccess(t *testing.T) {
 	chromium := findChromium(t)
 	s := berthtest.Start(t)
@@ -85,6 +86,23 @@ func TestPortalUsersAndAccess(t *testing.T) {
 		t.Fatalf("the user's access with AcrPull at the registry: %q", got)
 	}
 	shots(t, ctx, "portal-check-access")
+
+	// A managed identity with a federated credential, made with the CLI,
+	// in the portal.
+	admin := adminCLI(t, s)
+	admin.run("group", "create", "--name", "pods", "--location", "westeurope", "-o", "none")
+	clientID := admin.run("identity", "create", "-g", "pods", "-n", "builder", "--query", "clientId", "-o", "tsv")
+	admin.run("identity", "federated-credential", "create", "-g", "pods", "--identity-name", "builder", "--name", "ci-builder",
+		"--issuer", "https://issuer.example", "--subject", "system:serviceaccount:ci:builder", "-o", "none")
+	load("Managed identities", 200, chromedp.Click(`//nav[@aria-label="Portal"]//a[.="Managed identities"]`))
+	load("the identity", 200, chromedp.Click(`//a[.="builder"]`))
+	if got := text("#client-id"); got != clientID {
+		t.Fatalf("the identity's client id: %q, want %s", got, clientID)
+	}
+	if got := text(`//td[@data-label="Subject"]`); got != "system:serviceaccount:ci:builder" {
+		t.Fatalf("the identity's federated credential: %q", got)
+	}
+	shots(t, ctx, "portal-identity")
 
 	// The new user signs in with the password shown, and must choose
 	// another.
