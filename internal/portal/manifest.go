@@ -108,6 +108,10 @@ func (h *Handler) artifactErr(err error, o opened, what string) error {
 		return &problem{status: http.StatusNotFound, title: "Not found", message: "Repository " + o.repo.Name + " has no " + what + "."}
 	case errors.Is(err, registry.ErrDisallowed):
 		return &problem{status: http.StatusConflict, title: "Locked", message: "The " + what + " is locked: its attributes (or its repository's) do not allow this. Unlock it first."}
+	case errors.Is(err, registry.ErrBusy):
+		return &problem{status: http.StatusConflict, title: "Busy", message: "Garbage collection is working on the " + what + " right now. Try again shortly."}
+	case errors.Is(err, registry.ErrInsufficientStorage):
+		return store.ErrInsufficientStorage
 	}
 	return err
 }
