@@ -1,8 +1,6 @@
 package registryauth
 
 import (
-	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"math"
@@ -12,18 +10,12 @@ import (
 
 	"github.com/berthhq/berth/internal/clientauth"
 	"github.com/berthhq/berth/internal/ociapi"
-	"github.com/berthhq/berth/internal/store/cache"
 )
 
 // Gate is the registry's ociapi.Authorizer.
 type Gate struct {
 	Service  *Service
 	Throttle *Throttle
-
-	// tokens keeps verified access tokens by their hash until they
-	// expire, so that a client's every request costs a map look-up, not
-	// an RSA verification.
-	tokens cache.Cache[[32]byte, claims]
 }
 
 var _ ociapi.Authorizer = (*Gate)(nil)
@@ -58,7 +50,7 @@ func (g *Gate) identify(r *http.Request, registry string) (caller, error) {
 		return c, nil
 	case isBearer:
 		c.scheme = "Bearer"
-		tok, err := g.accessToken(ctx, reg, strings.TrimSpace(bearer))
+		tok, err := g.Service.verify(ctx, reg, strings.TrimSpace(bearer), grantAccess)
 		if err != nil {
 			return c, err
 		}
@@ -73,21 +65,6 @@ func (g *Gate) identify(r *http.Request, registry string) (caller, error) {
 			return c, err
 		}
 	}
-	return c, nil
-}
-
-func (g *Gate) accessToken(ctx context.Context, reg Registry, token string) (claims, error) {
-	k := sha256.Sum256([]byte(token))
-	now := time.Now()
-	if c, hit := g.tokens.Get(k, 0, now); hit && c.check(reg, grantAccess, now) == nil {
-		return c, nil
-	}
-	c, err := g.Service.verify(ctx, reg, token, grantAccess)
-	if err != nil {
-		return c, err
-	}
-	// Decoded, the claims take about twice the token's length in memory.
-	g.tokens.Put(k, c, 0, time.Unix(c.Expires, 0), 2*len(token))
 	return c, nil
 }
 

@@ -91,6 +91,8 @@ type Service struct {
 	// registries keeps registries with their settings while the store
 	// vouches that no registry or resource changed.
 	registries cache.Cache[string, Registry]
+	// verified keeps registry tokens' verified claims (see verify).
+	verified cache.Cache[[32]byte, claims]
 }
 
 const basicTTL = 30 * time.Second
