@@ -18,5 +18,7 @@
 // keys; each names its registry (aud, iss) and tenant, so it is refused at
 // any other. A principal whose role assignments at the registry are all
 // gone is refused at the next exchange and the next token request; access
-// tokens already issued last until they expire.
+// tokens already issued last until they expire. A request that would get
+// the same token as a recent one, with nothing that decides it changed
+// since, gets that token again rather than a new signature (reuse.go).
 package registryauth

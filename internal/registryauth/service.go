@@ -93,6 +93,9 @@ type Service struct {
 	registries cache.Cache[string, Registry]
 	// verified keeps registry tokens' verified claims (see verify).
 	verified cache.Cache[[32]byte, claims]
+	// issued keeps tokens recently signed, to hand out again (reuse.go),
+	// about a kilobyte each, within the cache's default bound.
+	issued cache.Cache[[32]byte, issued]
 }
 
 const basicTTL = 30 * time.Second

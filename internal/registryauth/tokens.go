@@ -68,21 +68,32 @@ func (s *Service) lifetime(grant string) time.Duration {
 	return DefaultAccessLifetime
 }
 
-func (s *Service) issue(ctx context.Context, reg Registry, id Identity, grant string, access []Access) (string, time.Time, error) {
-	return s.issueUntil(ctx, reg, id, grant, access, time.Time{})
+func (s *Service) issue(ctx context.Context, vs versions, reg Registry, id Identity, grant string, access []Access) (string, time.Time, error) {
+	return s.issueUntil(ctx, vs, reg, id, grant, access, time.Time{})
 }
 
 // issueUntil issues a token that expires after its lifetime or at
-// notAfter, whichever comes first (a zero notAfter: its lifetime).
-func (s *Service) issueUntil(ctx context.Context, reg Registry, id Identity, grant string, access []Access, notAfter time.Time) (string, time.Time, error) {
+// notAfter, whichever comes first (a zero notAfter: its lifetime). It
+// hands out again a token issued for the same request at the same
+// versions vs, when there is one that expires no later (see reuse.go).
+func (s *Service) issueUntil(ctx context.Context, vs versions, reg Registry, id Identity, grant string, access []Access, notAfter time.Time) (string, time.Time, error) {
 	now := time.Now()
-	exp := now.Add(s.lifetime(grant))
-	if !notAfter.IsZero() && notAfter.Before(exp) {
+	lifetime := s.lifetime(grant)
+	exp := now.Add(lifetime)
+	cut := !notAfter.IsZero() && notAfter.Before(exp)
+	if cut {
 		exp = notAfter
 	}
 	key, err := s.Keys.Signing(ctx, now)
 	if err != nil {
 		return "", exp, err
+	}
+	var k [32]byte
+	if vs.ok {
+		k = reuseKey(vs, key.ID, reg, id, grant, access)
+		if t, hit := s.issued.Get(k, 0, now); hit && !t.exp.After(exp) {
+			return t.token, t.exp, nil
+		}
 	}
 	sub := id.PrincipalID
 	if id.Kind == KindAdmin {
@@ -97,7 +108,15 @@ func (s *Service) issueUntil(ctx context.Context, reg Registry, id Identity, gra
 		Issuer: reg.LoginServer, Audience: reg.LoginServer, Version: "1.0", GrantType: grant, Tenant: reg.TenantID, Registry: reg.Instance,
 		Access: access, Origin: origin,
 	})
-	return tok, exp, err
+	if err != nil {
+		return "", exp, err
+	}
+	// A token cut short by its chain is not kept: handed to a request
+	// without that bound, it would end needlessly early.
+	if vs.ok && !cut {
+		s.issued.Put(k, issued{token: tok, exp: exp}, 0, now.Add(lifetime/reuseDivisor), len(tok))
+	}
+	return tok, exp, nil
 }
 
 // skew is the clock difference tolerated between berth's replicas.
@@ -160,6 +179,7 @@ func (c claims) check(reg Registry, grant string, now time.Time) error {
 // refuses those) or the registry resource, and from the registry's tenant;
 // tenant, when given, must name that tenant too.
 func (s *Service) Exchange(ctx context.Context, reg Registry, accessToken, tenant string) (string, error) {
+	vs := s.versions()
 	wants := []sts.Resource{sts.Registry}
 	if reg.ManagementTokens {
 		wants = append(wants, sts.Management)
@@ -182,7 +202,7 @@ func (s *Service) Exchange(ctx context.Context, reg Registry, accessToken, tenan
 	if !p.any() {
 		return "", fail(ErrDenied, "the principal %s has no role assignment granting access to registry %s", c.ObjectID, reg.Name)
 	}
-	tok, _, err := s.issue(ctx, reg, id, grantRefresh, nil)
+	tok, _, err := s.issue(ctx, vs, reg, id, grantRefresh, nil)
 	return tok, err
 }
 
@@ -211,6 +231,7 @@ type TokenResponse struct {
 // Token issues an access token for the scopes, carrying what the caller
 // may do of them.
 func (s *Service) Token(ctx context.Context, reg Registry, req TokenRequest) (TokenResponse, error) {
+	vs := s.versions()
 	id := Identity{Kind: KindAnonymous}
 	// A refresh token renewed by a refresh token ends when the first of
 	// its chain does: only presenting the credential again starts a new
@@ -239,13 +260,13 @@ func (s *Service) Token(ctx context.Context, reg Registry, req TokenRequest) (To
 	if id.Kind == KindAnonymous && !reg.AnonymousPullEnabled {
 		return TokenResponse{}, fail(ErrUnauthorized, "anonymous access to registry %s is not enabled", reg.Name)
 	}
-	tok, exp, err := s.issue(ctx, reg, id, grantAccess, p.access(req.Scopes))
+	tok, exp, err := s.issue(ctx, vs, reg, id, grantAccess, p.access(req.Scopes))
 	if err != nil {
 		return TokenResponse{}, err
 	}
 	out := TokenResponse{AccessToken: tok, ExpiresIn: int(time.Until(exp).Seconds())}
 	if req.Offline && id.Kind != KindAnonymous {
-		if out.RefreshToken, _, err = s.issueUntil(ctx, reg, id, grantRefresh, nil, chainEnds); err != nil {
+		if out.RefreshToken, _, err = s.issueUntil(ctx, vs, reg, id, grantRefresh, nil, chainEnds); err != nil {
 			return TokenResponse{}, err
 		}
 	}
