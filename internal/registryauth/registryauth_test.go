@@ -19,6 +19,7 @@ import (
 
 	"github.com/berthhq/berth/internal/audit"
 	"github.com/berthhq/berth/internal/authz"
+	"github.com/berthhq/berth/internal/blob"
 	"github.com/berthhq/berth/internal/clientauth"
 	"github.com/berthhq/berth/internal/controlplane"
 	"github.com/berthhq/berth/internal/ids"
@@ -61,8 +62,14 @@ type fixture struct {
 
 func newFixture(t *testing.T, rate float64) *fixture {
 	t.Helper()
-	ctx := context.Background()
 	meta, blobs := stores.New(t)
+	return newFixtureOn(t, rate, meta, blobs)
+}
+
+// newFixtureOn is newFixture on the given stores.
+func newFixtureOn(t *testing.T, rate float64, meta *sqlstore.DB, blobs blob.Store) *fixture {
+	t.Helper()
+	ctx := context.Background()
 	ring := &keys.Ring{Store: meta, MaxTokenLifetime: 24 * time.Hour}
 	must(t, ring.Ensure(ctx))
 	engine := &authz.Engine{Store: meta}

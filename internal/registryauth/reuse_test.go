@@ -8,10 +8,17 @@ import (
 	"time"
 
 	"github.com/berthhq/berth/internal/authz"
+	"github.com/berthhq/berth/internal/blob/fsblob"
+	"github.com/berthhq/berth/internal/clientauth"
 	"github.com/berthhq/berth/internal/controlplane"
+	"github.com/berthhq/berth/internal/keys"
+	"github.com/berthhq/berth/internal/registryauth"
 	"github.com/berthhq/berth/internal/resourceid"
 	"github.com/berthhq/berth/internal/secret"
 	"github.com/berthhq/berth/internal/store"
+	"github.com/berthhq/berth/internal/store/sqlstore"
+	"github.com/berthhq/berth/internal/sts"
+	"github.com/berthhq/berth/internal/testutil/pgtest"
 )
 
 const management = "https://management.core.windows.net/"
@@ -164,5 +171,62 @@ func TestReusedTokensEndNoLater(t *testing.T) {
 	renewed := a.str("refresh_token")
 	if renewed == later || payload(t, renewed)["exp"].(float64) > oldEnd {
 		t.Errorf("the renewal of a chain ending at %v got a token ending at %v", oldEnd, payload(t, renewed)["exp"])
+	}
+}
+
+// Two replicas on one PostgreSQL database: B keeps a token, A removes a
+// role assignment, and B's next token lacks the grant once B's versions
+// follow A's write (the stores' stated bound; slack as in sqlstore's
+// replica tests, for a loaded machine).
+func TestReuseAcrossReplicas(t *testing.T) {
+	dsn := pgtest.Start(t)
+	ctx := context.Background()
+	open := func() *sqlstore.DB {
+		db, err := sqlstore.Open(ctx, dsn)
+		must(t, err)
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	onA, onB := open(), open()
+	blobs, err := fsblob.New(t.TempDir())
+	must(t, err)
+	f := newFixtureOn(t, 0, onA, blobs)
+	f.principal("node", tenantA)
+	f.assign("node", f.registryID("myregistry"), authz.AcrPull)
+	push := f.assign("node", f.registryID("myregistry"), authz.AcrPush)
+	rt := f.refresh("node")
+
+	ring := &keys.Ring{Store: onB, MaxTokenLifetime: 24 * time.Hour}
+	clients := clientauth.NewChecker(onB)
+	b := &registryauth.Service{Store: onB, Authz: &authz.Engine{Store: onB}, Keys: ring, Clients: clients, Suffix: suffix,
+		Directory: &sts.Service{Directory: onB, Keys: ring, Clients: clients, Lifetime: time.Hour}}
+	token := func() string {
+		t.Helper()
+		reg, err := b.Registry(ctx, "myregistry")
+		must(t, err)
+		resp, err := b.Token(ctx, reg, registryauth.TokenRequest{RefreshToken: rt,
+			Scopes: []registryauth.Scope{{Type: "repository", Name: "app", Actions: []string{"pull", "push"}}}})
+		must(t, err)
+		return resp.AccessToken
+	}
+	const within = 5 * time.Second
+	waitFor(t, within, "B keeps tokens (its listener up, its versions vouched for)", func() bool { return token() == token() })
+	kept := token()
+	if got := actionsIn(t, kept)["repository:app"]; got != "pull,push" {
+		t.Fatalf("before the removal B's token carries %q", got)
+	}
+
+	must(t, onA.DeleteRoleAssignment(ctx, push))
+	waitFor(t, within, "B's token lacks what A removed", func() bool { return actionsIn(t, token())["repository:app"] == "pull" })
+}
+
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", within, what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
