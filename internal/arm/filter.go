@@ -15,26 +15,55 @@ func filterError(code, message string) error {
 	return &controlplane.Error{Kind: controlplane.ErrBadRequest, Code: code, Message: message}
 }
 
-// resourceFilter reads "resourceType eq '..'" and "name eq '..'", joined
-// with "and".
+// resourceFilter reads what the CLI and SDKs send for resource lists:
+// "resourceGroup", "resourceType", "name" and "location eq '..'" and
+// "substringof('..', name)", joined with "and"; or, alone as the resource
+// manager wants them, "tagName eq '..'" (with "and tagValue eq '..'") or
+// "startswith(tagName, '..')".
 func resourceFilter(s string) (controlplane.ResourceFilter, error) {
 	var f controlplane.ResourceFilter
 	terms, err := odata.Parse(s)
+	tags, others := false, false
 	for _, t := range terms {
+		eq := t.Func == "eq" && !t.Bare
+		isTag := true
 		switch {
-		case t.Func != "eq" || t.Bare:
-			err = odata.ErrSyntax
-		case strings.EqualFold(t.Prop, "resourceType"):
+		case eq && strings.EqualFold(t.Prop, "tagName"):
+			f.TagName = t.Value
+		case eq && strings.EqualFold(t.Prop, "tagValue"):
+			f.TagValue = &t.Value
+		case strings.EqualFold(t.Func, "startswith") && strings.EqualFold(t.Prop, "tagName"):
+			f.TagPrefix = t.Value
+		default:
+			isTag = false
+		}
+		if isTag {
+			tags = true
+			continue
+		}
+		others = true
+		switch {
+		case eq && strings.EqualFold(t.Prop, "resourceGroup"):
+			f.ResourceGroup, f.GroupByFilter = t.Value, true
+		case eq && strings.EqualFold(t.Prop, "resourceType"):
 			f.Type = t.Value
-		case strings.EqualFold(t.Prop, "name"):
+		case eq && strings.EqualFold(t.Prop, "name"):
 			f.Name = t.Value
+		case eq && strings.EqualFold(t.Prop, "location"):
+			f.Location = t.Value
+		case strings.EqualFold(t.Func, "substringof") && strings.EqualFold(t.Prop, "name"):
+			f.NameContains = t.Value
 		default:
 			err = odata.ErrSyntax
 		}
 	}
+	if tags && (others || (f.TagName == "") == (f.TagPrefix == "") || (f.TagValue != nil && f.TagName == "")) {
+		err = odata.ErrSyntax
+	}
 	if err != nil {
-		return f, filterError("InvalidFilterInQueryString",
-			"Invalid $filter '"+s+"'. Supported: resourceType eq '{type}', name eq '{name}', joined with 'and'.")
+		return f, filterError("InvalidFilterInQueryString", "Invalid $filter '"+s+"'. Supported: resourceGroup eq '{group}', "+
+			"resourceType eq '{type}', name eq '{name}', location eq '{location}', substringof('{text}', name), joined with 'and'; "+
+			"or alone: tagName eq '{tag}' [and tagValue eq '{value}'], startswith(tagName, '{prefix}').")
 	}
 	return f, nil
 }

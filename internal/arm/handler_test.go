@@ -295,7 +295,36 @@ func TestResources(t *testing.T) {
 	if got := fmt.Sprint(list(group + "/providers/microsoft.containerregistry/registries" + api)); got != "[myRegistry]" {
 		t.Fatalf("registries of the group: %s", got)
 	}
-	f.want(f.do("reader", "GET", "/subscriptions/"+sub+"/resources"+api+"&$filter=location%20eq%20'x'", ""), 400, "InvalidFilterInQueryString")
+	// What `az resource list` sends: the group, type, name, location and
+	// tag filters; a tag filter stands alone.
+	res := "/subscriptions/" + sub + "/resources" + api + "&$filter="
+	for filter, want := range map[string]string{
+		"resourceGroup%20eq%20'team'":                                    "[builder myRegistry]",
+		"resourceGroup%20eq%20'Team'%20and%20location%20eq%20'HERE'":     "[builder myRegistry]",
+		"resourceGroup%20eq%20'Team'%20and%20location%20eq%20'there'":    "[]",
+		"substringof('REG',%20name)%20and%20resourceGroup%20eq%20'Team'": "[myRegistry]",
+		"tagName%20eq%20'TEAM'":                                          "[myRegistry]",
+		"tagName%20eq%20'team'%20and%20tagValue%20eq%20'a'":              "[myRegistry]",
+		"tagName%20eq%20'team'%20and%20tagValue%20eq%20'b'":              "[]",
+		"startswith(tagName,%20'te')":                                    "[myRegistry]",
+		"startswith(tagName,%20'x')":                                     "[]",
+		"resourceType%20eq%20'Microsoft.ContainerRegistry/registries'":   "[myRegistry]",
+	} {
+		if got := fmt.Sprint(list(res + filter)); got != want {
+			t.Errorf("$filter=%s: %s, want %s", filter, got, want)
+		}
+	}
+	for _, filter := range []string{"kind%20eq%20'x'", "tagName%20eq%20'team'%20and%20name%20eq%20'myRegistry'", "tagValue%20eq%20'a'",
+		"tagName%20eq%20'a'%20and%20startswith(tagName,%20'a')", "substringof('a',%20location)", "startswith(name,%20'a')"} {
+		f.want(f.do("reader", "GET", res+filter, ""), 400, "InvalidFilterInQueryString")
+	}
+	f.want(f.do("reader", "GET", group+"/resources"+api+"&$filter=resourceGroup%20eq%20'Team'", ""), 400, "InvalidFilterInQueryString")
+	// A filter that matches no group lists nothing; a group in the path
+	// must exist.
+	if got := fmt.Sprint(list(res + "resourceGroup%20eq%20'none'")); got != "[]" {
+		t.Fatalf("a filter naming no group: %s", got)
+	}
+	f.want(f.do("reader", "GET", "/subscriptions/"+sub+"/resourceGroups/none/resources"+api, ""), 404, "ResourceGroupNotFound")
 	f.want(f.do("reader", "GET", "/subscriptions/"+sub+"/resources"+api+"&$filter=name%20eq", ""), 400, "InvalidFilterInQueryString")
 	f.want(f.do("reader", "GET", "/subscriptions/"+sub+"/resources"+api+"&$filter=name%20ge%20'a'", ""), 400, "InvalidFilterInQueryString")
 	f.want(f.do("reader", "GET", "/subscriptions/"+sub+"/resources"+api+"&$filter=name%20eq%202020", ""), 400, "InvalidFilterInQueryString")

@@ -287,8 +287,18 @@ func (h *Handler) listResources(w http.ResponseWriter, r *http.Request, c contro
 	if err != nil {
 		return err
 	}
-	f.ResourceGroup = group
+	// A group or type in the path narrows the list; the same in the
+	// filter too is a question with two answers.
+	if group != "" {
+		if f.ResourceGroup != "" {
+			return filterError("InvalidFilterInQueryString", "Invalid $filter: the resource group is already in the path.")
+		}
+		f.ResourceGroup, f.GroupByFilter = group, false
+	}
 	if typ != "" {
+		if f.Type != "" {
+			return filterError("InvalidFilterInQueryString", "Invalid $filter: the resource type is already in the path.")
+		}
 		f.Type = typ
 	}
 	rs, err := h.Service.ListResources(r.Context(), c, sub, f)

@@ -447,8 +447,42 @@ func (s *Service) GetResource(ctx context.Context, c Caller, id resourceid.ID) (
 // ResourceFilter narrows a listing; empty fields do not filter.
 type ResourceFilter struct {
 	ResourceGroup string
+	// GroupByFilter says ResourceGroup came from a $filter: like any
+	// filter that matches nothing, a group that does not exist lists
+	// nothing, where a group in the path must exist.
+	GroupByFilter bool
 	Type          string
 	Name          string
+	NameContains  string
+	Location      string
+	// A tag's name is matched without regard to case, as the resource
+	// manager treats tag names; TagValue nil does not filter by value.
+	TagName   string
+	TagPrefix string
+	TagValue  *string
+}
+
+// matches tells whether r passes the filter's fields the store does not
+// query.
+func (f ResourceFilter) matches(r store.Resource) bool {
+	if f.Name != "" && !strings.EqualFold(f.Name, r.Name) ||
+		f.NameContains != "" && !strings.Contains(strings.ToLower(r.Name), strings.ToLower(f.NameContains)) ||
+		f.Location != "" && !strings.EqualFold(f.Location, r.Location) {
+		return false
+	}
+	if f.TagName == "" && f.TagPrefix == "" {
+		return true
+	}
+	for k, v := range r.Tags {
+		if f.TagName != "" && !strings.EqualFold(k, f.TagName) ||
+			f.TagPrefix != "" && !strings.HasPrefix(strings.ToLower(k), strings.ToLower(f.TagPrefix)) {
+			continue
+		}
+		if f.TagValue == nil || *f.TagValue == v {
+			return true
+		}
+	}
+	return false
 }
 
 // ListResources returns the resources of a subscription the caller may
@@ -457,7 +491,7 @@ func (s *Service) ListResources(ctx context.Context, c Caller, subscriptionID st
 	if _, err := s.subscription(ctx, c, subscriptionID); err != nil {
 		return nil, err
 	}
-	if f.ResourceGroup != "" {
+	if f.ResourceGroup != "" && !f.GroupByFilter {
 		if _, err := s.Store.GetResourceGroup(ctx, subscriptionID, f.ResourceGroup); errors.Is(err, store.ErrNotFound) {
 			return nil, groupNotFound(f.ResourceGroup)
 		} else if err != nil {
@@ -474,7 +508,7 @@ func (s *Service) ListResources(ctx context.Context, c Caller, subscriptionID st
 	}
 	var out []store.Resource
 	for _, r := range all {
-		if f.Name != "" && !strings.EqualFold(f.Name, r.Name) {
+		if !f.matches(r) {
 			continue
 		}
 		// A deployment is a record of what a template made, listed

@@ -16,6 +16,7 @@ const maxLength = 4096
 //
 //	prop eq 'value'                  Func "eq" (also "ge", "gt", "le", "lt")
 //	startswith(prop, 'value')        Func "startswith"
+//	substringof('value', prop)       Func "substringof" (OData 3's order)
 //	prop/any(x: x eq 'value')        Func "any"
 //	name() and name('value')         Func "name", Prop ""
 //
@@ -189,6 +190,11 @@ func (p *parser) call(name string) (Term, error) {
 		return Term{}, err
 	}
 	t.Value, t.HasValue = v, true
+	if t.Prop == "" && p.punct(',') {
+		if t.Prop = p.word(); t.Prop == "" {
+			return Term{}, p.fail("a property after the comma")
+		}
+	}
 	if !p.punct(')') {
 		return Term{}, p.fail("')'")
 	}

@@ -19,6 +19,7 @@ func TestParse(t *testing.T) {
 		{"startswith(displayName,'we')", []Term{{Func: "startswith", Prop: "displayName", Value: "we", HasValue: true}}},
 		{" startswith( displayName , 'a b' ) ", []Term{{Func: "startswith", Prop: "displayName", Value: "a b", HasValue: true}}},
 		{"servicePrincipalNames/any(c:c eq 'api://x')", []Term{{Func: "any", Prop: "servicePrincipalNames", Value: "api://x", HasValue: true}}},
+		{"substringof('eg', name)", []Term{{Func: "substringof", Prop: "name", Value: "eg", HasValue: true}}},
 		{"atScope()", []Term{{Func: "atScope"}}},
 		{"atScope() and assignedTo('1')", []Term{{Func: "atScope"}, {Func: "assignedTo", Value: "1", HasValue: true}}},
 		{"resourceType eq 'Microsoft.ContainerRegistry/registries' AND name eq 'a and b'", []Term{
@@ -50,6 +51,7 @@ func TestParseRefuses(t *testing.T) {
 		"displayName", "displayName eq", "displayName eq web", "displayName eq 'web", "displayName ne 'web'",
 		"a eq 'b' or c eq 'd'", "a eq 'b' and", "and a eq 'b'", "atScope(", "assignedTo('1'", "startswith(displayName 'a')",
 		"names/any(c:d eq 'x')", "t ge", "t ge -1", "t le 2015-01-01 00:00", "t ne 1", "t eq 1x", "names/all(c:c eq 'x')", "names/any(c:c eq 'x'", "'x' eq name", "a eq 'b' 'c'",
+		"substringof('a',)", "substringof('a' name)", "substringof('a', name",
 		string(make([]byte, maxLength+1)),
 	} {
 		if got, err := Parse(in); !errors.Is(err, ErrSyntax) {
