@@ -126,6 +126,9 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request, c controlplane.C
 				return invalidScope(err)
 			}
 			rest := seg[i+2:]
+			if len(rest) == 0 && i == 2 {
+				break // the provider itself, below
+			}
 			if len(rest) == 0 || len(rest) > 2 {
 				return notSupported(r)
 			}
@@ -163,8 +166,12 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request, c controlplane.C
 		return h.group(w, r, c, seg[1], seg[3])
 	case len(low) == 5 && low[2] == "resourcegroups" && low[4] == "resources":
 		return h.listResources(w, r, c, seg[1], seg[3], "")
+	case len(low) == 3 && low[2] == "providers":
+		return h.listProviders(w, r, seg[1])
 	case len(low) == 4 && low[2] == "providers":
-		return h.provider(w, r, seg[1], seg[3])
+		return h.provider(w, r, seg[1], seg[3], "")
+	case len(low) == 5 && low[2] == "providers" && low[4] == "register":
+		return h.provider(w, r, seg[1], seg[3], seg[4])
 	case len(low) == 5 && low[2] == "providers":
 		return h.listResources(w, r, c, seg[1], "", seg[3]+"/"+seg[4])
 	case len(low) == 7 && strings.Join(low[2:], "/") == "providers/microsoft.insights/eventtypes/management/values":

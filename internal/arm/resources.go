@@ -312,30 +312,6 @@ func (h *Handler) listResources(w http.ResponseWriter, r *http.Request, c contro
 	return list(w, out)
 }
 
-// provider answers the resource provider look-up clients make to find an
-// API version for a type.
-func (h *Handler) provider(w http.ResponseWriter, r *http.Request, sub, namespace string) error {
-	if r.Method != http.MethodGet {
-		return methodNotAllowed(r)
-	}
-	var types []map[string]any
-	for _, t := range resourcetype.All() {
-		ns, typ, _ := strings.Cut(t, "/")
-		if strings.EqualFold(ns, namespace) {
-			namespace = ns
-			types = append(types, map[string]any{"resourceType": typ, "locations": []string{}, "apiVersions": resourcetype.APIVersions(t)})
-		}
-	}
-	if types == nil {
-		return &controlplane.Error{Kind: controlplane.ErrNotFound, Code: "InvalidResourceNamespace",
-			Message: "The resource namespace '" + namespace + "' is invalid."}
-	}
-	return writeJSON(w, http.StatusOK, map[string]any{
-		"id": "/subscriptions/" + sub + "/providers/" + namespace, "namespace": namespace,
-		"registrationState": "Registered", "registrationPolicy": "RegistrationRequired", "resourceTypes": types,
-	})
-}
-
 // action serves POST {resource id}/{action}.
 func (h *Handler) action(w http.ResponseWriter, r *http.Request, c controlplane.Caller, id resourceid.ID, action string) error {
 	switch strings.ToLower(action) {
