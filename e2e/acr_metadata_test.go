@@ -70,6 +70,40 @@ func TestACRMetadataAPI(t *testing.T) {
 		t.Fatalf("GetManifestProperties = %+v, %v (of %d manifests)", m, err, manifests)
 	}
 
+	// A tag that refuses reads refuses pulls by it, not by the digest; a
+	// repository that refuses them refuses every pull. Properties still
+	// show, to see and change the lock.
+	d2, _ := two.Digest()
+	pullAs := func(ref string) error {
+		_, err := remote.Image(e.ref(ref), e.ggcr(ctx, authn.AuthConfig{Username: puller.appID, Password: puller.secret})...)
+		return err
+	}
+	disallowed := func(ref string) {
+		t.Helper()
+		if err := pullAs(ref); err == nil || !strings.Contains(err.Error(), "REGISTRY_DISALLOWED_OPERATION") {
+			t.Fatalf("pull of %s refusing reads: %v", ref, err)
+		}
+	}
+	noRead := &azcontainerregistry.ClientUpdateTagPropertiesOptions{Value: &azcontainerregistry.TagWriteableProperties{CanRead: ptr(false)}}
+	if _, err := push.UpdateTagProperties(ctx, "meta/app", "v2", noRead); err != nil {
+		t.Fatalf("UpdateTagProperties(CanRead false): %v", err)
+	}
+	disallowed("meta/app:v2")
+	if err := pullAs("meta/app@" + d2.String()); err != nil {
+		t.Fatalf("pull by the digest of a tag refusing reads: %v", err)
+	}
+	if tag, err := pull.GetTagProperties(ctx, "meta/app", "v2", nil); err != nil || *tag.Tag.ChangeableAttributes.CanRead {
+		t.Fatalf("GetTagProperties of a tag refusing reads = %+v, %v", tag, err)
+	}
+	e.run("acr", "repository", "update", "-n", "metaid", "--image", "meta/app:v2", "--read-enabled", "true", "-o", "none")
+	e.run("acr", "repository", "update", "-n", "metaid", "--repository", "meta/app", "--read-enabled", "false", "-o", "none")
+	disallowed("meta/app@" + d2.String())
+	disallowed("meta/app:v1")
+	e.run("acr", "repository", "update", "-n", "metaid", "--repository", "meta/app", "--read-enabled", "true", "-o", "none")
+	if err := pullAs("meta/app:v2"); err != nil {
+		t.Fatalf("pull after reads are enabled again: %v", err)
+	}
+
 	// AcrPull may not lock; AcrPush may.
 	lock := &azcontainerregistry.ClientUpdateTagPropertiesOptions{Value: &azcontainerregistry.TagWriteableProperties{CanWrite: ptr(false), CanDelete: ptr(false)}}
 	if _, err := pull.UpdateTagProperties(ctx, "meta/app", "v1", lock); !sdkStatus(err, http.StatusUnauthorized) {

@@ -9,6 +9,10 @@ import (
 	"testing"
 
 	"github.com/berthhq/berth/internal/testutil/berthtest"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
 // azureCLI is the cloud's own CLI (Debian's azure-cli package) in a
@@ -142,5 +146,35 @@ func TestAzureCLICustomCloud(t *testing.T) {
 	}
 	if got := az.run("rest", "--resource", base, "--url", base+"v1.0/organization", "--query", "value[0].id", "-o", "tsv"); got != s.Boot.TenantID {
 		t.Fatalf("organization: %q", got)
+	}
+}
+
+// TestAzureCLIReadLock: the CLI's `az acr repository update
+// --read-enabled false` on an image makes berth refuse its pull, with the
+// cloud's error, and shows the lock; enabling reads again lets it pull.
+func TestAzureCLIReadLock(t *testing.T) {
+	s, proxy := startCloudHostnames(t)
+	az := newAzureCLI(t, s, proxy)
+	az.login(s)
+	token := az.run("acr", "login", "-n", "default", "--expose-token", "--query", "accessToken", "-o", "tsv")
+	ref, err := name.ParseReference("default.azurecr.io/locked/app:v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := []remote.Option{remote.WithContext(t.Context()), remote.WithTransport(proxiedClient(s, proxy).Transport),
+		remote.WithAuth(&authn.Basic{Username: nullUser, Password: token})}
+	if err := remote.Write(ref, ociImage(t, v1.Platform{OS: "linux", Architecture: "amd64"}, 128), opts...); err != nil {
+		t.Fatalf("push: %v", err)
+	}
+	az.run("acr", "repository", "update", "-n", "default", "--image", "locked/app:v1", "--read-enabled", "false", "-o", "none")
+	if got := az.run("acr", "repository", "show", "-n", "default", "--image", "locked/app:v1", "--query", "changeableAttributes.readEnabled", "-o", "tsv"); got != "false" {
+		t.Fatalf("show --image: readEnabled %q", got)
+	}
+	if _, err := remote.Image(ref, opts...); err == nil || !strings.Contains(err.Error(), "REGISTRY_DISALLOWED_OPERATION") {
+		t.Fatalf("pull of an image refusing reads: %v", err)
+	}
+	az.run("acr", "repository", "update", "-n", "default", "--image", "locked/app:v1", "--read-enabled", "true", "-o", "none")
+	if _, err := remote.Image(ref, opts...); err != nil {
+		t.Fatalf("pull after reads are enabled again: %v", err)
 	}
 }

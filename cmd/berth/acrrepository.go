@@ -167,7 +167,7 @@ var acrRepositoryCommands = []command{
 				f.OptionalBool("delete-enabled", "Allow (true) or refuse (false) deletes."),
 				f.OptionalBool("write-enabled", "Allow (true) or refuse (false) writes, and deletes."),
 				f.OptionalBool("list-enabled", "Show (true) or hide (false) in listings."),
-				f.OptionalBool("read-enabled", "Record whether reads are allowed (shown, not enforced)."),
+				f.OptionalBool("read-enabled", "Allow or refuse pulling the manifest."),
 			}
 			return func(c *call) (any, error) {
 				attrs := cli.Attributes{DeleteEnabled: *a.del, WriteEnabled: *a.write, ListEnabled: *a.list, ReadEnabled: *a.read}

@@ -15,8 +15,9 @@ var (
 	ErrManifestBlobUnknown = errors.New("manifest references a blob unknown to the repository")
 	ErrManifestTooLarge    = errors.New("manifest too large")
 	ErrTagInvalid          = errors.New("invalid tag")
-	// ErrDisallowed is a write or delete that a lock (a repository's,
-	// manifest's or tag's attributes) refuses; it changed nothing.
+	// ErrDisallowed is a write, delete or pull that a lock (a
+	// repository's, manifest's or tag's attributes) refuses; it changed
+	// nothing.
 	ErrDisallowed = errors.New("The operation is disallowed on this registry, repository or image.")
 	// ErrBusy is a transient conflict with garbage collection; the client
 	// should retry.

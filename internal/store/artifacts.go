@@ -9,18 +9,21 @@ import (
 )
 
 // ErrLocked means a repository's, manifest's or tag's attributes refuse a
-// write or a delete (the cloud's "locked image"); nothing changed.
+// write, a delete or a read (the cloud's "locked image"); nothing changed.
 var ErrLocked = errors.New("locked")
 
 // Attributes say what may be done with a repository, a manifest or a tag,
 // as the cloud's changeable attributes do. New ones allow everything.
 //
-// The store enforces two of them on every write: WriteEnabled false
-// refuses moving a tag, and pushing into a repository; WriteEnabled or
-// DeleteEnabled false refuses deleting the thing, and anything whose
-// deletion would take it along (a manifest and its tags, a repository
-// and its content). ReadEnabled and ListEnabled are the surfaces' to
-// apply.
+// The store enforces three of them: WriteEnabled false refuses moving a
+// tag, and pushing into a repository; WriteEnabled or DeleteEnabled false
+// refuses deleting the thing, and anything whose deletion would take it
+// along (a manifest and its tags, a repository and its content);
+// ReadEnabled false refuses GetManifest of the manifest, by the tag, or
+// of anything in the repository (the cloud's lock against pulls). The
+// metadata reads (GetTagInfo, GetManifestInfo...) still answer, so that
+// the attributes can be seen and changed back. ListEnabled is the
+// surfaces' to apply.
 type Attributes struct {
 	DeleteEnabled bool
 	WriteEnabled  bool

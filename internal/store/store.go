@@ -384,7 +384,8 @@ type Content interface {
 	// ErrManifestUnknown and nothing changes. ErrLocked if the repository
 	// refuses writes or a tag that refuses them would move.
 	PutManifest(ctx context.Context, repo Repo, m Manifest, tags ...string) error
-	// GetManifest returns a manifest by tag or digest.
+	// GetManifest returns a manifest by tag or digest; ErrLocked if the
+	// tag, the manifest or the repository refuses reads.
 	GetManifest(ctx context.Context, repo Repo, ref oci.Reference) (Manifest, error)
 	// DeleteManifest removes a manifest and every tag pointing at it;
 	// ErrLocked if the repository, the manifest or one of those tags

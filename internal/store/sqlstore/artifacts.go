@@ -224,7 +224,11 @@ func (db *DB) updateAttributes(ctx context.Context, table, where string, stamp b
 		// Nothing to set: still tell whether the row exists.
 		sets = append(sets, "delete_enabled = delete_enabled")
 	}
-	return db.affectOne(ctx, missing, "UPDATE "+table+" SET "+strings.Join(sets, ", ")+" WHERE "+where, args...)
+	// The attributes decide what reads of manifests answer (ReadEnabled),
+	// so a change moves the manifests' version past what is cached.
+	return db.write(ctx, toManifests, func(tx *sql.Tx) error {
+		return affectOne(ctx, tx, missing, "UPDATE "+table+" SET "+strings.Join(sets, ", ")+" WHERE "+where, args...)
+	})
 }
 
 func (db *DB) UpdateRepositoryAttributes(ctx context.Context, repo store.Repo, up store.AttributesUpdate) error {

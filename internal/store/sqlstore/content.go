@@ -228,17 +228,27 @@ func (db *DB) readManifest(ctx context.Context, repo store.Repo, ref oci.Referen
 	var m store.Manifest
 	var subject sql.NullString
 	var digest string
+	var readable bool
 	var row rowScanner
+	// The manifest, the tag it is asked by and the repository each may
+	// refuse reads.
 	if ref.Digest != "" {
-		row = db.queryRow(ctx, `SELECT digest, media_type, artifact_type, subject, annotations, content FROM manifests
-			WHERE registry = $1 AND repository = $2 AND digest = $3`, repo.Registry, repo.Name, string(ref.Digest))
+		row = db.queryRow(ctx, `SELECT m.digest, m.media_type, m.artifact_type, m.subject, m.annotations, m.content,
+			m.read_enabled AND r.read_enabled
+			FROM manifests m JOIN repositories r ON r.registry = m.registry AND r.name = m.repository
+			WHERE m.registry = $1 AND m.repository = $2 AND m.digest = $3`, repo.Registry, repo.Name, string(ref.Digest))
 	} else {
-		row = db.queryRow(ctx, `SELECT m.digest, m.media_type, m.artifact_type, m.subject, m.annotations, m.content
+		row = db.queryRow(ctx, `SELECT m.digest, m.media_type, m.artifact_type, m.subject, m.annotations, m.content,
+			t.read_enabled AND m.read_enabled AND r.read_enabled
 			FROM tags t JOIN manifests m ON m.registry = t.registry AND m.repository = t.repository AND m.digest = t.digest
+			JOIN repositories r ON r.registry = t.registry AND r.name = t.repository
 			WHERE t.registry = $1 AND t.repository = $2 AND t.name = $3`, repo.Registry, repo.Name, ref.Tag)
 	}
-	if err := row.Scan(&digest, &m.MediaType, &m.ArtifactType, &subject, &m.Annotations, &m.Content); err != nil {
-		return m, notFound(err, store.ErrManifestUnknown)
+	if err := row.Scan(&digest, &m.MediaType, &m.ArtifactType, &subject, &m.Annotations, &m.Content, &readable); err != nil {
+		return store.Manifest{}, notFound(err, store.ErrManifestUnknown)
+	}
+	if !readable {
+		return store.Manifest{}, fmt.Errorf("%w: %s, its manifest or its repository refuses reads", store.ErrLocked, ref)
 	}
 	m.Digest = oci.Digest(digest)
 	m.Subject = oci.Digest(subject.String)
@@ -418,18 +428,20 @@ func (db *DB) DeleteUpload(ctx context.Context, id string) error {
 
 // affectOne runs a write that must change a row, else returns missing.
 func (db *DB) affectOne(ctx context.Context, missing error, query string, args ...any) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, query, args...)
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return missing
-		}
-		return nil
-	})
+	return db.tx(ctx, func(tx *sql.Tx) error { return affectOne(ctx, tx, missing, query, args...) })
+}
+
+func affectOne(ctx context.Context, tx *sql.Tx, missing error, query string, args ...any) error {
+	res, err := tx.ExecContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return missing
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"slices"
 	"strings"
@@ -119,6 +120,38 @@ func testArtifacts(t *testing.T, s store.Store) {
 		t.Fatalf("locked repository = %+v, %v", info, err)
 	}
 	must(t, s.UpdateRepositoryAttributes(ctx, repo, store.AttributesUpdate{WriteEnabled: &yes}))
+
+	// Reads refused by a tag reach that tag only; by a manifest, it by
+	// any name; by a repository, everything in it. Its metadata still
+	// shows.
+	readable := func(ref oci.Reference, want error) {
+		t.Helper()
+		// Twice: the second read may come from a cache.
+		for range 2 {
+			if _, err := s.GetManifest(ctx, repo, ref); !errors.Is(err, want) {
+				t.Fatalf("GetManifest(%s) = %v, want %v", ref, err, want)
+			}
+		}
+	}
+	readable(oci.Reference{Tag: "c"}, nil)
+	must(t, s.UpdateTagAttributes(ctx, repo, "c", store.AttributesUpdate{ReadEnabled: &no}))
+	readable(oci.Reference{Tag: "c"}, store.ErrLocked)
+	readable(oci.Reference{Digest: one.Digest}, nil)
+	if tag, err := s.GetTagInfo(ctx, repo, "c"); err != nil || tag.ReadEnabled {
+		t.Fatalf("tag c refusing reads = %+v, %v", tag, err)
+	}
+	must(t, s.UpdateTagAttributes(ctx, repo, "c", store.AttributesUpdate{ReadEnabled: &yes}))
+	must(t, s.UpdateManifestAttributes(ctx, repo, one.Digest, store.AttributesUpdate{ReadEnabled: &no}))
+	readable(oci.Reference{Tag: "c"}, store.ErrLocked)
+	readable(oci.Reference{Digest: one.Digest}, store.ErrLocked)
+	readable(oci.Reference{Digest: two.Digest}, nil)
+	must(t, s.UpdateManifestAttributes(ctx, repo, one.Digest, store.AttributesUpdate{ReadEnabled: &yes}))
+	must(t, s.UpdateRepositoryAttributes(ctx, repo, store.AttributesUpdate{ReadEnabled: &no}))
+	readable(oci.Reference{Tag: "c"}, store.ErrLocked)
+	readable(oci.Reference{Digest: two.Digest}, store.ErrLocked)
+	readable(oci.Reference{Tag: "none"}, store.ErrManifestUnknown)
+	must(t, s.UpdateRepositoryAttributes(ctx, repo, store.AttributesUpdate{ReadEnabled: &yes}))
+	readable(oci.Reference{Tag: "c"}, nil)
 
 	gone, err := s.DeleteRepository(ctx, repo)
 	want := store.DeletedRepository{Manifests: []oci.Digest{min(one.Digest, two.Digest), max(one.Digest, two.Digest)}, Tags: []string{"c"}}

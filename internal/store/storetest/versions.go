@@ -65,4 +65,11 @@ func testVersionsFollowWrites(t *testing.T, s store.Store) {
 	moves(store.ManifestTables, "PutManifest", func() {
 		must(t, s.PutManifest(ctx, repo, image("app:v1", d), "v1"))
 	})
+	no := false
+	moves(store.ManifestTables, "UpdateTagAttributes", func() {
+		must(t, s.UpdateTagAttributes(ctx, repo, "v1", store.AttributesUpdate{ReadEnabled: &no}))
+	})
+	moves(store.ManifestTables, "UpdateRepositoryAttributes", func() {
+		must(t, s.UpdateRepositoryAttributes(ctx, repo, store.AttributesUpdate{ReadEnabled: &no}))
+	})
 }
