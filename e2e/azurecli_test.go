@@ -1,13 +1,19 @@
 package e2e
 
 import (
+	"bufio"
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/berthhq/berth/internal/authz"
+	"github.com/berthhq/berth/internal/ids"
 	"github.com/berthhq/berth/internal/testutil/berthtest"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -176,5 +182,126 @@ func TestAzureCLIReadLock(t *testing.T) {
 	az.run("acr", "repository", "update", "-n", "default", "--image", "locked/app:v1", "--read-enabled", "true", "-o", "none")
 	if _, err := remote.Image(ref, opts...); err != nil {
 		t.Fatalf("pull after reads are enabled again: %v", err)
+	}
+}
+
+// tunnelCounter is an HTTP CONNECT proxy between the CLI and berth's
+// proxy that counts the tunnels asked for each host. It sees nothing
+// inside a tunnel (TLS runs end to end), but a command that opens no
+// tunnel to a host sent that host nothing.
+type tunnelCounter struct {
+	addr  string
+	mu    sync.Mutex
+	hosts map[string]int
+}
+
+func startTunnelCounter(t *testing.T, upstream string) *tunnelCounter {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	tc := &tunnelCounter{addr: ln.Addr().String(), hosts: map[string]int{}}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go tc.tunnel(c, upstream)
+		}
+	}()
+	return tc
+}
+
+func (tc *tunnelCounter) tunnel(c net.Conn, upstream string) {
+	defer c.Close()
+	br := bufio.NewReader(c)
+	req, err := http.ReadRequest(br)
+	if err != nil || req.Method != http.MethodConnect {
+		return
+	}
+	host, _, _ := net.SplitHostPort(req.Host)
+	tc.mu.Lock()
+	tc.hosts[host]++
+	tc.mu.Unlock()
+	up, err := net.Dial("tcp", upstream)
+	if err != nil {
+		return
+	}
+	defer up.Close()
+	if _, err := io.WriteString(up, "CONNECT "+req.Host+" HTTP/1.1\r\nHost: "+req.Host+"\r\n\r\n"); err != nil {
+		return
+	}
+	go io.Copy(up, br)
+	io.Copy(c, up)
+}
+
+// take returns the tunnels asked for host since the last take.
+func (tc *tunnelCounter) take(host string) int {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	n := tc.hosts[host]
+	delete(tc.hosts, host)
+	return n
+}
+
+// TestAzureCLIRoleSteps: Debian's azure-cli 2.45 crashes inside the CLI in
+// `az role assignment create|list` and in `az ad sp create-for-rbac
+// --role`, with either profile: its packaged authorization SDK does not
+// fit the CLI. A counting proxy shows that none of them opens a
+// connection to the management API, and berth holds no assignment after
+// them; `az rest` does each step against berth instead.
+func TestAzureCLIRoleSteps(t *testing.T) {
+	s, proxy := startCloudHostnames(t)
+	counter := startTunnelCounter(t, proxy)
+	az := newAzureCLI(t, s, counter.addr)
+	az.login(s)
+	az.run("group", "create", "-n", "apps", "-l", "westeurope", "-o", "none")
+	const management = "management.azure.com"
+	scope := "/subscriptions/" + s.Boot.SubscriptionID + "/resourceGroups/apps"
+	assignments := "https://" + management + scope + "/providers/Microsoft.Authorization/roleAssignments"
+	crashes := func(args ...string) {
+		t.Helper()
+		counter.take(management)
+		out := az.runFailing(args...)
+		if !strings.Contains(out, "AttributeError") || !strings.Contains(out, "object has no attribute 'config'") {
+			t.Fatalf("az %s: not the packaged CLI's known failure:\n%s", strings.Join(args, " "), out)
+		}
+		if n := counter.take(management); n != 0 {
+			t.Fatalf("az %s: %d connections to the management API", strings.Join(args, " "), n)
+		}
+	}
+	assigned := func(principal string) string {
+		t.Helper()
+		return az.run("rest", "--url", assignments+"?api-version=2022-04-01&$filter=atScope()",
+			"--query", "value[?properties.principalId=='"+principal+"'].properties.roleDefinitionId | join(',', @)", "-o", "tsv")
+	}
+
+	crashes("ad", "sp", "create-for-rbac", "--name", "http://rbac-sp", "--role", "AcrPull", "--scopes", scope)
+	// The directory part ran before the crash: the service principal
+	// exists, with no role.
+	principal := az.run("ad", "sp", "show", "--id", "http://rbac-sp", "--query", "id", "-o", "tsv")
+	crashes("role", "assignment", "create", "--assignee-object-id", principal, "--assignee-principal-type", "ServicePrincipal", "--role", "AcrPull", "--scope", scope)
+	crashes("role", "assignment", "list", "--scope", scope)
+	az.run("cloud", "update", "--profile", "2020-09-01-hybrid", "-o", "none")
+	az.login(s)
+	crashes("role", "assignment", "list", "--scope", scope)
+	az.run("cloud", "update", "--profile", "latest", "-o", "none")
+	az.login(s)
+	if got := assigned(principal); got != "" {
+		t.Fatalf("assignments after the crashes: %q", got)
+	}
+
+	// The same steps with az rest.
+	acrPull := "/subscriptions/" + s.Boot.SubscriptionID + "/providers/Microsoft.Authorization/roleDefinitions/" + authz.AcrPull
+	az.run("rest", "--method", "put", "--url", assignments+"/"+ids.New()+"?api-version=2022-04-01",
+		"--body", `{"properties": {"roleDefinitionId": "`+acrPull+`", "principalId": "`+principal+`", "principalType": "ServicePrincipal"}}`, "-o", "none")
+	if n := counter.take(management); n == 0 {
+		t.Fatal("az rest opened no connection to the management API through the counting proxy")
+	}
+	if got := assigned(principal); got != acrPull {
+		t.Fatalf("assignments after az rest: %q, want AcrPull", got)
 	}
 }
