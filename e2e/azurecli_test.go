@@ -155,6 +155,23 @@ func TestAzureCLICustomCloud(t *testing.T) {
 	}
 }
 
+// push pushes a small image to repoTag through the proxy, with the token
+// of acr login --expose-token, and returns the options that pull it.
+func (a azureCLI) push(s *berthtest.Server, proxy, repoTag string) (name.Reference, []remote.Option) {
+	a.t.Helper()
+	ref, err := name.ParseReference(repoTag)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	token := a.run("acr", "login", "-n", strings.Split(ref.Context().RegistryStr(), ".")[0], "--expose-token", "--query", "accessToken", "-o", "tsv")
+	opts := []remote.Option{remote.WithContext(a.t.Context()), remote.WithTransport(proxiedClient(s, proxy).Transport),
+		remote.WithAuth(&authn.Basic{Username: nullUser, Password: token})}
+	if err := remote.Write(ref, ociImage(a.t, v1.Platform{OS: "linux", Architecture: "amd64"}, 128), opts...); err != nil {
+		a.t.Fatalf("push: %v", err)
+	}
+	return ref, opts
+}
+
 // TestAzureCLIReadLock: the CLI's `az acr repository update
 // --read-enabled false` on an image makes berth refuse its pull, with the
 // cloud's error, and shows the lock; enabling reads again lets it pull.
@@ -162,16 +179,7 @@ func TestAzureCLIReadLock(t *testing.T) {
 	s, proxy := startCloudHostnames(t)
 	az := newAzureCLI(t, s, proxy)
 	az.login(s)
-	token := az.run("acr", "login", "-n", "default", "--expose-token", "--query", "accessToken", "-o", "tsv")
-	ref, err := name.ParseReference("default.azurecr.io/locked/app:v1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := []remote.Option{remote.WithContext(t.Context()), remote.WithTransport(proxiedClient(s, proxy).Transport),
-		remote.WithAuth(&authn.Basic{Username: nullUser, Password: token})}
-	if err := remote.Write(ref, ociImage(t, v1.Platform{OS: "linux", Architecture: "amd64"}, 128), opts...); err != nil {
-		t.Fatalf("push: %v", err)
-	}
+	ref, opts := az.push(s, proxy, "default.azurecr.io/locked/app:v1")
 	az.run("acr", "repository", "update", "-n", "default", "--image", "locked/app:v1", "--read-enabled", "false", "-o", "none")
 	if got := az.run("acr", "repository", "show", "-n", "default", "--image", "locked/app:v1", "--query", "changeableAttributes.readEnabled", "-o", "tsv"); got != "false" {
 		t.Fatalf("show --image: readEnabled %q", got)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls exactly this).
 #
-# It installs what it needs (skopeo, chromium, etcd and haproxy from Debian, the OCI
-# conformance suite, kube-apiserver, MinIO and Helm from the Go module proxy), starts
+# It installs what it needs (skopeo, chromium, etcd, haproxy, azure-cli and podman from Debian,
+# the OCI conformance suite, kube-apiserver, MinIO and Helm from the Go module proxy), starts
 # every server it uses (PostgreSQL and berth itself, each on a free loopback
 # port in a temporary directory) and removes them on exit. Heavy builds are
 # cached outside the checkout in $BERTH_CACHE (default ~/.cache/berth-ci).
@@ -34,7 +34,7 @@ step() { printf '\n=== %s\n' "$*"; }
 step "installing test tools"
 missing=()
 # tool:package where the two names differ.
-for spec in skopeo jq chromium etcd:etcd-server zsh fish az:azure-cli iptables curl haproxy; do
+for spec in skopeo jq chromium etcd:etcd-server zsh fish az:azure-cli iptables curl haproxy podman; do
   command -v "${spec%%:*}" >/dev/null || missing+=("${spec#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
