@@ -48,7 +48,7 @@ const (
 // HTTP as clients reach them. Registries "myregistry" and "other" are in
 // tenant A, "foreign" in tenant B.
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	meta   *sqlstore.DB
 	ring   *keys.Ring
 	sts    *sts.Service
@@ -60,14 +60,14 @@ type fixture struct {
 	apps   map[string]string // name -> app id
 }
 
-func newFixture(t *testing.T, rate float64) *fixture {
+func newFixture(t testing.TB, rate float64) *fixture {
 	t.Helper()
 	meta, blobs := stores.New(t)
 	return newFixtureOn(t, rate, meta, blobs)
 }
 
 // newFixtureOn is newFixture on the given stores.
-func newFixtureOn(t *testing.T, rate float64, meta *sqlstore.DB, blobs blob.Store) *fixture {
+func newFixtureOn(t testing.TB, rate float64, meta *sqlstore.DB, blobs blob.Store) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	ring := &keys.Ring{Store: meta, MaxTokenLifetime: 24 * time.Hour}
@@ -122,7 +122,7 @@ func newFixtureOn(t *testing.T, rate float64, meta *sqlstore.DB, blobs blob.Stor
 	return f
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
