@@ -12,28 +12,32 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/berthhq/berth/internal/testutil/berthtest"
 )
 
-// freeLoopbackAddr is a loopback address with a port free a moment ago,
-// for a listener whose address a test must know before it starts.
-func freeLoopbackAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // startCloudHostnames starts berth serve --cloud-hostnames and returns it
-// with its proxy's address.
+// with its proxy's address, which berth chose and printed: a port found
+// free beforehand can be taken by another test's server before berth
+// binds it.
 func startCloudHostnames(t *testing.T) (*berthtest.Server, string) {
 	t.Helper()
-	proxy := freeLoopbackAddr(t)
-	return startBerth(t, "--cloud-hostnames", "--proxy-listen", proxy), proxy
+	s := startBerth(t, "--cloud-hostnames", "--proxy-listen", "127.0.0.1:0")
+	const marker = "through berth's proxy at http://"
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out := s.Out.String()
+		if _, rest, ok := strings.Cut(out, marker); ok {
+			if addr, _, ok := strings.Cut(rest, " "); ok {
+				return s, addr
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("berth serve printed no proxy address:\n%s", out)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // proxiedClient reaches everything through berth's proxy, trusting only

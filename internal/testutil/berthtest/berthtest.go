@@ -91,6 +91,8 @@ type Server struct {
 	CAFile    string
 	Roots     *x509.CertPool
 	Log       *syncBuffer
+	// Out is what it printed (the ready text).
+	Out *syncBuffer
 	// Env is more environment for the server, and for maintenance
 	// commands on its stores (an object store's credentials).
 	Env []string
@@ -130,7 +132,7 @@ func (s *Server) start() {
 	if err != nil {
 		s.tb.Fatal(err)
 	}
-	s.Log = &syncBuffer{}
+	s.Log, s.Out = &syncBuffer{}, &syncBuffer{}
 	cmd.Stderr = s.Log
 	if err := cmd.Start(); err != nil {
 		s.tb.Fatal(err)
@@ -138,13 +140,13 @@ func (s *Server) start() {
 	s.cmd, s.done = cmd, make(chan struct{})
 	ready := make(chan string, 1)
 	go func() {
-		sc := bufio.NewScanner(stdout)
+		sc := bufio.NewScanner(io.TeeReader(stdout, s.Out))
 		for sc.Scan() {
 			if u, ok := strings.CutPrefix(sc.Text(), "berth is ready at "); ok {
 				ready <- u
 			}
 		}
-		io.Copy(io.Discard, stdout)
+		io.Copy(s.Out, stdout)
 	}()
 	go func() { cmd.Wait(); close(s.done) }()
 	select {
