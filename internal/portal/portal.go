@@ -61,7 +61,7 @@ func New(pages *web.Handler, dir *graph.Service, res *controlplane.Service, reg 
 	if h.style, err = web.NewStyle(css); err != nil {
 		return nil, err
 	}
-	for _, name := range []string{"home", "apps", "appnew", "app", "secrets", "enterprise", "registries", "repositories", "repository", "manifest", "confirm", "users", "usernew", "user", "identities", "identity", "compute", "iam", "account", "problem"} {
+	for _, name := range []string{"home", "apps", "appnew", "app", "secrets", "enterprise", "registries", "registrynew", "registry", "subscription", "group", "repositories", "repository", "manifest", "confirm", "users", "usernew", "user", "identities", "identity", "compute", "iam", "account", "problem"} {
 		t, err := template.New(name).Funcs(funcs).ParseFS(web.Templates, "templates/base.html")
 		if err == nil {
 			t, err = t.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
@@ -72,34 +72,40 @@ func New(pages *web.Handler, dir *graph.Service, res *controlplane.Service, reg 
 		h.pages[name] = t
 	}
 	for pattern, fn := range map[string]func(http.ResponseWriter, *http.Request, *request) error{
-		"GET /portal/{$}":                                       h.home,
-		"POST /portal/signout":                                  h.signOut,
-		"GET /portal/apps":                                      h.apps,
-		"GET /portal/apps/new":                                  h.newApp,
-		"POST /portal/apps/new":                                 h.createApp,
-		"GET /portal/apps/{id}":                                 h.app,
-		"GET /portal/apps/{id}/secrets":                         h.secrets,
-		"POST /portal/apps/{id}/secrets":                        h.addSecret,
-		"POST /portal/apps/{id}/secrets/{key}/delete":           h.deleteSecret,
-		"GET /portal/enterprise-apps":                           h.enterpriseApps,
-		"POST /portal/enterprise-apps/{id}/delete":              h.deleteEnterpriseApp,
-		"GET /portal/users":                                     h.users,
-		"GET /portal/users/new":                                 h.newUser,
-		"POST /portal/users/new":                                h.createUser,
-		"GET /portal/users/{id}":                                h.user,
-		"POST /portal/users/{id}":                               h.changeUser,
-		"GET /portal/identities":                                h.identities,
-		"GET /portal/identity":                                  h.identity,
-		"GET /portal/compute":                                   h.compute,
-		"GET /portal/account":                                   h.account,
-		"POST /portal/account":                                  h.changePassword,
-		"GET /portal/registries/{name}":                         h.repositories,
-		"GET /portal/registries/{name}/repositories/{repo...}":  h.repository,
-		"POST /portal/registries/{name}/repositories/{repo...}": h.changeRepository,
-		"GET /portal/registries":                                h.registries,
-		"GET /portal/iam":                                       h.iam,
-		"POST /portal/iam":                                      h.changeIAM,
-		"/portal/":                                              h.notFound,
+		"GET /portal/{$}":                                        h.home,
+		"POST /portal/signout":                                   h.signOut,
+		"GET /portal/apps":                                       h.apps,
+		"GET /portal/apps/new":                                   h.newApp,
+		"POST /portal/apps/new":                                  h.createApp,
+		"GET /portal/apps/{id}":                                  h.app,
+		"GET /portal/apps/{id}/secrets":                          h.secrets,
+		"POST /portal/apps/{id}/secrets":                         h.addSecret,
+		"POST /portal/apps/{id}/secrets/{key}/delete":            h.deleteSecret,
+		"GET /portal/enterprise-apps":                            h.enterpriseApps,
+		"POST /portal/enterprise-apps/{id}/delete":               h.deleteEnterpriseApp,
+		"GET /portal/users":                                      h.users,
+		"GET /portal/users/new":                                  h.newUser,
+		"POST /portal/users/new":                                 h.createUser,
+		"GET /portal/users/{id}":                                 h.user,
+		"POST /portal/users/{id}":                                h.changeUser,
+		"GET /portal/identities":                                 h.identities,
+		"GET /portal/identity":                                   h.identity,
+		"GET /portal/compute":                                    h.compute,
+		"GET /portal/account":                                    h.account,
+		"POST /portal/account":                                   h.changePassword,
+		"GET /portal/subscriptions/{sub}":                        h.subscription,
+		"GET /portal/subscriptions/{sub}/resourcegroups/{group}": h.resourceGroup,
+		"GET /portal/registries/new":                             h.newRegistry,
+		"POST /portal/registries/new":                            h.createRegistry,
+		"GET /portal/registries/{name}/settings":                 h.registrySettings,
+		"POST /portal/registries/{name}/settings":                h.changeRegistrySettings,
+		"GET /portal/registries/{name}":                          h.repositories,
+		"GET /portal/registries/{name}/repositories/{repo...}":   h.repository,
+		"POST /portal/registries/{name}/repositories/{repo...}":  h.changeRepository,
+		"GET /portal/registries":                                 h.registries,
+		"GET /portal/iam":                                        h.iam,
+		"POST /portal/iam":                                       h.changeIAM,
+		"/portal/":                                               h.notFound,
 	} {
 		h.mux.Handle(pattern, h.page(fn))
 	}
