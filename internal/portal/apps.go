@@ -135,7 +135,10 @@ var secretLifetimes = []int{180, 365, 545, 730}
 // secret just added, its value shown this once.
 type secretsView struct {
 	appView
-	Secrets     []store.PasswordCredential
+	Secrets      []store.PasswordCredential
+	Certificates []certificate
+	// Uploaded says the page answers a certificate's upload.
+	Uploaded    bool
 	Lifetimes   []int
 	New         *newSecret
 	Description string
@@ -162,10 +165,15 @@ func (h *Handler) showSecrets(w http.ResponseWriter, r *http.Request, rq *reques
 		return err
 	}
 	slices.SortFunc(pcs, func(a, b store.PasswordCredential) int { return a.EndDateTime.Compare(b.EndDateTime) })
+	kcs, err := h.Directory.KeyCredentials(r.Context(), v.App)
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(kcs, func(a, b store.KeyCredential) int { return a.EndDateTime.Compare(b.EndDateTime) })
 	now := time.Now()
 	h.render(w, status, "secrets", rq, view{Title: "Certificates & secrets", Section: "apps", Errors: errs,
 		Crumbs: append(appCrumbs(), crumb{v.App.DisplayName, v.Base}),
-		Data: secretsView{appView: v, Secrets: pcs, Lifetimes: secretLifetimes, New: added, Description: description,
+		Data: secretsView{appView: v, Secrets: pcs, Certificates: certificateRows(kcs), Uploaded: r.Method == http.MethodGet && r.URL.Query().Get("certificate") == "uploaded", Lifetimes: secretLifetimes, New: added, Description: description,
 			Expired: func(t time.Time) bool { return t.Before(now) }}})
 	return nil
 }

@@ -81,6 +81,8 @@ func New(pages *web.Handler, dir *graph.Service, res *controlplane.Service, reg 
 		"GET /portal/apps/{id}/secrets":                          h.secrets,
 		"POST /portal/apps/{id}/secrets":                         h.addSecret,
 		"POST /portal/apps/{id}/secrets/{key}/delete":            h.deleteSecret,
+		"POST /portal/apps/{id}/certificates":                    h.uploadCertificate,
+		"POST /portal/apps/{id}/certificates/{key}/delete":       h.deleteCertificate,
 		"GET /portal/enterprise-apps":                            h.enterpriseApps,
 		"POST /portal/enterprise-apps/{id}/delete":               h.deleteEnterpriseApp,
 		"GET /portal/users":                                      h.users,

@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"fmt"
+	"mime"
 	"net/http"
 	"strings"
 	"time"
@@ -40,13 +41,16 @@ func (h *Handler) Require(w http.ResponseWriter, r *http.Request) (p Person, ok 
 	return p, ok && err == nil
 }
 
+// maxForm is the most a form sent to a signed-in page may carry.
+const maxForm = 64 << 10
+
 func (h *Handler) require(w http.ResponseWriter, r *http.Request) (Person, bool, error) {
 	ctx, now := r.Context(), h.now()
 	f := target{action: r.URL.RequestURI()}
 	s, hasSession := h.readSession(r, now)
 	if r.Method == http.MethodPost {
-		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-		if err := r.ParseForm(); err != nil {
+		r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+		if err := parseForm(r); err != nil {
 			return Person{}, false, failure(http.StatusBadRequest, "Bad form", "The form could not be read.")
 		}
 		if !hasSession || !h.checkCSRF(s, r.PostForm.Get("csrf_token")) {
@@ -159,4 +163,14 @@ func (h *Handler) ChangePassword(w http.ResponseWriter, r *http.Request, p Perso
 	h.audit.Record(ctx, store.Event{TenantID: p.Tenant.ID, CallerID: u.ObjectID, CallerKind: audit.User, Operation: opChangePassword,
 		Target: u.ObjectID, Status: audit.Succeeded, Description: "a new password chosen by the user"})
 	return nil, nil
+}
+
+// parseForm reads a POST's form, a multipart one (a file upload) too:
+// its fields then are in PostForm like any form's, and its files, within
+// the body's limit, in memory.
+func parseForm(r *http.Request) error {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
+		return r.ParseMultipartForm(maxForm)
+	}
+	return r.ParseForm()
 }
