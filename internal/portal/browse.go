@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 
 	"github.com/berthhq/berth/internal/registry"
 	"github.com/berthhq/berth/internal/registryauth"
@@ -91,10 +92,26 @@ type repositoryView struct {
 	Info      store.RepositoryInfo
 	Tags      []store.TagInfo
 	Manifests []store.ManifestInfo
+	// Hidden counts the tags and manifests left out of the lists for
+	// their listEnabled false, as the registry's listings leave them out.
+	HiddenTags, HiddenManifests int
 	// Pull is the command that pulls the newest tag.
 	Pull string
 	Base string
+	// MayLock is whether the user may change the repository's
+	// attributes.
+	MayLock bool
 }
+
+// listed leaves out of a listing what is listEnabled false, as the
+// registry's listings do, and counts it.
+func listed[T any](all []T, attrs func(T) store.Attributes) (shown []T, hidden int) {
+	shown = slices.DeleteFunc(all, func(x T) bool { return !attrs(x).ListEnabled })
+	return shown, len(all) - len(shown)
+}
+
+func tagAttributes(t store.TagInfo) store.Attributes           { return t.Attributes }
+func manifestAttributes(m store.ManifestInfo) store.Attributes { return m.Attributes }
 
 // opened is a repository the signed-in user opened.
 type opened struct {
@@ -142,7 +159,7 @@ func (h *Handler) repository(w http.ResponseWriter, r *http.Request, rq *request
 		return h.manifest(w, r, rq, o, q.Get("manifest"))
 	}
 	b, name, repo, notFound := o.browsed, o.repo.Name, o.repo, o.notFound
-	v := repositoryView{Registry: b.reg, Name: name, Base: o.base}
+	v := repositoryView{Registry: b.reg, Name: name, Base: o.base, MayLock: b.reader.May(name, registryauth.ActionMetadataWrite)}
 	v.Info, err = h.Registries.RepositoryInfo(ctx, repo)
 	if err == nil {
 		v.Tags, err = h.Registries.TagInfos(ctx, repo, store.ArtifactQuery{Order: store.ByTimeDesc})
@@ -156,6 +173,8 @@ func (h *Handler) repository(w http.ResponseWriter, r *http.Request, rq *request
 	if err != nil {
 		return err
 	}
+	v.Tags, v.HiddenTags = listed(v.Tags, tagAttributes)
+	v.Manifests, v.HiddenManifests = listed(v.Manifests, manifestAttributes)
 	if len(v.Tags) > 0 {
 		v.Pull = "docker pull " + b.reg.LoginServer + "/" + name + ":" + v.Tags[0].Name
 	}

@@ -49,7 +49,9 @@ type manifestView struct {
 	Platforms []platform
 	Referrers []store.Referrer
 	Tags      []store.TagInfo
-	Pull      string
+	// HiddenTags counts its tags that are listEnabled false.
+	HiddenTags int
+	Pull       string
 	// MayLock and MayDelete are whether the user may change the
 	// attributes and delete, as the registry's API would allow them.
 	MayLock, MayDelete bool
@@ -71,6 +73,7 @@ func (h *Handler) manifest(w http.ResponseWriter, r *http.Request, rq *request, 
 	}
 	if err == nil {
 		v.Tags, err = h.Registries.TagInfos(ctx, o.repo, store.ArtifactQuery{Digest: d})
+		v.Tags, v.HiddenTags = listed(v.Tags, tagAttributes)
 	}
 	if err == nil {
 		v.Referrers, err = h.Registries.ReferrerInfos(ctx, o.repo, d)
@@ -162,8 +165,9 @@ func (h *Handler) confirmDelete(w http.ResponseWriter, r *http.Request, rq *requ
 	return nil
 }
 
-// changeRepository locks and unlocks tags and manifests, and deletes
-// them, as the registry's metadata API does, with the same rights.
+// changeRepository locks and unlocks the repository, its tags and
+// manifests, and deletes tags and manifests, as the registry's metadata
+// API does, with the same rights.
 func (h *Handler) changeRepository(w http.ResponseWriter, r *http.Request, rq *request) error {
 	ctx := r.Context()
 	o, err := h.open(r, rq)
@@ -171,6 +175,22 @@ func (h *Handler) changeRepository(w http.ResponseWriter, r *http.Request, rq *r
 		return err
 	}
 	f := r.PostForm
+	if f.Get("action") == "repository" {
+		if !o.reader.May(o.repo.Name, registryauth.ActionMetadataWrite) {
+			return &problem{status: http.StatusForbidden, title: "Not allowed", message: "Locking and unlocking repository " + o.repo.Name + " needs " + registryWriters + "; your account has none."}
+		}
+		// Each box is the attribute itself: one left unticked is false.
+		up := store.AttributesUpdate{}
+		for name, field := range map[string]**bool{"write": &up.WriteEnabled, "delete": &up.DeleteEnabled, "read": &up.ReadEnabled, "list": &up.ListEnabled} {
+			on := f.Get(name) == "on"
+			*field = &on
+		}
+		if _, err := h.Registries.UpdateRepository(ctx, o.repo, up); err != nil {
+			return h.artifactErr(err, o, "repository")
+		}
+		http.Redirect(w, r, o.base, http.StatusSeeOther)
+		return nil
+	}
 	tag, digest := f.Get("tag"), f.Get("digest")
 	d, derr := oci.ParseDigest(digest)
 	what := "tag " + tag

@@ -142,3 +142,55 @@ func TestLockAndDelete(t *testing.T) {
 	}
 	wantPage(t, b.get(base), http.StatusOK, "tags: 0 · manifests: 0")
 }
+
+func TestRepositoryLocksAndUnlisted(t *testing.T) {
+	f := newFixture(t)
+	d := f.push("app", "v1")
+	f.push("app", "v2")
+	base := "/portal/registries/images/repositories/app"
+	repo := store.Repo{Registry: "images", Name: "app"}
+	no := false
+	must(t, f.meta.UpdateTagAttributes(t.Context(), repo, "v2", store.AttributesUpdate{ListEnabled: &no}))
+	b := f.browser()
+	b.signIn("admin@contoso.example")
+	page := b.get(base)
+	wantPage(t, page, http.StatusOK, "1 more not listed", `id="repo-write" name="write" checked`, `id="repo-list" name="list" checked`, "docker pull images.cr.test/app:v1")
+	if strings.Contains(page.body, ">v2<") || strings.Contains(page.body, ":v2") {
+		t.Fatalf("the repository page lists the unlisted tag v2:\n%s", page.body)
+	}
+	if m := b.get(base + "?manifest=" + d.String()); strings.Contains(m.body, `id="write-v2"`) || !strings.Contains(m.body, `id="write-v1"`) {
+		t.Fatalf("the manifest page's tags: unlisted v2 shown or listed v1 missing:\n%s", m.body)
+	}
+
+	u := f.browser()
+	u.signIn("user@contoso.example")
+	must(t, f.meta.CreateRoleAssignment(t.Context(), store.RoleAssignment{ID: ids.New(), Scope: f.registry.String(), RoleDefinitionID: authz.AcrPull,
+		PrincipalID: "u-plain", PrincipalType: controlplane.PrincipalTypeUser, TenantID: f.tenant.ID}))
+	mine := u.get(base)
+	wantPage(t, mine, http.StatusOK, "<li>Can be written</li>")
+	if strings.Contains(mine.body, `value="repository"`) {
+		t.Fatalf("a user with AcrPull is offered the repository's locks:\n%s", mine.body)
+	}
+	wantPage(t, u.post(base, url.Values{"action": {"repository"}, "list": {"on"}}), http.StatusForbidden, "Locking and unlocking repository app needs")
+
+	if p := b.post(base, url.Values{"action": {"repository"}, "list": {"on"}}); p.status != http.StatusSeeOther || p.header.Get("Location") != base {
+		t.Fatalf("locking the repository: %d %q\n%s", p.status, p.header.Get("Location"), p.body)
+	}
+	info, err := f.meta.GetRepositoryInfo(t.Context(), repo)
+	must(t, err)
+	if info.WriteEnabled || info.DeleteEnabled || info.ReadEnabled || !info.ListEnabled {
+		t.Fatalf("the repository after locking: %+v", info.Attributes)
+	}
+	wantPage(t, b.get(base), http.StatusOK, `<span class="tag locked">Locked</span>`, "Pulls refused", `id="repo-write" name="write">`)
+	other := []byte(`{"schemaVersion":2,"mediaType":"` + oci.MediaTypeImageManifest + `","config":{"mediaType":"` + oci.MediaTypeEmptyJSON +
+		`","digest":"` + oci.FromBytes(oci.SHA256, []byte("{}")).String() + `","size":2},"layers":[]}`)
+	if _, err := f.putManifest("app", "v3", oci.MediaTypeImageManifest, other); !errors.Is(err, registry.ErrDisallowed) {
+		t.Fatalf("a push into the locked repository: %v", err)
+	}
+	wantPage(t, b.post(base, url.Values{"action": {"delete"}, "tag": {"v1"}}), http.StatusConflict, "is locked")
+
+	b.post(base, url.Values{"action": {"repository"}, "write": {"on"}, "delete": {"on"}, "read": {"on"}, "list": {"on"}})
+	if info, _ := f.meta.GetRepositoryInfo(t.Context(), repo); info.Attributes != store.AllEnabled {
+		t.Fatalf("the repository after unlocking: %+v", info.Attributes)
+	}
+}
