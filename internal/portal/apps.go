@@ -143,6 +143,19 @@ type secretsView struct {
 	New         *newSecret
 	Description string
 	Expired     func(time.Time) bool
+	// Mark stands for the secrets the page lists: Add acts only while
+	// they are the same (web.Handler.Mark).
+	Mark string
+}
+
+// secretsMark is the mark of an application's client secrets.
+func (h *Handler) secretsMark(pcs []store.PasswordCredential) string {
+	ids := make([]string, 0, len(pcs))
+	for _, pc := range pcs {
+		ids = append(ids, pc.KeyID)
+	}
+	slices.Sort(ids)
+	return h.Pages.Mark(append([]string{"secrets"}, ids...)...)
 }
 
 type newSecret struct {
@@ -174,7 +187,7 @@ func (h *Handler) showSecrets(w http.ResponseWriter, r *http.Request, rq *reques
 	h.render(w, status, "secrets", rq, view{Title: "Certificates & secrets", Section: "apps", Errors: errs,
 		Crumbs: append(appCrumbs(), crumb{v.App.DisplayName, v.Base}),
 		Data: secretsView{appView: v, Secrets: pcs, Certificates: certificateRows(kcs), Uploaded: r.Method == http.MethodGet && r.URL.Query().Get("certificate") == "uploaded", Lifetimes: secretLifetimes, New: added, Description: description,
-			Expired: func(t time.Time) bool { return t.Before(now) }}})
+			Expired: func(t time.Time) bool { return t.Before(now) }, Mark: h.secretsMark(pcs)}})
 	return nil
 }
 
@@ -186,6 +199,20 @@ func (h *Handler) addSecret(w http.ResponseWriter, r *http.Request, rq *request)
 	}
 	if len(description) > 100 {
 		return h.showSecrets(w, r, rq, http.StatusBadRequest, nil, description, []web.FieldError{{Field: "description", Message: "Enter a description of at most 100 characters"}})
+	}
+	v, err := h.application(r, rq)
+	if err != nil {
+		return err
+	}
+	pcs, err := h.Directory.PasswordCredentials(r.Context(), v.App)
+	if err != nil {
+		return err
+	}
+	if !web.SameMark(r.PostForm.Get("mark"), h.secretsMark(pcs)) {
+		// The form is older than the secrets: most likely the answer to
+		// Add, reloaded, which would add a second secret.
+		return h.showSecrets(w, r, rq, http.StatusConflict, nil, description, []web.FieldError{{Field: "description",
+			Message: "The secrets changed after this form was shown (was the page that showed a new secret reloaded?), so none was added. Add again if you need another one"}})
 	}
 	start := time.Now().UTC()
 	pc, value, err := h.Directory.AddPassword(r.Context(), rq.dir, r.PathValue("id"), graph.NewPassword{

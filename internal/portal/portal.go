@@ -8,6 +8,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -129,9 +130,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodPost:
 	default:
+		// Answered before the session is read: no page takes the
+		// method, whoever asks.
 		h.style.SetHeaders(w.Header())
 		w.Header().Set("Allow", "GET, HEAD, POST")
-		http.Error(w, "This page answers GET and POST only.", http.StatusMethodNotAllowed)
+		h.render(w, http.StatusMethodNotAllowed, "problem", &request{}, view{Title: "Method not allowed",
+			Data: "Portal pages answer GET and POST only: open the page in a browser, or use the APIs."})
 		return
 	}
 	p, ok := h.Pages.Require(w, r)
@@ -162,8 +166,32 @@ func (h *Handler) signOut(w http.ResponseWriter, r *http.Request, rq *request) e
 	return nil
 }
 
+// notFound answers what no page takes: a page's address with another
+// method than its own, or an address with no page.
 func (h *Handler) notFound(w http.ResponseWriter, r *http.Request, rq *request) error {
+	if allow := h.allowed(r); allow != nil {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		return &problem{status: http.StatusMethodNotAllowed, title: "Method not allowed",
+			message: "This page answers " + allow[0] + " only: follow the portal's links and forms to it."}
+	}
 	return &problem{status: http.StatusNotFound, title: "Page not found", message: "The portal has no page at this address."}
+}
+
+// allowed is the methods a page at r's address takes, none if there is no
+// page.
+func (h *Handler) allowed(r *http.Request) []string {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := h.mux.Handler(probe); pattern != Prefix+"/" {
+			allow = append(allow, m)
+		}
+	}
+	if slices.Contains(allow, http.MethodGet) {
+		allow = slices.Insert(allow, 1, http.MethodHead)
+	}
+	return allow
 }
 
 // problem is a failure shown as a page, in the portal's layout.

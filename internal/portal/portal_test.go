@@ -116,8 +116,9 @@ func must(t *testing.T, err error) {
 type browser struct {
 	f *fixture
 	c *http.Client
-	// csrf is the token of the last page that had a form.
-	csrf string
+	// csrf is the token of the last page that had a form, and mark the
+	// state mark of the last page whose form had one.
+	csrf, mark string
 }
 
 type page struct {
@@ -134,7 +135,10 @@ func (f *fixture) browser() *browser {
 	return &browser{f: f, c: &c}
 }
 
-var csrfField = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
+var (
+	csrfField = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
+	markField = regexp.MustCompile(`name="mark" value="([^"]+)"`)
+)
 
 func (b *browser) do(method, path string, form url.Values) page {
 	b.f.t.Helper()
@@ -156,14 +160,21 @@ func (b *browser) do(method, path string, form url.Values) page {
 	if m := csrfField.FindStringSubmatch(p.body); m != nil {
 		b.csrf = html.UnescapeString(m[1])
 	}
+	if m := markField.FindStringSubmatch(p.body); m != nil {
+		b.mark = html.UnescapeString(m[1])
+	}
 	return p
 }
 
 func (b *browser) get(path string) page { return b.do(http.MethodGet, path, nil) }
 
-// post sends a form with the session's CSRF token.
+// post sends a form with the session's CSRF token, and the state mark
+// of the page it was on, as a browser sends the hidden fields.
 func (b *browser) post(path string, form url.Values) page {
 	form.Set("csrf_token", b.csrf)
+	if b.mark != "" && !form.Has("mark") {
+		form.Set("mark", b.mark)
+	}
 	return b.do(http.MethodPost, path, form)
 }
 
@@ -208,12 +219,32 @@ func TestSignInHeadersAndSignOut(t *testing.T) {
 		t.Errorf("%d forms, %d CSRF tokens", forms, n)
 	}
 	wantPage(t, b.get("/portal/nowhere"), http.StatusNotFound, "Page not found")
+	// A page's address with another method is the portal's 405 page,
+	// with the methods the page takes.
+	for _, c := range []struct{ method, path, allow string }{
+		{http.MethodGet, "/portal/signout", "POST"},
+		{http.MethodPost, "/portal/registries", "GET, HEAD"},
+		{http.MethodPut, "/portal/apps", "GET, HEAD, POST"},
+	} {
+		var form url.Values
+		if c.method == http.MethodPost {
+			form = url.Values{"csrf_token": {b.csrf}}
+		}
+		p := b.do(c.method, c.path, form)
+		wantPage(t, p, http.StatusMethodNotAllowed, "<h1>Method not allowed</h1>", `class="portal"`)
+		if p.header.Get("Allow") != c.allow || p.header.Get("Content-Security-Policy") == "" {
+			t.Fatalf("%s %s: Allow %q, CSP %q", c.method, c.path, p.header.Get("Allow"), p.header.Get("Content-Security-Policy"))
+		}
+	}
 	if p := b.post("/portal/signout", url.Values{}); p.status != http.StatusSeeOther {
 		t.Fatalf("sign-out: %d", p.status)
 	}
 	wantPage(t, b.get("/portal/apps"), http.StatusOK, "<h1>Sign in</h1>")
-	if p := b.do(http.MethodDelete, "/portal/", nil); p.status != http.StatusMethodNotAllowed {
-		t.Fatalf("DELETE: %d", p.status)
+	// Signed out, the page says so without the signed-in navigation.
+	p := b.do(http.MethodDelete, "/portal/", nil)
+	wantPage(t, p, http.StatusMethodNotAllowed, "<h1>Method not allowed</h1>")
+	if strings.Contains(p.body, `<nav class="side"`) {
+		t.Fatalf("the signed-out 405 page has the portal's navigation:\n%s", p.body)
 	}
 }
 
@@ -239,12 +270,16 @@ func TestRegistrationAndSecretShownOnce(t *testing.T) {
 
 	b.get(overview + "/secrets")
 	wantPage(t, b.post(overview+"/secrets", url.Values{"description": {"ci"}, "expires": {"7"}}), http.StatusBadRequest, "Choose when the secret expires")
+	shown := b.mark
 	added := b.post(overview+"/secrets", url.Values{"description": {"ci"}, "expires": {"365"}})
 	m := regexp.MustCompile(`id="new-secret-value" [^>]*value="([^"]+)"`).FindStringSubmatch(added.body)
 	if added.status != http.StatusOK || m == nil {
 		t.Fatalf("Add: %d\n%s", added.status, added.body)
 	}
 	value := m[1]
+	// The answer reloaded sends the same form again: no second secret.
+	wantPage(t, b.post(overview+"/secrets", url.Values{"description": {"ci"}, "expires": {"365"}, "mark": {shown}}),
+		http.StatusConflict, "so none was added")
 	pcs, err := f.meta.ListPasswordCredentials(t.Context(), a.ObjectID)
 	must(t, err)
 	if len(pcs) != 1 || !secret.Verify(value, pcs[0].Salt, pcs[0].Hash) || pcs[0].DisplayName != "ci" ||

@@ -105,6 +105,14 @@ type userView struct {
 	Password, Done string
 	// Confirm asks before deleting the user.
 	Confirm bool
+	// Mark stands for the user's password as the page shows it: Reset
+	// password acts only while it is the same (web.Handler.Mark).
+	Mark string
+}
+
+// passwordMark is the mark of a user's current password.
+func (h *Handler) passwordMark(u store.User) string {
+	return h.Pages.Mark("password", u.ObjectID, u.PasswordHash)
 }
 
 type userRole struct {
@@ -127,7 +135,7 @@ func (h *Handler) showUser(w http.ResponseWriter, r *http.Request, rq *request, 
 		return err
 	}
 	v := userView{User: u, Base: Prefix + "/users/" + url.PathEscape(u.ObjectID), Password: password, Done: done,
-		Confirm: r.Method == http.MethodGet && r.URL.Query().Has("delete")}
+		Confirm: r.Method == http.MethodGet && r.URL.Query().Has("delete"), Mark: h.passwordMark(u)}
 	for _, role := range graph.RoleNames {
 		v.Roles = append(v.Roles, userRole{Name: role.Name, TemplateID: role.TemplateID, Held: slices.Contains(held, role.TemplateID)})
 	}
@@ -149,6 +157,13 @@ func (h *Handler) changeUser(w http.ResponseWriter, r *http.Request, rq *request
 	who := "user " + u.UserPrincipalName
 	switch f := r.PostForm; f.Get("action") {
 	case "reset":
+		if !web.SameMark(f.Get("mark"), h.passwordMark(u)) {
+			// The form is older than the password: most likely the
+			// answer to a reset, reloaded. Another reset would
+			// replace the password just shown.
+			return &problem{status: http.StatusConflict, title: "Password already changed",
+				message: "The password of " + u.UserPrincipalName + " changed after this form was shown (was the page that showed a new password reloaded?), so it was not reset again. Open the user's page to reset it once more."}
+		}
 		pw, yes := secret.Generate(), true
 		if err := h.Directory.UpdateUser(ctx, rq.dir, u.ObjectID, graph.UserPatch{Password: &pw, ForceChangePassword: &yes}); err != nil {
 			return refused(err, "Resetting the password of %s needs %s.", who, userWriters)

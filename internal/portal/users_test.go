@@ -55,6 +55,7 @@ func TestUsers(t *testing.T) {
 	if strings.Contains(again.body, m[1]) {
 		t.Fatal("the user's page shows the password a second time")
 	}
+	shown := b.mark
 	reset := b.post(page, url.Values{"action": {"reset"}})
 	r := regexp.MustCompile(`id="new-password" [^>]*value="([^"]+)"`).FindStringSubmatch(reset.body)
 	if reset.status != http.StatusOK || r == nil || r[1] == m[1] || !strings.Contains(reset.body, "Password reset") {
@@ -63,6 +64,13 @@ func TestUsers(t *testing.T) {
 	u, _ = f.meta.GetUser(ctx, u.ObjectID)
 	if ok, _ := password.Verify(r[1], u.PasswordHash); !ok {
 		t.Fatal("the reset password shown is not the user's")
+	}
+	// The answer reloaded sends the same form again: the password just
+	// shown stays.
+	wantPage(t, b.post(page, url.Values{"action": {"reset"}, "mark": {shown}}), http.StatusConflict, "so it was not reset again")
+	u, _ = f.meta.GetUser(ctx, u.ObjectID)
+	if ok, _ := password.Verify(r[1], u.PasswordHash); !ok {
+		t.Fatal("a reloaded reset changed the password again")
 	}
 
 	// A plain user: refused, nothing changes.

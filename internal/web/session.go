@@ -92,6 +92,18 @@ func (h *Handler) userMark(u store.User) string {
 	return base64.RawURLEncoding.EncodeToString(h.mac("user", fmt.Sprintf("%s\x00%s\x00%d", u.ObjectID, u.PasswordHash, u.SessionEpoch))[:16])
 }
 
+// Mark is a keyed digest of the state a form acts on, as the page that
+// shows the form sees it. A form that must act once (a password reset, a
+// new secret) carries it, and is refused when the state has moved on
+// since: sent again, by a reload of its answer, it changes nothing. It
+// tells nothing of what it stands for.
+func (h *Handler) Mark(parts ...string) string {
+	return base64.RawURLEncoding.EncodeToString(h.mac("form", strings.Join(parts, "\x00"))[:16])
+}
+
+// SameMark reports whether a form's mark is the one of the state now.
+func SameMark(given, now string) bool { return hmac.Equal([]byte(given), []byte(now)) }
+
 func (h *Handler) checkCSRF(s session, given string) bool {
 	got, err := base64.RawURLEncoding.DecodeString(given)
 	return err == nil && s.ID != "" && hmac.Equal(got, h.mac("csrf", s.ID))
