@@ -2,13 +2,19 @@
 // browser, under /portal on berth's address: the directory's app
 // registrations (list and search, a new registration with its supported
 // account types and redirect URI, its overview with the application and
-// directory ids, its client secrets), enterprise applications (the
+// directory ids, its client secrets and certificates), enterprise
+// applications (the
 // tenant's service principals, consented ones among them, and their
 // removal), users (list and search, creation, password resets, disabling,
-// deletion, directory roles), the container registries the user may read with their
+// deletion, directory roles), subscriptions with their resource groups
+// and a group's resources, registries created and their settings (admin
+// user, anonymous pull) changed through controlplane.Service, the
+// container registries the user may read with their
 // repositories, tags and manifests (what the user's tokens could pull or
 // read, as package registryauth decides it): a manifest's details, an
-// index's platforms, its referrers, tag and manifest locks, and deletion
+// index's platforms, its referrers, repository, tag and manifest locks
+// (tags and manifests whose listEnabled is false left out of the lists,
+// as the registry's /acr/v1 lists leave them out), and deletion
 // after a confirmation page, each allowed as the registry's metadata API
 // allows it (registryauth.Reader.May), access control
 // (role assignments at a scope and inherited from above it; adding them,
@@ -35,5 +41,8 @@
 // and headers as the sign-in pages (Cache-Control no-store among them). A
 // new client secret's value, and a user's new password, is in the answer
 // to the form that made it only: it is never stored, and no page shows it
-// again.
+// again. Those two forms carry web.Handler.Mark of the state their page
+// showed, so that the same form sent again (a reload of the answer)
+// changes nothing; every other form answers with a redirect. A method no
+// page takes gets the portal's own 405 page.
 package portal

@@ -34,8 +34,8 @@ func (h *Handler) newRegistry(w http.ResponseWriter, r *http.Request, rq *reques
 	return h.showRegistryForm(w, r, rq, http.StatusOK, registryForm{}, nil)
 }
 
-// showRegistryForm offers the resource groups of the subscriptions the
-// user may list groups in; a subscription that refuses is left out.
+// showRegistryForm offers the resource groups the user may read (the
+// service lists those only); creating there may still be refused.
 func (h *Handler) showRegistryForm(w http.ResponseWriter, r *http.Request, rq *request, status int, f registryForm, errs []web.FieldError) error {
 	ctx := r.Context()
 	subs, err := h.Resources.ListSubscriptions(ctx, rq.res)
@@ -44,9 +44,6 @@ func (h *Handler) showRegistryForm(w http.ResponseWriter, r *http.Request, rq *r
 	}
 	for _, sub := range subs {
 		groups, err := h.Resources.ListResourceGroups(ctx, rq.res, sub.ID)
-		if errors.Is(err, controlplane.ErrForbidden) {
-			continue
-		}
 		if err != nil {
 			return err
 		}
