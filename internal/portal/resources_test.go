@@ -87,7 +87,7 @@ func TestCreateRegistryAndSettings(t *testing.T) {
 
 	plain := f.browser()
 	plain.signIn("user@contoso.example")
-	wantPage(t, plain.get("/portal/registries/new"), http.StatusOK, "You may list no resource group")
+	wantPage(t, plain.get("/portal/registries/new"), http.StatusOK, "You may read no resource group")
 	wantPage(t, plain.post("/portal/registries/new", url.Values{"name": {"plainreg1"}, "group": {group}}), http.StatusForbidden,
 		"Creating a registry in resource group rg needs", "Contributor or Owner")
 	wantPage(t, plain.get("/portal/registries/newreg1/settings"), http.StatusForbidden, "Not allowed")
