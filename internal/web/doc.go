@@ -52,8 +52,11 @@
 // The portal's pages (package portal) sign people in through the same
 // pages, session and CSRF tokens: Require stands before each of them and
 // answers the sign-in, the new password a user must choose, and a POST
-// without the session's token; a portal session is renewed while it is
+// without the session's token (a multipart form, a file upload, like any
+// other, within the same 64 KiB); a portal session is renewed while it is
 // used. Users of any tenant sign in there, found by their name's domain.
+// Mark gives a form that must act once a keyed mark of the state it acts
+// on, so that the same form sent again finds it changed.
 //
 // Pages are html/template with embedded templates and an inline
 // stylesheet allowed by its hash; they need no JavaScript and are sent with
