@@ -132,7 +132,10 @@ func (s *Server) start() {
 	if err != nil {
 		s.tb.Fatal(err)
 	}
-	s.Log, s.Out = &syncBuffer{}, &syncBuffer{}
+	// The reader below keeps its own buffer: a restart replaces the
+	// fields while the old process's output may still be read.
+	out := &syncBuffer{}
+	s.Log, s.Out = &syncBuffer{}, out
 	cmd.Stderr = s.Log
 	if err := cmd.Start(); err != nil {
 		s.tb.Fatal(err)
@@ -140,13 +143,13 @@ func (s *Server) start() {
 	s.cmd, s.done = cmd, make(chan struct{})
 	ready := make(chan string, 1)
 	go func() {
-		sc := bufio.NewScanner(io.TeeReader(stdout, s.Out))
+		sc := bufio.NewScanner(io.TeeReader(stdout, out))
 		for sc.Scan() {
 			if u, ok := strings.CutPrefix(sc.Text(), "berth is ready at "); ok {
 				ready <- u
 			}
 		}
-		io.Copy(s.Out, stdout)
+		io.Copy(out, stdout)
 	}()
 	go func() { cmd.Wait(); close(s.done) }()
 	select {
