@@ -30,7 +30,6 @@ const signatureType = "application/vnd.dev.cosign.artifact.sig.v1+json"
 // API no longer serves either. With BERTH_SCREENSHOTS=DIR the pages are
 // saved there as PNG, wide and narrow.
 func TestPortalRegistryBrowsing(t *testing.T) {
-	chromium := findChromium(t)
 	s := berthtest.Start(t)
 	opts := []remote.Option{remote.WithContext(t.Context()), remote.WithTransport(loginServerTransport(s)),
 		remote.WithAuth(&authn.Basic{Username: s.Boot.ClientID, Password: s.Boot.ClientSecret})}
@@ -63,27 +62,8 @@ func TestPortalRegistryBrowsing(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	browser := newBrowser(t, chromium, s)
-	ctx := browser()
-	load := func(what string, want int64, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		resp, err := chromedp.RunResponse(ctx, steps...)
-		if err != nil || resp.Status != want {
-			h1, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("h1")))
-			t.Fatalf("%s: %v %v (want %d), page %q", what, resp, err, want, h1)
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		got, err := chromedp.Run(ctx, chromedp.Text(sel))
-		if err != nil {
-			t.Fatalf("%s: %v", sel, err)
-		}
-		return strings.TrimSpace(got)
-	}
-	load("berth's address", 200, chromedp.Navigate(s.URL+"/portal/"))
-	load("sign in", 200, chromedp.SendKeys(chromedp.ID("username"), s.Boot.AdminUser), chromedp.SendKeys(chromedp.ID("password"), s.Boot.AdminPassword),
-		chromedp.Submit(chromedp.ID("password")))
+	p := signedInPortal(t, s)
+	ctx, load, text := p.ctx, p.load, p.text
 	load("Container registries", 200, chromedp.Click(`//nav[@aria-label="Portal"]//a[.="Container registries"]`))
 	load("the registry", 200, chromedp.Click(`//tr/td[1]/a[.="`+s.Boot.Registry+`"]`))
 	load("the repository", 200, chromedp.Click(`//a[.="portal/hello"]`))

@@ -25,29 +25,9 @@ import (
 // certificate to it on Certificates & secrets, listed by its thumbprint.
 // With BERTH_SCREENSHOTS=DIR the pages are saved there as PNG.
 func TestPortalResources(t *testing.T) {
-	chromium := findChromium(t)
 	s := berthtest.Start(t)
-	browser := newBrowser(t, chromium, s)
-	ctx := browser()
-	load := func(what string, want int64, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		resp, err := chromedp.RunResponse(ctx, steps...)
-		if err != nil || resp.Status != want {
-			h1, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("h1")))
-			t.Fatalf("%s: %v %v (want %d), page %q", what, resp, err, want, h1)
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		got, err := chromedp.Run(ctx, chromedp.Text(sel))
-		if err != nil {
-			t.Fatalf("%s: %v", sel, err)
-		}
-		return strings.TrimSpace(got)
-	}
-	load("berth's address", 200, chromedp.Navigate(s.URL+"/portal/"))
-	load("sign in", 200, chromedp.SendKeys(chromedp.ID("username"), s.Boot.AdminUser), chromedp.SendKeys(chromedp.ID("password"), s.Boot.AdminPassword),
-		chromedp.Submit(chromedp.ID("password")))
+	p := signedInPortal(t, s)
+	ctx, load, text := p.ctx, p.load, p.text
 
 	// The subscription, its resource group, the registry in it.
 	load("the subscription", 200, chromedp.Click(`//main//table//td[@data-label="Name"]/a`))

@@ -17,29 +17,9 @@ import (
 // again; and sees a managed identity made with the CLI with its federated
 // credential. With BERTH_SCREENSHOTS=DIR the pages are saved there as PNG.
 func TestPortalUsersAndAccess(t *testing.T) {
-	chromium := findChromium(t)
 	s := berthtest.Start(t)
-	browser := newBrowser(t, chromium, s)
-	ctx := browser()
-	load := func(what string, want int64, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		resp, err := chromedp.RunResponse(ctx, steps...)
-		if err != nil || resp.Status != want {
-			h1, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("h1")))
-			t.Fatalf("%s: %v %v (want %d), page %q", what, resp, err, want, h1)
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		got, err := chromedp.Run(ctx, chromedp.Text(sel))
-		if err != nil {
-			t.Fatalf("%s: %v", sel, err)
-		}
-		return strings.TrimSpace(got)
-	}
-	load("berth's address", 200, chromedp.Navigate(s.URL+"/portal/"))
-	load("sign in", 200, chromedp.SendKeys(chromedp.ID("username"), s.Boot.AdminUser), chromedp.SendKeys(chromedp.ID("password"), s.Boot.AdminPassword),
-		chromedp.Submit(chromedp.ID("password")))
+	p := signedInPortal(t, s)
+	ctx, load, text := p.ctx, p.load, p.text
 	load("Users", 200, chromedp.Click(`//nav[@aria-label="Portal"]//a[.="Users"]`))
 	load("+ New user", 200, chromedp.Click(`//a[.="+ New user"]`))
 	load("Create", 200, chromedp.SendKeys(chromedp.ID("name"), "Robin Reader"), chromedp.SendKeys(chromedp.ID("username"), "robin"),
@@ -106,7 +86,8 @@ func TestPortalUsersAndAccess(t *testing.T) {
 
 	// The new user signs in with the password shown, and must choose
 	// another.
-	ctx = browser()
+	p.ctx = p.browser()
+	ctx = p.ctx
 	load("berth's address as the new user", 200, chromedp.Navigate(s.URL+"/portal/"))
 	load("sign in as the new user", 200, chromedp.SendKeys(chromedp.ID("username"), "robin"+domain), chromedp.SendKeys(chromedp.ID("password"), pw),
 		chromedp.Submit(chromedp.ID("password")))
