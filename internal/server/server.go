@@ -89,7 +89,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 	if cfg.InsecureHTTP {
 		scheme = "http"
 	}
-	url := scheme + "://" + ln.Addr().String()
+	url := scheme + "://" + advertised(ln.Addr(), cfg.Hosts)
 	engine := &authz.Engine{Store: stores.Meta}
 	// One credential check for every surface, so that one throttle counts
 	// a client's wrong secrets wherever they are sent.
@@ -283,6 +283,22 @@ func cloudProxy(cfg Config, addr net.Addr, m *metrics, log *slog.Logger) (*http.
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}, pln, nil
+}
+
+// advertised is the address the ready line and bootstrap.json name: the
+// listener's, but for an unspecified one (0.0.0.0, ::), which a client
+// cannot dial and the certificate does not name, the first --host, else
+// localhost (which the certificate always names).
+func advertised(addr net.Addr, hosts []string) string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok || !tcp.IP.IsUnspecified() {
+		return addr.String()
+	}
+	host := "localhost"
+	if len(hosts) > 0 {
+		host = hosts[0]
+	}
+	return net.JoinHostPort(host, strconv.Itoa(tcp.Port))
 }
 
 func printReady(out io.Writer, url, proxyURL string, cfg Config, b Bootstrap) {
