@@ -13,11 +13,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"text/template"
 	"time"
+
+	"github.com/berthhq/berth/internal/testutil/proc"
 )
 
 const (
@@ -58,8 +58,7 @@ type Proxy struct {
 
 	stats string // the statistics page's URL, as CSV
 	dir   string
-	cmd   *exec.Cmd
-	done  chan struct{}
+	proc  *proc.Process
 }
 
 // The checks run often and take a backend out after two failures, so
@@ -125,7 +124,7 @@ func Start(tb testing.TB, cfg Config) *Proxy {
 	}
 	p := &Proxy{dir: tb.TempDir()}
 	tb.Cleanup(func() {
-		if err := p.stop(); err != nil {
+		if err := p.proc.Stop(stopTimeout); err != nil {
 			tb.Errorf("haproxytest: %v", err)
 		}
 	})
@@ -134,8 +133,8 @@ func Start(tb testing.TB, cfg Config) *Proxy {
 		if err == nil {
 			return p
 		}
-		p.stop()
-		if !errors.Is(err, errPortTaken) || attempt == startAttempts {
+		p.proc.Stop(stopTimeout)
+		if !errors.Is(err, proc.ErrPortTaken) || attempt == startAttempts {
 			tb.Fatalf("haproxytest: %v", err)
 		}
 	}
@@ -167,13 +166,12 @@ func binary() (string, error) {
 	return "", errors.New("HAProxy is not installed (Debian package haproxy)")
 }
 
-var errPortTaken = errors.New("port taken")
-
 func (p *Proxy) start(bin string, cfg Config) error {
-	addrs, err := freeAddrs(2)
+	ports, err := proc.FreePorts(2)
 	if err != nil {
 		return err
 	}
+	addrs := []string{net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])), net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1]))}
 	p.Addr, p.stats = addrs[0], "http://"+addrs[1]+"/stats;csv"
 	var conf bytes.Buffer
 	if err := configTemplate.Execute(&conf, templateData{cfg, addrs[0], addrs[1]}); err != nil {
@@ -183,40 +181,14 @@ func (p *Proxy) start(bin string, cfg Config) error {
 	if err := os.WriteFile(confPath, conf.Bytes(), 0o600); err != nil {
 		return err
 	}
-	log, err := os.Create(filepath.Join(p.dir, "haproxy.log"))
-	if err != nil {
+	// -db: in the foreground, logging to stderr.
+	if p.proc, err = proc.Start("haproxy", filepath.Join(p.dir, "haproxy.log"), exec.Command(bin, "-db", "-f", confPath)); err != nil {
 		return err
 	}
-	defer log.Close()
-	// -db: in the foreground, logging to stderr.
-	p.cmd = exec.Command(bin, "-db", "-f", confPath)
-	p.cmd.Stdout, p.cmd.Stderr = log, log
-	// A test binary that dies without its cleanups takes the proxy with
-	// it.
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := p.cmd.Start(); err != nil {
-		return fmt.Errorf("haproxy: %w", err)
-	}
-	p.done = make(chan struct{})
-	go func(cmd *exec.Cmd, done chan struct{}) { cmd.Wait(); close(done) }(p.cmd, p.done)
-	deadline := time.Now().Add(readyTimeout)
-	for {
-		if _, err := p.Stats(); err == nil {
-			return nil
-		}
-		select {
-		case <-p.done:
-			tail := p.Log()
-			if strings.Contains(tail, "cannot bind socket") {
-				return errPortTaken
-			}
-			return fmt.Errorf("haproxy exited before it was ready (%v):\n%s", p.cmd.ProcessState, tail)
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("haproxy not listening after %v:\n%s", readyTimeout, p.Log())
-		}
-	}
+	return p.proc.WaitReady(readyTimeout, 50*time.Millisecond, "cannot bind socket", func() error {
+		_, err := p.Stats()
+		return err
+	})
 }
 
 type templateData struct {
@@ -307,44 +279,8 @@ func (p *Proxy) WaitStatus(tb testing.TB, name, status string) {
 }
 
 // Pid is the proxy's process id.
-func (p *Proxy) Pid() int { return p.cmd.Process.Pid }
+func (p *Proxy) Pid() int { return p.proc.Pid() }
 
 // Log is what HAProxy printed (warnings, alerts, backends going up and
 // down).
-func (p *Proxy) Log() string {
-	b, _ := os.ReadFile(filepath.Join(p.dir, "haproxy.log"))
-	if len(b) > 8000 {
-		b = b[len(b)-8000:]
-	}
-	return string(bytes.TrimSpace(b))
-}
-
-func (p *Proxy) stop() error {
-	if p.cmd == nil || p.cmd.Process == nil {
-		return nil
-	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-		return nil
-	case <-time.After(stopTimeout):
-		p.cmd.Process.Kill()
-		<-p.done
-		return fmt.Errorf("haproxy did not stop within %v of SIGTERM; killed", stopTimeout)
-	}
-}
-
-// freeAddrs returns n loopback addresses free a moment ago; the proxy
-// binds them itself, and a start that loses the race is retried.
-func freeAddrs(n int) ([]string, error) {
-	var out []string
-	for range n {
-		l, err := net.Listen("tcp4", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("finding a free port: %w", err)
-		}
-		defer l.Close()
-		out = append(out, l.Addr().String())
-	}
-	return out, nil
-}
+func (p *Proxy) Log() string { return p.proc.LogTail() }

@@ -11,7 +11,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -31,6 +30,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/berthhq/berth/internal/pki"
+	"github.com/berthhq/berth/internal/testutil/proc"
 )
 
 const (
@@ -43,6 +43,9 @@ const (
 	startAttempts = 5
 	readyTimeout  = 90 * time.Second
 	stopTimeout   = 20 * time.Second
+	pollEvery     = 100 * time.Millisecond
+	// bindFailure is how etcd and kube-apiserver say a port is in use.
+	bindFailure = "address already in use"
 )
 
 // Options shape the cluster's service-account tokens.
@@ -78,7 +81,7 @@ type Cluster struct {
 
 	dir       string
 	token     string
-	etcd, api *process
+	etcd, api *proc.Process
 }
 
 // Available reports whether the binaries are installed, as a test
@@ -132,7 +135,7 @@ func New(dir string, opts Options) (*Cluster, error) {
 			break
 		}
 		c.Stop()
-		if !errors.Is(err, errPortTaken) || attempt == startAttempts {
+		if !errors.Is(err, proc.ErrPortTaken) || attempt == startAttempts {
 			return nil, err
 		}
 	}
@@ -214,7 +217,7 @@ func (c *Cluster) path(name string) string { return filepath.Join(c.dir, name) }
 // start runs etcd and the API server on new free ports and waits until
 // both answer.
 func (c *Cluster) start(apiserverBin, etcdBin string, opts Options) error {
-	ports, err := freePorts(3)
+	ports, err := proc.FreePorts(3)
 	if err != nil {
 		return err
 	}
@@ -226,7 +229,7 @@ func (c *Cluster) start(apiserverBin, etcdBin string, opts Options) error {
 	if err := os.RemoveAll(dataDir); err != nil {
 		return err
 	}
-	c.etcd, err = startProcess("etcd", etcdBin, c.path("etcd.log"),
+	c.etcd, err = proc.Start("etcd", c.path("etcd.log"), exec.Command(etcdBin,
 		"--name", "kubetest",
 		"--data-dir", dataDir,
 		"--listen-client-urls", etcdURL,
@@ -239,12 +242,12 @@ func (c *Cluster) start(apiserverBin, etcdBin string, opts Options) error {
 		"--heartbeat-interval", "10",
 		"--election-timeout", "100",
 		"--logger", "zap",
-	)
+	))
 	if err != nil {
 		return err
 	}
 	plain := &http.Client{Timeout: 2 * time.Second}
-	if err := c.etcd.waitReady(func() error { return get(plain, etcdURL+"/health", "") }); err != nil {
+	if err := c.etcd.WaitReady(readyTimeout, pollEvery, bindFailure, func() error { return get(plain, etcdURL+"/health", "") }); err != nil {
 		return err
 	}
 
@@ -256,7 +259,7 @@ func (c *Cluster) start(apiserverBin, etcdBin string, opts Options) error {
 	if len(audiences) == 0 {
 		audiences = []string{c.Issuer}
 	}
-	c.api, err = startProcess("kube-apiserver", apiserverBin, c.path("apiserver.log"),
+	c.api, err = proc.Start("kube-apiserver", c.path("apiserver.log"), exec.Command(apiserverBin,
 		"--etcd-servers", etcdURL,
 		"--bind-address", "127.0.0.1",
 		"--advertise-address", "127.0.0.1",
@@ -280,12 +283,12 @@ func (c *Cluster) start(apiserverBin, etcdBin string, opts Options) error {
 		// NMI's DaemonSet are privileged, and the flag's default refuses
 		// them.
 		"--allow-privileged=true",
-	)
+	))
 	if err != nil {
 		return err
 	}
 	admin := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: c.CA}}}
-	return c.api.waitReady(func() error { return get(admin, c.URL+"/readyz", c.token) })
+	return c.api.WaitReady(readyTimeout, pollEvery, bindFailure, func() error { return get(admin, c.URL+"/readyz", c.token) })
 }
 
 // bootstrap writes the kubeconfig, connects the clients, and makes what
@@ -352,7 +355,7 @@ func (c *Cluster) writeKubeconfig() error {
 
 // Stop stops the API server, then etcd.
 func (c *Cluster) Stop() error {
-	return errors.Join(c.api.stop(), c.etcd.stop())
+	return errors.Join(c.api.Stop(stopTimeout), c.etcd.Stop(stopTimeout))
 }
 
 // get succeeds when url answers 200.
@@ -373,20 +376,6 @@ func get(client *http.Client, url, token string) error {
 		return fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
 	return nil
-}
-
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp4", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("finding a free port: %w", err)
-		}
-		// Held open until all are picked, so the n ports differ.
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 // Kubectl runs kubectl as the administrator (its cache in the cluster's

@@ -1,7 +1,6 @@
 package miniotest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -16,10 +15,10 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/berthhq/berth/internal/testutil/proc"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 )
@@ -48,8 +47,7 @@ type Server struct {
 	Client *minio.Client
 
 	dir  string
-	cmd  *exec.Cmd
-	done chan struct{}
+	proc *proc.Process
 }
 
 // Start runs a server for the duration of tb. It skips tb when there is
@@ -66,7 +64,7 @@ func Start(tb testing.TB) *Server {
 	}
 	s := &Server{dir: tb.TempDir(), AccessKey: "berth-" + random(4), SecretKey: random(16)}
 	tb.Cleanup(func() {
-		if err := s.stop(); err != nil {
+		if err := s.proc.Stop(stopTimeout); err != nil {
 			tb.Errorf("miniotest: %v", err)
 		}
 	})
@@ -75,8 +73,8 @@ func Start(tb testing.TB) *Server {
 		if err == nil {
 			break
 		}
-		s.stop()
-		if !errors.Is(err, errPortTaken) || attempt == startAttempts {
+		s.proc.Stop(stopTimeout)
+		if !errors.Is(err, proc.ErrPortTaken) || attempt == startAttempts {
 			tb.Fatalf("miniotest: %v", err)
 		}
 	}
@@ -147,27 +145,20 @@ func (s *Server) Env() []string {
 	return []string{"AWS_ACCESS_KEY_ID=" + s.AccessKey, "AWS_SECRET_ACCESS_KEY=" + s.SecretKey}
 }
 
-var errPortTaken = errors.New("port taken")
-
 func (s *Server) start(bin string) error {
-	port, err := freePort()
+	ports, err := proc.FreePorts(1)
 	if err != nil {
 		return err
 	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
 	s.Endpoint = "http://" + addr
 	data := filepath.Join(s.dir, "data")
 	// A failed attempt may have left a half-made drive.
 	if err := os.RemoveAll(data); err != nil {
 		return err
 	}
-	log, err := os.Create(filepath.Join(s.dir, "minio.log"))
-	if err != nil {
-		return err
-	}
-	defer log.Close()
-	s.cmd = exec.Command(bin, "server", "--quiet", "--address", addr, data)
-	s.cmd.Env = append(os.Environ(),
+	cmd := exec.Command(bin, "server", "--quiet", "--address", addr, data)
+	cmd.Env = append(os.Environ(),
 		"MINIO_ROOT_USER="+s.AccessKey,
 		"MINIO_ROOT_PASSWORD="+s.SecretKey,
 		// No web console (it would want a port of its own), no update
@@ -175,72 +166,19 @@ func (s *Server) start(bin string) error {
 		"MINIO_BROWSER=off",
 		"MINIO_UPDATE=off",
 	)
-	s.cmd.Stdout, s.cmd.Stderr = log, log
-	// A test binary that dies without its cleanups takes the server with
-	// it.
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := s.cmd.Start(); err != nil {
-		return fmt.Errorf("minio: %w", err)
+	if s.proc, err = proc.Start("minio", filepath.Join(s.dir, "minio.log"), cmd); err != nil {
+		return err
 	}
-	s.done = make(chan struct{})
-	go func(cmd *exec.Cmd, done chan struct{}) { cmd.Wait(); close(done) }(s.cmd, s.done)
-
 	client := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(readyTimeout)
-	for {
+	return s.proc.WaitReady(readyTimeout, 100*time.Millisecond, "address already in use", func() error {
 		resp, err := client.Get(s.Endpoint + "/minio/health/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = errors.New(resp.Status)
+		if err != nil {
+			return err
 		}
-		select {
-		case <-s.done:
-			tail := s.logTail()
-			if strings.Contains(tail, "address already in use") {
-				return errPortTaken
-			}
-			return fmt.Errorf("minio exited before it was ready (%v):\n%s", s.cmd.ProcessState, tail)
-		case <-time.After(100 * time.Millisecond):
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return errors.New(resp.Status)
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("minio not ready after %v: %v\n%s", readyTimeout, err, s.logTail())
-		}
-	}
-}
-
-// stop ends the server with SIGTERM, or SIGKILL when it does not stop in
-// time.
-func (s *Server) stop() error {
-	if s.cmd == nil || s.cmd.Process == nil {
 		return nil
-	}
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-		return nil
-	case <-time.After(stopTimeout):
-		s.cmd.Process.Kill()
-		<-s.done
-		return fmt.Errorf("minio did not stop within %v of SIGTERM; killed", stopTimeout)
-	}
-}
-
-func (s *Server) logTail() string {
-	b, _ := os.ReadFile(filepath.Join(s.dir, "minio.log"))
-	if len(b) > 4000 {
-		b = b[len(b)-4000:]
-	}
-	return string(bytes.TrimSpace(b))
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	})
 }
